@@ -1,0 +1,211 @@
+package keys
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Errors returned by this package. They are wrapped with the file or key they
+// concern; test for them with errors.Is.
+var (
+	// ErrUnsupportedKey means a key, key size or algorithm cannot be used.
+	ErrUnsupportedKey = errors.New("unsupported key")
+	// ErrKeyPermissions means a private key or secret file can be read by
+	// its group or by everyone.
+	ErrKeyPermissions = errors.New("key file is readable by group or others")
+)
+
+// Kid formats for [Options.KidFormat].
+const (
+	// KidThumbprint is the RFC 7638 JWK thumbprint (SHA-256, base64url), what
+	// distribution v3 computes for the certificates in its rootcertbundle.
+	KidThumbprint = "thumbprint"
+	// KidLibtrust is libtrust's key ID, what distribution 2.x registries expect.
+	KidLibtrust = "libtrust"
+)
+
+// JWT "alg" values (RFC 7518 §3.1, RFC 8037 §3.1).
+const (
+	algES256 = "ES256"
+	algES384 = "ES384"
+	algRS256 = "RS256"
+	algEdDSA = "EdDSA"
+	algHS256 = "HS256"
+)
+
+// Options say which kind of key to make or expect.
+type Options struct {
+	// Algorithm is the JWT alg: "ES256" (the default when empty), "ES384",
+	// "RS256", "EdDSA" or "HS256".
+	Algorithm string
+	// KidFormat is KidThumbprint (the default when empty) or KidLibtrust.
+	// HS256 keys always get their own kid, derived from the secret.
+	KidFormat string
+}
+
+// resolve fills in defaults and checks the options.
+func (o Options) resolve() (Options, error) {
+	if o.Algorithm == "" {
+		o.Algorithm = algES256
+	}
+	if o.KidFormat == "" {
+		o.KidFormat = KidThumbprint
+	}
+	if signingMethod(o.Algorithm) == nil {
+		return o, fmt.Errorf("keys: %w: algorithm %q (want ES256, ES384, RS256, EdDSA or HS256)", ErrUnsupportedKey, o.Algorithm)
+	}
+	if o.KidFormat != KidThumbprint && o.KidFormat != KidLibtrust {
+		return o, fmt.Errorf("keys: kid format %q (want %q or %q)", o.KidFormat, KidThumbprint, KidLibtrust)
+	}
+	if o.KidFormat == KidLibtrust && o.Algorithm == algHS256 {
+		return o, fmt.Errorf("keys: kid format %q needs a public key; HS256 has none", KidLibtrust)
+	}
+	return o, nil
+}
+
+// signingMethod returns the golang-jwt method for alg, or nil.
+func signingMethod(alg string) jwt.SigningMethod {
+	switch alg {
+	case algES256:
+		return jwt.SigningMethodES256
+	case algES384:
+		return jwt.SigningMethodES384
+	case algRS256:
+		return jwt.SigningMethodRS256
+	case algEdDSA:
+		return jwt.SigningMethodEdDSA
+	case algHS256:
+		return jwt.SigningMethodHS256
+	}
+	return nil
+}
+
+// Key is one token signing key. It is immutable and safe for concurrent use.
+type Key struct {
+	id       string
+	alg      string
+	method   jwt.SigningMethod
+	private  any // crypto.Signer, or []byte for HMAC
+	public   crypto.PublicKey
+	chain    []*x509.Certificate
+	x5c      []string
+	mismatch bool
+}
+
+// newSigningKey builds a Key for an asymmetric private key that already fits
+// opts.Algorithm. chain may be nil; its leaf must hold priv's public key.
+func newSigningKey(priv crypto.Signer, chain []*x509.Certificate, opts Options) (*Key, error) {
+	pub := priv.Public()
+	id, err := keyID(pub, opts.KidFormat)
+	if err != nil {
+		return nil, err
+	}
+	k := &Key{
+		id:      id,
+		alg:     opts.Algorithm,
+		method:  signingMethod(opts.Algorithm),
+		private: priv,
+		public:  pub,
+		chain:   chain,
+		x5c:     encodeX5C(chain),
+	}
+	if ec, ok := pub.(*ecdsa.PublicKey); ok {
+		full, err := fullLengthCoordinates(ec)
+		if err != nil {
+			return nil, err
+		}
+		k.mismatch = !full
+	}
+	return k, nil
+}
+
+// newHMACKey builds an HS256 Key; secret must be long enough already.
+func newHMACKey(secret []byte) *Key {
+	return &Key{
+		id:      hmacKeyID(secret),
+		alg:     algHS256,
+		method:  jwt.SigningMethodHS256,
+		private: secret,
+	}
+}
+
+func keyID(pub crypto.PublicKey, format string) (string, error) {
+	if format == KidLibtrust {
+		return LibtrustKeyID(pub)
+	}
+	return Thumbprint(pub)
+}
+
+// encodeX5C encodes a chain for the x5c header: standard base64 (not base64url)
+// of each certificate's DER, leaf first (RFC 7515 §4.1.6).
+func encodeX5C(chain []*x509.Certificate) []string {
+	if len(chain) == 0 {
+		return nil
+	}
+	x5c := make([]string, len(chain))
+	for i, cert := range chain {
+		x5c[i] = base64.StdEncoding.EncodeToString(cert.Raw)
+	}
+	return x5c
+}
+
+// ID returns the key ID, sent as the kid header.
+func (k *Key) ID() string { return k.id }
+
+// Algorithm returns the JWT alg: "ES256", "ES384", "RS256", "EdDSA" or "HS256".
+func (k *Key) Algorithm() string { return k.alg }
+
+// Public returns the public key, or nil for an HMAC key.
+func (k *Key) Public() crypto.PublicKey { return k.public }
+
+// Chain returns the certificate chain, leaf first, or nil when there is none.
+func (k *Key) Chain() []*x509.Certificate { return slices.Clone(k.chain) }
+
+// ThumbprintMismatch reports whether distribution v3.1 computes a different
+// thumbprint for this key than RFC 7638 does: an EC key with a coordinate
+// that has a leading zero byte. A registry then finds the key only through
+// x5c (a certificate) or a jwks file that lists it under our kid.
+func (k *Key) ThumbprintMismatch() bool { return k.mismatch }
+
+// VerificationKey returns what a JWT library needs to verify this key's
+// signatures: the public key, or a copy of the secret for HMAC.
+func (k *Key) VerificationKey() any {
+	if secret, ok := k.private.([]byte); ok {
+		return slices.Clone(secret)
+	}
+	return k.public
+}
+
+// String names the key by kid and algorithm; it never prints key material.
+func (k *Key) String() string { return fmt.Sprintf("key %s (%s)", k.id, k.alg) }
+
+// GoString keeps %#v from printing key material.
+func (k *Key) GoString() string { return k.String() }
+
+// LogValue logs the key as its kid and algorithm only.
+func (k *Key) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("kid", k.id), slog.String("alg", k.alg))
+}
+
+// Sign returns the compact JWS of claims. The header holds alg, typ "JWT",
+// kid and, when the key has a certificate chain, x5c.
+func (k *Key) Sign(claims jwt.Claims) (string, error) {
+	token := jwt.NewWithClaims(k.method, claims)
+	token.Header["kid"] = k.id
+	if k.x5c != nil {
+		token.Header["x5c"] = k.x5c
+	}
+	signed, err := token.SignedString(k.private)
+	if err != nil {
+		return "", fmt.Errorf("keys: sign with key %s: %w", k.id, err)
+	}
+	return signed, nil
+}

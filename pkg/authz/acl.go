@@ -1,0 +1,187 @@
+package authz
+
+import (
+	"errors"
+	"net/netip"
+	"slices"
+
+	"github.com/tollgate/tollgate/pkg/scope"
+)
+
+// ACL is a compiled, immutable list of rules; safe for concurrent use.
+type ACL struct {
+	rules    []Rule
+	compiled []compiledRule
+}
+
+// Request is who asks, from where, for which service.
+type Request struct {
+	Account  string     // authenticated account name; "" = anonymous
+	Service  string     // the token request's service parameter
+	ClientIP netip.Addr // client address; the zero Addr means unknown
+}
+
+// Decision explains how one scope was decided.
+type Decision struct {
+	Rule    int      // index of the rule that matched; -1 if none did
+	Granted []string // requested actions granted, in request order
+	Dropped []string // requested actions not in Granted, in request order
+}
+
+// Compile validates every rule and compiles its patterns once. It reports all
+// problems together (errors.Join of *RuleError), each naming the config key
+// "acl[i].field", and each matching ErrInvalidRule under errors.Is.
+func Compile(rules []Rule) (*ACL, error) {
+	a := &ACL{rules: cloneRules(rules), compiled: make([]compiledRule, len(rules))}
+	var errs []error
+	for i, r := range rules {
+		c := ruleCompiler{index: i}
+		a.compiled[i] = c.compile(r)
+		errs = append(errs, c.errs...)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return a, nil
+}
+
+// Rules returns a copy of the rules the ACL was compiled from.
+func (a *ACL) Rules() []Rule { return cloneRules(a.rules) }
+
+// Decide returns which rule decides scope s for req and what it grants.
+// A requested "*" against a rule with an explicit action list grants that
+// list; "*" itself is then reported as dropped, since it is not in the grant.
+func (a *ACL) Decide(req Request, s scope.Scope) Decision {
+	i := a.match(&req, &s)
+	if i < 0 {
+		return Decision{Rule: -1, Dropped: slices.Clone(s.Actions)}
+	}
+	granted := make([]string, 0, len(s.Actions))
+	d := Decision{Rule: i, Granted: a.compiled[i].grant(granted, s.Actions)}
+	for _, act := range s.Actions {
+		if !slices.Contains(d.Granted, act) {
+			d.Dropped = append(d.Dropped, act)
+		}
+	}
+	return d
+}
+
+// Authorize returns the granted subset of requested, in request order.
+// Scopes with nothing granted are left out; a denial is not an error
+// (distribution token.md, "Requesting a Token").
+func (a *ACL) Authorize(req Request, requested []scope.Scope) []scope.Scope {
+	var out []scope.Scope
+	var buf []string // one backing array for all granted action lists
+	for _, s := range requested {
+		i := a.match(&req, &s)
+		if i < 0 {
+			continue
+		}
+		if buf == nil {
+			buf = make([]string, 0, countActions(requested))
+		}
+		start := len(buf)
+		buf = a.compiled[i].grant(buf, s.Actions)
+		if len(buf) == start {
+			continue
+		}
+		if out == nil {
+			out = make([]scope.Scope, 0, len(requested))
+		}
+		s.Actions = buf[start:len(buf):len(buf)] // capped: appends by the caller copy
+		out = append(out, s)
+	}
+	return out
+}
+
+// match returns the index of the first rule matching req and s, or -1.
+func (a *ACL) match(req *Request, s *scope.Scope) int {
+	for i := range a.compiled {
+		if a.compiled[i].matches(req, s) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (r *compiledRule) matches(req *Request, s *scope.Scope) bool {
+	return r.matchAccount(req.Account) &&
+		r.service.match(req.Service, "") &&
+		r.matchIP(req.ClientIP) &&
+		r.typ.match(s.Type, "") &&
+		(!r.name.usesAccount || req.Account != "") &&
+		r.name.match(s.Name, req.Account)
+}
+
+func (r *compiledRule) matchAccount(account string) bool {
+	if r.anonymous {
+		return account == ""
+	}
+	return account != "" && r.account.match(account, "")
+}
+
+// matchIP reports whether ip is in one of the rule's prefixes. A rule without
+// prefixes matches any client; a rule with prefixes never matches an unknown
+// one. IPv4-mapped IPv6 addresses match IPv4 prefixes.
+func (r *compiledRule) matchIP(ip netip.Addr) bool {
+	if len(r.prefixes) == 0 {
+		return true
+	}
+	if !ip.IsValid() {
+		return false
+	}
+	ip = ip.Unmap().WithZone("")
+	for _, p := range r.prefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// grant appends to dst the requested actions the rule allows, in request
+// order and without duplicates, and returns the extended slice.
+func (r *compiledRule) grant(dst, requested []string) []string {
+	start := len(dst)
+	for _, act := range requested {
+		switch {
+		case r.allActions || slices.Contains(r.actions, act):
+			dst = appendNew(dst, start, act)
+		case act == "*":
+			for _, allowed := range r.actions {
+				dst = appendNew(dst, start, allowed)
+			}
+		}
+	}
+	return dst
+}
+
+// appendNew appends act to dst unless dst[start:] already holds it.
+func appendNew(dst []string, start int, act string) []string {
+	if slices.Contains(dst[start:], act) {
+		return dst
+	}
+	return append(dst, act)
+}
+
+func countActions(scopes []scope.Scope) int {
+	n := 0
+	for _, s := range scopes {
+		n += len(s.Actions)
+	}
+	return n
+}
+
+func cloneRules(rules []Rule) []Rule {
+	out := make([]Rule, len(rules))
+	for i, r := range rules {
+		if r.Account != nil {
+			account := *r.Account
+			r.Account = &account
+		}
+		r.IP = slices.Clone(r.IP)
+		r.Actions = slices.Clone(r.Actions)
+		out[i] = r
+	}
+	return out
+}

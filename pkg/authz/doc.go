@@ -1,0 +1,16 @@
+// Package authz decides which of the requested scopes a client gets.
+//
+// The policy is an access control list of [Rule] values, compiled once by
+// [Compile] into an [ACL]. For each requested scope the first rule that
+// matches the account, resource type, resource name, service and client IP
+// decides; when no rule matches nothing is granted (default deny).
+//
+// A denial is not an error. distribution token.md ("Requesting a Token",
+// Example): the token server takes the intersection of the requested actions
+// and the actions the client has been granted, and "if the client only has a
+// subset of the requested access it must not be considered an error". So
+// [ACL.Authorize] returns the granted subset, possibly empty, and never fails.
+//
+// The package knows nothing of authentication or HTTP: callers pass the
+// already authenticated account name in a [Request].
+package authz

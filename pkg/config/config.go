@@ -1,0 +1,139 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+
+	"github.com/tollgate/tollgate/pkg/authz"
+)
+
+// DefaultFile is the configuration used when none is named.
+const DefaultFile = "configs/tollgate.yaml"
+
+// EnvPrefix prefixes every environment override: TOLLGATE_SERVER_ADDR.
+const EnvPrefix = "TOLLGATE"
+
+// ErrInvalid wraps every configuration problem.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Config is the whole typed configuration.
+type Config struct {
+	Server Server       `mapstructure:"server"`
+	Token  Token        `mapstructure:"token"`
+	Keys   Keys         `mapstructure:"keys"`
+	Users  Users        `mapstructure:"users"`
+	ACL    []authz.Rule `mapstructure:"acl"`
+	Store  Store        `mapstructure:"store"`
+	Log    Log          `mapstructure:"log"`
+}
+
+// Server is the HTTP listener.
+type Server struct {
+	Addr string `mapstructure:"addr"`
+}
+
+// Token configures the tokens Tollgate mints for registries.
+type Token struct {
+	Issuer            string        `mapstructure:"issuer"`
+	Expiration        time.Duration `mapstructure:"expiration"`
+	Services          []string      `mapstructure:"services"`
+	RefreshExpiration time.Duration `mapstructure:"refresh_expiration"`
+}
+
+// Keys names the signing key.
+type Keys struct {
+	Algorithm   string `mapstructure:"algorithm"`
+	PrivateKey  string `mapstructure:"private_key"`
+	Certificate string `mapstructure:"certificate"`
+	KidFormat   string `mapstructure:"kid_format"`
+}
+
+// Users configures password authentication.
+type Users struct {
+	Htpasswd string        `mapstructure:"htpasswd"`
+	CacheTTL time.Duration `mapstructure:"cache_ttl"`
+}
+
+// Store configures where refresh tokens (and later more) are kept.
+type Store struct {
+	Type string `mapstructure:"type"`
+	Path string `mapstructure:"path"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// defaults lists every scalar key, so environment variables can override
+// keys that the file leaves out.
+var defaults = map[string]any{
+	"server.addr":              ":5001",
+	"token.issuer":             "tollgate",
+	"token.expiration":         "5m",
+	"token.services":           []string{},
+	"token.refresh_expiration": "720h",
+	"keys.algorithm":           "ES256",
+	"keys.private_key":         "./data/keys/signing.pem",
+	"keys.certificate":         "",
+	"keys.kid_format":          "thumbprint",
+	"users.htpasswd":           "./data/htpasswd",
+	"users.cache_ttl":          "5m",
+	"store.type":               "sqlite",
+	"store.path":               "./data/tollgate.db",
+	"log.level":                "info",
+	"log.format":               "auto",
+}
+
+// Load reads the YAML file at path (DefaultFile when empty), applies
+// TOLLGATE_* environment overrides and decodes strictly: unknown keys are an
+// error naming them. It does not Validate.
+func Load(path string) (*Config, error) {
+	if path == "" {
+		path = DefaultFile
+	}
+	v := viper.New()
+	for k, val := range defaults {
+		v.SetDefault(k, val)
+	}
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	v.SetConfigFile(path)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("read config %s: %w", path, err)
+	}
+	var c Config
+	if err := v.UnmarshalExact(&c); err != nil {
+		return nil, fmt.Errorf("%w: %s: %s", ErrInvalid, path, describeDecodeError(err))
+	}
+	return &c, nil
+}
+
+var invalidKeys = regexp.MustCompile(`'([^']*)' has invalid keys: ([^\n]*)`)
+
+// describeDecodeError rewrites mapstructure's "'acl[0]' has invalid keys: x"
+// into "unknown key acl[0].x", the way the user wrote it.
+func describeDecodeError(err error) string {
+	matches := invalidKeys.FindAllStringSubmatch(err.Error(), -1)
+	if len(matches) == 0 {
+		return strings.TrimSpace(strings.ReplaceAll(err.Error(), "\n", " "))
+	}
+	var problems []string
+	for _, m := range matches {
+		for _, key := range strings.Split(m[2], ", ") {
+			if m[1] != "" {
+				key = m[1] + "." + key
+			}
+			problems = append(problems, fmt.Sprintf("unknown key %q", key))
+		}
+	}
+	return strings.Join(problems, "; ")
+}

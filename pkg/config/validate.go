@@ -1,0 +1,143 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/pkg/authz"
+)
+
+var (
+	algorithms  = []string{"ES256", "ES384", "RS256", "EdDSA", "HS256"}
+	kidFormats  = []string{"thumbprint", "libtrust"}
+	storeTypes  = []string{"sqlite"}
+	logLevels   = []string{"debug", "info", "warn", "error"}
+	logFormats  = []string{"auto", "json", "text"}
+	maxTokenTTL = 24 * time.Hour
+)
+
+// Validate checks the whole configuration and returns every problem at
+// once, each naming the key as written in the file. The error wraps
+// ErrInvalid.
+func (c *Config) Validate() error {
+	var p problems
+	c.validateServer(&p)
+	c.validateToken(&p)
+	c.validateKeys(&p)
+	c.validateUsers(&p)
+	c.validateStore(&p)
+	c.validateLog(&p)
+	c.validateACL(&p)
+	return p.err()
+}
+
+// validateACL adds each rule problem authz.Compile finds (acl[i].field: ...).
+func (c *Config) validateACL(p *problems) {
+	_, err := authz.Compile(c.ACL)
+	if err == nil {
+		return
+	}
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		p.add("acl: %v", err)
+		return
+	}
+	for _, e := range joined.Unwrap() {
+		p.add("%v", e)
+	}
+}
+
+func (c *Config) validateServer(p *problems) {
+	if _, _, err := net.SplitHostPort(c.Server.Addr); err != nil {
+		p.add("server.addr: %q is not host:port (for example \":5001\")", c.Server.Addr)
+	}
+}
+
+func (c *Config) validateToken(p *problems) {
+	t := c.Token
+	if t.Issuer == "" {
+		p.add("token.issuer: required; it must equal the registry's auth.token.issuer")
+	}
+	if t.Expiration <= 0 || t.Expiration > maxTokenTTL {
+		p.add("token.expiration: %s must be between 1s and %s", t.Expiration, maxTokenTTL)
+	}
+	if t.RefreshExpiration <= 0 {
+		p.add("token.refresh_expiration: %s must be positive", t.RefreshExpiration)
+	}
+	for i, s := range t.Services {
+		if strings.TrimSpace(s) == "" {
+			p.add("token.services[%d]: empty service name", i)
+		}
+	}
+}
+
+func (c *Config) validateKeys(p *problems) {
+	k := c.Keys
+	p.oneOf("keys.algorithm", k.Algorithm, algorithms)
+	p.oneOf("keys.kid_format", k.KidFormat, kidFormats)
+	if k.PrivateKey == "" {
+		p.add("keys.private_key: required")
+	}
+	if k.Algorithm == "HS256" && k.Certificate != "" {
+		p.add("keys.certificate: HS256 keys have no certificate")
+	}
+}
+
+func (c *Config) validateUsers(p *problems) {
+	if c.Users.Htpasswd == "" {
+		p.add("users.htpasswd: required")
+	}
+	if c.Users.CacheTTL < 0 {
+		p.add("users.cache_ttl: %s must not be negative (0 disables the cache)", c.Users.CacheTTL)
+	}
+}
+
+func (c *Config) validateStore(p *problems) {
+	p.oneOf("store.type", c.Store.Type, storeTypes)
+	if c.Store.Type == "sqlite" && c.Store.Path == "" {
+		p.add("store.path: required for the sqlite store")
+	}
+}
+
+func (c *Config) validateLog(p *problems) {
+	p.oneOf("log.level", c.Log.Level, logLevels)
+	p.oneOf("log.format", c.Log.Format, logFormats)
+}
+
+// problems collects validation messages.
+type problems []string
+
+func (p *problems) add(format string, args ...any) {
+	*p = append(*p, fmt.Sprintf(format, args...))
+}
+
+func (p *problems) oneOf(key, value string, allowed []string) {
+	for _, a := range allowed {
+		if value == a {
+			return
+		}
+	}
+	p.add("%s: %q is not one of %s", key, value, strings.Join(allowed, ", "))
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w:\n  - %s", ErrInvalid, strings.Join(p, "\n  - "))
+}
+
+// Problems splits a Validate error into its individual messages.
+func Problems(err error) []string {
+	if err == nil || !errors.Is(err, ErrInvalid) {
+		return nil
+	}
+	_, list, ok := strings.Cut(err.Error(), "\n  - ")
+	if !ok {
+		return []string{err.Error()}
+	}
+	return strings.Split(list, "\n  - ")
+}

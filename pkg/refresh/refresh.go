@@ -1,0 +1,108 @@
+// Package refresh issues and redeems refresh tokens: the Docker "identity
+// tokens" of distribution oauth.md that `docker login` stores and every
+// client reuses. They are opaque random strings kept only as SHA-256 hashes.
+// They do not rotate on use and are not bound to a client_id (docker, crane
+// and oras all reuse the one docker login obtained), but each is bound to
+// the subject it was issued to.
+package refresh
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/pkg/store"
+)
+
+// Prefix marks Tollgate refresh tokens so secret scanners can spot them.
+const Prefix = "tgr_"
+
+// ErrInvalid means the token is unknown, expired, revoked or malformed. The
+// caller answers invalid_grant; the reason stays in the wrapped message.
+var ErrInvalid = errors.New("refresh token invalid")
+
+// Issued is a new token: Raw goes to the client once, never stored.
+type Issued struct {
+	Raw       string
+	ExpiresAt time.Time
+}
+
+// Tokens issues and redeems refresh tokens over a store.
+type Tokens struct {
+	Store store.RefreshTokens
+	TTL   time.Duration
+	Now   func() time.Time // nil means time.Now
+}
+
+// Issue creates a token for subject.
+func (t *Tokens) Issue(ctx context.Context, subject, clientID, service string) (Issued, error) {
+	raw, err := newRaw()
+	if err != nil {
+		return Issued{}, err
+	}
+	now := t.now()
+	rec := store.RefreshToken{
+		Hash: Hash(raw), Subject: subject, ClientID: clientID, Service: service,
+		CreatedAt: now, ExpiresAt: now.Add(t.TTL),
+	}
+	if err := t.Store.CreateRefreshToken(ctx, rec); err != nil {
+		return Issued{}, fmt.Errorf("issue refresh token: %w", err)
+	}
+	return Issued{Raw: raw, ExpiresAt: rec.ExpiresAt}, nil
+}
+
+// Redeem returns the stored record of a usable token, or an error wrapping
+// ErrInvalid. Store failures are returned as they are (not ErrInvalid).
+func (t *Tokens) Redeem(ctx context.Context, raw string) (store.RefreshToken, error) {
+	if !strings.HasPrefix(raw, Prefix) || len(raw) > 256 {
+		return store.RefreshToken{}, fmt.Errorf("%w: not a Tollgate refresh token", ErrInvalid)
+	}
+	rec, err := t.Store.RefreshToken(ctx, Hash(raw))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.RefreshToken{}, fmt.Errorf("%w: unknown", ErrInvalid)
+	}
+	if err != nil {
+		return store.RefreshToken{}, err
+	}
+	if !rec.Usable(t.now()) {
+		return store.RefreshToken{}, fmt.Errorf("%w: expired or revoked", ErrInvalid)
+	}
+	return rec, nil
+}
+
+// Revoke revokes the token; unknown tokens are not an error (RFC 7009 §2.2).
+func (t *Tokens) Revoke(ctx context.Context, raw string) error {
+	err := t.Store.RevokeRefreshToken(ctx, Hash(raw), t.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Hash is the stored form of a token: hex SHA-256.
+func Hash(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return hex.EncodeToString(sum[:])
+}
+
+func (t *Tokens) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+// newRaw returns Prefix + 256 random bits, base64url.
+func newRaw() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("refresh token: %w", err)
+	}
+	return Prefix + base64.RawURLEncoding.EncodeToString(b[:]), nil
+}

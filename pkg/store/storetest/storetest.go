@@ -1,0 +1,180 @@
+// Package storetest is the one conformance suite every store backend runs:
+// storetest.Run(t, newStore).
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/pkg/store"
+)
+
+// NewStore returns a fresh, empty store for one test.
+type NewStore func(t *testing.T) store.Store
+
+// Run runs the whole suite against the backend.
+func Run(t *testing.T, newStore NewStore) {
+	t.Run("RefreshTokens", func(t *testing.T) { runRefreshTokens(t, newStore) })
+}
+
+func runRefreshTokens(t *testing.T, newStore NewStore) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"CreateAndGet", refreshCreateAndGet},
+		{"NotFound", refreshNotFound},
+		{"Conflict", refreshConflict},
+		{"Revoke", refreshRevoke},
+		{"DeleteExpired", refreshDeleteExpired},
+		{"ConcurrentCreate", refreshConcurrentCreate},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			t.Cleanup(func() { s.Close() })
+			tc.fn(t, s)
+		})
+	}
+}
+
+// nonUTC is a time in a non-UTC zone with nanoseconds, to prove times
+// round-trip exactly and come back in UTC.
+var nonUTC = time.Date(2026, 3, 4, 5, 6, 7, 123456789, time.FixedZone("X", 5*3600+1800))
+
+func sampleRefresh(hash string) store.RefreshToken {
+	return store.RefreshToken{
+		Hash: hash, Subject: "alice", ClientID: "docker", Service: "registry.local",
+		CreatedAt: nonUTC, ExpiresAt: nonUTC.Add(720 * time.Hour),
+	}
+}
+
+func refreshCreateAndGet(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	want := sampleRefresh("h1")
+	if err := s.CreateRefreshToken(ctx, want); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	got, err := s.RefreshToken(ctx, "h1")
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	if got.Hash != want.Hash || got.Subject != want.Subject || got.ClientID != want.ClientID || got.Service != want.Service {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if !got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) {
+		t.Errorf("times: got %v/%v, want %v/%v", got.CreatedAt, got.ExpiresAt, want.CreatedAt, want.ExpiresAt)
+	}
+	if got.CreatedAt.Location() != time.UTC {
+		t.Errorf("CreatedAt location = %v, want UTC", got.CreatedAt.Location())
+	}
+	if !got.RevokedAt.IsZero() {
+		t.Errorf("RevokedAt = %v, want zero", got.RevokedAt)
+	}
+}
+
+func refreshNotFound(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.RefreshToken(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("get missing: err = %v, want ErrNotFound", err)
+	}
+	if err := s.RevokeRefreshToken(ctx, "missing", nonUTC); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoke missing: err = %v, want ErrNotFound", err)
+	}
+}
+
+func refreshConflict(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.CreateRefreshToken(ctx, sampleRefresh("dup")); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	other := sampleRefresh("dup")
+	other.Subject = "mallory"
+	if err := s.CreateRefreshToken(ctx, other); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second create: err = %v, want ErrConflict", err)
+	}
+	got, err := s.RefreshToken(ctx, "dup")
+	if err != nil || got.Subject != "alice" {
+		t.Errorf("after conflict: got %+v, %v; want the first token kept", got, err)
+	}
+}
+
+func refreshRevoke(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.CreateRefreshToken(ctx, sampleRefresh("r")); err != nil {
+		t.Fatal(err)
+	}
+	first := nonUTC.Add(time.Hour)
+	if err := s.RevokeRefreshToken(ctx, "r", first); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	if err := s.RevokeRefreshToken(ctx, "r", first.Add(time.Hour)); err != nil {
+		t.Fatalf("revoke again: %v", err)
+	}
+	got, err := s.RefreshToken(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.RevokedAt.Equal(first) {
+		t.Errorf("RevokedAt = %v, want the first revocation %v", got.RevokedAt, first)
+	}
+	if got.Usable(nonUTC.Add(2 * time.Hour)) {
+		t.Error("revoked token reported usable")
+	}
+}
+
+func refreshDeleteExpired(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	old := sampleRefresh("old")
+	old.ExpiresAt = nonUTC.Add(time.Minute)
+	if err := s.CreateRefreshToken(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRefreshToken(ctx, sampleRefresh("young")); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.DeleteExpiredRefreshTokens(ctx, nonUTC.Add(time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("delete expired = %d, %v; want 1, nil", n, err)
+	}
+	if _, err := s.RefreshToken(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("old token: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.RefreshToken(ctx, "young"); err != nil {
+		t.Errorf("young token: %v", err)
+	}
+}
+
+func refreshConcurrentCreate(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const workers, each = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				errs <- s.CreateRefreshToken(ctx, sampleRefresh(fmt.Sprintf("c-%d-%d", w, i)))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent create: %v", err)
+		}
+	}
+	for w := range workers {
+		for i := range each {
+			if _, err := s.RefreshToken(ctx, fmt.Sprintf("c-%d-%d", w, i)); err != nil {
+				t.Fatalf("token c-%d-%d lost: %v", w, i, err)
+			}
+		}
+	}
+}
