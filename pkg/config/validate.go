@@ -40,8 +40,8 @@ func (c *Config) validateACL(p *problems) {
 	if err == nil {
 		return
 	}
-	joined, ok := err.(interface{ Unwrap() []error })
-	if !ok {
+	var joined interface{ Unwrap() []error }
+	if !errors.As(err, &joined) {
 		p.add("acl: %v", err)
 		return
 	}
@@ -127,17 +127,26 @@ func (p problems) err() error {
 	if len(p) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w:\n  - %s", ErrInvalid, strings.Join(p, "\n  - "))
+	return &ValidationError{Problems: p}
 }
 
-// Problems splits a Validate error into its individual messages.
+// ValidationError lists every problem Validate found.
+type ValidationError struct {
+	Problems []string
+}
+
+func (e *ValidationError) Error() string {
+	return ErrInvalid.Error() + ":\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+// Problems returns the individual messages of a Validate error, or nil.
 func Problems(err error) []string {
-	if err == nil || !errors.Is(err, ErrInvalid) {
+	var v *ValidationError
+	if !errors.As(err, &v) {
 		return nil
 	}
-	_, list, ok := strings.Cut(err.Error(), "\n  - ")
-	if !ok {
-		return []string{err.Error()}
-	}
-	return strings.Split(list, "\n  - ")
+	return v.Problems
 }

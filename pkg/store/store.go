@@ -17,8 +17,8 @@ var (
 type RefreshToken struct {
 	Hash      string // hex SHA-256 of the token
 	Subject   string // the account it was issued to
-	ClientID  string // the client that asked for it (informational)
-	Service   string // the service it was first issued for (informational)
+	ClientID  string // the client that asked for it (audit only: clients share identity tokens)
+	Service   string // the service it was issued for; it is good only for that one
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	RevokedAt time.Time // zero while not revoked

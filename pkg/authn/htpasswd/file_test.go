@@ -1,7 +1,6 @@
 package htpasswd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -276,24 +275,6 @@ func TestConcurrentAuthenticateDuringReloads(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestUnknownUserPaysBcrypt checks that an unknown user costs about as much

@@ -3,6 +3,7 @@ package htpasswd
 import (
 	"context"
 	"errors"
+	"github.com/tollgate/tollgate/pkg/logtest"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -102,7 +103,7 @@ func TestWatch(t *testing.T) {
 func TestWatchKeepsUsersOnBrokenRewrite(t *testing.T) {
 	aliceHash := hashOf(t, "alice-pw", bcrypt.MinCost)
 	path := writeFile(t, t.TempDir(), "alice:"+aliceHash+"\n")
-	var logs syncBuffer
+	var logs logtest.Buffer
 	f := startWatch(t, path, slog.New(slog.NewTextHandler(&logs, nil)))
 	version := f.Version()
 

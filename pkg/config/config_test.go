@@ -1,0 +1,245 @@
+package config_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/pkg/config"
+)
+
+const exampleFile = "../../configs/tollgate.yaml"
+
+func TestLoadExample(t *testing.T) {
+	c, err := config.Load(exampleFile)
+	if err != nil {
+		t.Fatalf("Load(%s): %v", exampleFile, err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("the example does not validate: %v", err)
+	}
+	checks := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"server.addr", c.Server.Addr, ":5001"},
+		{"token.issuer", c.Token.Issuer, "tollgate"},
+		{"token.expiration", c.Token.Expiration, 5 * time.Minute},
+		{"token.services", c.Token.Services, []string{"registry.local"}},
+		{"token.refresh_expiration", c.Token.RefreshExpiration, 720 * time.Hour},
+		{"keys.algorithm", c.Keys.Algorithm, "ES256"},
+		{"keys.private_key", c.Keys.PrivateKey, "./data/keys/signing.pem"},
+		{"keys.certificate", c.Keys.Certificate, "./data/keys/signing.crt"},
+		{"keys.kid_format", c.Keys.KidFormat, "thumbprint"},
+		{"users.htpasswd", c.Users.Htpasswd, "./data/htpasswd"},
+		{"users.cache_ttl", c.Users.CacheTTL, 5 * time.Minute},
+		{"store.type", c.Store.Type, "sqlite"},
+		{"store.path", c.Store.Path, "./data/tollgate.db"},
+		{"log.level", c.Log.Level, "info"},
+		{"log.format", c.Log.Format, "auto"},
+		{"len(acl)", len(c.ACL), 4},
+	}
+	for _, ch := range checks {
+		if !reflect.DeepEqual(ch.got, ch.want) {
+			t.Errorf("%s = %#v, want %#v", ch.name, ch.got, ch.want)
+		}
+	}
+	if len(c.ACL) != 4 {
+		t.FailNow()
+	}
+	wantRules := []struct {
+		account string
+		typ     string
+		name    string
+		actions []string
+	}{
+		{"admin", "", "", []string{"*"}},
+		{"*", "repository", "${account}/*", []string{"pull", "push"}},
+		{"*", "repository", "shared/*", []string{"pull"}},
+		{"", "repository", "public/*", []string{"pull"}},
+	}
+	for i, w := range wantRules {
+		r := c.ACL[i]
+		if r.Account == nil {
+			t.Errorf("acl[%d].account is nil, want %q", i, w.account)
+			continue
+		}
+		if *r.Account != w.account || r.Type != w.typ || r.Name != w.name || !reflect.DeepEqual(r.Actions, w.actions) {
+			t.Errorf("acl[%d] = %s, want account=%q type=%q name=%q actions=%v", i, r, w.account, w.typ, w.name, w.actions)
+		}
+	}
+}
+
+func TestLoadEnvOverrides(t *testing.T) {
+	t.Setenv("TOLLGATE_SERVER_ADDR", "127.0.0.1:6001")
+	t.Setenv("TOLLGATE_TOKEN_EXPIRATION", "90s")
+	c, err := config.Load(exampleFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.Addr != "127.0.0.1:6001" {
+		t.Errorf("server.addr = %q, want the environment's 127.0.0.1:6001", c.Server.Addr)
+	}
+	if c.Token.Expiration != 90*time.Second {
+		t.Errorf("token.expiration = %v, want the environment's 90s", c.Token.Expiration)
+	}
+	if c.Token.Issuer != "tollgate" {
+		t.Errorf("token.issuer = %q, want the file's value", c.Token.Issuer)
+	}
+}
+
+// writeConfig writes a config file into a fresh temp dir.
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tollgate.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadRejectsUnknownKeys(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		wantKey string
+	}{
+		{
+			name:    "top level",
+			yaml:    "server: {addr: \":5001\"}\nlisten: \":80\"\n",
+			wantKey: `"listen"`,
+		},
+		{
+			name:    "nested",
+			yaml:    "token: {issuer: x, expiry: 5m}\n",
+			wantKey: `"token.expiry"`,
+		},
+		{
+			name:    "inside an acl rule",
+			yaml:    "acl:\n  - {account: \"*\", actions: [pull]}\n  - {account: admin, actions: [\"*\"], repo: \"x/*\"}\n",
+			wantKey: `"acl[1].repo"`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Load(writeConfig(t, tt.yaml))
+			if err == nil {
+				t.Fatalf("Load accepted an unknown key: %+v", c)
+			}
+			if !errors.Is(err, config.ErrInvalid) {
+				t.Errorf("error %v does not wrap ErrInvalid", err)
+			}
+			if !strings.Contains(err.Error(), "unknown key "+tt.wantKey) {
+				t.Errorf("error %q does not name unknown key %s", err, tt.wantKey)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "absent.yaml")
+	c, err := config.Load(path)
+	if err == nil {
+		t.Fatalf("Load(%s) = %+v, want an error", path, c)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("error %v does not wrap fs.ErrNotExist", err)
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q does not name the file", err)
+	}
+}
+
+// valid returns a configuration that passes Validate.
+func valid(t *testing.T) *config.Config {
+	t.Helper()
+	c, err := config.Load(exampleFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := valid(t)
+	c.Keys.Algorithm = "ES257"
+	c.Token.Expiration = 0
+	c.Token.Issuer = ""
+	c.Server.Addr = "localhost"
+	c.ACL[2].Account = nil
+
+	err := c.Validate()
+	if !errors.Is(err, config.ErrInvalid) {
+		t.Fatalf("Validate = %v, want an error wrapping ErrInvalid", err)
+	}
+	problems := config.Problems(err)
+	for _, key := range []string{"keys.algorithm", "token.expiration", "token.issuer", "server.addr", "acl[2].account"} {
+		found := false
+		for _, p := range problems {
+			if strings.HasPrefix(p, key+":") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no problem names %s; got %q", key, problems)
+		}
+	}
+	if len(problems) != 5 {
+		t.Errorf("got %d problems, want exactly 5: %q", len(problems), problems)
+	}
+}
+
+func TestValidateSingleProblems(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(c *config.Config)
+		wantKey string
+	}{
+		{"expiration too long", func(c *config.Config) { c.Token.Expiration = 25 * time.Hour }, "token.expiration"},
+		{"negative expiration", func(c *config.Config) { c.Token.Expiration = -time.Second }, "token.expiration"},
+		{"empty service", func(c *config.Config) { c.Token.Services = []string{"a", " "} }, "token.services[1]"},
+		{"refresh expiration", func(c *config.Config) { c.Token.RefreshExpiration = 0 }, "token.refresh_expiration"},
+		{"kid format", func(c *config.Config) { c.Keys.KidFormat = "x5t" }, "keys.kid_format"},
+		{"no private key", func(c *config.Config) { c.Keys.PrivateKey = "" }, "keys.private_key"},
+		{"hs256 with certificate", func(c *config.Config) { c.Keys.Algorithm = "HS256" }, "keys.certificate"},
+		{"no htpasswd", func(c *config.Config) { c.Users.Htpasswd = "" }, "users.htpasswd"},
+		{"negative cache ttl", func(c *config.Config) { c.Users.CacheTTL = -time.Second }, "users.cache_ttl"},
+		{"store type", func(c *config.Config) { c.Store.Type = "mysql" }, "store.type"},
+		{"store path", func(c *config.Config) { c.Store.Path = "" }, "store.path"},
+		{"log level", func(c *config.Config) { c.Log.Level = "trace" }, "log.level"},
+		{"log format", func(c *config.Config) { c.Log.Format = "xml" }, "log.format"},
+		{"acl actions", func(c *config.Config) { c.ACL[0].Actions = nil }, "acl[0].actions"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid(t)
+			tt.mutate(c)
+			err := c.Validate()
+			if !errors.Is(err, config.ErrInvalid) {
+				t.Fatalf("Validate = %v, want ErrInvalid", err)
+			}
+			problems := config.Problems(err)
+			if len(problems) != 1 || !strings.HasPrefix(problems[0], tt.wantKey+":") {
+				t.Errorf("problems = %q, want exactly one naming %s", problems, tt.wantKey)
+			}
+		})
+	}
+}
+
+func TestProblemsOfOtherErrors(t *testing.T) {
+	if got := config.Problems(nil); got != nil {
+		t.Errorf("Problems(nil) = %q", got)
+	}
+	if got := config.Problems(errors.New("x")); got != nil {
+		t.Errorf("Problems(unrelated) = %q", got)
+	}
+}

@@ -1,0 +1,348 @@
+package grant_test
+
+import (
+	"context"
+	"errors"
+	"github.com/tollgate/tollgate/pkg/config"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authz"
+	"github.com/tollgate/tollgate/pkg/grant"
+	"github.com/tollgate/tollgate/pkg/refresh"
+	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/pkg/store/sqlite"
+	"github.com/tollgate/tollgate/pkg/token"
+)
+
+// exampleRules are the ACL of configs/tollgate.yaml.
+func exampleRules(tb testing.TB) []authz.Rule {
+	tb.Helper()
+	cfg, err := config.Load("../../configs/tollgate.yaml")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg.ACL
+}
+
+// users is a Lookup whose accounts can be removed.
+type users struct {
+	mu    sync.Mutex
+	names map[string]bool
+	err   error
+}
+
+func (u *users) Exists(_ context.Context, name string) (bool, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.names[name], u.err
+}
+
+func (u *users) remove(name string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.names, name)
+}
+
+type fixture struct {
+	svc   *grant.Service
+	key   *keys.Key
+	users *users
+}
+
+func newFixture(t *testing.T, services ...string) *fixture {
+	t.Helper()
+	key, err := keys.Generate(keys.Options{Algorithm: "ES256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acl, err := authz.Compile(exampleRules(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tollgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	u := &users{names: map[string]bool{"admin": true, "alice": true, "bob": true}}
+	return &fixture{
+		key:   key,
+		users: u,
+		svc: &grant.Service{
+			Authz:    acl,
+			Minter:   &token.Minter{Issuer: "tollgate", TTL: 5 * time.Minute, Signer: key},
+			Refresh:  &refresh.Tokens{Store: st, TTL: time.Hour},
+			Users:    u,
+			Services: services,
+		},
+	}
+}
+
+func mustParse(t *testing.T, scopes ...string) []scope.Scope {
+	t.Helper()
+	s, err := scope.ParseAll(scopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (f *fixture) claims(t *testing.T, raw string) token.Claims {
+	t.Helper()
+	var c token.Claims
+	if _, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return f.key.VerificationKey(), nil },
+		jwt.WithValidMethods([]string{"ES256"})); err != nil {
+		t.Fatalf("parse token: %v", err)
+	}
+	return c
+}
+
+var (
+	alice = authn.Identity{Name: "alice", Source: "htpasswd"}
+	admin = authn.Identity{Name: "admin", Source: "htpasswd"}
+	anon  = authn.Identity{}
+)
+
+func TestIssueIntersectsWithACL(t *testing.T) {
+	tests := []struct {
+		name   string
+		id     authn.Identity
+		scopes []string
+		want   []token.Access
+	}{
+		{"own repository", alice, []string{"repository:alice/app:pull,push,delete"},
+			[]token.Access{{Type: "repository", Name: "alice/app", Actions: []string{"pull", "push"}}}},
+		{"shared is pull only", alice, []string{"repository:shared/x:push,pull"},
+			[]token.Access{{Type: "repository", Name: "shared/x", Actions: []string{"pull"}}}},
+		{"other user's repository denied", alice, []string{"repository:bob/x:pull"}, []token.Access{}},
+		{"anonymous public pull", anon, []string{"repository:public/x:pull,push"},
+			[]token.Access{{Type: "repository", Name: "public/x", Actions: []string{"pull"}}}},
+		{"anonymous denied elsewhere", anon, []string{"repository:shared/x:pull"}, []token.Access{}},
+		{"signed-in users do not get anonymous rules", alice, []string{"repository:public/x:pull"}, []token.Access{}},
+		{"admin everything", admin, []string{"repository:bob/x:delete", "registry:catalog:*"},
+			[]token.Access{{Type: "repository", Name: "bob/x", Actions: []string{"delete"}}, {Type: "registry", Name: "catalog", Actions: []string{"*"}}}},
+		{"login check", alice, nil, []token.Access{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, "registry.local")
+			res, err := f.svc.Issue(context.Background(), grant.Request{
+				Identity: tt.id, Service: "registry.local", Scopes: mustParse(t, tt.scopes...),
+			})
+			if err != nil {
+				t.Fatalf("Issue: %v", err)
+			}
+			c := f.claims(t, res.Token.Raw)
+			if !reflect.DeepEqual(c.Access, tt.want) {
+				t.Errorf("access = %+v, want %+v", c.Access, tt.want)
+			}
+			if len(res.Granted) != len(tt.want) {
+				t.Errorf("Granted = %v, want %d scopes", res.Granted, len(tt.want))
+			}
+			if c.Subject != tt.id.Name {
+				t.Errorf("sub = %q, want %q", c.Subject, tt.id.Name)
+			}
+			if !reflect.DeepEqual([]string(c.Audience), []string{"registry.local"}) {
+				t.Errorf("aud = %v", c.Audience)
+			}
+			if res.RefreshToken != "" {
+				t.Error("refresh token issued without Offline")
+			}
+		})
+	}
+}
+
+func TestIssueService(t *testing.T) {
+	tests := []struct {
+		name     string
+		services []string
+		service  string
+		wantErr  error
+	}{
+		{"listed", []string{"registry.local", "mirror.local"}, "mirror.local", nil},
+		{"unknown", []string{"registry.local"}, "evil.example", grant.ErrUnknownService},
+		{"missing", []string{"registry.local"}, "", grant.ErrUnknownService},
+		{"case matters", []string{"registry.local"}, "Registry.Local", grant.ErrUnknownService},
+		{"any when none configured", nil, "whatever.example", nil},
+		{"empty when none configured", nil, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.services...)
+			res, err := f.svc.Issue(context.Background(), grant.Request{
+				Identity: alice, Service: tt.service, Scopes: mustParse(t, "repository:alice/app:pull"),
+			})
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("Issue error = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil {
+				if res.Token.Raw != "" {
+					t.Error("a token was minted for a refused service")
+				}
+				return
+			}
+			if aud := f.claims(t, res.Token.Raw).Audience; tt.service != "" && !reflect.DeepEqual([]string(aud), []string{tt.service}) {
+				t.Errorf("aud = %v, want [%s]", aud, tt.service)
+			}
+		})
+	}
+}
+
+func TestIssueOffline(t *testing.T) {
+	tests := []struct {
+		name        string
+		id          authn.Identity
+		offline     bool
+		wantRefresh bool
+	}{
+		{"authenticated offline", alice, true, true},
+		{"authenticated online", alice, false, false},
+		{"anonymous offline", anon, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, "registry.local")
+			ctx := context.Background()
+			res, err := f.svc.Issue(ctx, grant.Request{Identity: tt.id, Service: "registry.local", Offline: tt.offline, ClientID: "docker"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.RefreshToken != ""; got != tt.wantRefresh {
+				t.Fatalf("refresh token issued = %v, want %v", got, tt.wantRefresh)
+			}
+			if !tt.wantRefresh {
+				return
+			}
+			id, err := f.svc.Redeem(ctx, res.RefreshToken, "registry.local")
+			if err != nil {
+				t.Fatalf("Redeem: %v", err)
+			}
+			if id.Name != tt.id.Name || id.Anonymous() {
+				t.Errorf("redeemed identity %+v, want %s", id, tt.id.Name)
+			}
+		})
+	}
+}
+
+func TestRedeem(t *testing.T) {
+	errDB := errors.New("directory down")
+	tests := []struct {
+		name    string
+		raw     func(issued string) string
+		service string
+		before  func(f *fixture)
+		wantErr error
+	}{
+		{name: "valid", raw: same, service: "registry.local"},
+		{name: "other service", raw: same, service: "mirror.local", wantErr: refresh.ErrInvalid},
+		{name: "no service", raw: same, service: "", wantErr: refresh.ErrInvalid},
+		{name: "subject removed", raw: same, service: "registry.local", before: func(f *fixture) { f.users.remove("alice") }, wantErr: refresh.ErrInvalid},
+		{name: "lookup fails", raw: same, service: "registry.local", before: func(f *fixture) { f.users.err = errDB }, wantErr: errDB},
+		{name: "unknown token", raw: func(string) string { return refresh.Prefix + "AAAA" }, service: "registry.local", wantErr: refresh.ErrInvalid},
+		{name: "garbage", raw: func(string) string { return "not-a-token" }, service: "registry.local", wantErr: refresh.ErrInvalid},
+		{name: "empty", raw: func(string) string { return "" }, service: "registry.local", wantErr: refresh.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, "registry.local", "mirror.local")
+			ctx := context.Background()
+			res, err := f.svc.Issue(ctx, grant.Request{Identity: alice, Service: "registry.local", Offline: true, ClientID: "docker"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.before != nil {
+				tt.before(f)
+			}
+			id, err := f.svc.Redeem(ctx, tt.raw(res.RefreshToken), tt.service)
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("Redeem: %v", err)
+				}
+				if id.Name != "alice" || id.Source != "refresh_token" {
+					t.Errorf("identity = %+v, want alice from refresh_token", id)
+				}
+				return
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Redeem error = %v, want %v", err, tt.wantErr)
+			}
+			if errors.Is(err, grant.ErrRefreshInvalid) != errors.Is(tt.wantErr, refresh.ErrInvalid) {
+				t.Errorf("error %v: ErrRefreshInvalid match differs from refresh.ErrInvalid", err)
+			}
+			if id != (authn.Identity{}) {
+				t.Errorf("identity %+v returned with an error", id)
+			}
+		})
+	}
+}
+
+func same(s string) string { return s }
+
+func TestRedeemThenIssueUsesCurrentACL(t *testing.T) {
+	f := newFixture(t, "registry.local")
+	ctx := context.Background()
+	res, err := f.svc.Issue(ctx, grant.Request{Identity: alice, Service: "registry.local", Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := f.svc.Redeem(ctx, res.RefreshToken, "registry.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.svc.Issue(ctx, grant.Request{Identity: id, Service: "registry.local",
+		Scopes: mustParse(t, "repository:bob/x:push,pull repository:alice/y:push")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []token.Access{{Type: "repository", Name: "alice/y", Actions: []string{"push"}}}
+	if got := f.claims(t, again.Token.Raw).Access; !reflect.DeepEqual(got, want) {
+		t.Errorf("access = %+v, want %+v", got, want)
+	}
+}
+
+func TestCheckAccount(t *testing.T) {
+	tests := []struct {
+		name    string
+		id      authn.Identity
+		account string
+		wantErr error
+	}{
+		{"no account parameter", alice, "", nil},
+		{"matching account", alice, "alice", nil},
+		{"other account", alice, "bob", grant.ErrAccountMismatch},
+		{"case differs", alice, "Alice", grant.ErrAccountMismatch},
+		{"anonymous with account", anon, "bob", nil},
+		{"anonymous without account", anon, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := grant.CheckAccount(tt.id, tt.account)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Errorf("CheckAccount(%q, %q) = %v, want %v", tt.id.Name, tt.account, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// failingSigner makes minting fail.
+type failingSigner struct{ err error }
+
+func (s failingSigner) Sign(jwt.Claims) (string, error) { return "", s.err }
+
+func TestIssueMintErrorPropagates(t *testing.T) {
+	f := newFixture(t)
+	errSign := errors.New("signer offline")
+	f.svc.Minter = &token.Minter{Issuer: "tollgate", TTL: time.Minute, Signer: failingSigner{errSign}}
+	_, err := f.svc.Issue(context.Background(), grant.Request{Identity: alice, Offline: true})
+	if !errors.Is(err, errSign) {
+		t.Fatalf("Issue error = %v, want %v", err, errSign)
+	}
+}

@@ -1,0 +1,93 @@
+package server
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+// DockerError is an error on the registry-facing token endpoint, rendered
+// as {"errors":[{"code","message","detail"}]} (distribution's errcode body).
+type DockerError struct {
+	Status  int
+	Code    string // UNAUTHORIZED, INVALID_REQUEST, ...
+	Message string
+	Detail  string
+}
+
+// OAuthError is an RFC 6749 §5.2 error.
+type OAuthError struct {
+	Status      int
+	Code        string // invalid_request, invalid_grant, ...
+	Description string
+}
+
+func badRequest(message, detail string) DockerError {
+	return DockerError{Status: http.StatusBadRequest, Code: "INVALID_REQUEST", Message: message, Detail: detail}
+}
+
+func unauthorized(message string) DockerError {
+	return DockerError{Status: http.StatusUnauthorized, Code: "UNAUTHORIZED", Message: message}
+}
+
+func oauthError(status int, code, description string) OAuthError {
+	return OAuthError{Status: status, Code: code, Description: description}
+}
+
+// renderer writes errors. It is the one place errors become HTTP.
+type renderer struct {
+	logger    *slog.Logger
+	challenge string // WWW-Authenticate value of 401 answers
+}
+
+func newRenderer(logger *slog.Logger, realm string) renderer {
+	quoted := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(realm)
+	return renderer{logger: logger, challenge: `Basic realm="` + quoted + `"`}
+}
+
+// docker writes a Docker error body; a 401 carries a Basic challenge.
+func (rd renderer) docker(w http.ResponseWriter, e DockerError) {
+	if e.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", rd.challenge)
+	}
+	item := map[string]any{"code": e.Code, "message": e.Message}
+	if e.Detail != "" {
+		item["detail"] = e.Detail
+	}
+	writeJSON(w, e.Status, map[string]any{"errors": []any{item}})
+}
+
+// oauth writes an RFC 6749 §5.2 body with Cache-Control: no-store.
+func (rd renderer) oauth(w http.ResponseWriter, e OAuthError) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	body := map[string]string{"error": e.Code}
+	if e.Description != "" {
+		body["error_description"] = e.Description
+	}
+	writeJSON(w, e.Status, body)
+}
+
+// internalDocker logs err with the request ID and answers a generic 500.
+func (rd renderer) internalDocker(w http.ResponseWriter, r *http.Request, err error) {
+	rd.logInternal(r, err)
+	rd.docker(w, DockerError{Status: http.StatusInternalServerError, Code: "UNKNOWN", Message: "internal server error"})
+}
+
+// internalOAuth logs err and answers server_error.
+func (rd renderer) internalOAuth(w http.ResponseWriter, r *http.Request, err error) {
+	rd.logInternal(r, err)
+	rd.oauth(w, oauthError(http.StatusInternalServerError, "server_error", "internal server error"))
+}
+
+func (rd renderer) logInternal(r *http.Request, err error) {
+	rd.logger.ErrorContext(r.Context(), "internal error", "request_id", requestID(r.Context()),
+		"method", r.Method, "path", r.URL.Path, "error", err)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}

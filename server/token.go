@@ -1,0 +1,200 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	oauth2 "github.com/go-oauth2/oauth2/v4"
+	oautherrors "github.com/go-oauth2/oauth2/v4/errors"
+	"github.com/go-oauth2/oauth2/v4/manage"
+	oauthserver "github.com/go-oauth2/oauth2/v4/server"
+	"github.com/gorilla/mux"
+
+	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/grant"
+	"github.com/tollgate/tollgate/pkg/scope"
+)
+
+// maxFormBytes bounds a token request body.
+const maxFormBytes = 64 << 10
+
+// tokenEndpoint serves /oauth2/token: the Docker token protocol (GET,
+// distribution token.md) and its OAuth2 form (POST, distribution oauth.md).
+type tokenEndpoint struct {
+	grant *grant.Service
+	authn authn.Authenticator
+	oauth *oauthserver.Server
+	rd    renderer
+}
+
+func newTokenEndpoint(g *grant.Service, a authn.Authenticator, rd renderer) *tokenEndpoint {
+	e := &tokenEndpoint{grant: g, authn: a, rd: rd}
+	e.oauth = newOAuthServer(e.passwordUser)
+	return e
+}
+
+// Mount registers the routes.
+func (e *tokenEndpoint) Mount(r *mux.Router) {
+	r.HandleFunc("/oauth2/token", e.get).Methods(http.MethodGet)
+	r.HandleFunc("/oauth2/token", e.post).Methods(http.MethodPost)
+}
+
+// newOAuthServer configures go-oauth2's server for request validation and
+// the password grant. Minting and refresh tokens stay ours: Docker identity
+// tokens are reused by every client under its own client_id and must not
+// rotate, which go-oauth2's manager does not allow.
+func newOAuthServer(passwordUser func(ctx context.Context, clientID, username, password string) (string, error)) *oauthserver.Server {
+	cfg := oauthserver.NewConfig()
+	cfg.AllowedGrantTypes = []oauth2.GrantType{oauth2.PasswordCredentials, oauth2.Refreshing}
+	srv := oauthserver.NewServer(cfg, manage.NewManager())
+	srv.SetClientInfoHandler(publicClient)
+	srv.SetPasswordAuthorizationHandler(passwordUser)
+	return srv
+}
+
+// publicClient accepts any client_id without a secret: Docker clients send
+// their own names (docker, go-containerregistry, oras-go, regclient/regctl).
+func publicClient(r *http.Request) (string, string, error) {
+	id := r.Form.Get("client_id")
+	if id == "" {
+		return "", "", fmt.Errorf("%w is required", errClientID)
+	}
+	if err := checkClientID(id); err != nil {
+		return "", "", err
+	}
+	return id, "", nil
+}
+
+var errClientID = errors.New("client_id")
+
+// maxClientID bounds a client_id; real ones are short.
+const maxClientID = 255
+
+// checkClientID enforces RFC 6749 Appendix A.1 (printable ASCII) and a
+// length bound on an optional client_id.
+func checkClientID(id string) error {
+	if len(id) > maxClientID {
+		return fmt.Errorf("%w is longer than %d bytes", errClientID, maxClientID)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] > 0x7e {
+			return fmt.Errorf("%w must be printable ASCII (RFC 6749 Appendix A.1)", errClientID)
+		}
+	}
+	return nil
+}
+
+// passwordUser authenticates the password grant for go-oauth2.
+func (e *tokenEndpoint) passwordUser(ctx context.Context, _, username, password string) (string, error) {
+	id, err := e.authn.Authenticate(ctx, username, authn.Secret(password))
+	if isCredentialError(err) {
+		return "", oautherrors.ErrInvalidGrant
+	}
+	if err != nil {
+		return "", err
+	}
+	return id.Name, nil
+}
+
+func isCredentialError(err error) bool {
+	return errors.Is(err, authn.ErrNoSuchUser) || errors.Is(err, authn.ErrBadCredentials)
+}
+
+// tokenResponse is the GET response (distribution token.md: Token Response
+// Fields). token and access_token carry the same value.
+type tokenResponse struct {
+	Token        string `json:"token"`
+	AccessToken  string `json:"access_token"`
+	ExpiresIn    int64  `json:"expires_in"`
+	IssuedAt     string `json:"issued_at"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+}
+
+// get serves GET /oauth2/token.
+func (e *tokenEndpoint) get(w http.ResponseWriter, r *http.Request) {
+	// 1. Parse.
+	q := r.URL.Query()
+	scopes, err := scope.ParseAll(q["scope"])
+	if err != nil {
+		e.rd.docker(w, badRequest("invalid scope", err.Error()))
+		return
+	}
+	// 2. Authenticate (Basic, or anonymous).
+	id, derr, err := e.basicIdentity(r)
+	if err != nil {
+		e.rd.internalDocker(w, r, err)
+		return
+	}
+	if derr != nil {
+		e.rd.docker(w, *derr)
+		return
+	}
+	if err := checkClientID(q.Get("client_id")); err != nil {
+		e.rd.docker(w, badRequest("invalid client_id", err.Error()))
+		return
+	}
+	if err := grant.CheckAccount(id, q.Get("account")); err != nil {
+		e.rd.docker(w, badRequest("account does not match the authenticated user", ""))
+		return
+	}
+	// 3-4. Authorize and mint.
+	res, err := e.grant.Issue(r.Context(), grant.Request{
+		Identity: id,
+		Service:  q.Get("service"),
+		Scopes:   scopes,
+		ClientIP: clientIP(r),
+		ClientID: q.Get("client_id"),
+		Offline:  strings.EqualFold(q.Get("offline_token"), "true"),
+	})
+	if errors.Is(err, grant.ErrUnknownService) {
+		e.rd.docker(w, badRequest("unknown service", err.Error()))
+		return
+	}
+	if err != nil {
+		e.rd.internalDocker(w, r, err)
+		return
+	}
+	// 5. Respond.
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, tokenResponse{
+		Token:        res.Token.Raw,
+		AccessToken:  res.Token.Raw,
+		ExpiresIn:    expiresIn(res),
+		IssuedAt:     res.Token.IssuedAt.UTC().Format(time.RFC3339),
+		RefreshToken: res.RefreshToken,
+	})
+}
+
+// basicIdentity authenticates HTTP Basic credentials; no Authorization
+// header (or empty credentials) is the anonymous caller. It returns a client
+// error to render, or an internal error.
+func (e *tokenEndpoint) basicIdentity(r *http.Request) (authn.Identity, *DockerError, error) {
+	if r.Header.Get("Authorization") == "" {
+		return authn.Identity{}, nil, nil
+	}
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		d := unauthorized("malformed credentials: use HTTP Basic")
+		return authn.Identity{}, &d, nil
+	}
+	if user == "" && pass == "" {
+		return authn.Identity{}, nil, nil
+	}
+	id, err := e.authn.Authenticate(r.Context(), user, authn.Secret(pass))
+	if isCredentialError(err) {
+		d := unauthorized("invalid username or password")
+		return authn.Identity{}, &d, nil
+	}
+	if err != nil {
+		return authn.Identity{}, nil, err
+	}
+	return id, nil, nil
+}
+
+func expiresIn(res grant.Result) int64 {
+	return int64(res.Token.ExpiresAt.Sub(res.Token.IssuedAt) / time.Second)
+}
