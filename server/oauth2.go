@@ -1,10 +1,10 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	oauth2 "github.com/go-oauth2/oauth2/v4"
@@ -37,7 +37,12 @@ func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 		e.oauthFailure(w, r, oautherrors.ErrUnsupportedGrantType)
 		return
 	}
+	var authenticated authn.Identity // filled by passwordUser
+	r = r.WithContext(context.WithValue(r.Context(), passwordIdentityKey{}, &authenticated))
 	gt, tgr, err := e.oauth.ValidationTokenRequest(r)
+	if errors.Is(err, oautherrors.ErrInvalidGrant) {
+		e.denied(r, r.Form.Get("service"), nil, "invalid username or password")
+	}
 	if err != nil {
 		e.oauthFailure(w, r, err)
 		return
@@ -50,9 +55,12 @@ func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 	// 2. Authenticate: the password grant already did; a refresh token
 	// stands for the subject it was issued to.
 	service := r.Form.Get("service")
-	id := authn.Identity{Name: tgr.UserID, Source: "password"}
+	id := authenticated // the password grant authenticated it in passwordUser
 	if gt == oauth2.Refreshing {
 		if id, err = e.grant.Redeem(r.Context(), tgr.Refresh, service); err != nil {
+			if errors.Is(err, grant.ErrRefreshInvalid) {
+				e.denied(r, service, nil, "invalid refresh token")
+			}
 			e.oauthFailure(w, r, err)
 			return
 		}
@@ -82,7 +90,7 @@ func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 		TokenType:    "Bearer",
 		ExpiresIn:    expiresIn(res),
 		IssuedAt:     res.Token.IssuedAt.UTC().Format(time.RFC3339),
-		Scope:        formatScopes(res.Granted),
+		Scope:        scope.Join(res.Granted),
 		RefreshToken: res.RefreshToken,
 	})
 }
@@ -138,12 +146,4 @@ func missingParams(r *http.Request) string {
 		return "refresh_token is required"
 	}
 	return "malformed token request"
-}
-
-func formatScopes(granted []scope.Scope) string {
-	parts := make([]string, len(granted))
-	for i, s := range granted {
-		parts[i] = s.String()
-	}
-	return strings.Join(parts, " ")
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/grant"
 )
 
@@ -18,6 +19,12 @@ type Options struct {
 	Authn  authn.Authenticator
 	Logger *slog.Logger
 	Realm  string // realm of Basic challenges; the issuer is a good choice
+
+	// APITokens and Passwords, when both set, serve /api/tokens. Passwords
+	// must know only the password users (not API tokens): it checks the
+	// credentials that create tokens.
+	APITokens *apitoken.Tokens
+	Passwords authn.Authenticator
 }
 
 // New returns the HTTP handler serving every Tollgate endpoint.
@@ -29,6 +36,9 @@ func New(o Options) http.Handler {
 	rd := newRenderer(logger, o.Realm)
 	r := mux.NewRouter()
 	newTokenEndpoint(o.Grant, o.Authn, rd).Mount(r)
+	if o.APITokens != nil && o.Passwords != nil {
+		newAPITokenEndpoint(o.APITokens, o.Passwords, rd).Mount(r)
+	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		rd.docker(w, DockerError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "no such endpoint"})
 	})

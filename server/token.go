@@ -97,8 +97,15 @@ func (e *tokenEndpoint) passwordUser(ctx context.Context, _, username, password 
 	if err != nil {
 		return "", err
 	}
+	if slot, ok := ctx.Value(passwordIdentityKey{}).(*authn.Identity); ok {
+		*slot = id // go-oauth2 passes on only the name; post needs the role too
+	}
 	return id.Name, nil
 }
+
+// passwordIdentityKey is the context key of the *authn.Identity in which
+// passwordUser leaves the identity it authenticated.
+type passwordIdentityKey struct{}
 
 func isCredentialError(err error) bool {
 	return errors.Is(err, authn.ErrNoSuchUser) || errors.Is(err, authn.ErrBadCredentials)
@@ -130,6 +137,7 @@ func (e *tokenEndpoint) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if derr != nil {
+		e.denied(r, q.Get("service"), scopes, derr.Message)
 		e.rd.docker(w, *derr)
 		return
 	}
@@ -193,6 +201,21 @@ func (e *tokenEndpoint) basicIdentity(r *http.Request) (authn.Identity, *DockerE
 		return authn.Identity{}, nil, err
 	}
 	return id, nil, nil
+}
+
+// denied audits a refused token request under the name the caller gave.
+func (e *tokenEndpoint) denied(r *http.Request, service string, scopes []scope.Scope, reason string) {
+	user, _, _ := r.BasicAuth()
+	if user == "" {
+		user = r.FormValue("username")
+	}
+	e.grant.Denied(grant.Request{
+		Identity: authn.Identity{Name: user},
+		Service:  service,
+		Scopes:   scopes,
+		ClientIP: clientIP(r),
+		ClientID: r.FormValue("client_id"),
+	}, reason)
 }
 
 func expiresIn(res grant.Result) int64 {

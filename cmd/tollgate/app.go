@@ -10,13 +10,16 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/authn/htpasswd"
 	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/postgres"
 	"github.com/tollgate/tollgate/pkg/store/sqlite"
 	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/server"
@@ -33,6 +36,7 @@ type app struct {
 	handler http.Handler
 	key     *keys.Key
 	store   store.Store
+	tokens  *apitoken.Tokens // API tokens; their last-used times are flushed on Close
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -60,16 +64,36 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	a := &app{key: key, store: st, cancel: cancel}
 	a.wg.Go(func() { watchUsers(ctx, users, logger) })
 	a.wg.Go(func() { purgeRefreshTokens(ctx, st, logger) })
+	recorder := audit.NewRecorder(st, logger)
+	a.wg.Go(func() { recorder.Run(ctx) })
 
 	auth := authn.NewCache(users, cfg.Users.CacheTTL, credentialCacheSize)
+	a.tokens = &apitoken.Tokens{
+		Store:  st,
+		Users:  auth,
+		Admins: cfg.Users.Admins,
+		Limits: apitoken.Limits{
+			DefaultTTLDays:   cfg.APITokens.DefaultTTLDays,
+			MaxTTLDays:       cfg.APITokens.MaxTTLDays,
+			MaxTTLDaysByRole: cfg.APITokens.MaxTTLDaysByRole,
+		},
+		Logger: logger,
+		Audit:  recorder,
+	}
+	a.wg.Go(func() { a.tokens.Run(ctx) })
+	// API tokens first: they are never cached (a revocation applies at
+	// once); the credential cache wraps only the password users.
+	chain := authn.Chain{a.tokens, auth}
 	svc := &grant.Service{
+		Audit:    recorder,
 		Authz:    acl,
 		Minter:   &token.Minter{Issuer: cfg.Token.Issuer, TTL: cfg.Token.Expiration, Signer: key},
 		Refresh:  &refresh.Tokens{Store: st, TTL: cfg.Token.RefreshExpiration},
 		Users:    auth,
 		Services: cfg.Token.Services,
 	}
-	a.handler = server.New(server.Options{Grant: svc, Authn: auth, Logger: logger, Realm: cfg.Token.Issuer})
+	a.handler = server.New(server.Options{Grant: svc, Authn: chain, Logger: logger, Realm: cfg.Token.Issuer,
+		APITokens: a.tokens, Passwords: auth})
 	return a, nil
 }
 
@@ -77,7 +101,10 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 func (a *app) Close() error {
 	a.cancel()
 	a.wg.Wait()
-	return a.store.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	flushErr := a.tokens.Flush(ctx) // uses after Run's last flush, before the store goes
+	return errors.Join(flushErr, a.store.Close())
 }
 
 func loadKey(c config.Keys, logger *slog.Logger) (*keys.Key, error) {
@@ -96,6 +123,9 @@ func openStore(ctx context.Context, c config.Store) (store.Store, error) {
 	switch c.Type {
 	case "sqlite":
 		return sqlite.Open(ctx, c.Path)
+	case "postgres":
+		// The DSN may hold a password; postgres.Open's errors never quote it.
+		return postgres.Open(ctx, string(c.DSN))
 	}
 	return nil, fmt.Errorf("store.type %q is not supported", c.Type)
 }

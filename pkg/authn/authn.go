@@ -29,6 +29,7 @@ func (Secret) LogValue() slog.Value { return slog.StringValue("***") }
 type Identity struct {
 	Name   string // account name; empty for anonymous
 	Source string // backend that vouched for it, e.g. "htpasswd"
+	Role   string // when set, caps what the identity may do (API token roles: read, write, admin)
 }
 
 // Anonymous reports whether the identity is the anonymous caller.

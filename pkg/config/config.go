@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/viper"
 
+	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authz"
 )
 
@@ -30,6 +31,8 @@ type Config struct {
 	ACL    []authz.Rule `mapstructure:"acl"`
 	Store  Store        `mapstructure:"store"`
 	Log    Log          `mapstructure:"log"`
+
+	APITokens APITokens `mapstructure:"api_tokens"`
 }
 
 // Server is the HTTP listener.
@@ -57,12 +60,24 @@ type Keys struct {
 type Users struct {
 	Htpasswd string        `mapstructure:"htpasswd"`
 	CacheTTL time.Duration `mapstructure:"cache_ttl"`
+	Admins   []string      `mapstructure:"admins"` // may mint admin API tokens and manage everyone's
+
+	BcryptCost int `mapstructure:"bcrypt_cost"` // of the hashes `tollgate users` writes
 }
 
-// Store configures where refresh tokens (and later more) are kept.
+// APITokens bounds the lifetime of API tokens, in days.
+type APITokens struct {
+	DefaultTTLDays   int            `mapstructure:"default_ttl_days"`
+	MaxTTLDays       int            `mapstructure:"max_ttl_days"`
+	MaxTTLDaysByRole map[string]int `mapstructure:"max_ttl_days_by_role"` // lower maxima for some roles
+}
+
+// Store configures where refresh tokens, API tokens and the audit log are
+// kept: one SQLite file, or PostgreSQL shared by replicas.
 type Store struct {
-	Type string `mapstructure:"type"`
-	Path string `mapstructure:"path"`
+	Type string       `mapstructure:"type"`
+	Path string       `mapstructure:"path"`
+	DSN  authn.Secret `mapstructure:"dsn"` // postgres connection string; may hold a password, so it never prints
 }
 
 // Log configures logging.
@@ -85,10 +100,16 @@ var defaults = map[string]any{
 	"keys.kid_format":          "thumbprint",
 	"users.htpasswd":           "./data/htpasswd",
 	"users.cache_ttl":          "5m",
+	"users.bcrypt_cost":        10,
 	"store.type":               "sqlite",
 	"store.path":               "./data/tollgate.db",
+	"store.dsn":                "",
 	"log.level":                "info",
 	"log.format":               "auto",
+
+	"users.admins":                []string{},
+	"api_tokens.default_ttl_days": 30,
+	"api_tokens.max_ttl_days":     365,
 }
 
 // Load reads the YAML file at path (DefaultFile when empty), applies

@@ -39,11 +39,16 @@ func TestLoadExample(t *testing.T) {
 		{"keys.kid_format", c.Keys.KidFormat, "thumbprint"},
 		{"users.htpasswd", c.Users.Htpasswd, "./data/htpasswd"},
 		{"users.cache_ttl", c.Users.CacheTTL, 5 * time.Minute},
+		{"users.bcrypt_cost", c.Users.BcryptCost, 10},
 		{"store.type", c.Store.Type, "sqlite"},
 		{"store.path", c.Store.Path, "./data/tollgate.db"},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "auto"},
 		{"len(acl)", len(c.ACL), 4},
+		{"users.admins", c.Users.Admins, []string{"admin"}},
+		{"api_tokens.default_ttl_days", c.APITokens.DefaultTTLDays, 30},
+		{"api_tokens.max_ttl_days", c.APITokens.MaxTTLDays, 365},
+		{"api_tokens.max_ttl_days_by_role", c.APITokens.MaxTTLDaysByRole, map[string]int{"admin": 30}},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {
@@ -213,11 +218,21 @@ func TestValidateSingleProblems(t *testing.T) {
 		{"hs256 with certificate", func(c *config.Config) { c.Keys.Algorithm = "HS256" }, "keys.certificate"},
 		{"no htpasswd", func(c *config.Config) { c.Users.Htpasswd = "" }, "users.htpasswd"},
 		{"negative cache ttl", func(c *config.Config) { c.Users.CacheTTL = -time.Second }, "users.cache_ttl"},
+		{"bcrypt cost too low", func(c *config.Config) { c.Users.BcryptCost = 9 }, "users.bcrypt_cost"},
+		{"bcrypt cost too high", func(c *config.Config) { c.Users.BcryptCost = 17 }, "users.bcrypt_cost"},
 		{"store type", func(c *config.Config) { c.Store.Type = "mysql" }, "store.type"},
 		{"store path", func(c *config.Config) { c.Store.Path = "" }, "store.path"},
 		{"log level", func(c *config.Config) { c.Log.Level = "trace" }, "log.level"},
 		{"log format", func(c *config.Config) { c.Log.Format = "xml" }, "log.format"},
 		{"acl actions", func(c *config.Config) { c.ACL[0].Actions = nil }, "acl[0].actions"},
+		{"empty admin", func(c *config.Config) { c.Users.Admins = []string{"admin", ""} }, "users.admins[1]"},
+		{"admin with a colon", func(c *config.Config) { c.Users.Admins = []string{"a:b"} }, "users.admins[0]"},
+		{"api token default ttl zero", func(c *config.Config) { c.APITokens.DefaultTTLDays = 0 }, "api_tokens.default_ttl_days"},
+		{"api token default over max", func(c *config.Config) { c.APITokens.DefaultTTLDays = 400 }, "api_tokens.default_ttl_days"},
+		{"api token max ttl zero", func(c *config.Config) { c.APITokens.MaxTTLDays = 0; c.APITokens.MaxTTLDaysByRole = nil }, "api_tokens.max_ttl_days"},
+		{"api token unknown role", func(c *config.Config) { c.APITokens.MaxTTLDaysByRole = map[string]int{"owner": 10} }, "api_tokens.max_ttl_days_by_role.owner"},
+		{"api token role max zero", func(c *config.Config) { c.APITokens.MaxTTLDaysByRole = map[string]int{"write": 0} }, "api_tokens.max_ttl_days_by_role.write"},
+		{"api token role max over max", func(c *config.Config) { c.APITokens.MaxTTLDaysByRole = map[string]int{"read": 366} }, "api_tokens.max_ttl_days_by_role.read"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -241,5 +256,30 @@ func TestProblemsOfOtherErrors(t *testing.T) {
 	}
 	if got := config.Problems(errors.New("x")); got != nil {
 		t.Errorf("Problems(unrelated) = %q", got)
+	}
+}
+
+// TestLoadAPITokenDefaults: a file without api_tokens or users.admins gets
+// the documented defaults and validates.
+func TestLoadAPITokenDefaults(t *testing.T) {
+	c, err := config.Load(writeConfig(t, "keys: {certificate: \"\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.APITokens.DefaultTTLDays != 30 || c.APITokens.MaxTTLDays != 365 || len(c.APITokens.MaxTTLDaysByRole) != 0 {
+		t.Errorf("api_tokens = %+v, want defaults 30/365 and no per-role maxima", c.APITokens)
+	}
+	if len(c.Users.Admins) != 0 {
+		t.Errorf("users.admins = %q, want none", c.Users.Admins)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("defaults do not validate: %v", err)
+	}
+}
+
+func TestLoadRejectsUnknownAPITokenKey(t *testing.T) {
+	_, err := config.Load(writeConfig(t, "api_tokens: {default_ttl: 30}\n"))
+	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), `unknown key "api_tokens.default_ttl"`) {
+		t.Errorf("Load = %v, want the unknown key named", err)
 	}
 }

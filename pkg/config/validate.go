@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,10 +14,17 @@ import (
 var (
 	algorithms  = []string{"ES256", "ES384", "RS256", "EdDSA", "HS256"}
 	kidFormats  = []string{"thumbprint", "libtrust"}
-	storeTypes  = []string{"sqlite"}
+	storeTypes  = []string{"sqlite", "postgres"}
 	logLevels   = []string{"debug", "info", "warn", "error"}
 	logFormats  = []string{"auto", "json", "text"}
 	maxTokenTTL = 24 * time.Hour
+)
+
+// The bcrypt costs users.bcrypt_cost allows. Each step doubles the work of
+// every login; 16 is also the most the htpasswd loader accepts.
+const (
+	MinBcryptCost = 10
+	MaxBcryptCost = 16
 )
 
 // Validate checks the whole configuration and returns every problem at
@@ -31,6 +39,7 @@ func (c *Config) Validate() error {
 	c.validateStore(&p)
 	c.validateLog(&p)
 	c.validateACL(&p)
+	c.validateAPITokens(&p)
 	return p.err()
 }
 
@@ -93,12 +102,51 @@ func (c *Config) validateUsers(p *problems) {
 	if c.Users.CacheTTL < 0 {
 		p.add("users.cache_ttl: %s must not be negative (0 disables the cache)", c.Users.CacheTTL)
 	}
+	if c.Users.BcryptCost < MinBcryptCost || c.Users.BcryptCost > MaxBcryptCost {
+		p.add("users.bcrypt_cost: %d must be between %d and %d", c.Users.BcryptCost, MinBcryptCost, MaxBcryptCost)
+	}
+	for i, name := range c.Users.Admins {
+		if strings.TrimSpace(name) != name || name == "" || strings.Contains(name, ":") {
+			p.add("users.admins[%d]: %q is not a user name", i, name)
+		}
+	}
+}
+
+func (c *Config) validateAPITokens(p *problems) {
+	t := c.APITokens
+	if t.DefaultTTLDays < 1 {
+		p.add("api_tokens.default_ttl_days: %d must be at least 1", t.DefaultTTLDays)
+	}
+	if t.MaxTTLDays < 1 {
+		p.add("api_tokens.max_ttl_days: %d must be at least 1", t.MaxTTLDays)
+	} else if t.DefaultTTLDays > t.MaxTTLDays {
+		p.add("api_tokens.default_ttl_days: %d exceeds api_tokens.max_ttl_days (%d)", t.DefaultTTLDays, t.MaxTTLDays)
+	}
+	roles := make([]string, 0, len(t.MaxTTLDaysByRole))
+	for role := range t.MaxTTLDaysByRole {
+		roles = append(roles, role)
+	}
+	slices.Sort(roles) // the same order every run
+	for _, role := range roles {
+		key, days := "api_tokens.max_ttl_days_by_role."+role, t.MaxTTLDaysByRole[role]
+		switch {
+		case !authz.ValidRole(role):
+			p.add("%s: unknown role %q (want read, write or admin)", key, role)
+		case days < 1:
+			p.add("%s: %d must be at least 1", key, days)
+		case t.MaxTTLDays >= 1 && days > t.MaxTTLDays:
+			p.add("%s: %d exceeds api_tokens.max_ttl_days (%d)", key, days, t.MaxTTLDays)
+		}
+	}
 }
 
 func (c *Config) validateStore(p *problems) {
 	p.oneOf("store.type", c.Store.Type, storeTypes)
 	if c.Store.Type == "sqlite" && c.Store.Path == "" {
 		p.add("store.path: required for the sqlite store")
+	}
+	if c.Store.Type == "postgres" && c.Store.DSN == "" {
+		p.add("store.dsn: required for the postgres store")
 	}
 }
 

@@ -12,10 +12,12 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/token"
 )
 
@@ -32,8 +34,14 @@ type Authorizer interface {
 	Authorize(req authz.Request, requested []scope.Scope) []scope.Scope
 }
 
+// Auditor receives audit events; it must not block.
+type Auditor interface {
+	Record(ev store.AuditEvent)
+}
+
 // Service issues tokens.
 type Service struct {
+	Audit    Auditor // optional
 	Authz    Authorizer
 	Minter   *token.Minter
 	Refresh  *refresh.Tokens
@@ -48,7 +56,7 @@ type Request struct {
 	Scopes   []scope.Scope
 	ClientIP netip.Addr
 	ClientID string
-	Offline  bool // also issue a refresh token (authenticated callers only)
+	Offline  bool // also issue a refresh token (authenticated callers without a Role only)
 }
 
 // Result is what the endpoint renders.
@@ -69,12 +77,16 @@ func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
 		Service:  req.Service,
 		ClientIP: req.ClientIP,
 	}, req.Scopes)
+	granted = authz.LimitByRole(req.Identity.Role, granted)
 	tok, err := s.Minter.Mint(token.Grant{Subject: req.Identity.Name, Audience: req.Service, Access: granted})
 	if err != nil {
 		return Result{}, err
 	}
+	s.record(audit.TokenIssued, req, granted, "")
 	res := Result{Token: tok, Granted: granted}
-	if req.Offline && !req.Identity.Anonymous() {
+	// A role-capped identity (an API token) gets no refresh token: one would
+	// carry its owner's full rights and outlive the token's revocation.
+	if req.Offline && !req.Identity.Anonymous() && req.Identity.Role == "" {
 		issued, err := s.Refresh.Issue(ctx, req.Identity.Name, req.ClientID, req.Service)
 		if err != nil {
 			return Result{}, err
@@ -106,6 +118,31 @@ func (s *Service) Redeem(ctx context.Context, raw, service string) (authn.Identi
 		}
 	}
 	return authn.Identity{Name: rec.Subject, Source: "refresh_token"}, nil
+}
+
+// Denied records a refused request (wrong credentials, malformed input
+// after authentication); reason must hold no secret.
+func (s *Service) Denied(req Request, reason string) {
+	s.record(audit.TokenDenied, req, nil, reason)
+}
+
+func (s *Service) record(kind string, req Request, granted []scope.Scope, detail string) {
+	if s.Audit == nil {
+		return
+	}
+	ev := store.AuditEvent{
+		Kind:      kind,
+		Subject:   req.Identity.Name,
+		ClientID:  req.ClientID,
+		Service:   req.Service,
+		Requested: scope.Join(req.Scopes),
+		Granted:   scope.Join(granted),
+		Detail:    detail,
+	}
+	if req.ClientIP.IsValid() {
+		ev.ClientIP = req.ClientIP.String()
+	}
+	s.Audit.Record(ev)
 }
 
 // CheckAccount enforces that an "account" parameter, when given with

@@ -3,7 +3,7 @@ package grant_test
 import (
 	"context"
 	"errors"
-	"github.com/tollgate/tollgate/pkg/config"
+	"net/netip"
 	"path/filepath"
 	"reflect"
 	"sync"
@@ -13,11 +13,14 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authz"
+	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/store/sqlite"
 	"github.com/tollgate/tollgate/pkg/token"
 )
@@ -344,5 +347,58 @@ func TestIssueMintErrorPropagates(t *testing.T) {
 	_, err := f.svc.Issue(context.Background(), grant.Request{Identity: alice, Offline: true})
 	if !errors.Is(err, errSign) {
 		t.Fatalf("Issue error = %v, want %v", err, errSign)
+	}
+}
+
+// events collects audit events.
+type events struct {
+	mu  sync.Mutex
+	got []store.AuditEvent
+}
+
+func (e *events) Record(ev store.AuditEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.got = append(e.got, ev)
+}
+
+func TestIssueAndDeniedAreAudited(t *testing.T) {
+	f := newFixture(t)
+	rec := &events{}
+	f.svc.Audit = rec
+	req := grant.Request{
+		Identity: alice,
+		Service:  "registry.local",
+		Scopes:   mustParse(t, "repository:alice/app:pull,push repository:bob/x:push"),
+		ClientIP: netip.MustParseAddr("192.0.2.7"),
+		ClientID: "docker",
+	}
+	if _, err := f.svc.Issue(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.Denied(grant.Request{Identity: authn.Identity{Name: "mallory"}, Service: "registry.local"}, "invalid username or password")
+	want := []store.AuditEvent{
+		{Kind: audit.TokenIssued, Subject: "alice", ClientIP: "192.0.2.7", ClientID: "docker", Service: "registry.local",
+			Requested: "repository:alice/app:pull,push repository:bob/x:push", Granted: "repository:alice/app:pull,push"},
+		{Kind: audit.TokenDenied, Subject: "mallory", Service: "registry.local", Detail: "invalid username or password"},
+	}
+	if !reflect.DeepEqual(rec.got, want) {
+		t.Errorf("audit events:\n got %+v\nwant %+v", rec.got, want)
+	}
+}
+
+func TestIssueAppliesRoleLimit(t *testing.T) {
+	f := newFixture(t)
+	readOnly := authn.Identity{Name: "alice", Source: "apitoken", Role: "read"}
+	res, err := f.svc.Issue(context.Background(), grant.Request{
+		Identity: readOnly, Service: "registry.local", Scopes: mustParse(t, "repository:alice/app:pull,push"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.claims(t, res.Token.Raw).Access
+	want := []token.Access{{Type: "repository", Name: "alice/app", Actions: []string{"pull"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("read-role access = %+v, want %+v", got, want)
 	}
 }

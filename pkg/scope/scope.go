@@ -363,3 +363,13 @@ func isDigit(c byte) bool      { return '0' <= c && c <= '9' }
 func isLower(c byte) bool      { return 'a' <= c && c <= 'z' }
 func isLowerAlnum(c byte) bool { return isLower(c) || isDigit(c) }
 func isAlnum(c byte) bool      { return isLowerAlnum(c) || ('A' <= c && c <= 'Z') }
+
+// Join formats scopes as a space-separated list, the form of an OAuth2
+// "scope" parameter (distribution oauth.md).
+func Join(scopes []Scope) string {
+	parts := make([]string, len(scopes))
+	for i, s := range scopes {
+		parts[i] = s.String()
+	}
+	return strings.Join(parts, " ")
+}

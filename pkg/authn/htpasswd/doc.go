@@ -12,4 +12,9 @@
 // The file can be reloaded while in use (Reload, or Watch for changes on
 // disk). Readers never take a lock: each load publishes an immutable snapshot
 // through an atomic pointer, and a reload that fails keeps the previous one.
+//
+// Update changes the file for `tollgate users`: under an exclusive lock, it
+// keeps comments and the order of the other users, and replaces the file
+// atomically (temporary file, fsync, rename, fsync of the directory), so a
+// watching server reloads a complete file.
 package htpasswd

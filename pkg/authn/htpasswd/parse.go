@@ -32,18 +32,44 @@ func (e *ParseError) Error() string {
 	return fmt.Sprintf("htpasswd: %s:%d: user %q: %s", e.Path, e.Line, e.User, e.Reason)
 }
 
+// line is one line of an htpasswd file as read: a user's entry, or, when
+// User is empty, a blank or comment line kept as written.
+type line struct {
+	Entry
+	text string // the line without its line ending
+}
+
 // parse reads htpasswd content. It returns the users' hashes and the highest
 // cost among them, or every rejected line joined into one error.
 func parse(path string, data []byte) (users map[string][]byte, highest int, err error) {
-	users = make(map[string][]byte)
+	lines, highest, err := parseLines(path, data)
+	if err != nil {
+		return nil, 0, err
+	}
+	users = make(map[string][]byte, len(lines))
+	for _, l := range lines {
+		if l.User != "" {
+			users[l.User] = []byte(l.Hash)
+		}
+	}
+	return users, highest, nil
+}
+
+// parseLines reads htpasswd content into its lines, in order, and the
+// highest cost among the users, or every rejected line joined into one error.
+// A final line ending does not start another (empty) line.
+func parseLines(path string, data []byte) (lines []line, highest int, err error) {
 	firstLine := make(map[string]int)
 	var errs []error
-	for i, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSuffix(line, "\r")
-		if skip(line) {
+	for i, text := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		text = strings.TrimSuffix(text, "\r")
+		if skip(text) {
+			if i > 0 || len(data) > 0 {
+				lines = append(lines, line{text: text})
+			}
 			continue
 		}
-		user, hash, cost, reason := parseLine(line, firstLine)
+		user, hash, cost, reason := parseLine(text, firstLine)
 		if user != "" && firstLine[user] == 0 {
 			firstLine[user] = i + 1
 		}
@@ -51,10 +77,13 @@ func parse(path string, data []byte) (users map[string][]byte, highest int, err 
 			errs = append(errs, &ParseError{Path: path, Line: i + 1, User: user, Reason: reason})
 			continue
 		}
-		users[user] = []byte(hash)
+		lines = append(lines, line{Entry: Entry{User: user, Hash: hash}, text: text})
 		highest = max(highest, cost)
 	}
-	return users, highest, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, 0, err
+	}
+	return lines, highest, nil
 }
 
 // skip reports blank lines and # comments.

@@ -3,7 +3,6 @@ package htpasswd
 import (
 	"context"
 	"errors"
-	"github.com/tollgate/tollgate/pkg/logtest"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/logtest"
 )
 
 // startWatch loads path and watches it until the test ends.

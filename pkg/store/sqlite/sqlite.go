@@ -129,3 +129,10 @@ func nullTime(t time.Time) sql.NullInt64 {
 	}
 	return sql.NullInt64{Int64: toDB(t), Valid: true}
 }
+
+func fromNull(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromDB(n.Int64)
+}

@@ -19,20 +19,17 @@ type NewStore func(t *testing.T) store.Store
 // Run runs the whole suite against the backend.
 func Run(t *testing.T, newStore NewStore) {
 	t.Run("RefreshTokens", func(t *testing.T) { runRefreshTokens(t, newStore) })
+	t.Run("APITokens", func(t *testing.T) { runAPITokens(t, newStore) })
+	t.Run("Audit", func(t *testing.T) { runAudit(t, newStore) })
 }
 
-func runRefreshTokens(t *testing.T, newStore NewStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.Store)
-	}{
-		{"CreateAndGet", refreshCreateAndGet},
-		{"NotFound", refreshNotFound},
-		{"Conflict", refreshConflict},
-		{"Revoke", refreshRevoke},
-		{"DeleteExpired", refreshDeleteExpired},
-		{"ConcurrentCreate", refreshConcurrentCreate},
-	}
+// testCase is one independent case; it gets a fresh store.
+type testCase struct {
+	name string
+	fn   func(t *testing.T, s store.Store)
+}
+
+func runCases(t *testing.T, newStore NewStore, tests []testCase) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)
@@ -40,6 +37,17 @@ func runRefreshTokens(t *testing.T, newStore NewStore) {
 			tc.fn(t, s)
 		})
 	}
+}
+
+func runRefreshTokens(t *testing.T, newStore NewStore) {
+	runCases(t, newStore, []testCase{
+		{"CreateAndGet", refreshCreateAndGet},
+		{"NotFound", refreshNotFound},
+		{"Conflict", refreshConflict},
+		{"Revoke", refreshRevoke},
+		{"DeleteExpired", refreshDeleteExpired},
+		{"ConcurrentCreate", refreshConcurrentCreate},
+	})
 }
 
 // nonUTC is a time in a non-UTC zone with nanoseconds, to prove times
@@ -119,9 +127,7 @@ func refreshRevoke(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.RevokedAt.Equal(first) {
-		t.Errorf("RevokedAt = %v, want the first revocation %v", got.RevokedAt, first)
-	}
+	sameTime(t, "RevokedAt (the first revocation)", got.RevokedAt, first)
 	if got.Usable(nonUTC.Add(2 * time.Hour)) {
 		t.Error("revoked token reported usable")
 	}
@@ -176,5 +182,17 @@ func refreshConcurrentCreate(t *testing.T, s store.Store) {
 				t.Fatalf("token c-%d-%d lost: %v", w, i, err)
 			}
 		}
+	}
+}
+
+// sameTime checks that got is exactly want (to the nanosecond) and, unless
+// zero, in UTC.
+func sameTime(t *testing.T, field string, got, want time.Time) {
+	t.Helper()
+	if !got.Equal(want) || got.IsZero() != want.IsZero() {
+		t.Errorf("%s = %v, want %v", field, got, want)
+	}
+	if !want.IsZero() && got.Location() != time.UTC {
+		t.Errorf("%s location = %v, want UTC", field, got.Location())
 	}
 }

@@ -1,0 +1,184 @@
+package apitoken_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tollgate/tollgate/pkg/store"
+)
+
+// fakeStore is an in-memory store.APITokens that counts its calls.
+type fakeStore struct {
+	mu      sync.Mutex
+	tokens  map[string]store.APIToken
+	order   []string               // hashes, oldest first
+	touches []map[string]time.Time // every TouchAPITokens batch
+	reads   int
+	fail    error // returned by every call when set
+}
+
+var _ store.APITokens = (*fakeStore)(nil)
+
+func newFakeStore() *fakeStore { return &fakeStore{tokens: make(map[string]store.APIToken)} }
+
+func (f *fakeStore) CreateAPIToken(_ context.Context, t store.APIToken) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	if _, ok := f.tokens[t.Hash]; ok {
+		return fmt.Errorf("fake: %w", store.ErrConflict)
+	}
+	f.tokens[t.Hash] = t
+	f.order = append(f.order, t.Hash)
+	return nil
+}
+
+func (f *fakeStore) APIToken(_ context.Context, hash string) (store.APIToken, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	if f.fail != nil {
+		return store.APIToken{}, f.fail
+	}
+	t, ok := f.tokens[hash]
+	if !ok {
+		return store.APIToken{}, fmt.Errorf("fake: %w", store.ErrNotFound)
+	}
+	return t, nil
+}
+
+func (f *fakeStore) ListAPITokens(_ context.Context, owner string) ([]store.APIToken, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	var out []store.APIToken
+	for _, h := range f.order {
+		if t := f.tokens[h]; owner == "" || t.Owner == owner {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeStore) RevokeAPIToken(_ context.Context, prefix, owner string, at time.Time) (store.APIToken, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return store.APIToken{}, f.fail
+	}
+	var match []string
+	for h, t := range f.tokens {
+		if strings.HasPrefix(h, prefix) && (owner == "" || t.Owner == owner) {
+			match = append(match, h)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return store.APIToken{}, fmt.Errorf("fake: %w", store.ErrNotFound)
+	case 1:
+	default:
+		return store.APIToken{}, fmt.Errorf("fake: %w", store.ErrConflict)
+	}
+	t := f.tokens[match[0]]
+	if t.RevokedAt.IsZero() {
+		t.RevokedAt = at
+		f.tokens[t.Hash] = t
+	}
+	return t, nil
+}
+
+func (f *fakeStore) TouchAPITokens(_ context.Context, used map[string]time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.touches = append(f.touches, maps.Clone(used))
+	if f.fail != nil {
+		return f.fail
+	}
+	for h, at := range used {
+		if t, ok := f.tokens[h]; ok && at.After(t.LastUsedAt) {
+			t.LastUsedAt = at
+			f.tokens[h] = t
+		}
+	}
+	return nil
+}
+
+func (f *fakeStore) setFail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = err
+}
+
+func (f *fakeStore) touchBatches() []map[string]time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.touches)
+}
+
+func (f *fakeStore) get(hash string) store.APIToken {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.tokens[hash]
+}
+
+// fakeUsers is an authn.Lookup over a set of names.
+type fakeUsers struct {
+	mu    sync.Mutex
+	names map[string]bool
+	fail  error
+}
+
+func newFakeUsers(names ...string) *fakeUsers {
+	u := &fakeUsers{names: make(map[string]bool)}
+	for _, n := range names {
+		u.names[n] = true
+	}
+	return u
+}
+
+func (u *fakeUsers) Exists(_ context.Context, name string) (bool, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.fail != nil {
+		return false, u.fail
+	}
+	return u.names[name], nil
+}
+
+func (u *fakeUsers) remove(name string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.names, name)
+}
+
+// clock is a settable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+var errBoom = errors.New("boom")

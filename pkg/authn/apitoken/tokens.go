@@ -1,0 +1,203 @@
+package apitoken
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tollgate/tollgate/pkg/audit"
+	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authz"
+	"github.com/tollgate/tollgate/pkg/store"
+)
+
+// Errors the HTTP layer maps to client errors.
+var (
+	ErrInvalidRole     = errors.New("apitoken: unknown role")                         // 400
+	ErrRoleNotAllowed  = errors.New("apitoken: role not allowed for this user")       // 403
+	ErrTTL             = errors.New("apitoken: ttl_days out of range")                // 400
+	ErrDescription     = errors.New("apitoken: invalid description")                  // 400
+	ErrInvalidPrefix   = errors.New("apitoken: hash prefix must be 16 lowercase hex") // 400
+	ErrNotFound        = errors.New("apitoken: no such token")                        // 404
+	ErrAmbiguousPrefix = errors.New("apitoken: hash prefix matches several tokens")   // 409
+)
+
+// MaxDescription bounds a token's description, in bytes.
+const MaxDescription = 256
+
+// Defaults used when a Limits field is zero.
+const (
+	DefaultTTLDays = 30
+	DefaultMaxTTL  = 365
+)
+
+// DefaultFlushEvery is how often Run writes last-used times.
+const DefaultFlushEvery = 30 * time.Second
+
+// Limits bound the lifetime of new tokens, in days.
+type Limits struct {
+	DefaultTTLDays   int            // when the request names none; 0 means DefaultTTLDays
+	MaxTTLDays       int            // for every role; 0 means DefaultMaxTTL
+	MaxTTLDaysByRole map[string]int // lower maxima for some roles
+}
+
+// Tokens creates, lists, revokes and verifies API tokens over a store. Use
+// it by pointer; the zero value of each optional field is usable.
+type Tokens struct {
+	Store  store.APITokens
+	Users  authn.Lookup // the password users; a token whose owner is gone is refused
+	Admins []string     // users who may mint admin tokens and manage everyone's
+	Limits Limits
+	Audit  Auditor // optional: records creations and revocations
+
+	Now        func() time.Time // nil means time.Now
+	FlushEvery time.Duration    // how often Run writes last-used times; 0 means DefaultFlushEvery
+	Logger     *slog.Logger     // flush failures; nil discards
+
+	mu   sync.Mutex
+	used map[string]time.Time // hash → latest use not yet written
+}
+
+// Auditor receives audit events; it must not block.
+type Auditor interface {
+	Record(ev store.AuditEvent)
+}
+
+// IsAdmin reports whether name is a configured admin user.
+func (t *Tokens) IsAdmin(name string) bool {
+	return name != "" && slices.Contains(t.Admins, name)
+}
+
+// Create mints a token for owner, an already authenticated password user.
+// An empty role means read; ttlDays 0 means the default, capped at the
+// role's maximum. It returns the token, to be shown once, and its record.
+func (t *Tokens) Create(ctx context.Context, owner, role string, ttlDays int, description string) (string, store.APIToken, error) {
+	if role == "" {
+		role = authz.RoleRead
+	}
+	if !authz.ValidRole(role) {
+		return "", store.APIToken{}, fmt.Errorf("%w %q: want read, write or admin", ErrInvalidRole, role)
+	}
+	if role == authz.RoleAdmin && !t.IsAdmin(owner) {
+		return "", store.APIToken{}, fmt.Errorf("%w: only admin users may create admin tokens", ErrRoleNotAllowed)
+	}
+	ttl, err := t.ttlDays(role, ttlDays)
+	if err != nil {
+		return "", store.APIToken{}, err
+	}
+	if len(description) > MaxDescription || !utf8.ValidString(description) {
+		return "", store.APIToken{}, fmt.Errorf("%w: at most %d bytes of UTF-8", ErrDescription, MaxDescription)
+	}
+	raw := Generate()
+	now := t.now()
+	rec := store.APIToken{
+		Hash:        Hash(raw),
+		Owner:       owner,
+		Role:        role,
+		Description: description,
+		CreatedAt:   now,
+		ExpiresAt:   now.Add(time.Duration(ttl) * 24 * time.Hour),
+	}
+	if err := t.Store.CreateAPIToken(ctx, rec); err != nil {
+		return "", store.APIToken{}, fmt.Errorf("create API token: %w", err)
+	}
+	t.record(audit.APITokenCreated, owner, rec)
+	return raw, rec, nil
+}
+
+// ttlDays applies the limits to a requested lifetime.
+func (t *Tokens) ttlDays(role string, requested int) (int, error) {
+	maxDays := t.Limits.MaxTTLDays
+	if maxDays <= 0 {
+		maxDays = DefaultMaxTTL
+	}
+	if m, ok := t.Limits.MaxTTLDaysByRole[role]; ok && m > 0 {
+		maxDays = min(maxDays, m)
+	}
+	switch {
+	case requested < 0 || requested > maxDays:
+		return 0, fmt.Errorf("%w: %d; %s tokens live 1 to %d days", ErrTTL, requested, role, maxDays)
+	case requested > 0:
+		return requested, nil
+	}
+	def := t.Limits.DefaultTTLDays
+	if def <= 0 {
+		def = DefaultTTLDays
+	}
+	return min(def, maxDays), nil
+}
+
+// List returns owner's tokens, oldest first, expired and revoked ones
+// included.
+func (t *Tokens) List(ctx context.Context, owner string) ([]store.APIToken, error) {
+	if owner == "" {
+		return nil, nil // "" would list everyone's
+	}
+	return t.list(ctx, owner)
+}
+
+// ListAll returns every user's tokens, for admins.
+func (t *Tokens) ListAll(ctx context.Context) ([]store.APIToken, error) {
+	return t.list(ctx, "")
+}
+
+func (t *Tokens) list(ctx context.Context, owner string) ([]store.APIToken, error) {
+	toks, err := t.Store.ListAPITokens(ctx, owner)
+	if err != nil {
+		return nil, fmt.Errorf("list API tokens: %w", err)
+	}
+	return toks, nil
+}
+
+// Revoke revokes the token whose hash starts with prefix. Unless asAdmin,
+// it must belong to owner: another user's token is ErrNotFound, as is an
+// unknown one, so a caller learns nothing about tokens that are not theirs.
+// Revoking a revoked token succeeds and keeps the first revocation time.
+func (t *Tokens) Revoke(ctx context.Context, owner, prefix string, asAdmin bool) (store.APIToken, error) {
+	if !ValidHashPrefix(prefix) {
+		return store.APIToken{}, ErrInvalidPrefix // not echoed: it may be a token pasted by mistake
+	}
+	filter := owner
+	if asAdmin {
+		filter = ""
+	} else if owner == "" {
+		return store.APIToken{}, ErrNotFound
+	}
+	rec, err := t.Store.RevokeAPIToken(ctx, prefix, filter, t.now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.APIToken{}, fmt.Errorf("%w: %s", ErrNotFound, prefix)
+	case errors.Is(err, store.ErrConflict):
+		return store.APIToken{}, fmt.Errorf("%w: %s", ErrAmbiguousPrefix, prefix)
+	case err != nil:
+		return store.APIToken{}, fmt.Errorf("revoke API token: %w", err)
+	}
+	t.record(audit.APITokenRevoked, owner, rec)
+	return rec, nil
+}
+
+// record audits a change to rec made by actor; only the hash prefix
+// identifies the token.
+func (t *Tokens) record(kind, actor string, rec store.APIToken) {
+	if t.Audit == nil {
+		return
+	}
+	t.Audit.Record(store.AuditEvent{
+		Kind:    kind,
+		Subject: actor,
+		Detail: fmt.Sprintf("hash_prefix=%s owner=%s role=%s expires=%s",
+			HashPrefix(rec.Hash), rec.Owner, rec.Role, rec.ExpiresAt.UTC().Format(time.RFC3339)),
+	})
+}
+
+func (t *Tokens) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,71 @@
+package config_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/config"
+)
+
+func TestValidateStore(t *testing.T) {
+	tests := []struct {
+		name    string
+		typ     string
+		path    string
+		dsn     string
+		wantKey string // "" for valid
+	}{
+		{"sqlite", "sqlite", "./data/tollgate.db", "", ""},
+		{"sqlite ignores dsn", "sqlite", "./data/tollgate.db", "postgres://db/x", ""},
+		{"sqlite without path", "sqlite", "", "postgres://db/x", "store.path"},
+		{"postgres", "postgres", "", "postgres://db/x", ""},
+		{"postgres without dsn", "postgres", "./data/tollgate.db", "", "store.dsn"},
+		{"unknown type", "mysql", "./data/tollgate.db", "postgres://db/x", "store.type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid(t)
+			c.Store.Type, c.Store.Path, c.Store.DSN = tt.typ, tt.path, authn.Secret(tt.dsn)
+			err := c.Validate()
+			if tt.wantKey == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			problems := config.Problems(err)
+			if !errors.Is(err, config.ErrInvalid) || len(problems) != 1 || !strings.HasPrefix(problems[0], tt.wantKey+":") {
+				t.Errorf("problems = %q, want exactly one naming %s", problems, tt.wantKey)
+			}
+		})
+	}
+}
+
+func TestLoadStoreDSN(t *testing.T) {
+	const password = "pw-not-for-logs"
+	dsn := "postgres://tollgate:" + password + "@db.internal:5432/tollgate?sslmode=verify-full"
+	c, err := config.Load(writeConfig(t, "store: {type: postgres, dsn: \""+dsn+"\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(c.Store.DSN) != dsn {
+		t.Errorf("store.dsn = %q, want %q", string(c.Store.DSN), dsn)
+	}
+	for _, out := range []string{fmt.Sprint(c.Store), fmt.Sprintf("%+v", c.Store), fmt.Sprintf("%#v", c.Store)} {
+		if strings.Contains(out, password) {
+			t.Errorf("printing the store config shows the password: %s", out)
+		}
+	}
+
+	t.Setenv("TOLLGATE_STORE_DSN", "host=other password=x")
+	c, err = config.Load(writeConfig(t, "store: {type: postgres}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(c.Store.DSN) != "host=other password=x" {
+		t.Errorf("store.dsn = %q, want the environment's", string(c.Store.DSN))
+	}
+}

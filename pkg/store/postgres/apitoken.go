@@ -1,0 +1,166 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tollgate/tollgate/pkg/store"
+)
+
+const apiTokenColumns = `hash, owner, role, description, created_at, expires_at, last_used_at, revoked_at`
+
+// CreateAPIToken implements store.APITokens.
+func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO api_tokens (`+apiTokenColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		t.Hash, t.Owner, t.Role, t.Description, toDB(t.CreatedAt), toDB(t.ExpiresAt),
+		nullTime(t.LastUsedAt), nullTime(t.RevokedAt))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("api token: %w", store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create api token: %w", err)
+	}
+	return nil
+}
+
+// APIToken implements store.APITokens.
+func (s *Store) APIToken(ctx context.Context, hash string) (store.APIToken, error) {
+	t, err := scanAPIToken(s.pool.QueryRow(ctx, `SELECT `+apiTokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
+	if isNoRows(err) {
+		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.APIToken{}, fmt.Errorf("get api token: %w", err)
+	}
+	return t, nil
+}
+
+// ListAPITokens implements store.APITokens. Tokens created at the same
+// instant come in insertion (seq) order.
+func (s *Store) ListAPITokens(ctx context.Context, owner string) ([]store.APIToken, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+apiTokenColumns+` FROM api_tokens
+		WHERE $1::text = '' OR owner = $1::text ORDER BY created_at, seq`, owner)
+	if err != nil {
+		return nil, fmt.Errorf("list api tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []store.APIToken
+	for rows.Next() {
+		t, err := scanAPIToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list api tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list api tokens: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeAPIToken implements store.APITokens. The prefix is compared as a
+// plain string (left), so '%' and '_' in it are no wildcards; an empty
+// prefix matches nothing. Concurrent revocations of one token serialize on
+// its row lock, and the later UPDATE re-reads the row, so COALESCE keeps
+// the first time.
+func (s *Store) RevokeAPIToken(ctx context.Context, prefix, owner string, at time.Time) (store.APIToken, error) {
+	if prefix == "" {
+		return store.APIToken{}, fmt.Errorf("api token: empty prefix: %w", store.ErrNotFound)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return store.APIToken{}, fmt.Errorf("revoke api token: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	hash, err := matchPrefix(ctx, tx, prefix, owner)
+	if err != nil {
+		return store.APIToken{}, err
+	}
+	t, err := scanAPIToken(tx.QueryRow(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1)
+		WHERE hash = $2 RETURNING `+apiTokenColumns, toDB(at), hash))
+	if isNoRows(err) {
+		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.APIToken{}, fmt.Errorf("revoke api token: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return store.APIToken{}, fmt.Errorf("revoke api token: %w", err)
+	}
+	return t, nil
+}
+
+// matchPrefix returns the one hash starting with prefix (and owned by
+// owner unless owner is ""): ErrNotFound for none, ErrConflict for several.
+func matchPrefix(ctx context.Context, tx pgx.Tx, prefix, owner string) (string, error) {
+	rows, err := tx.Query(ctx, `SELECT hash FROM api_tokens
+		WHERE left(hash, length($1::text)) = $1::text AND ($2::text = '' OR owner = $2::text) LIMIT 2`,
+		prefix, owner)
+	if err != nil {
+		return "", fmt.Errorf("revoke api token: %w", err)
+	}
+	hashes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", fmt.Errorf("revoke api token: %w", err)
+	}
+	switch len(hashes) {
+	case 0:
+		return "", fmt.Errorf("api token: %w", store.ErrNotFound)
+	case 1:
+		return hashes[0], nil
+	}
+	return "", fmt.Errorf("api token prefix matches several: %w", store.ErrConflict)
+}
+
+// TouchAPITokens implements store.APITokens: one transaction (one round
+// trip), and a stored time is only ever moved forward. Rows are updated in
+// hash order so that concurrent batches lock them in the same order and
+// cannot deadlock. Zero times are ignored.
+func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) error {
+	hashes := make([]string, 0, len(used))
+	for h, at := range used {
+		if !at.IsZero() {
+			hashes = append(hashes, h)
+		}
+	}
+	if len(hashes) == 0 {
+		return nil
+	}
+	slices.Sort(hashes)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("touch api tokens: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	var b pgx.Batch
+	for _, h := range hashes {
+		b.Queue(`UPDATE api_tokens SET last_used_at = $1
+			WHERE hash = $2 AND (last_used_at IS NULL OR last_used_at < $1)`, toDB(used[h]), h)
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("touch api tokens: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("touch api tokens: %w", err)
+	}
+	return nil
+}
+
+func scanAPIToken(r pgx.Row) (store.APIToken, error) {
+	var (
+		t                 store.APIToken
+		created, expires  int64
+		lastUsed, revoked *int64
+	)
+	if err := r.Scan(&t.Hash, &t.Owner, &t.Role, &t.Description, &created, &expires, &lastUsed, &revoked); err != nil {
+		return store.APIToken{}, err
+	}
+	t.CreatedAt, t.ExpiresAt = fromDB(created), fromDB(expires)
+	t.LastUsedAt, t.RevokedAt = fromNull(lastUsed), fromNull(revoked)
+	return t, nil
+}

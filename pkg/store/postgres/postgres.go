@@ -1,0 +1,163 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tollgate/tollgate/pkg/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// migrationLock is the pg_advisory_xact_lock key ("tollgate" in ASCII) that
+// serializes schema migrations between replicas starting at once.
+const migrationLock int64 = 0x746f6c6c67617465
+
+// uniqueViolation is SQLSTATE 23505.
+const uniqueViolation = "23505"
+
+// Store is the PostgreSQL backend.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// errBadDSN is returned for a DSN pgx cannot parse. pgx's own error quotes
+// the connection string (its password redaction is best effort), so it is
+// not passed on.
+var errBadDSN = errors.New("postgres store: store.dsn is not a valid connection string")
+
+// Open connects to the database named by dsn (a postgres:// URL or
+// key=value string; a search_path parameter selects the schema) and applies
+// pending migrations. The DSN may hold a password, so no error quotes it.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, errBadDSN
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: %w", err)
+	}
+	s := &Store{pool: pool}
+	if err := s.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres store: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres store: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes every connection of the pool.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// migrate applies the embedded migrations not yet recorded, in file-name
+// order, each in its own transaction.
+func (s *Store) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := s.apply(ctx, name); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// apply runs one migration unless it is recorded. The advisory lock is
+// taken first and held until commit, so of several replicas starting at
+// once exactly one creates schema_migrations and applies the migration; the
+// others wait, then find it recorded.
+func (s *Store) apply(ctx context.Context, name string) error {
+	version := strings.TrimSuffix(path.Base(name), ".sql")
+	body, err := migrations.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrations table: %w", err)
+	}
+	var applied bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`,
+		version).Scan(&applied); err != nil {
+		return err
+	}
+	if applied {
+		return nil
+	}
+	// No arguments: pgx uses the simple protocol, which runs every
+	// statement of the file.
+	if _, err := tx.Exec(ctx, string(body)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
+		version, time.Now().UnixNano()); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// isUniqueViolation reports a UNIQUE/PRIMARY KEY violation.
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == uniqueViolation
+}
+
+// Times are stored as BIGINT Unix nanoseconds, as in the sqlite store, and
+// read back in UTC: timestamptz would keep only microseconds.
+func toDB(t time.Time) int64 { return t.UnixNano() }
+
+func fromDB(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// nullTime maps the zero time to NULL.
+func nullTime(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	n := toDB(t)
+	return &n
+}
+
+func fromNull(n *int64) time.Time {
+	if n == nil {
+		return time.Time{}
+	}
+	return fromDB(*n)
+}
+
+// isNoRows reports an empty result of QueryRow.
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

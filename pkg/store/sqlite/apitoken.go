@@ -1,0 +1,180 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tollgate/tollgate/pkg/store"
+)
+
+const apiTokenColumns = `hash, owner, role, description, created_at, expires_at, last_used_at, revoked_at`
+
+// CreateAPIToken implements store.APITokens.
+func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO api_tokens (`+apiTokenColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.Owner, t.Role, t.Description, toDB(t.CreatedAt), toDB(t.ExpiresAt),
+		nullTime(t.LastUsedAt), nullTime(t.RevokedAt))
+	if isConstraint(err) {
+		return fmt.Errorf("api token: %w", store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create api token: %w", err)
+	}
+	return nil
+}
+
+// APIToken implements store.APITokens.
+func (s *Store) APIToken(ctx context.Context, hash string) (store.APIToken, error) {
+	t, err := scanAPIToken(s.db.QueryRowContext(ctx, `SELECT `+apiTokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.APIToken{}, fmt.Errorf("get api token: %w", err)
+	}
+	return t, nil
+}
+
+// ListAPITokens implements store.APITokens. Tokens created at the same
+// instant come in insertion (rowid) order.
+func (s *Store) ListAPITokens(ctx context.Context, owner string) ([]store.APIToken, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+apiTokenColumns+` FROM api_tokens
+		WHERE ?1 = '' OR owner = ?1 ORDER BY created_at, rowid`, owner)
+	if err != nil {
+		return nil, fmt.Errorf("list api tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []store.APIToken
+	for rows.Next() {
+		t, err := scanAPIToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list api tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list api tokens: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeAPIToken implements store.APITokens. The prefix is compared as a
+// plain string (substr), so '%' and '_' in it are no wildcards; an empty
+// prefix matches nothing. Lookup and update share one (immediate, hence
+// serialized) transaction.
+func (s *Store) RevokeAPIToken(ctx context.Context, prefix, owner string, at time.Time) (store.APIToken, error) {
+	if prefix == "" {
+		return store.APIToken{}, fmt.Errorf("api token: empty prefix: %w", store.ErrNotFound)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return store.APIToken{}, fmt.Errorf("revoke api token: %w", err)
+	}
+	defer tx.Rollback()
+	hash, err := matchPrefix(ctx, tx, prefix, owner)
+	if err != nil {
+		return store.APIToken{}, err
+	}
+	t, err := scanAPIToken(tx.QueryRowContext(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?)
+		WHERE hash = ? RETURNING `+apiTokenColumns, toDB(at), hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.APIToken{}, fmt.Errorf("revoke api token: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return store.APIToken{}, fmt.Errorf("revoke api token: %w", err)
+	}
+	return t, nil
+}
+
+// matchPrefix returns the one hash starting with prefix (and owned by
+// owner unless owner is ""): ErrNotFound for none, ErrConflict for several.
+func matchPrefix(ctx context.Context, tx *sql.Tx, prefix, owner string) (string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT hash FROM api_tokens
+		WHERE substr(hash, 1, length(?1)) = ?1 AND (?2 = '' OR owner = ?2) LIMIT 2`, prefix, owner)
+	if err != nil {
+		return "", fmt.Errorf("revoke api token: %w", err)
+	}
+	defer rows.Close()
+	var hashes []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return "", fmt.Errorf("revoke api token: %w", err)
+		}
+		hashes = append(hashes, h)
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("revoke api token: %w", err)
+	}
+	switch len(hashes) {
+	case 0:
+		return "", fmt.Errorf("api token: %w", store.ErrNotFound)
+	case 1:
+		return hashes[0], nil
+	}
+	return "", fmt.Errorf("api token prefix matches several: %w", store.ErrConflict)
+}
+
+// TouchAPITokens implements store.APITokens: one transaction, and a stored
+// time is only ever moved forward. Zero times are ignored.
+func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) error {
+	if len(used) == 0 {
+		return nil
+	}
+	hashes := make([]string, 0, len(used))
+	for h := range used {
+		hashes = append(hashes, h)
+	}
+	slices.Sort(hashes)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("touch api tokens: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `UPDATE api_tokens SET last_used_at = ?1
+		WHERE hash = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)`)
+	if err != nil {
+		return fmt.Errorf("touch api tokens: %w", err)
+	}
+	defer stmt.Close()
+	for _, h := range hashes {
+		at := used[h]
+		if at.IsZero() {
+			continue
+		}
+		if _, err := stmt.ExecContext(ctx, toDB(at), h); err != nil {
+			return fmt.Errorf("touch api tokens: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("touch api tokens: %w", err)
+	}
+	return nil
+}
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+func scanAPIToken(r rowScanner) (store.APIToken, error) {
+	var (
+		t                store.APIToken
+		created, expires int64
+		lastUsed, revoke sql.NullInt64
+	)
+	if err := r.Scan(&t.Hash, &t.Owner, &t.Role, &t.Description, &created, &expires, &lastUsed, &revoke); err != nil {
+		return store.APIToken{}, err
+	}
+	t.CreatedAt, t.ExpiresAt = fromDB(created), fromDB(expires)
+	t.LastUsedAt, t.RevokedAt = fromNull(lastUsed), fromNull(revoke)
+	return t, nil
+}

@@ -1,0 +1,75 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/tollgate/tollgate/pkg/store"
+)
+
+// AppendAudit implements store.Audit: all events or none. IDs the caller
+// set are ignored; the store assigns them.
+func (s *Store) AppendAudit(ctx context.Context, events []store.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events
+		(occurred_at, kind, subject, client_ip, client_id, service, requested, granted, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	defer stmt.Close()
+	for _, e := range events {
+		if _, err := stmt.ExecContext(ctx, toDB(e.Time), e.Kind, e.Subject, e.ClientIP, e.ClientID,
+			e.Service, e.Requested, e.Granted, e.Detail); err != nil {
+			return fmt.Errorf("append audit: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	return nil
+}
+
+// ListAudit implements store.Audit. A zero since does not filter; a limit
+// of zero or less returns nothing.
+func (s *Store) ListAudit(ctx context.Context, afterID int64, since time.Time, limit int) ([]store.AuditEvent, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	from := int64(math.MinInt64)
+	if !since.IsZero() {
+		from = toDB(since)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, occurred_at, kind, subject, client_ip, client_id, service, requested, granted, detail
+		FROM audit_events WHERE id > ? AND occurred_at >= ? ORDER BY id LIMIT ?`, afterID, from, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AuditEvent
+	for rows.Next() {
+		var (
+			e  store.AuditEvent
+			at int64
+		)
+		if err := rows.Scan(&e.ID, &at, &e.Kind, &e.Subject, &e.ClientIP, &e.ClientID,
+			&e.Service, &e.Requested, &e.Granted, &e.Detail); err != nil {
+			return nil, fmt.Errorf("list audit: %w", err)
+		}
+		e.Time = fromDB(at)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	return out, nil
+}
