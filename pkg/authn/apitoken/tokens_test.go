@@ -419,3 +419,36 @@ func TestRevokeAmbiguousAndStoreFailure(t *testing.T) {
 		t.Errorf("List with a failing store = %v, want the store's error", err)
 	}
 }
+
+// auditLog collects audit events.
+type auditLog []store.AuditEvent
+
+func (a *auditLog) Record(ev store.AuditEvent) { *a = append(*a, ev) }
+
+func TestCreateAndRevokeAreAuditedWithoutTheSecret(t *testing.T) {
+	f := newFixture()
+	log := &auditLog{}
+	f.tokens.Audit = log
+	raw, rec := f.create(t, "alice", "write", 7)
+	if _, err := f.tokens.Revoke(context.Background(), "admin", apitoken.HashPrefix(rec.Hash), true); err != nil {
+		t.Fatal(err)
+	}
+	if len(*log) != 2 {
+		t.Fatalf("audit events = %+v, want created and revoked", *log)
+	}
+	created, revoked := (*log)[0], (*log)[1]
+	if created.Kind != "apitoken.created" || created.Subject != "alice" {
+		t.Errorf("created event = %+v", created)
+	}
+	if revoked.Kind != "apitoken.revoked" || revoked.Subject != "admin" || !strings.Contains(revoked.Detail, "owner=alice") {
+		t.Errorf("revoked event = %+v", revoked)
+	}
+	for _, ev := range *log {
+		if !strings.Contains(ev.Detail, "hash_prefix="+apitoken.HashPrefix(rec.Hash)) {
+			t.Errorf("event %q does not name the token by hash prefix: %q", ev.Kind, ev.Detail)
+		}
+		if strings.Contains(ev.Detail, raw) || strings.Contains(ev.Detail, rec.Hash) {
+			t.Errorf("event %q leaks the token or its full hash: %q", ev.Kind, ev.Detail)
+		}
+	}
+}
