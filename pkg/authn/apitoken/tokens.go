@@ -57,15 +57,15 @@ type Tokens struct {
 
 	Now        func() time.Time // nil means time.Now
 	FlushEvery time.Duration    // how often Run writes last-used times; 0 means DefaultFlushEvery
-	Logger     *slog.Logger     // flush failures; nil discards
+	Logger     *slog.Logger     // flush and audit-write failures; nil discards
 
 	mu   sync.Mutex
 	used map[string]time.Time // hash → latest use not yet written
 }
 
-// Auditor receives audit events; it must not block.
+// Auditor stores audit events before the reply (audit.Recorder.Write).
 type Auditor interface {
-	Record(ev store.AuditEvent)
+	Write(ctx context.Context, ev store.AuditEvent) error
 }
 
 // IsAdmin reports whether name is a configured admin user.
@@ -106,7 +106,7 @@ func (t *Tokens) Create(ctx context.Context, owner, role string, ttlDays int, de
 	if err := t.Store.CreateAPIToken(ctx, rec); err != nil {
 		return "", store.APIToken{}, fmt.Errorf("create API token: %w", err)
 	}
-	t.record(audit.APITokenCreated, owner, rec)
+	t.record(ctx, audit.APITokenCreated, owner, rec)
 	return raw, rec, nil
 }
 
@@ -177,22 +177,26 @@ func (t *Tokens) Revoke(ctx context.Context, owner, prefix string, asAdmin bool)
 	case err != nil:
 		return store.APIToken{}, fmt.Errorf("revoke API token: %w", err)
 	}
-	t.record(audit.APITokenRevoked, owner, rec)
+	t.record(ctx, audit.APITokenRevoked, owner, rec)
 	return rec, nil
 }
 
-// record audits a change to rec made by actor; only the hash prefix
-// identifies the token.
-func (t *Tokens) record(kind, actor string, rec store.APIToken) {
+// record audits a change to rec made by actor before the caller replies;
+// only the hash prefix identifies the token. The change itself is already
+// committed, so a failed audit write is logged rather than undoing it.
+func (t *Tokens) record(ctx context.Context, kind, actor string, rec store.APIToken) {
 	if t.Audit == nil {
 		return
 	}
-	t.Audit.Record(store.AuditEvent{
+	err := t.Audit.Write(ctx, store.AuditEvent{
 		Kind:    kind,
 		Subject: actor,
 		Detail: fmt.Sprintf("hash_prefix=%s owner=%s role=%s expires=%s",
 			HashPrefix(rec.Hash), rec.Owner, rec.Role, rec.ExpiresAt.UTC().Format(time.RFC3339)),
 	})
+	if err != nil && t.Logger != nil {
+		t.Logger.ErrorContext(ctx, "audit write failed", "kind", kind, "hash_prefix", HashPrefix(rec.Hash), "error", err)
+	}
 }
 
 func (t *Tokens) now() time.Time {

@@ -423,7 +423,10 @@ func TestRevokeAmbiguousAndStoreFailure(t *testing.T) {
 // auditLog collects audit events.
 type auditLog []store.AuditEvent
 
-func (a *auditLog) Record(ev store.AuditEvent) { *a = append(*a, ev) }
+func (a *auditLog) Write(_ context.Context, ev store.AuditEvent) error {
+	*a = append(*a, ev)
+	return nil
+}
 
 func TestCreateAndRevokeAreAuditedWithoutTheSecret(t *testing.T) {
 	f := newFixture()
