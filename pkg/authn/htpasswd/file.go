@@ -27,6 +27,11 @@ type File struct {
 	logger   *slog.Logger
 	debounce time.Duration // quiet time after a change on disk before Watch reloads
 
+	// OnCompare, when set before the File is used, is called after every
+	// bcrypt comparison Authenticate makes (unknown users' dummy ones
+	// too), for metrics. It must be cheap and safe for concurrent use.
+	OnCompare func()
+
 	snap     atomic.Pointer[snapshot]
 	reloadMu sync.Mutex // one reload at a time, so versions go up in order
 }
@@ -43,6 +48,7 @@ type snapshot struct {
 	cost    int               // highest cost in the file, or bcrypt.DefaultCost if empty
 	dummy   []byte            // hash of a random password at cost, for unknown users
 	digest  [sha256.Size]byte // of the file's bytes, to skip reloads that change nothing
+	empty   bool              // the file had no bytes at all
 	version uint64
 }
 
@@ -66,13 +72,24 @@ func Load(path string, logger *slog.Logger) (*File, error) {
 // Reload re-reads the file. On error the previous users stay in place and
 // the error is returned (not logged). A successful reload that changes the
 // file's content bumps Version and logs the user count.
-func (f *File) Reload() error {
+func (f *File) Reload() error { return f.reload(true) }
+
+// errEmptyUnconfirmed: the file read empty while users were loaded. An
+// in-place rewrite (truncate, then write) looks like this for a moment, so
+// the watcher applies an empty file only when it is still empty a little
+// later.
+var errEmptyUnconfirmed = errors.New("htpasswd: file is empty; keeping the previous users until that is confirmed")
+
+func (f *File) reload(allowEmpty bool) error {
 	f.reloadMu.Lock()
 	defer f.reloadMu.Unlock()
 	old := f.snap.Load()
 	s, err := f.read(old)
 	if err != nil {
 		return err
+	}
+	if len(s.users) == 0 && len(old.users) > 0 && s.empty && !allowEmpty {
+		return errEmptyUnconfirmed
 	}
 	if s.digest == old.digest {
 		f.logger.Debug("htpasswd unchanged", "file", f.path)
@@ -98,7 +115,7 @@ func (f *File) read(prev *snapshot) (*snapshot, error) {
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
-	s := &snapshot{users: users, cost: cost, digest: sha256.Sum256(data)}
+	s := &snapshot{users: users, cost: cost, digest: sha256.Sum256(data), empty: len(data) == 0}
 	if prev != nil && prev.cost == cost {
 		s.dummy = prev.dummy
 		return s, nil
@@ -123,6 +140,9 @@ func dummyHash(cost int) ([]byte, error) {
 // authn.ErrNoSuchUser; a wrong secret yields authn.ErrBadCredentials.
 func (f *File) Authenticate(_ context.Context, username string, secret authn.Secret) (authn.Identity, error) {
 	s := f.snap.Load()
+	if f.OnCompare != nil {
+		defer f.OnCompare()
+	}
 	hash, ok := s.users[username]
 	if !ok {
 		_ = bcrypt.CompareHashAndPassword(s.dummy, []byte(secret)) // same work as a real user

@@ -24,13 +24,12 @@ func (f *File) Watch(ctx context.Context) error {
 	if err := w.Add(filepath.Dir(f.path)); err != nil {
 		return fmt.Errorf("htpasswd: watch %s: %w", f.path, err)
 	}
-	f.reloadAndLog() // catch changes made between Load and now
 	return f.watchLoop(ctx, w)
 }
 
 func (f *File) watchLoop(ctx context.Context, w *fsnotify.Watcher) error {
-	timer := time.NewTimer(f.debounce)
-	timer.Stop()
+	timer := time.NewTimer(0) // first, catch changes made between Load and now
+	confirming := false       // the last read was an unconfirmed empty file
 	for {
 		select {
 		case <-ctx.Done():
@@ -40,6 +39,7 @@ func (f *File) watchLoop(ctx context.Context, w *fsnotify.Watcher) error {
 				return errors.New("htpasswd: watcher closed")
 			}
 			if f.concerns(ev) {
+				confirming = false
 				timer.Reset(f.debounce)
 			}
 		case err, ok := <-w.Errors:
@@ -50,7 +50,13 @@ func (f *File) watchLoop(ctx context.Context, w *fsnotify.Watcher) error {
 			f.logger.Warn("htpasswd watch error", "file", f.path, "err", err)
 			timer.Reset(f.debounce)
 		case <-timer.C:
-			f.reloadAndLog()
+			err := f.reload(confirming)
+			confirming = errors.Is(err, errEmptyUnconfirmed)
+			if confirming {
+				timer.Reset(2 * f.debounce)
+				continue
+			}
+			f.logReloadError(err)
 		}
 	}
 }
@@ -62,8 +68,8 @@ func (f *File) concerns(ev fsnotify.Event) bool {
 	return name == filepath.Base(f.path) || name == "..data"
 }
 
-func (f *File) reloadAndLog() {
-	if err := f.Reload(); err != nil {
+func (f *File) logReloadError(err error) {
+	if err != nil {
 		f.logger.Error("htpasswd reload failed; keeping previous users",
 			"file", f.path, "users", len(f.snap.Load().users), "err", err)
 	}

@@ -134,3 +134,41 @@ func TestWatchKeepsUsersOnBrokenRewrite(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadHoldsOffOnAMomentarilyEmptyFile: an in-place rewrite truncates
+// the file before writing it; reading it in between must not drop every
+// user, yet a file that stays empty does empty the user list.
+func TestReloadHoldsOffOnAMomentarilyEmptyFile(t *testing.T) {
+	aliceHash := hashOf(t, "alice-pw", bcrypt.MinCost)
+	path := writeFile(t, t.TempDir(), "alice:"+aliceHash+"\n")
+	f := mustLoad(t, path, nil)
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.reload(false); !errors.Is(err, errEmptyUnconfirmed) {
+		t.Fatalf("reload of a just-emptied file: err = %v, want errEmptyUnconfirmed", err)
+	}
+	if !accepts(f, "alice", "alice-pw") {
+		t.Fatal("alice dropped on an unconfirmed empty read")
+	}
+	if err := f.reload(true); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := f.Exists(context.Background(), "alice"); ok {
+		t.Error("alice kept after the empty file was confirmed")
+	}
+}
+
+func TestWatchAppliesAFileThatStaysEmpty(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "alice:"+hashOf(t, "alice-pw", bcrypt.MinCost)+"\n")
+	f := startWatch(t, path, nil)
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Exists, not Authenticate: an empty file's dummy hash has the default
+	// cost, slow under -race.
+	eventually(t, "alice to be removed", func() bool {
+		ok, err := f.Exists(context.Background(), "alice")
+		return err == nil && !ok
+	})
+}
