@@ -102,11 +102,66 @@ type Audit interface {
 	ListAudit(ctx context.Context, afterID int64, since time.Time, limit int) ([]AuditEvent, error)
 }
 
+// Client is a registered OAuth2 client of the engine API's
+// client_credentials grant (RFC 6749 §4.4): an internal service that
+// authenticates with its ID and secret (RFC 6749 §2.3.1) and may ask only
+// for its configured audiences and scopes.
+type Client struct {
+	ID         string
+	SecretHash string   // bcrypt hash of the secret; "" for a public client
+	Audiences  []string // services it may ask tokens for, in the order given
+	Scopes     []string // scopes it may ask for, in the order given
+	// Description is free text for operators.
+	Description string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time // zero if never set
+}
+
+// Clients keeps registered OAuth2 clients. Audiences and Scopes come back
+// in the order stored; a nil or empty list comes back empty (length 0).
+type Clients interface {
+	// CreateClient stores c; ErrConflict if the ID exists.
+	CreateClient(ctx context.Context, c Client) error
+	// Client returns the client with that ID, or ErrNotFound.
+	Client(ctx context.Context, id string) (Client, error)
+	// ListClients returns every client in ID (byte-wise) order.
+	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient replaces the secret hash, audiences, scopes and
+	// description of the client with c.ID and sets its UpdatedAt to
+	// c.UpdatedAt; CreatedAt is kept. ErrNotFound if there is none.
+	UpdateClient(ctx context.Context, c Client) error
+	// DeleteClient removes the client; ErrNotFound if there is none.
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// KeyRing is the stored signing key ring that replicas share. The store
+// does not look inside Data: the keys package serializes (and seals) it.
+type KeyRing struct {
+	Version   int64 // 1 for the first stored ring, +1 on every swap; 0 = none
+	Data      []byte
+	UpdatedAt time.Time
+}
+
+// KeyRings keeps the one signing key ring. Swaps are compare-and-swap on
+// Version, so of several replicas that read version n and then try to
+// rotate, exactly one succeeds and the others get ErrConflict (and reload).
+type KeyRings interface {
+	// KeyRing returns the stored ring, or ErrNotFound if none is stored yet.
+	KeyRing(ctx context.Context) (KeyRing, error)
+	// SwapKeyRing stores data as version oldVersion+1, updated at at, if
+	// and only if the stored version is oldVersion (0: none is stored
+	// yet); otherwise it changes nothing and returns ErrConflict. The check
+	// and the write are one atomic step. It returns the new record.
+	SwapKeyRing(ctx context.Context, oldVersion int64, data []byte, at time.Time) (KeyRing, error)
+}
+
 // Store is everything a backend provides.
 type Store interface {
 	RefreshTokens
 	APITokens
 	Audit
+	Clients
+	KeyRings
 	Ping(ctx context.Context) error
 	Close() error
 }

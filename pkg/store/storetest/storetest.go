@@ -21,6 +21,8 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("RefreshTokens", func(t *testing.T) { runRefreshTokens(t, newStore) })
 	t.Run("APITokens", func(t *testing.T) { runAPITokens(t, newStore) })
 	t.Run("Audit", func(t *testing.T) { runAudit(t, newStore) })
+	t.Run("Clients", func(t *testing.T) { runClients(t, newStore) })
+	t.Run("KeyRings", func(t *testing.T) { runKeyRings(t, newStore) })
 }
 
 // testCase is one independent case; it gets a fresh store.

@@ -1,0 +1,64 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tollgate/tollgate/pkg/store"
+)
+
+// KeyRing implements store.KeyRings.
+func (s *Store) KeyRing(ctx context.Context) (store.KeyRing, error) {
+	var (
+		r  store.KeyRing
+		at *int64
+	)
+	err := s.pool.QueryRow(ctx, `SELECT version, data, updated_at FROM key_ring WHERE id = 1`).
+		Scan(&r.Version, &r.Data, &at)
+	if isNoRows(err) {
+		return store.KeyRing{}, fmt.Errorf("key ring: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.KeyRing{}, fmt.Errorf("get key ring: %w", err)
+	}
+	if r.Data == nil {
+		r.Data = []byte{}
+	}
+	r.UpdatedAt = fromNull(at)
+	return r, nil
+}
+
+// SwapKeyRing implements store.KeyRings with one statement each way, so
+// replicas need no lock of their own. The first ring is an INSERT that the
+// single-row primary key lets only one caller make: the others wait for it
+// to commit and then, ON CONFLICT DO NOTHING, get no row back. A later ring
+// is an UPDATE ... WHERE version = old: a concurrent swap waits for the
+// winner's row lock and then re-checks the WHERE against the committed row
+// (READ COMMITTED), which no longer has the old version. A negative
+// oldVersion matches nothing either.
+func (s *Store) SwapKeyRing(ctx context.Context, oldVersion int64, data []byte, at time.Time) (store.KeyRing, error) {
+	if data == nil {
+		data = []byte{} // pgx sends a nil slice as NULL
+	}
+	var row pgx.Row
+	if oldVersion == 0 {
+		row = s.pool.QueryRow(ctx, `INSERT INTO key_ring (id, version, data, updated_at)
+			VALUES (1, 1, $1, $2) ON CONFLICT (id) DO NOTHING RETURNING version`, data, nullTime(at))
+	} else {
+		row = s.pool.QueryRow(ctx, `UPDATE key_ring SET version = version + 1, data = $1, updated_at = $2
+			WHERE id = 1 AND version = $3 RETURNING version`, data, nullTime(at), oldVersion)
+	}
+	var version int64
+	err := row.Scan(&version)
+	if isNoRows(err) {
+		return store.KeyRing{}, fmt.Errorf("key ring version %d is not the stored one: %w", oldVersion, store.ErrConflict)
+	}
+	if err != nil {
+		return store.KeyRing{}, fmt.Errorf("swap key ring: %w", err)
+	}
+	return store.KeyRing{Version: version, Data: bytes.Clone(data), UpdatedAt: fromNull(nullTime(at))}, nil
+}
