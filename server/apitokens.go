@@ -26,10 +26,11 @@ type apiTokenEndpoint struct {
 	tokens    *apitoken.Tokens
 	passwords authn.Authenticator // password users only: an API token never mints another
 	rd        renderer
+	limits    *limiter // failed-authentication budgets, checked before any password
 }
 
-func newAPITokenEndpoint(t *apitoken.Tokens, passwords authn.Authenticator, rd renderer) *apiTokenEndpoint {
-	return &apiTokenEndpoint{tokens: t, passwords: passwords, rd: rd}
+func newAPITokenEndpoint(t *apitoken.Tokens, passwords authn.Authenticator, rd renderer, limits *limiter) *apiTokenEndpoint {
+	return &apiTokenEndpoint{tokens: t, passwords: passwords, rd: rd, limits: limits}
 }
 
 // Mount registers the routes.
@@ -102,7 +103,11 @@ func (e *apiTokenEndpoint) create(w http.ResponseWriter, r *http.Request) {
 		e.rd.docker(w, *derr)
 		return
 	}
-	// 2. Authenticate the password user; an API token cannot mint tokens.
+	// 2. Authenticate the password user, unless a failure budget is spent;
+	// an API token cannot mint tokens.
+	if !e.limits.admit(w, r, req.Username, req.Password, e.rd.tooManyDocker) {
+		return
+	}
 	c, derr, err := e.passwordCaller(r, req.bodyCredentials)
 	if e.failed(w, r, derr, err) {
 		return
@@ -132,7 +137,11 @@ func (e *apiTokenEndpoint) list(w http.ResponseWriter, r *http.Request) {
 		e.rd.docker(w, *derr)
 		return
 	}
-	// 2. Authenticate: password in the body, or an API token as Bearer.
+	// 2. Authenticate: password in the body, or an API token as Bearer,
+	// unless a failure budget is spent.
+	if !e.admit(w, r, req.bodyCredentials) {
+		return
+	}
 	c, derr, err := e.caller(r, req.bodyCredentials)
 	if e.failed(w, r, derr, err) {
 		return
@@ -165,7 +174,11 @@ func (e *apiTokenEndpoint) revoke(w http.ResponseWriter, r *http.Request) {
 		e.rd.docker(w, *derr)
 		return
 	}
-	// 2. Authenticate: password in the body, or an API token as Bearer.
+	// 2. Authenticate: password in the body, or an API token as Bearer,
+	// unless a failure budget is spent.
+	if !e.admit(w, r, req.bodyCredentials) {
+		return
+	}
 	c, derr, err := e.caller(r, req.bodyCredentials)
 	if e.failed(w, r, derr, err) {
 		return
@@ -200,6 +213,7 @@ func (e *apiTokenEndpoint) caller(r *http.Request, body bodyCredentials) (caller
 	}
 	id, err := e.tokens.Authenticate(r.Context(), apitoken.Username, authn.Secret(strings.TrimSpace(tok)))
 	if isCredentialError(err) {
+		e.limits.failed(r, "", "")
 		d := unauthorized("invalid, expired or revoked API token")
 		return caller{}, &d, nil
 	}
@@ -218,6 +232,7 @@ func (e *apiTokenEndpoint) passwordCaller(r *http.Request, body bodyCredentials)
 	}
 	id, err := e.passwords.Authenticate(r.Context(), body.Username, body.Password)
 	if isCredentialError(err) {
+		e.limits.failed(r, body.Username, body.Password)
 		d := unauthorized("invalid username or password")
 		return caller{}, &d, nil
 	}

@@ -11,12 +11,32 @@ import (
 
 type ctxKey int
 
-const requestIDKey ctxKey = iota
+const requestInfoKey ctxKey = iota
+
+// requestInfo is what the middleware learns about a request while it is
+// served: its ID, and from the handlers (through the hooks of ops.go) the
+// route it took and who it authenticated as. Handlers run in the request's
+// goroutine, before the middleware reads it back, so it needs no lock.
+type requestInfo struct {
+	id            string
+	method        string
+	route         *routeInfo // nil until a route matched
+	subject       string     // the authenticated account ("" for anonymous); never a secret
+	authAttempted bool       // credentials reached an authenticator (ops.go)
+}
+
+// infoOf returns the request's info, or nil outside withRequestID.
+func infoOf(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(requestInfoKey).(*requestInfo)
+	return info
+}
 
 // requestID returns the request's ID, or "".
 func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	if info := infoOf(ctx); info != nil {
+		return info.id
+	}
+	return ""
 }
 
 // withRequestID gives each request an ID (kept from a sane incoming
@@ -28,7 +48,8 @@ func withRequestID(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-ID", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		info := &requestInfo{id: id, method: r.Method}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey, info)))
 	})
 }
 
@@ -72,16 +93,30 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 // withAccessLog writes one line per request. It logs the path, never the
 // query (scopes are harmless but a misused client may put secrets there)
-// and never a header.
+// and never a header; the route (the path template) and the subject the
+// request authenticated as, never its credentials. Successful probes and
+// scrapes of the operations endpoints are logged at debug level.
 func withAccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		logger.InfoContext(r.Context(), "request",
-			"request_id", requestID(r.Context()),
+		level, id, route, subject := slog.LevelInfo, "", "", ""
+		if info := infoOf(r.Context()); info != nil {
+			id, subject = info.id, info.subject
+			if info.route != nil {
+				route = info.route.template
+				if info.route.quiet && rec.status < http.StatusBadRequest {
+					level = slog.LevelDebug
+				}
+			}
+		}
+		logger.Log(r.Context(), level, "request",
+			"request_id", id,
 			"method", r.Method,
 			"path", r.URL.Path,
+			"route", route,
+			"subject", subject,
 			"status", rec.status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000,
 			"remote", r.RemoteAddr,

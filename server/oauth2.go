@@ -37,10 +37,18 @@ func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 		e.oauthFailure(w, r, oautherrors.ErrUnsupportedGrantType)
 		return
 	}
+	// A password grant is charged to its username and the address, a
+	// refresh grant (no username) to the address alone.
+	user, pass := r.Form.Get("username"), authn.Secret(r.Form.Get("password"))
+	if !e.limits.admit(w, r, user, pass, e.rd.tooManyOAuth) {
+		e.denied(r, r.Form.Get("service"), nil, tooManyFailures)
+		return
+	}
 	var authenticated authn.Identity // filled by passwordUser
 	r = r.WithContext(context.WithValue(r.Context(), passwordIdentityKey{}, &authenticated))
 	gt, tgr, err := e.oauth.ValidationTokenRequest(r)
 	if errors.Is(err, oautherrors.ErrInvalidGrant) {
+		e.limits.failed(r, user, pass)
 		e.denied(r, r.Form.Get("service"), nil, "invalid username or password")
 	}
 	if err != nil {
@@ -59,6 +67,7 @@ func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 	if gt == oauth2.Refreshing {
 		if id, err = e.grant.Redeem(r.Context(), tgr.Refresh, service); err != nil {
 			if errors.Is(err, grant.ErrRefreshInvalid) {
+				e.limits.failed(r, "", "")
 				e.denied(r, service, nil, "invalid refresh token")
 			}
 			e.oauthFailure(w, r, err)

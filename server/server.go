@@ -5,12 +5,14 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/grant"
+	"github.com/tollgate/tollgate/pkg/metrics"
 )
 
 // Options are what the server wires together.
@@ -25,6 +27,25 @@ type Options struct {
 	// credentials that create tokens.
 	APITokens *apitoken.Tokens
 	Passwords authn.Authenticator
+
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (see ipResolver); none: the peer is the client.
+	TrustedProxies []netip.Prefix
+	// Limits are the failed-authentication budgets; zero disables them.
+	Limits Limits
+	// RateLimited, when set, is called once for every request refused with
+	// 429, with the route's path template (metrics.Metrics.RateLimited).
+	RateLimited func(endpoint string)
+
+	// Metrics, when set, counts requests, token outcomes and authentication
+	// failures, and GET /metrics serves it (ops.go). New serves a copy of
+	// Grant whose Observer feeds these metrics and the access log (Grant's
+	// own Observer, if any, is still told).
+	Metrics *metrics.Metrics
+	// Ready are the checks of GET /ready, run concurrently within
+	// ReadyTimeout (0: DefaultReadyTimeout).
+	Ready        []ReadyCheck
+	ReadyTimeout time.Duration
 }
 
 // New returns the HTTP handler serving every Tollgate endpoint.
@@ -34,11 +55,16 @@ func New(o Options) http.Handler {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	rd := newRenderer(logger, o.Realm)
+	lim := newLimiter(o.Limits, o.RateLimited)
+	ins := newInstrumentation(o.Metrics)
 	r := mux.NewRouter()
-	newTokenEndpoint(o.Grant, o.Authn, rd).Mount(r)
+	newTokenEndpoint(ins.grant(o.Grant), ins.authn(o.Authn, true), rd, lim).Mount(r)
 	if o.APITokens != nil && o.Passwords != nil {
-		newAPITokenEndpoint(o.APITokens, o.Passwords, rd).Mount(r)
+		newAPITokenEndpoint(o.APITokens, ins.authn(o.Passwords, false), rd, lim).Mount(r)
 	}
+	mountAPIDocs(r)
+	newOpsEndpoint(o.Ready, o.ReadyTimeout, o.Metrics, logger).Mount(r)
+	ins.wrapRoutes(r) // after every Mount
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		rd.docker(w, DockerError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "no such endpoint"})
 	})
@@ -46,7 +72,8 @@ func New(o Options) http.Handler {
 		w.Header().Set("Allow", strings.Join(allowedMethods(r, req), ", "))
 		rd.docker(w, DockerError{Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED", Message: "method not allowed"})
 	})
-	return withRequestID(withAccessLog(logger, withRecover(rd, r)))
+	h := withClientIP(ipResolver{o.TrustedProxies}, withAccessLog(withClientIPLogs(logger), withMetrics(ins, withRecover(rd, r))))
+	return &routedHandler{Handler: withRequestID(h), router: r}
 }
 
 // allowedMethods lists the methods the router serves for req's path (the
@@ -62,13 +89,4 @@ func allowedMethods(r *mux.Router, req *http.Request) []string {
 		}
 	}
 	return allowed
-}
-
-// clientIP is the peer address (proxy headers are not trusted here).
-func clientIP(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
 }

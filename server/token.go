@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -25,16 +26,78 @@ const maxFormBytes = 64 << 10
 // tokenEndpoint serves /oauth2/token: the Docker token protocol (GET,
 // distribution token.md) and its OAuth2 form (POST, distribution oauth.md).
 type tokenEndpoint struct {
-	grant *grant.Service
+	grant loggedGrant
 	authn authn.Authenticator
 	oauth *oauthserver.Server
 	rd    renderer
+
+	limits *limiter // failed-authentication budgets, checked before any password
 }
 
-func newTokenEndpoint(g *grant.Service, a authn.Authenticator, rd renderer) *tokenEndpoint {
-	e := &tokenEndpoint{grant: g, authn: a, rd: rd}
+func newTokenEndpoint(g *grant.Service, a authn.Authenticator, rd renderer, limits *limiter) *tokenEndpoint {
+	e := &tokenEndpoint{grant: loggedGrant{Service: g, logger: rd.logger}, authn: a, rd: rd, limits: limits}
 	e.oauth = newOAuthServer(e.passwordUser)
 	return e
+}
+
+// loggedGrant is the grant service whose Issue, for GET and POST alike,
+// logs one "access reduced" line per scope granted less than was asked,
+// naming the ACL rule that decided it (-1: none, default deny): the
+// operator's first answer to "why was this denied?" (`tollgate acl explain`
+// gives the rest). Subject, scope and rule only; never a secret.
+type loggedGrant struct {
+	*grant.Service
+	logger *slog.Logger
+}
+
+// Issue is grant.Service.Issue plus the log line. When the log level hides
+// it, nothing more is done than Issue itself.
+func (g loggedGrant) Issue(ctx context.Context, req grant.Request) (grant.Result, error) {
+	logging := g.logger.Enabled(ctx, slog.LevelInfo)
+	req.WantRules = req.WantRules || logging
+	res, err := g.Service.Issue(ctx, req)
+	if err == nil && logging {
+		g.logReduced(ctx, req, res)
+	}
+	return res, err
+}
+
+func (g loggedGrant) logReduced(ctx context.Context, req grant.Request, res grant.Result) {
+	j := 0 // Granted keeps the request order and leaves out scopes granted nothing
+	for k, asked := range req.Scopes {
+		var got scope.Scope
+		if j < len(res.Granted) && sameResource(res.Granted[j], asked) {
+			got = res.Granted[j]
+			j++
+		}
+		if grantsAll(got, asked.Actions) {
+			continue
+		}
+		rule := -1
+		if k < len(res.Rules) {
+			rule = res.Rules[k]
+		}
+		attrs := []any{"request_id", requestID(ctx), "subject", req.Identity.Name, "service", req.Service,
+			"scope", asked.String(), "granted", strings.Join(got.Actions, ","), "rule", rule}
+		if req.Identity.Role != "" {
+			attrs = append(attrs, "role", req.Identity.Role)
+		}
+		g.logger.InfoContext(ctx, "access reduced", attrs...)
+	}
+}
+
+func sameResource(a, b scope.Scope) bool {
+	return a.Type == b.Type && a.Class == b.Class && a.Name == b.Name
+}
+
+// grantsAll reports whether granted holds every action asked (or "*").
+func grantsAll(granted scope.Scope, asked []string) bool {
+	for _, a := range asked {
+		if !granted.Has(a) {
+			return false
+		}
+	}
+	return true
 }
 
 // Mount registers the routes.
@@ -130,7 +193,11 @@ func (e *tokenEndpoint) get(w http.ResponseWriter, r *http.Request) {
 		e.rd.docker(w, badRequest("invalid scope", err.Error()))
 		return
 	}
-	// 2. Authenticate (Basic, or anonymous).
+	// 2. Authenticate (Basic, or anonymous), unless a failure budget is spent.
+	if user, pass, ok := r.BasicAuth(); ok && !e.limits.admit(w, r, user, authn.Secret(pass), e.rd.tooManyDocker) {
+		e.denied(r, q.Get("service"), scopes, tooManyFailures)
+		return
+	}
 	id, derr, err := e.basicIdentity(r)
 	if err != nil {
 		e.rd.internalDocker(w, r, err)
@@ -194,6 +261,7 @@ func (e *tokenEndpoint) basicIdentity(r *http.Request) (authn.Identity, *DockerE
 	}
 	id, err := e.authn.Authenticate(r.Context(), user, authn.Secret(pass))
 	if isCredentialError(err) {
+		e.limits.failed(r, user, authn.Secret(pass))
 		d := unauthorized("invalid username or password")
 		return authn.Identity{}, &d, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/grant"
+	"github.com/tollgate/tollgate/pkg/metrics"
+	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/store/postgres"
@@ -52,6 +55,10 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	if err != nil {
 		return nil, err
 	}
+	proxies, err := cfg.Server.Proxies()
+	if err != nil {
+		return nil, err
+	}
 	users, err := htpasswd.Load(cfg.Users.Htpasswd, logger)
 	if err != nil {
 		return nil, err
@@ -60,6 +67,12 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	if err != nil {
 		return nil, err
 	}
+	// Metrics live in a registry of our own, served at /metrics; the
+	// packages doing the work report through hooks, never import Prometheus.
+	m := metrics.New(metrics.NewRegistry())
+	m.SetSigningKey(key.ID(), key.Algorithm(), keyCreated(key, cfg.Keys.PrivateKey))
+	st = m.InstrumentStore(st)
+	users.OnCompare = m.BcryptVerified
 	ctx, cancel := context.WithCancel(ctx)
 	a := &app{key: key, store: st, cancel: cancel}
 	a.wg.Go(func() { watchUsers(ctx, users, logger) })
@@ -68,6 +81,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	a.wg.Go(func() { recorder.Run(ctx) })
 
 	auth := authn.NewCache(users, cfg.Users.CacheTTL, credentialCacheSize)
+	auth.Observe = m.CredentialCache
 	a.tokens = &apitoken.Tokens{
 		Store:  st,
 		Users:  auth,
@@ -93,8 +107,56 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 		Services: cfg.Token.Services,
 	}
 	a.handler = server.New(server.Options{Grant: svc, Authn: chain, Logger: logger, Realm: cfg.Token.Issuer,
-		APITokens: a.tokens, Passwords: auth})
+		APITokens: a.tokens, Passwords: auth,
+		TrustedProxies: proxies, Limits: serverLimits(cfg.Limits),
+		Metrics: m, RateLimited: m.RateLimited, Ready: readyChecks(st, key, users)})
 	return a, nil
+}
+
+// readyChecks are what GET /ready checks: the store answers a ping (within
+// the endpoint's deadline), and a signing key and the htpasswd users are
+// loaded. The last two hold from a successful start on (newApp fails
+// without them, and a failed reload keeps the previous users); they are
+// there so that a future reload that can lose them is reported.
+func readyChecks(st store.Store, key *keys.Key, users *htpasswd.File) []server.ReadyCheck {
+	return []server.ReadyCheck{
+		{Name: "store", Check: st.Ping},
+		{Name: "signing_key", Check: func(context.Context) error {
+			if key == nil || key.ID() == "" {
+				return errors.New("no signing key loaded")
+			}
+			return nil
+		}},
+		{Name: "htpasswd", Check: func(context.Context) error {
+			if users == nil || users.Version() == 0 {
+				return errors.New("htpasswd file not loaded")
+			}
+			return nil
+		}},
+	}
+}
+
+// keyCreated is when the signing key was made, as far as can be known: a
+// key file records no creation time, so this is its certificate's
+// NotBefore when there is one, else the key file's modification time (the
+// zero time if neither can be read).
+func keyCreated(key *keys.Key, path string) time.Time {
+	if chain := key.Chain(); len(chain) > 0 {
+		return chain[0].NotBefore
+	}
+	if fi, err := os.Stat(path); err == nil {
+		return fi.ModTime()
+	}
+	return time.Time{}
+}
+
+// serverLimits are the failure budgets of the limits section.
+func serverLimits(l config.Limits) server.Limits {
+	return server.Limits{
+		PerUser:    ratelimit.Budget{PerMinute: l.FailuresPerMinute, Burst: l.FailureBurst},
+		PerIP:      ratelimit.Budget{PerMinute: l.IPFailuresPerMinute, Burst: l.IPFailureBurst},
+		MaxTracked: l.MaxTracked,
+	}
 }
 
 // Close stops background work, waits for it, and closes the store.

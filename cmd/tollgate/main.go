@@ -14,7 +14,7 @@ var version = "dev"
 func main() {
 	if err := newRootCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "tollgate:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -25,7 +25,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newConfigCommand(), newVersionCommand(), newAuditCommand(), newUsersCommand())
+	root.AddCommand(newServeCommand(), newConfigCommand(), newVersionCommand(), newAuditCommand(), newUsersCommand(), newACLCommand())
 	return root
 }
 

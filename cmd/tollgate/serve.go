@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,14 +11,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate/tollgate/pkg/config"
 )
 
-const shutdownGrace = 30 * time.Second
+// maxHeaderBytes bounds a request's header; a larger one is answered 431.
+const maxHeaderBytes = 64 << 10
 
 func newServeCommand() *cobra.Command {
 	var (
@@ -54,9 +55,18 @@ func newServeCommand() *cobra.Command {
 	return cmd
 }
 
-// serve runs the server on ln until ctx ends, then shuts down gracefully,
-// letting in-flight requests finish.
+// serve runs the server on ln (HTTPS when server.tls is set) until ctx
+// ends, then shuts down gracefully, letting in-flight requests finish
+// within server.shutdown_timeout.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ln net.Listener) error {
+	var tlsCfg *tls.Config
+	if cfg.Server.TLS.Enabled() {
+		var err error
+		if tlsCfg, err = newTLSConfig(cfg.Server.TLS, logger); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	a, err := newApp(ctx, cfg, logger)
 	if err != nil {
 		ln.Close()
@@ -65,16 +75,24 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ln net.
 	defer a.Close()
 	srv := &http.Server{
 		Handler:           a.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Server.ReadTimeout,
+		WriteTimeout:      cfg.Server.WriteTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		TLSConfig:         tlsCfg,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("tollgate listening", "addr", ln.Addr().String(), "issuer", cfg.Token.Issuer,
+	go func() {
+		if tlsCfg != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate comes from tlsCfg.GetCertificate
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+	logger.Info("tollgate listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil,
+		"client_auth", cfg.Server.TLS.ClientAuth, "issuer", cfg.Token.Issuer,
 		"kid", a.key.ID(), "algorithm", a.key.Algorithm(), "version", version)
 	select {
 	case err := <-errc:
@@ -82,7 +100,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ln net.
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)

@@ -27,6 +27,13 @@ import (
 // Concurrent cold requests with the same username and secret share one call
 // to the inner backend; requests with different secrets never share one.
 type Cache struct {
+	// Observe, when set before the Cache is used, is told for each
+	// Authenticate whether it was answered from the cache (hit) or not
+	// (miss: the inner backend ran, another caller's call with the same
+	// credentials was waited for, or caching is off), for metrics. It must
+	// be cheap and safe for concurrent use.
+	Observe func(hit bool)
+
 	inner     Authenticator
 	versioned Versioned // inner, when it is Versioned
 	ttl       time.Duration
@@ -98,12 +105,16 @@ func NewCache(inner Authenticator, ttl time.Duration, maxEntries int) *Cache {
 func (c *Cache) Authenticate(ctx context.Context, username string, secret Secret) (Identity, error) {
 	if c.ttl <= 0 || c.max <= 0 || strings.IndexByte(username, 0) >= 0 {
 		// A NUL in the name would make the key ambiguous; such names skip the cache.
+		c.observe(false)
 		return c.inner.Authenticate(ctx, username, secret)
 	}
 	key := c.keyFor(username, secret)
-	for {
+	for first := true; ; first = false {
 		fk := flightKey{key: key, version: c.Version()}
 		id, f, leader := c.start(fk)
+		if first {
+			c.observe(f == nil)
+		}
 		if f == nil {
 			return id, nil
 		}
@@ -114,6 +125,12 @@ func (c *Cache) Authenticate(ctx context.Context, username string, secret Secret
 		if !retry {
 			return id, err
 		}
+	}
+}
+
+func (c *Cache) observe(hit bool) {
+	if c.Observe != nil {
+		c.Observe(hit)
 	}
 }
 

@@ -70,10 +70,21 @@ func (a *ACL) Decide(req Request, s scope.Scope) Decision {
 // Scopes with nothing granted are left out; a denial is not an error
 // (distribution token.md, "Requesting a Token").
 func (a *ACL) Authorize(req Request, requested []scope.Scope) []scope.Scope {
+	return a.AuthorizeRules(req, requested, nil)
+}
+
+// AuthorizeRules is Authorize that also stores in rules[k] the index of the
+// rule that decided requested[k], or -1 when none matched (default deny), so
+// that audit records and logs can name it. rules must be nil or at least as
+// long as requested; it costs nothing more than Authorize.
+func (a *ACL) AuthorizeRules(req Request, requested []scope.Scope, rules []int) []scope.Scope {
 	var out []scope.Scope
 	var buf []string // one backing array for all granted action lists
-	for _, s := range requested {
+	for k, s := range requested {
 		i := a.match(&req, &s)
+		if rules != nil {
+			rules[k] = i
+		}
 		if i < 0 {
 			continue
 		}

@@ -11,6 +11,10 @@
 // subset of the requested access it must not be considered an error". So
 // [ACL.Authorize] returns the granted subset, possibly empty, and never fails.
 //
+// [ACL.AuthorizeRules] also reports the deciding rule of each scope, at no
+// extra cost, for audit records and logs; [ACL.Explain] says, for operators
+// (tollgate acl explain), why each rule did or did not match.
+//
 // The package knows nothing of authentication or HTTP: callers pass the
 // already authenticated account name in a [Request].
 package authz

@@ -33,11 +33,46 @@ type Config struct {
 	Log    Log          `mapstructure:"log"`
 
 	APITokens APITokens `mapstructure:"api_tokens"`
+	Limits    Limits    `mapstructure:"limits"`
 }
 
 // Server is the HTTP listener.
 type Server struct {
 	Addr string `mapstructure:"addr"`
+
+	// TrustedProxies are the CIDRs (or single addresses) of the reverse
+	// proxies whose X-Forwarded-For is believed.
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
+
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
+	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
+	ShutdownTimeout   time.Duration `mapstructure:"shutdown_timeout"` // for in-flight requests after SIGTERM
+
+	TLS TLS `mapstructure:"tls"`
+}
+
+// TLS makes the listener serve HTTPS when Cert and Key are set.
+type TLS struct {
+	Cert       string `mapstructure:"cert"`        // PEM chain, leaf first; re-read when it changes
+	Key        string `mapstructure:"key"`         // PEM private key
+	ClientCA   string `mapstructure:"client_ca"`   // PEM bundle that client certificates must chain to
+	ClientAuth string `mapstructure:"client_auth"` // none, request (verified if given), require
+}
+
+// Enabled reports whether HTTPS is configured.
+func (t TLS) Enabled() bool { return t.Cert != "" || t.Key != "" }
+
+// Limits are the brute-force protection budgets: failed authentications
+// allowed per username and per client address. A rate and burst of 0
+// disable a budget.
+type Limits struct {
+	FailuresPerMinute   float64 `mapstructure:"failures_per_minute"`    // per username, refill rate
+	FailureBurst        int     `mapstructure:"failure_burst"`          // per username, bucket size
+	IPFailuresPerMinute float64 `mapstructure:"ip_failures_per_minute"` // per client address (IPv6: /64)
+	IPFailureBurst      int     `mapstructure:"ip_failure_burst"`
+	MaxTracked          int     `mapstructure:"max_tracked"` // usernames and addresses remembered, each
 }
 
 // Token configures the tokens Tollgate mints for registries.
@@ -110,6 +145,22 @@ var defaults = map[string]any{
 	"users.admins":                []string{},
 	"api_tokens.default_ttl_days": 30,
 	"api_tokens.max_ttl_days":     365,
+
+	"server.trusted_proxies":        []string{},
+	"server.read_header_timeout":    "10s",
+	"server.read_timeout":           "30s",
+	"server.write_timeout":          "30s",
+	"server.idle_timeout":           "120s",
+	"server.shutdown_timeout":       "30s",
+	"server.tls.cert":               "",
+	"server.tls.key":                "",
+	"server.tls.client_ca":          "",
+	"server.tls.client_auth":        "none",
+	"limits.failures_per_minute":    10,
+	"limits.failure_burst":          10,
+	"limits.ip_failures_per_minute": 60,
+	"limits.ip_failure_burst":       60,
+	"limits.max_tracked":            100000,
 }
 
 // Load reads the YAML file at path (DefaultFile when empty), applies

@@ -3,7 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +19,7 @@ var (
 	storeTypes  = []string{"sqlite", "postgres"}
 	logLevels   = []string{"debug", "info", "warn", "error"}
 	logFormats  = []string{"auto", "json", "text"}
+	clientAuths = []string{"none", "request", "require"}
 	maxTokenTTL = 24 * time.Hour
 )
 
@@ -40,6 +43,7 @@ func (c *Config) Validate() error {
 	c.validateLog(&p)
 	c.validateACL(&p)
 	c.validateAPITokens(&p)
+	c.validateLimits(&p)
 	return p.err()
 }
 
@@ -60,8 +64,109 @@ func (c *Config) validateACL(p *problems) {
 }
 
 func (c *Config) validateServer(p *problems) {
-	if _, _, err := net.SplitHostPort(c.Server.Addr); err != nil {
-		p.add("server.addr: %q is not host:port (for example \":5001\")", c.Server.Addr)
+	s := c.Server
+	if _, _, err := net.SplitHostPort(s.Addr); err != nil {
+		p.add("server.addr: %q is not host:port (for example \":5001\")", s.Addr)
+	}
+	for i, proxy := range s.TrustedProxies {
+		if _, err := parseProxy(proxy); err != nil {
+			p.add("server.trusted_proxies[%d]: %q is not an IP address or CIDR (for example \"10.0.0.0/8\")", i, proxy)
+		}
+	}
+	for _, d := range []struct {
+		key   string
+		value time.Duration
+	}{
+		{"server.read_header_timeout", s.ReadHeaderTimeout},
+		{"server.read_timeout", s.ReadTimeout},
+		{"server.write_timeout", s.WriteTimeout},
+		{"server.idle_timeout", s.IdleTimeout},
+		{"server.shutdown_timeout", s.ShutdownTimeout},
+	} {
+		if d.value <= 0 {
+			p.add("%s: %s must be positive", d.key, d.value)
+		}
+	}
+	c.validateTLS(p)
+}
+
+func (c *Config) validateTLS(p *problems) {
+	t := c.Server.TLS
+	if t.Cert != "" && t.Key == "" {
+		p.add("server.tls.key: required when server.tls.cert is set")
+	}
+	if t.Key != "" && t.Cert == "" {
+		p.add("server.tls.cert: required when server.tls.key is set")
+	}
+	p.oneOf("server.tls.client_auth", t.ClientAuth, clientAuths)
+	switch {
+	case t.ClientAuth == "request" || t.ClientAuth == "require":
+		if !t.Enabled() {
+			p.add("server.tls.client_auth: %s needs HTTPS (server.tls.cert and server.tls.key)", t.ClientAuth)
+		}
+		if t.ClientCA == "" {
+			p.add("server.tls.client_ca: required when server.tls.client_auth is %s", t.ClientAuth)
+		}
+	case t.ClientCA != "" && t.ClientAuth == "none":
+		p.add("server.tls.client_ca: set, but server.tls.client_auth is none, so no client certificate is asked for")
+	}
+}
+
+// Proxies parses server.trusted_proxies; Validate reports the entries it
+// refuses.
+func (s Server) Proxies() ([]netip.Prefix, error) {
+	prefixes := make([]netip.Prefix, 0, len(s.TrustedProxies))
+	for i, proxy := range s.TrustedProxies {
+		pfx, err := parseProxy(proxy)
+		if err != nil {
+			return nil, fmt.Errorf("%w: server.trusted_proxies[%d]: %v", ErrInvalid, i, err)
+		}
+		prefixes = append(prefixes, pfx)
+	}
+	return prefixes, nil
+}
+
+// parseProxy reads a CIDR, or one address as a single-address prefix.
+func parseProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		if pfx.Addr().Is4In6() {
+			pfx = netip.PrefixFrom(pfx.Addr().Unmap(), max(pfx.Bits()-96, 0))
+		}
+		return pfx.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (c *Config) validateLimits(p *problems) {
+	l := c.Limits
+	for _, b := range []struct {
+		rateKey, burstKey string
+		rate              float64
+		burst             int
+	}{
+		{"limits.failures_per_minute", "limits.failure_burst", l.FailuresPerMinute, l.FailureBurst},
+		{"limits.ip_failures_per_minute", "limits.ip_failure_burst", l.IPFailuresPerMinute, l.IPFailureBurst},
+	} {
+		switch {
+		case b.rate < 0 || math.IsNaN(b.rate) || math.IsInf(b.rate, 0):
+			p.add("%s: %v must be a number of at least 0 (0 with %s: 0 disables the budget)", b.rateKey, b.rate, b.burstKey)
+		case b.burst < 0:
+			p.add("%s: %d must be at least 0 (0 with %s: 0 disables the budget)", b.burstKey, b.burst, b.rateKey)
+		case (b.rate == 0) != (b.burst == 0):
+			p.add("%s and %s: both 0 (disabled) or both positive, not %v and %d", b.rateKey, b.burstKey, b.rate, b.burst)
+		}
+	}
+	if l.MaxTracked < 1 {
+		p.add("limits.max_tracked: %d must be at least 1", l.MaxTracked)
 	}
 }
 

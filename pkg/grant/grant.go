@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
@@ -29,15 +31,43 @@ var (
 )
 
 // Authorizer returns the granted subset of the requested scopes (a denial
-// is an empty result, never an error).
+// is an empty result, never an error). AuthorizeRules also stores in
+// rules[k], when rules is not nil, the index of the rule that decided
+// requested[k] (-1: none matched); *authz.ACL implements both.
 type Authorizer interface {
 	Authorize(req authz.Request, requested []scope.Scope) []scope.Scope
+	AuthorizeRules(req authz.Request, requested []scope.Scope, rules []int) []scope.Scope
 }
 
 // Auditor receives audit events; it must not block.
 type Auditor interface {
 	Record(ev store.AuditEvent)
 }
+
+// Observer is told how token requests end, for metrics. Its methods run on
+// the request path, in the caller's goroutine, with the caller's context:
+// they must be cheap and must not block.
+type Observer interface {
+	// Issued is told of every token minted and how much of the request it
+	// grants.
+	Issued(ctx context.Context, req Request, outcome Outcome)
+	// RefreshRefused is told when Redeem refuses a refresh token
+	// (ErrRefreshInvalid); internal failures are not refusals.
+	RefreshRefused(ctx context.Context)
+}
+
+// Outcome is how much of what was asked a token grants, counted in actions.
+type Outcome uint8
+
+// Outcomes.
+const (
+	GrantedAll  Outcome = iota // every action asked, or nothing was asked (docker login)
+	GrantedSome                // some of the actions asked
+	GrantedNone                // none of a non-empty request
+)
+
+// RefreshSource is the Identity.Source of the identities Redeem returns.
+const RefreshSource = "refresh_token"
 
 // Service issues tokens.
 type Service struct {
@@ -47,6 +77,7 @@ type Service struct {
 	Refresh  *refresh.Tokens
 	Users    authn.Lookup // checks a refresh token's subject still exists
 	Services []string     // accepted audiences; empty accepts any
+	Observer Observer     // optional: told how requests end (metrics)
 }
 
 // Request is one token request, already parsed and authenticated.
@@ -57,6 +88,8 @@ type Request struct {
 	ClientIP netip.Addr
 	ClientID string
 	Offline  bool // also issue a refresh token (authenticated callers without a Role only)
+	// WantRules asks for Result.Rules even without an auditor (for logs).
+	WantRules bool
 }
 
 // Result is what the endpoint renders.
@@ -64,6 +97,10 @@ type Result struct {
 	Token        token.Token
 	Granted      []scope.Scope
 	RefreshToken string // empty unless one was issued
+	// Rules holds, parallel to Request.Scopes, the index of the ACL rule
+	// that decided each scope (-1: none matched, default deny). It is nil
+	// unless the Service audits or the Request asked (WantRules).
+	Rules []int
 }
 
 // Issue authorizes and mints (distribution token.md: the token lists the
@@ -72,18 +109,25 @@ func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
 	if err := s.checkService(req.Service); err != nil {
 		return Result{}, err
 	}
-	granted := s.Authz.Authorize(authz.Request{
+	// The deciding rules cost one small slice, paid only when someone reads them.
+	var rules []int
+	if (s.Audit != nil || req.WantRules) && len(req.Scopes) > 0 {
+		rules = make([]int, len(req.Scopes))
+	}
+	granted := s.Authz.AuthorizeRules(authz.Request{
 		Account:  req.Identity.Name,
 		Service:  req.Service,
 		ClientIP: req.ClientIP,
-	}, req.Scopes)
+	}, req.Scopes, rules)
 	granted = authz.LimitByRole(req.Identity.Role, granted)
 	tok, err := s.Minter.Mint(token.Grant{Subject: req.Identity.Name, Audience: req.Service, Access: granted})
 	if err != nil {
 		return Result{}, err
 	}
-	s.record(audit.TokenIssued, req, granted, "")
-	res := Result{Token: tok, Granted: granted}
+	if s.Audit != nil {
+		s.record(audit.TokenIssued, req, granted, ruleDetail(req, rules))
+	}
+	res := Result{Token: tok, Granted: granted, Rules: rules}
 	// A role-capped identity (an API token) gets no refresh token: one would
 	// carry its owner's full rights and outlive the token's revocation.
 	if req.Offline && !req.Identity.Anonymous() && req.Identity.Role == "" {
@@ -93,6 +137,9 @@ func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
 		}
 		res.RefreshToken = issued.Raw
 	}
+	if s.Observer != nil {
+		s.Observer.Issued(ctx, req, outcome(req.Scopes, granted))
+	}
 	return res, nil
 }
 
@@ -100,7 +147,14 @@ func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
 // token is good only for the service it was issued for (distribution
 // oauth.md) and its subject must still exist; what that subject may do is
 // decided afresh by Issue.
-func (s *Service) Redeem(ctx context.Context, raw, service string) (authn.Identity, error) {
+func (s *Service) Redeem(ctx context.Context, raw, service string) (_ authn.Identity, err error) {
+	if s.Observer != nil {
+		defer func() {
+			if errors.Is(err, refresh.ErrInvalid) {
+				s.Observer.RefreshRefused(ctx)
+			}
+		}()
+	}
 	rec, err := s.Refresh.Redeem(ctx, raw)
 	if err != nil {
 		return authn.Identity{}, err
@@ -117,7 +171,7 @@ func (s *Service) Redeem(ctx context.Context, raw, service string) (authn.Identi
 			return authn.Identity{}, fmt.Errorf("%w: its user no longer exists", refresh.ErrInvalid)
 		}
 	}
-	return authn.Identity{Name: rec.Subject, Source: "refresh_token"}, nil
+	return authn.Identity{Name: rec.Subject, Source: RefreshSource}, nil
 }
 
 // Denied records a refused request (wrong credentials, malformed input
@@ -143,6 +197,68 @@ func (s *Service) record(kind string, req Request, granted []scope.Scope, detail
 		ev.ClientIP = req.ClientIP.String()
 	}
 	s.Audit.Record(ev)
+}
+
+// ruleDetail names the rule that decided each requested scope, as in
+// "rules=repository:alice/app:1 repository:bob/x:-1" (-1: no rule matched,
+// default deny), followed by " role=read" when a role capped the grant.
+// Scope names hold no spaces, and the rule follows the last colon.
+func ruleDetail(req Request, rules []int) string {
+	if len(rules) == 0 && req.Identity.Role == "" {
+		return ""
+	}
+	n := len("rules=") + len(" role=") + len(req.Identity.Role)
+	for _, sc := range req.Scopes {
+		n += len(sc.Type) + len(sc.Class) + len(sc.Name) + 8
+	}
+	var b strings.Builder
+	b.Grow(n) // the only allocation
+	var num [20]byte
+	if len(rules) > 0 {
+		b.WriteString("rules=")
+		for k, sc := range req.Scopes {
+			if k > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(sc.Type)
+			if sc.Class != "" {
+				b.WriteByte('(')
+				b.WriteString(sc.Class)
+				b.WriteByte(')')
+			}
+			b.WriteByte(':')
+			b.WriteString(sc.Name)
+			b.WriteByte(':')
+			b.Write(strconv.AppendInt(num[:0], int64(rules[k]), 10))
+		}
+	}
+	if req.Identity.Role != "" {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("role=")
+		b.WriteString(req.Identity.Role)
+	}
+	return b.String()
+}
+
+// outcome compares the actions granted with those asked; granted is a
+// subset of requested (authz never grants what was not asked).
+func outcome(requested, granted []scope.Scope) Outcome {
+	asked, got := 0, 0
+	for _, s := range requested {
+		asked += len(s.Actions)
+	}
+	for _, s := range granted {
+		got += len(s.Actions)
+	}
+	switch {
+	case got >= asked:
+		return GrantedAll
+	case got == 0:
+		return GrantedNone
+	}
+	return GrantedSome
 }
 
 // CheckAccount enforces that an "account" parameter, when given with

@@ -60,7 +60,7 @@ type fixture struct {
 	users *users
 }
 
-func newFixture(t *testing.T, services ...string) *fixture {
+func newFixture(t testing.TB, services ...string) *fixture {
 	t.Helper()
 	key, err := keys.Generate(keys.Options{Algorithm: "ES256"})
 	if err != nil {
@@ -379,11 +379,84 @@ func TestIssueAndDeniedAreAudited(t *testing.T) {
 	f.svc.Denied(grant.Request{Identity: authn.Identity{Name: "mallory"}, Service: "registry.local"}, "invalid username or password")
 	want := []store.AuditEvent{
 		{Kind: audit.TokenIssued, Subject: "alice", ClientIP: "192.0.2.7", ClientID: "docker", Service: "registry.local",
-			Requested: "repository:alice/app:pull,push repository:bob/x:push", Granted: "repository:alice/app:pull,push"},
+			Requested: "repository:alice/app:pull,push repository:bob/x:push", Granted: "repository:alice/app:pull,push",
+			Detail: "rules=repository:alice/app:1 repository:bob/x:-1"},
 		{Kind: audit.TokenDenied, Subject: "mallory", Service: "registry.local", Detail: "invalid username or password"},
 	}
 	if !reflect.DeepEqual(rec.got, want) {
 		t.Errorf("audit events:\n got %+v\nwant %+v", rec.got, want)
+	}
+}
+
+func TestIssueAuditNamesDecidingRules(t *testing.T) {
+	readOnly := authn.Identity{Name: "alice", Source: "apitoken", Role: "read"}
+	tests := []struct {
+		name       string
+		id         authn.Identity
+		scopes     []string
+		wantDetail string
+		wantRules  []int
+	}{
+		{"granted and denied", alice, []string{"repository:alice/app:pull,push", "repository:bob/x:pull"},
+			"rules=repository:alice/app:1 repository:bob/x:-1", []int{1, -1}},
+		{"decided but nothing granted", alice, []string{"repository:shared/x:push"},
+			"rules=repository:shared/x:2", []int{2}},
+		{"anonymous", anon, []string{"repository:public/x:pull repository:shared/x:pull"},
+			"rules=repository:public/x:3 repository:shared/x:-1", []int{3, -1}},
+		{"admin, class and host prefix", admin, []string{"repository(plugin):localhost:5000/x:pull", "registry:catalog:*"},
+			"rules=repository(plugin):localhost:5000/x:0 registry:catalog:0", []int{0, 0}},
+		{"role cap", readOnly, []string{"repository:alice/app:pull,push"},
+			"rules=repository:alice/app:1 role=read", []int{1}},
+		{"login check", alice, nil, "", nil},
+		{"login check with a role", readOnly, nil, "role=read", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			rec := &events{}
+			f.svc.Audit = rec
+			res, err := f.svc.Issue(context.Background(), grant.Request{
+				Identity: tt.id, Service: "registry.local", Scopes: mustParse(t, tt.scopes...),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rec.got) != 1 || rec.got[0].Kind != audit.TokenIssued {
+				t.Fatalf("audit events = %+v, want one %s", rec.got, audit.TokenIssued)
+			}
+			if got := rec.got[0].Detail; got != tt.wantDetail {
+				t.Errorf("Detail = %q, want %q", got, tt.wantDetail)
+			}
+			if !reflect.DeepEqual(res.Rules, tt.wantRules) {
+				t.Errorf("Result.Rules = %v, want %v", res.Rules, tt.wantRules)
+			}
+		})
+	}
+}
+
+func TestIssueRulesOnlyWhenWanted(t *testing.T) {
+	scopes := "repository:alice/app:pull repository:bob/x:pull"
+	tests := []struct {
+		name      string
+		wantRules bool
+		want      []int
+	}{
+		{"no auditor, not asked", false, nil},
+		{"asked", true, []int{1, -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			res, err := f.svc.Issue(context.Background(), grant.Request{
+				Identity: alice, Service: "registry.local", Scopes: mustParse(t, scopes), WantRules: tt.wantRules,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(res.Rules, tt.want) {
+				t.Errorf("Result.Rules = %v, want %v", res.Rules, tt.want)
+			}
+		})
 	}
 }
 
@@ -402,3 +475,39 @@ func TestIssueAppliesRoleLimit(t *testing.T) {
 		t.Errorf("read-role access = %+v, want %+v", got, want)
 	}
 }
+
+// BenchmarkIssue measures the whole token path (authorize, role cap, mint,
+// audit record) with and without an auditor; signing dominates it.
+func BenchmarkIssue(b *testing.B) {
+	for _, audited := range []bool{false, true} {
+		name := "no-audit"
+		if audited {
+			name = "audit"
+		}
+		b.Run(name, func(b *testing.B) {
+			f := newFixture(b, "registry.local")
+			if audited {
+				f.svc.Audit = discard{}
+			}
+			req := grant.Request{
+				Identity: alice, Service: "registry.local", ClientIP: netip.MustParseAddr("192.0.2.7"),
+				Scopes: []scope.Scope{
+					{Type: "repository", Name: "alice/app", Actions: []string{"pull", "push"}},
+					{Type: "repository", Name: "bob/base", Actions: []string{"pull"}},
+				},
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := f.svc.Issue(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// discard is an Auditor that drops events.
+type discard struct{}
+
+func (discard) Record(store.AuditEvent) {}

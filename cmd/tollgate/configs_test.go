@@ -1,0 +1,756 @@
+package main
+
+// Tests that keep the example configurations (configs/) and the deployment
+// files (deploy/) true: every example passes `tollgate config check`, the
+// Kubernetes manifests, the compose file, the registry's configuration and
+// the systemd unit agree with the configurations they run, the documented
+// key procedure yields keys the registry accepts, and the Dockerfile builds
+// what `make build` builds.
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/auth"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/config"
+	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/pkg/token"
+	"github.com/tollgate/tollgate/server"
+)
+
+const (
+	repoRoot   = "../.."
+	configsDir = repoRoot + "/configs"
+	deployDir  = repoRoot + "/deploy"
+)
+
+// exampleConfigs lists configs/*.yaml but the test tables (*-tests.yaml,
+// e.g. acl-tests.yaml), which are not configurations.
+func exampleConfigs(t *testing.T) []string {
+	t.Helper()
+	all, err := filepath.Glob(filepath.Join(configsDir, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range all {
+		if !strings.HasSuffix(p, "-tests.yaml") {
+			out = append(out, p)
+		}
+	}
+	for _, want := range []string{"tollgate.yaml", "single-node.yaml", "ha-postgres.yaml"} {
+		if !slices.Contains(out, filepath.Join(configsDir, want)) {
+			t.Errorf("configs/%s is missing (found %v)", want, out)
+		}
+	}
+	return out
+}
+
+func TestConfigsPassConfigCheck(t *testing.T) {
+	clearTollgateEnv(t) // the files alone, without this shell's overrides
+	for _, path := range exampleConfigs(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			out, err := runCLI(t, "", "config", "check", "--config", path)
+			if err != nil {
+				t.Fatalf("tollgate config check --config %s: %v\n%s", path, err, out)
+			}
+			if !strings.Contains(out, ": ok") {
+				t.Errorf("output %q does not say ok", out)
+			}
+		})
+	}
+}
+
+// The harness above can fail: an unknown key is refused.
+func TestConfigsCheckRefusesUnknownKey(t *testing.T) {
+	clearTollgateEnv(t)
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(path, []byte("store:\n  kind: sqlite\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "", "config", "check", "--config", path)
+	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), `"store.kind"`) {
+		t.Errorf("config check of an unknown key: err %v, out %q; want ErrInvalid naming store.kind", err, out)
+	}
+}
+
+// loadExample loads and validates an example without environment overrides
+// but those in env.
+func loadExample(t *testing.T, name string, env map[string]string) *config.Config {
+	t.Helper()
+	clearTollgateEnv(t)
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err := loadConfig(filepath.Join(configsDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// yamlDocs decodes every document of a YAML file into generic maps.
+func yamlDocs(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var docs []map[string]any
+	dec := yaml.NewDecoder(f)
+	for {
+		var doc map[string]any
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if doc != nil {
+			docs = append(docs, doc)
+		}
+	}
+	if len(docs) == 0 {
+		t.Fatalf("%s holds no YAML document", path)
+	}
+	return docs
+}
+
+// decodeInto re-decodes a generic document into a typed view.
+func decodeInto(t *testing.T, doc map[string]any, v any) {
+	t.Helper()
+	b, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The parts of Kubernetes objects the tests look at.
+type (
+	k8sMeta struct {
+		APIVersion string `yaml:"apiVersion"`
+		Kind       string `yaml:"kind"`
+		Metadata   struct {
+			Name string `yaml:"name"`
+		} `yaml:"metadata"`
+	}
+	k8sProbe struct {
+		HTTPGet *struct {
+			Path string `yaml:"path"`
+			Port string `yaml:"port"`
+		} `yaml:"httpGet"`
+	}
+	k8sContainer struct {
+		Name  string   `yaml:"name"`
+		Image string   `yaml:"image"`
+		Args  []string `yaml:"args"`
+		Ports []struct {
+			Name          string `yaml:"name"`
+			ContainerPort int    `yaml:"containerPort"`
+		} `yaml:"ports"`
+		Env []struct {
+			Name      string `yaml:"name"`
+			ValueFrom *struct {
+				SecretKeyRef *struct {
+					Name string `yaml:"name"`
+					Key  string `yaml:"key"`
+				} `yaml:"secretKeyRef"`
+			} `yaml:"valueFrom"`
+		} `yaml:"env"`
+		LivenessProbe  *k8sProbe `yaml:"livenessProbe"`
+		ReadinessProbe *k8sProbe `yaml:"readinessProbe"`
+		Resources      struct {
+			Requests map[string]string `yaml:"requests"`
+			Limits   map[string]string `yaml:"limits"`
+		} `yaml:"resources"`
+		SecurityContext *struct {
+			AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
+			ReadOnlyRootFilesystem   *bool `yaml:"readOnlyRootFilesystem"`
+			Capabilities             struct {
+				Drop []string `yaml:"drop"`
+			} `yaml:"capabilities"`
+		} `yaml:"securityContext"`
+		VolumeMounts []struct {
+			Name      string `yaml:"name"`
+			MountPath string `yaml:"mountPath"`
+		} `yaml:"volumeMounts"`
+	}
+	k8sDeployment struct {
+		Spec struct {
+			Replicas int `yaml:"replicas"`
+			Selector struct {
+				MatchLabels map[string]string `yaml:"matchLabels"`
+			} `yaml:"selector"`
+			Template struct {
+				Metadata struct {
+					Labels map[string]string `yaml:"labels"`
+				} `yaml:"metadata"`
+				Spec struct {
+					SecurityContext struct {
+						RunAsNonRoot *bool `yaml:"runAsNonRoot"`
+						RunAsUser    int   `yaml:"runAsUser"`
+					} `yaml:"securityContext"`
+					InitContainers []k8sContainer `yaml:"initContainers"`
+					Containers     []k8sContainer `yaml:"containers"`
+					Volumes        []struct {
+						Name      string `yaml:"name"`
+						ConfigMap *struct {
+							Name string `yaml:"name"`
+						} `yaml:"configMap"`
+						Secret *struct {
+							SecretName string `yaml:"secretName"`
+						} `yaml:"secret"`
+					} `yaml:"volumes"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+)
+
+func (c k8sContainer) mountOf(volume string) string {
+	for _, m := range c.VolumeMounts {
+		if m.Name == volume {
+			return m.MountPath
+		}
+	}
+	return ""
+}
+
+func TestConfigsKubernetesManifests(t *testing.T) {
+	dir := filepath.Join(deployDir, "kubernetes")
+	objects := map[string]map[string]any{} // "Kind/name"
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if filepath.Base(f) == "kustomization.yaml" {
+			continue
+		}
+		for _, doc := range yamlDocs(t, f) {
+			var m k8sMeta
+			decodeInto(t, doc, &m)
+			if m.APIVersion == "" || m.Kind == "" || m.Metadata.Name == "" {
+				t.Errorf("%s: a document without apiVersion, kind or metadata.name", filepath.Base(f))
+			}
+			objects[m.Kind+"/"+m.Metadata.Name] = doc
+		}
+	}
+	object := func(key string) map[string]any {
+		t.Helper()
+		o, ok := objects[key]
+		if !ok {
+			t.Fatalf("no %s in deploy/kubernetes", key)
+		}
+		return o
+	}
+
+	// kustomization.yaml names existing files, and never the placeholder Secrets.
+	var kust struct {
+		Resources []string `yaml:"resources"`
+	}
+	decodeInto(t, yamlDocs(t, filepath.Join(dir, "kustomization.yaml"))[0], &kust)
+	for _, r := range kust.Resources {
+		if _, err := os.Stat(filepath.Join(dir, r)); err != nil {
+			t.Errorf("kustomization.yaml: %v", err)
+		}
+	}
+	if slices.Contains(kust.Resources, "secret.yaml") {
+		t.Error("kustomization.yaml applies secret.yaml: an apply would replace the real keys with placeholders")
+	}
+
+	// The ConfigMap carries configs/ha-postgres.yaml verbatim.
+	cm := object("ConfigMap/tollgate-config")
+	want, err := os.ReadFile(filepath.Join(configsDir, "ha-postgres.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := cm["data"].(map[string]any)
+	if got, _ := data["tollgate.yaml"].(string); got != string(want) {
+		t.Errorf("configmap.yaml's tollgate.yaml differs from configs/ha-postgres.yaml; copy the file into it")
+	}
+	cfg := loadExample(t, "ha-postgres.yaml", map[string]string{"TOLLGATE_STORE_DSN": "postgres://u:p@db:5432/tollgate"})
+
+	var d k8sDeployment
+	decodeInto(t, object("Deployment/tollgate"), &d)
+	spec := d.Spec.Template.Spec
+	if d.Spec.Replicas != 2 {
+		t.Errorf("replicas %d, want 2", d.Spec.Replicas)
+	}
+	if sc := spec.SecurityContext; sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == 0 {
+		t.Errorf("pod securityContext must run as non-root with a UID: %+v", sc)
+	}
+	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
+		sc := c.SecurityContext
+		if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+			t.Errorf("container %s: want allowPrivilegeEscalation false, readOnlyRootFilesystem true, drop ALL", c.Name)
+		}
+		if c.Resources.Requests["memory"] == "" || c.Resources.Limits["memory"] == "" {
+			t.Errorf("container %s: want memory requests and limits", c.Name)
+		}
+	}
+	if len(spec.Containers) != 1 {
+		t.Fatalf("want one container, have %d", len(spec.Containers))
+	}
+	c := spec.Containers[0]
+
+	// Probes hit documented routes on the port Tollgate listens on.
+	documented, err := server.DocumentedRoutes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(cfg.Server.Addr)
+	for name, p := range map[string]*k8sProbe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+		if p == nil || p.HTTPGet == nil {
+			t.Errorf("no %s probe", name)
+			continue
+		}
+		if !slices.Contains(documented, server.Route{Method: http.MethodGet, Path: p.HTTPGet.Path}) {
+			t.Errorf("%s probe GET %s is not a documented route", name, p.HTTPGet.Path)
+		}
+		found := false
+		for _, cp := range c.Ports {
+			found = found || (cp.Name == p.HTTPGet.Port && fmt.Sprint(cp.ContainerPort) == port)
+		}
+		if !found {
+			t.Errorf("%s probe port %q is not the container port %s of server.addr", name, p.HTTPGet.Port, port)
+		}
+	}
+	if c.LivenessProbe != nil && c.LivenessProbe.HTTPGet != nil && c.LivenessProbe.HTTPGet.Path != "/health" ||
+		c.ReadinessProbe != nil && c.ReadinessProbe.HTTPGet != nil && c.ReadinessProbe.HTTPGet.Path != "/ready" {
+		t.Error("liveness must probe /health and readiness /ready")
+	}
+
+	// The configuration, key and htpasswd are mounted where the config says.
+	volumes := map[string]string{} // volume name -> ConfigMap or Secret name
+	for _, v := range spec.Volumes {
+		switch {
+		case v.ConfigMap != nil:
+			volumes[v.Name] = "ConfigMap/" + v.ConfigMap.Name
+		case v.Secret != nil:
+			volumes[v.Name] = "Secret/" + v.Secret.SecretName
+		}
+	}
+	secrets := map[string]map[string]any{}
+	for _, doc := range yamlDocs(t, filepath.Join(dir, "secret.yaml")) {
+		var m k8sMeta
+		decodeInto(t, doc, &m)
+		data, _ := doc["stringData"].(map[string]any)
+		secrets["Secret/"+m.Metadata.Name] = data
+	}
+	configArg := strings.Join(c.Args, " ")
+	if cm := c.mountOf("config"); volumes["config"] != "ConfigMap/tollgate-config" || configArg != "--config "+cm+"/tollgate.yaml" {
+		t.Errorf("args %q do not name the ConfigMap's tollgate.yaml (mounted at %q from %q)", configArg, cm, volumes["config"])
+	}
+	if got := c.mountOf("signing-key"); got != filepath.Dir(cfg.Keys.PrivateKey) || got != filepath.Dir(cfg.Keys.Certificate) {
+		t.Errorf("the signing key is mounted at %q; keys.private_key is %s", got, cfg.Keys.PrivateKey)
+	}
+	if got := c.mountOf("users"); got != filepath.Dir(cfg.Users.Htpasswd) {
+		t.Errorf("the users Secret is mounted at %q; users.htpasswd is %s", got, cfg.Users.Htpasswd)
+	}
+	for volume, file := range map[string]string{"signing-key-secret": "signing.pem", "users": filepath.Base(cfg.Users.Htpasswd)} {
+		if _, ok := secrets[volumes[volume]][file]; !ok {
+			t.Errorf("volume %s is %s, which secret.yaml does not define with %s", volume, volumes[volume], file)
+		}
+	}
+	dsnFromSecret := false
+	for _, e := range c.Env {
+		if e.Name == "TOLLGATE_STORE_DSN" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			_, dsnFromSecret = secrets["Secret/"+e.ValueFrom.SecretKeyRef.Name][e.ValueFrom.SecretKeyRef.Key]
+		}
+	}
+	if !dsnFromSecret || cfg.Store.Type != "postgres" {
+		t.Error("TOLLGATE_STORE_DSN must come from a Secret of secret.yaml, for store.type postgres")
+	}
+
+	// The Service and the PodDisruptionBudget select the pods.
+	labels := d.Spec.Template.Metadata.Labels
+	for _, key := range []string{"Service/tollgate", "PodDisruptionBudget/tollgate"} {
+		o := object(key)
+		s, _ := o["spec"].(map[string]any)
+		sel, _ := s["selector"].(map[string]any)
+		if ml, ok := sel["matchLabels"].(map[string]any); ok {
+			sel = ml
+		}
+		for k, v := range sel {
+			if labels[k] != v {
+				t.Errorf("%s selects %s=%v, which the pods do not carry", key, k, v)
+			}
+		}
+		if len(sel) == 0 {
+			t.Errorf("%s selects nothing", key)
+		}
+	}
+	if pdb := object("PodDisruptionBudget/tollgate")["spec"].(map[string]any); pdb["minAvailable"] != 1 {
+		t.Errorf("PodDisruptionBudget minAvailable %v, want 1 of 2", pdb["minAvailable"])
+	}
+}
+
+// composeFile is the part of deploy/compose.yaml the tests read.
+type composeFile struct {
+	Services map[string]struct {
+		Image       string            `yaml:"image"`
+		Environment map[string]string `yaml:"environment"`
+		Volumes     []string          `yaml:"volumes"`
+		Ports       []string          `yaml:"ports"`
+		Build       *struct {
+			Context    string `yaml:"context"`
+			Dockerfile string `yaml:"dockerfile"`
+		} `yaml:"build"`
+	} `yaml:"services"`
+}
+
+// TestConfigsComposeAndRegistryAgree checks deploy/compose.yaml and
+// deploy/registry/config.yml against the configuration Tollgate runs there
+// (the image's configs/tollgate.yaml with compose's environment).
+func TestConfigsComposeAndRegistryAgree(t *testing.T) {
+	var cf composeFile
+	decodeInto(t, yamlDocs(t, filepath.Join(deployDir, "compose.yaml"))[0], &cf)
+	for _, name := range []string{"init", "postgres", "tollgate", "registry"} {
+		if _, ok := cf.Services[name]; !ok {
+			t.Fatalf("compose.yaml has no service %s", name)
+		}
+	}
+	if img := cf.Services["postgres"].Image; !strings.HasPrefix(img, "postgres:16") {
+		t.Errorf("postgres image %q, want postgres:16", img)
+	}
+	if img := cf.Services["registry"].Image; img != "registry:3" {
+		t.Errorf("registry image %q, want registry:3", img)
+	}
+	tg := cf.Services["tollgate"]
+	if tg.Build == nil || filepath.Join(deployDir, tg.Build.Context, tg.Build.Dockerfile) != filepath.Join(deployDir, "Dockerfile") {
+		t.Errorf("tollgate is not built from deploy/Dockerfile: %+v", tg.Build)
+	}
+	// Bind mounts name files that exist.
+	mounts := map[string]map[string]string{} // service -> target -> source
+	for name, s := range cf.Services {
+		mounts[name] = map[string]string{}
+		for _, v := range s.Volumes {
+			parts := strings.Split(v, ":")
+			mounts[name][parts[1]] = parts[0]
+			if strings.HasPrefix(parts[0], ".") {
+				if _, err := os.Stat(filepath.Join(deployDir, parts[0])); err != nil {
+					t.Errorf("service %s mounts %s: %v", name, parts[0], err)
+				}
+			}
+		}
+	}
+
+	cfg := loadExample(t, "tollgate.yaml", tg.Environment)
+	if cfg.Store.Type != "postgres" || !strings.Contains(string(cfg.Store.DSN), "@postgres:5432/") {
+		t.Errorf("compose's Tollgate uses store %s; want postgres at the postgres service", cfg.Store.Type)
+	}
+	if got := mounts["tollgate"]["/app/data"]; got == "" || got != mounts["init"]["/data"] {
+		t.Errorf("Tollgate's /app/data (%q) is not the volume init fills (%q)", got, mounts["init"]["/data"])
+	}
+	for _, p := range []string{cfg.Keys.PrivateKey, cfg.Users.Htpasswd} {
+		if !strings.HasPrefix(filepath.Clean(filepath.Join("/app", p)), "/app/data/") {
+			t.Errorf("%s does not resolve under the image's /app/data volume", p)
+		}
+	}
+
+	// The registry's token auth agrees with Tollgate.
+	f, err := os.Open(filepath.Join(deployDir, "registry", "config.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	reg, err := configuration.Parse(f)
+	if err != nil {
+		t.Fatalf("deploy/registry/config.yml: %v", err)
+	}
+	if mounts["registry"]["/etc/distribution/config.yml"] != "./registry/config.yml" {
+		t.Errorf("the registry does not run deploy/registry/config.yml: %v", mounts["registry"])
+	}
+	opts := reg.Auth["token"]
+	if opts["issuer"] != cfg.Token.Issuer {
+		t.Errorf("registry issuer %v, Tollgate token.issuer %q", opts["issuer"], cfg.Token.Issuer)
+	}
+	if svc, _ := opts["service"].(string); len(cfg.Token.Services) > 0 && !slices.Contains(cfg.Token.Services, svc) {
+		t.Errorf("registry service %q is not in Tollgate's token.services %v", svc, cfg.Token.Services)
+	}
+	realm, err := url.Parse(fmt.Sprint(opts["realm"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if net.ParseIP(realm.Hostname()) != nil || realm.Path != "/oauth2/token" {
+		t.Errorf("realm %s: want a host name (crane and oras refuse IP literals) and /oauth2/token", realm)
+	}
+	_, port, _ := net.SplitHostPort(cfg.Server.Addr)
+	if !slices.Contains(tg.Ports, realm.Port()+":"+port) {
+		t.Errorf("realm port %s is not Tollgate's published port (%v)", realm.Port(), tg.Ports)
+	}
+	bundle := fmt.Sprint(opts["rootcertbundle"])
+	if src := mounts["registry"][filepath.Dir(bundle)]; src == "" || src != mounts["init"]["/cert"] {
+		t.Errorf("rootcertbundle %s is not in the volume init writes the certificate to", bundle)
+	}
+	if filepath.Base(bundle) != filepath.Base(cfg.Keys.Certificate) {
+		t.Errorf("rootcertbundle %s is not Tollgate's keys.certificate %s", bundle, cfg.Keys.Certificate)
+	}
+	if reg.Catalog.MaxEntries < 1000 {
+		t.Errorf("catalog.maxentries %d: go-containerregistry asks for 1000", reg.Catalog.MaxEntries)
+	}
+}
+
+// TestConfigsKeyProcedureWorksWithRegistry runs the openssl commands that
+// deploy/kubernetes/secret.yaml documents (the README, the systemd unit and
+// deploy/compose/init.sh give the same) and checks that Tollgate loads the
+// result and that the registry's own token access controller, configured
+// by deploy/registry/config.yml, accepts a token signed with it.
+func TestConfigsKeyProcedureWorksWithRegistry(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl is not installed")
+	}
+	doc, err := os.ReadFile(filepath.Join(deployDir, "kubernetes", "secret.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	commands := regexp.MustCompile(`(?m)^#\s+(openssl (?:genpkey|req) .*)$`).FindAllStringSubmatch(string(doc), -1)
+	if len(commands) != 2 {
+		t.Fatalf("found %d openssl commands in secret.yaml, want genpkey and req", len(commands))
+	}
+	dir := t.TempDir()
+	for _, c := range commands {
+		cmd := exec.Command("sh", "-c", c[1])
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", c[1], err, out)
+		}
+	}
+	for _, other := range []string{"README.md", "deploy/compose/init.sh", "deploy/systemd/tollgate.service"} {
+		b, err := os.ReadFile(filepath.Join(repoRoot, other))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256") {
+			t.Errorf("%s does not give the same key procedure", other)
+		}
+	}
+	keyPath, certPath := filepath.Join(dir, "signing.pem"), filepath.Join(dir, "signing.crt")
+	if err := os.Chmod(keyPath, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := keys.Load(keyPath, certPath, keys.Options{Algorithm: "ES256"})
+	if err != nil {
+		t.Fatalf("Tollgate does not load the documented key: %v", err)
+	}
+
+	f, err := os.Open(filepath.Join(deployDir, "registry", "config.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	reg, err := configuration.Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := map[string]any{}
+	for k, v := range reg.Auth["token"] {
+		opts[k] = v
+	}
+	opts["rootcertbundle"] = certPath
+	ac, err := auth.GetAccessController("token", opts)
+	if err != nil {
+		t.Fatalf("the registry refuses the certificate as rootcertbundle: %v", err)
+	}
+	scopes, err := scope.ParseAll([]string{"repository:admin/app:pull"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	minted, err := (&token.Minter{Issuer: fmt.Sprint(opts["issuer"]), TTL: time.Minute, Signer: key}).Mint(token.Grant{
+		Subject: "admin", Audience: fmt.Sprint(opts["service"]), Access: scopes,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://localhost:5000/v2/admin/app/tags/list", nil)
+	req.Header.Set("Authorization", "Bearer "+minted.Raw)
+	grant, err := ac.Authorized(req, auth.Access{Resource: auth.Resource{Type: "repository", Name: "admin/app"}, Action: "pull"})
+	if err != nil {
+		t.Fatalf("the registry refuses a token signed with the documented key: %v", err)
+	}
+	if grant.User.Name != "admin" {
+		t.Errorf("registry sees user %q, want admin", grant.User.Name)
+	}
+
+	// The certificate alone, as the registry gets it, holds no private key.
+	pemData, err := os.ReadFile(certPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for block, rest := pem.Decode(pemData); block != nil; block, rest = pem.Decode(rest) {
+		if block.Type != "CERTIFICATE" {
+			t.Errorf("signing.crt holds a %s block", block.Type)
+		} else if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestConfigsDockerfileMatchesMakefile checks that deploy/Dockerfile builds
+// the way `make build` does and copies every package the build needs.
+func TestConfigsDockerfileMatchesMakefile(t *testing.T) {
+	dockerfile, err := os.ReadFile(filepath.Join(deployDir, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	makefile, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ldflags := regexp.MustCompile(`(?m)^LDFLAGS\s*:=\s*(.+)$`).FindSubmatch(makefile)
+	build := regexp.MustCompile(`(?m)^build:.*\n\t(.+)$`).FindSubmatch(makefile)
+	if ldflags == nil || build == nil {
+		t.Fatal("Makefile has no LDFLAGS or build recipe")
+	}
+	// `make build` with make's variables as the Dockerfile spells them.
+	want := strings.NewReplacer(
+		"$(GO)", "go",
+		"'$(LDFLAGS)'", `"`+strings.ReplaceAll(strings.TrimSpace(string(ldflags[1])), "$(VERSION)", "${VERSION}")+`"`,
+		"-o bin/tollgate", "-o /out/tollgate",
+	).Replace(strings.TrimSpace(string(build[1])))
+	if !strings.Contains(string(dockerfile), "RUN "+want+"\n") {
+		t.Errorf("deploy/Dockerfile does not run the Makefile's build:\n  RUN %s", want)
+	}
+	for _, must := range []string{"FROM golang:1.26 AS build", "USER 65532:65532", "EXPOSE 5001",
+		`ENTRYPOINT ["/usr/local/bin/tollgate", "serve"]`, "COPY configs/tollgate.yaml /app/configs/tollgate.yaml",
+		"ARG VERSION=dev"} {
+		if !strings.Contains(string(dockerfile), must) {
+			t.Errorf("deploy/Dockerfile lacks %q", must)
+		}
+	}
+	// Every top-level directory holding Go code is copied into the builder.
+	copied := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^COPY (\S+) \./`).FindAllStringSubmatch(string(dockerfile), -1) {
+		copied[m[1]] = true
+	}
+	entries, err := os.ReadDir(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || e.Name() == "deploy" {
+			continue
+		}
+		hasGo := false
+		_ = filepath.WalkDir(filepath.Join(repoRoot, e.Name()), func(path string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+				hasGo = true
+				return filepath.SkipAll
+			}
+			return nil
+		})
+		if hasGo && !copied[e.Name()] {
+			t.Errorf("deploy/Dockerfile does not COPY %s/ into the builder", e.Name())
+		}
+	}
+	if len(copied) < 4 {
+		t.Errorf("found only %v copied: the pattern is stale", copied)
+	}
+}
+
+// TestConfigsSystemdUnit checks the hardening of deploy/systemd/tollgate.service
+// and that it runs configs/single-node.yaml's layout.
+func TestConfigsSystemdUnit(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(deployDir, "systemd", "tollgate.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := map[string][]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "[") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Errorf("unit line %q is not key=value", line)
+			continue
+		}
+		settings[k] = append(settings[k], v)
+	}
+	for key, want := range map[string]string{
+		"NoNewPrivileges":         "yes",
+		"ProtectSystem":           "strict",
+		"ProtectHome":             "yes",
+		"PrivateTmp":              "yes",
+		"CapabilityBoundingSet":   "",
+		"RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+		"SystemCallFilter":        "@system-service",
+		"ExecReload":              "/bin/kill -HUP $MAINPID",
+		"User":                    "tollgate",
+	} {
+		if !slices.Contains(settings[key], want) {
+			t.Errorf("%s=%s is missing (have %q)", key, want, settings[key])
+		}
+	}
+	cfg := loadExample(t, "single-node.yaml", nil)
+	start := strings.Join(settings["ExecStart"], " ")
+	if !strings.HasSuffix(start, " serve --config /etc/tollgate/tollgate.yaml") {
+		t.Errorf("ExecStart=%s does not serve /etc/tollgate/tollgate.yaml", start)
+	}
+	if dataDir := filepath.Dir(cfg.Store.Path); !slices.Contains(settings["ReadWritePaths"], dataDir) ||
+		!slices.Contains(settings["StateDirectory"], filepath.Base(dataDir)) {
+		t.Errorf("the store (%s) is not in ReadWritePaths %v / StateDirectory %v", cfg.Store.Path,
+			settings["ReadWritePaths"], settings["StateDirectory"])
+	}
+}
+
+// TestRoutesOfTheAppAreDocumented walks the router of the application as
+// serve builds it (every option the configuration sets) and checks each
+// route against the OpenAPI document served at /api-docs/openapi.json.
+func TestRoutesOfTheAppAreDocumented(t *testing.T) {
+	clearTollgateEnv(t)
+	_, cfg := tollgateDir(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	served := server.Routes(a.handler)
+	if len(served) == 0 {
+		t.Fatal("server.Routes found no route: is the app's handler still the one server.New returns?")
+	}
+	documented, err := server.DocumentedRoutes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range served {
+		if !slices.Contains(documented, rt) {
+			t.Errorf("%s is served but not documented in server/apidocs/openapi.json", rt)
+		}
+	}
+	for _, want := range []server.Route{{Method: http.MethodPost, Path: "/api/tokens"}, {Method: http.MethodGet, Path: "/api-docs/"}} {
+		if !slices.Contains(served, want) {
+			t.Errorf("the app does not serve %s", want)
+		}
+	}
+}

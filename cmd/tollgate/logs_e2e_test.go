@@ -1,0 +1,367 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/authn/apitoken"
+	"github.com/tollgate/tollgate/pkg/logtest"
+)
+
+// logUsers have passwords distinctive enough that a leak is found by a
+// plain substring search.
+var logUsers = map[string]string{
+	"admin": "admin-Logs-8c41e07b",
+	"alice": "alice-Logs-2f9d6a13",
+	"bob":   "bob-Logs-e5b7c390",
+}
+
+// secretLog runs the real app through serve with the production logger and
+// remembers every secret a client sent or received, to grep the log for.
+type secretLog struct {
+	base    string
+	client  *http.Client
+	logs    *logtest.Buffer
+	secrets []string
+}
+
+func (s *secretLog) remember(vals ...string) {
+	for _, v := range vals {
+		if v != "" {
+			s.secrets = append(s.secrets, v)
+		}
+	}
+}
+
+// call sends req, remembering its Authorization header, and decodes the
+// JSON answer, remembering every token in it.
+func (s *secretLog) call(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	if h := req.Header.Get("Authorization"); h != "" {
+		_, cred, _ := strings.Cut(h, " ")
+		s.remember(h, cred)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("%s %s: status %d, body %q is not JSON", req.Method, req.URL.Path, resp.StatusCode, body)
+	}
+	for _, k := range []string{"token", "access_token", "refresh_token"} {
+		if v, _ := m[k].(string); v != "" {
+			s.remember(v)
+			if parts := strings.Split(v, "."); len(parts) == 3 {
+				s.remember(parts[1], parts[2]) // a JWT's claims or signature alone is a leak too
+			}
+		}
+	}
+	return resp.StatusCode, m
+}
+
+func (s *secretLog) get(t *testing.T, query string, user, password string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.base+"/oauth2/token?"+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" || password != "" {
+		req.SetBasicAuth(user, password)
+		s.remember(password)
+	}
+	return s.call(t, req)
+}
+
+func (s *secretLog) post(t *testing.T, form url.Values) (int, map[string]any) {
+	t.Helper()
+	s.remember(form.Get("password"), form.Get("refresh_token"))
+	req, err := http.NewRequest(http.MethodPost, s.base+"/oauth2/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return s.call(t, req)
+}
+
+func (s *secretLog) api(t *testing.T, path string, body map[string]any, bearer string) (int, map[string]any) {
+	t.Helper()
+	if pw, _ := body["password"].(string); pw != "" {
+		s.remember(pw)
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	return s.call(t, req)
+}
+
+func expectStatus(t *testing.T, what string, status, wantStatus int, body map[string]any) {
+	t.Helper()
+	if status != wantStatus {
+		t.Fatalf("%s: status %d, want %d; body %v", what, status, wantStatus, body)
+	}
+}
+
+// TestLogsHoldNoSecretsEndToEnd runs the whole app (serve, with the logger
+// `tollgate serve` builds from the configuration, at debug level) through
+// every way a secret reaches it: passwords in Basic headers, form bodies
+// and JSON bodies, API tokens as passwords and as Bearer, refresh tokens,
+// wrong and malformed credentials, a password misplaced in a query string.
+// Then it greps the whole log, start-up and shutdown included, and the
+// /metrics page, for every password, token, JWT part and Authorization
+// header value the test sent or received.
+func TestLogsHoldNoSecretsEndToEnd(t *testing.T) {
+	clearTollgateEnv(t)
+	dir := t.TempDir()
+	key, err := keys.WriteDev(filepath.Join(dir, "keys", "signing.pem"), filepath.Join(dir, "keys", "signing.crt"),
+		keys.Options{Algorithm: "ES256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeHtpasswd(t, filepath.Join(dir, "htpasswd"), logUsers)
+	cfg := loadE2EConfig(t, dir) // log: {level: debug, format: json}
+	cfg.Users.Admins = []string{"admin"}
+
+	s := &secretLog{logs: &logtest.Buffer{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.base = "http://" + ln.Addr().String()
+	tr := loopbackTransport(&dialLog{})
+	defer tr.CloseIdleConnections()
+	s.client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, newLogger(cfg.Log, s.logs), ln) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("serve did not stop within 10s")
+		}
+	}
+	defer stop()
+	waitServing(t, s.client, s.base)
+
+	q := "service=" + e2eService + "&scope=repository:alice/app:pull,push"
+	// GET with Basic: granted, offline (a refresh token), wrong password,
+	// unknown user, malformed header, and a password in the query string.
+	st, m := s.get(t, q, "alice", logUsers["alice"])
+	expectStatus(t, "GET alice", st, http.StatusOK, m)
+	st, m = s.get(t, q+"&offline_token=true&client_id=docker", "bob", logUsers["bob"])
+	expectStatus(t, "GET bob offline", st, http.StatusOK, m)
+	bobRefresh, _ := m["refresh_token"].(string)
+	st, m = s.get(t, q, "alice", "wrong-Pass-7a3e51c9")
+	expectStatus(t, "GET wrong password", st, http.StatusUnauthorized, m)
+	st, m = s.get(t, q, "mallory", "mallory-Pass-0b8f2d64")
+	expectStatus(t, "GET unknown user", st, http.StatusUnauthorized, m)
+	req, _ := http.NewRequest(http.MethodGet, s.base+"/oauth2/token?"+q, nil)
+	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("nocolon-Pass-91c2")))
+	s.remember("nocolon-Pass-91c2")
+	st, m = s.call(t, req)
+	expectStatus(t, "GET malformed Basic", st, http.StatusUnauthorized, m)
+	s.remember("query-Pass-4d7e0a18")
+	st, m = s.get(t, q+"&password=query-Pass-4d7e0a18", "", "")
+	expectStatus(t, "GET anonymous with a password in the query", st, http.StatusOK, m)
+
+	// POST: password grant (offline), refresh grant, bad password, bad
+	// refresh token.
+	form := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {logUsers["alice"]},
+		"client_id": {"docker"}, "service": {e2eService}, "scope": {"repository:alice/app:pull"}, "access_type": {"offline"}}
+	st, m = s.post(t, form)
+	expectStatus(t, "POST password", st, http.StatusOK, m)
+	aliceRefresh, _ := m["refresh_token"].(string)
+	for user, rt := range map[string]string{"alice": aliceRefresh, "bob": bobRefresh} {
+		st, m = s.post(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {"oras-go"},
+			"service": {e2eService}, "scope": {"repository:" + user + "/app:pull"}})
+		expectStatus(t, "POST refresh_token", st, http.StatusOK, m)
+	}
+	form.Set("password", "wrong-Pass-c61f93e2")
+	st, m = s.post(t, form)
+	expectStatus(t, "POST wrong password", st, http.StatusBadRequest, m)
+	st, m = s.post(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"tgr_notReal0123456789abcdefABCDEF"},
+		"client_id": {"docker"}, "service": {e2eService}})
+	expectStatus(t, "POST bad refresh token", st, http.StatusBadRequest, m)
+
+	// API tokens: created with a password in the JSON body, used as a Basic
+	// password, as the password grant's password and as Bearer, then
+	// revoked and refused.
+	st, m = s.api(t, "/api/tokens", map[string]any{"username": "alice", "password": logUsers["alice"], "role": "write"}, "")
+	expectStatus(t, "create API token", st, http.StatusOK, m)
+	tok, _ := m["token"].(string)
+	prefix, _ := m["hash_prefix"].(string)
+	if !apitoken.LooksLike(tok) {
+		t.Fatalf("created token %.6s... is not an API token", tok)
+	}
+	st, m = s.api(t, "/api/tokens", map[string]any{"username": "admin", "password": logUsers["admin"], "role": "admin"}, "")
+	expectStatus(t, "create admin token", st, http.StatusOK, m)
+	adminTok, _ := m["token"].(string)
+	st, m = s.get(t, q, apitoken.Username, tok)
+	expectStatus(t, "GET with the API token", st, http.StatusOK, m)
+	st, m = s.post(t, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {tok},
+		"client_id": {"docker"}, "service": {e2eService}, "scope": {"repository:alice/app:push"}})
+	expectStatus(t, "POST password grant with the API token", st, http.StatusOK, m)
+	st, m = s.api(t, "/api/tokens/list", map[string]any{}, tok)
+	expectStatus(t, "list with Bearer", st, http.StatusOK, m)
+	st, m = s.api(t, "/api/tokens/list", map[string]any{}, adminTok)
+	expectStatus(t, "list all with an admin Bearer", st, http.StatusOK, m)
+	st, m = s.api(t, "/api/tokens/list", map[string]any{"username": "alice", "password": "wrong-Pass-35d0b7aa"}, "")
+	expectStatus(t, "list with a wrong password", st, http.StatusUnauthorized, m)
+	st, m = s.api(t, "/api/tokens/revoke", map[string]any{"hash_prefix": prefix}, tok)
+	expectStatus(t, "revoke with Bearer", st, http.StatusOK, m)
+	st, m = s.get(t, q, apitoken.Username, tok)
+	expectStatus(t, "GET with the revoked token", st, http.StatusUnauthorized, m)
+	st, m = s.api(t, "/api/tokens/list", map[string]any{}, tok)
+	expectStatus(t, "list with the revoked token", st, http.StatusUnauthorized, m)
+	unknown := apitoken.Generate()
+	st, m = s.get(t, q, apitoken.Username, unknown)
+	expectStatus(t, "GET with an unknown token", st, http.StatusUnauthorized, m)
+
+	// The operations endpoints, and /metrics after all of the above.
+	metricsPage := ""
+	for _, p := range []string{"/health", "/ready", "/metrics"} {
+		resp, err := s.client.Get(s.base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d, body %s", p, resp.StatusCode, body)
+		}
+		if p == "/metrics" {
+			metricsPage = string(body)
+		}
+	}
+	for _, line := range []string{
+		`tollgate_tokens_issued_total{grant_type="refresh_token",result="granted"} 2`,
+		fmt.Sprintf(`tollgate_signing_key_info{alg="ES256",kid=%q} 1`, key.ID()),
+		// The key has a certificate: its creation time is the NotBefore.
+		fmt.Sprintf(`tollgate_signing_key_created_timestamp_seconds %s`,
+			strconv.FormatFloat(float64(key.Chain()[0].NotBefore.Unix()), 'g', -1, 64)),
+	} {
+		if !strings.Contains(metricsPage, line+"\n") {
+			t.Errorf("/metrics lacks %s:\n%s", line, metricsPage)
+		}
+	}
+	stop() // the shutdown lines are part of the log
+
+	logs := s.logs.String()
+	// The grep would prove nothing over an empty or foreign log.
+	for _, want := range []string{`"msg":"tollgate listening"`, `"msg":"request"`, `"route":"/oauth2/token"`,
+		`"subject":"alice"`, `"subject":"bob"`, `"msg":"shutting down"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(logs), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("log line is not JSON: %q", line)
+		}
+	}
+	if len(s.secrets) < 40 {
+		t.Fatalf("only %d secrets collected: the flows above did not run", len(s.secrets))
+	}
+	for name, text := range map[string]string{"log": logs, "/metrics": metricsPage} {
+		for _, secret := range s.secrets {
+			if strings.Contains(text, secret) {
+				t.Errorf("the %s holds a secret: %.10s…", name, secret)
+			}
+		}
+		for _, pattern := range []*regexp.Regexp{
+			regexp.MustCompile(`eyJ[A-Za-z0-9_-]{10,}`), // a JWT header or claims
+			regexp.MustCompile(`tgr_[A-Za-z0-9_-]{10,}`),
+			regexp.MustCompile(`tg_[0-9A-Za-z]{49}`),
+			regexp.MustCompile(`(?i)(basic|bearer) [A-Za-z0-9+/=_-]{8,}`),
+		} {
+			if loc := pattern.FindString(text); loc != "" {
+				t.Errorf("the %s holds something shaped like a secret: %.12s…", name, loc)
+			}
+		}
+	}
+}
+
+// TestKeyCreated: a key file records no creation time; the certificate's
+// NotBefore stands for it, else the file's modification time.
+func TestKeyCreated(t *testing.T) {
+	dir := t.TempDir()
+	withCert, err := keys.WriteDev(filepath.Join(dir, "a.pem"), filepath.Join(dir, "a.crt"), keys.Options{Algorithm: "ES256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := keyCreated(withCert, filepath.Join(dir, "a.pem")), withCert.Chain()[0].NotBefore; !got.Equal(want) {
+		t.Errorf("with a certificate: %v, want its NotBefore %v", got, want)
+	}
+	bare, err := keys.WriteDev(filepath.Join(dir, "b.pem"), "", keys.Options{Algorithm: "ES256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(dir, "b.pem"), mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if got := keyCreated(bare, filepath.Join(dir, "b.pem")); !got.Equal(mtime) {
+		t.Errorf("without a certificate: %v, want the file's mtime %v", got, mtime)
+	}
+	if got := keyCreated(bare, filepath.Join(dir, "gone.pem")); !got.IsZero() {
+		t.Errorf("unreadable file: %v, want the zero time", got)
+	}
+}
+
+// waitServing polls /health until the server answers (serve builds the app
+// after the listener exists, so the first connections may queue).
+func waitServing(t *testing.T, client *http.Client, base string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := client.Get(base + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Tollgate not serving: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

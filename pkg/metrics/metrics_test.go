@@ -1,0 +1,306 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate/tollgate/pkg/store"
+)
+
+func newTest(t *testing.T) (*Metrics, *prometheus.Registry) {
+	t.Helper()
+	reg := NewRegistry()
+	return New(reg), reg
+}
+
+// value returns the value of the one series of name whose labels include
+// want (name="value" pairs), failing unless exactly one matches.
+func value(t *testing.T, reg prometheus.Gatherer, name string, want ...string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for _, kv := range want {
+				k, v, _ := strings.Cut(kv, "=")
+				if labels[k] != v {
+					continue series
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				found = append(found, m.GetCounter().GetValue())
+			case m.Gauge != nil:
+				found = append(found, m.GetGauge().GetValue())
+			case m.Histogram != nil:
+				found = append(found, float64(m.GetHistogram().GetSampleCount()))
+			}
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%s%v: %d series, want 1", name, want, len(found))
+	}
+	return found[0]
+}
+
+func seriesCount(t *testing.T, reg prometheus.Gatherer, name string) int {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return len(f.GetMetric())
+		}
+	}
+	return 0
+}
+
+func TestRegistryHasRuntimeCollectors(t *testing.T) {
+	_, reg := newTest(t)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, f := range families {
+		names[f.GetName()] = true
+	}
+	for _, want := range []string{"go_goroutines", "process_start_time_seconds",
+		"tollgate_tokens_issued_total", "tollgate_authentication_failures_total",
+		"tollgate_api_token_operations_total", "tollgate_bcrypt_verifications_total",
+		"tollgate_credential_cache_requests_total", "tollgate_signing_key_age_seconds"} {
+		if !names[want] {
+			t.Errorf("family %s is not exported", want)
+		}
+	}
+}
+
+func TestNewTwicePanics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	New(reg)
+	defer func() {
+		if recover() == nil {
+			t.Error("registering the metrics twice did not panic")
+		}
+	}()
+	New(reg)
+}
+
+func TestClosedLabelSetsStartAtZero(t *testing.T) {
+	_, reg := newTest(t)
+	for g := range numGrantTypes {
+		for r := range numTokenResults {
+			if v := value(t, reg, "tollgate_tokens_issued_total", "grant_type="+g.String(), "result="+r.String()); v != 0 {
+				t.Errorf("%s/%s = %v before any request", g, r, v)
+			}
+		}
+	}
+	if v := value(t, reg, "tollgate_credential_cache_requests_total", "result=miss"); v != 0 {
+		t.Errorf("cache misses = %v", v)
+	}
+}
+
+func TestCounters(t *testing.T) {
+	m, reg := newTest(t)
+	m.TokenIssued(GrantGet, Granted)
+	m.TokenIssued(GrantGet, Granted)
+	m.TokenIssued(GrantRefreshToken, Denied)
+	m.TokenIssued(numGrantTypes, Granted) // out of range: ignored
+	m.AuthFailed(APITokenInvalid)
+	m.APITokenOperation(APITokenRevoke, OpNotFound)
+	m.BcryptVerified()
+	m.CredentialCache(true)
+	m.CredentialCache(false)
+	m.CredentialCache(false)
+	m.RateLimited("/oauth2/token")
+
+	tests := []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"tollgate_tokens_issued_total", []string{"grant_type=get", "result=granted"}, 2},
+		{"tollgate_tokens_issued_total", []string{"grant_type=refresh_token", "result=denied"}, 1},
+		{"tollgate_tokens_issued_total", []string{"grant_type=password", "result=granted"}, 0},
+		{"tollgate_authentication_failures_total", []string{"reason=api_token_invalid"}, 1},
+		{"tollgate_authentication_failures_total", []string{"reason=bad_credentials"}, 0},
+		{"tollgate_api_token_operations_total", []string{"operation=revoke", "result=not_found"}, 1},
+		{"tollgate_bcrypt_verifications_total", nil, 1},
+		{"tollgate_credential_cache_requests_total", []string{"result=hit"}, 1},
+		{"tollgate_credential_cache_requests_total", []string{"result=miss"}, 2},
+		{"tollgate_rate_limited_requests_total", []string{"endpoint=/oauth2/token"}, 1},
+	}
+	for _, tt := range tests {
+		if got := value(t, reg, tt.name, tt.labels...); got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
+		}
+	}
+}
+
+func TestRouteObserve(t *testing.T) {
+	m, reg := newTest(t)
+	r := m.Route("/oauth2/token")
+	r.Observe("GET", 200, 3*time.Millisecond)
+	r.Observe("GET", 200, time.Millisecond)
+	r.Observe("GET", 401, time.Millisecond)
+	r.Observe("POST", 400, time.Millisecond)
+	r.Observe("BREW", 405, time.Millisecond) // invented methods share one label value
+	r.Observe("get", 405, time.Millisecond)  // methods are case-sensitive (RFC 9110 §9.1)
+	r.Observe("GET", 999, time.Millisecond)  // beyond the cached range
+
+	tests := []struct {
+		labels []string
+		want   float64
+	}{
+		{[]string{"route=/oauth2/token", "method=GET", "status=200"}, 2},
+		{[]string{"route=/oauth2/token", "method=GET", "status=401"}, 1},
+		{[]string{"route=/oauth2/token", "method=POST", "status=400"}, 1},
+		{[]string{"route=/oauth2/token", "method=OTHER", "status=405"}, 2},
+		{[]string{"route=/oauth2/token", "method=GET", "status=999"}, 1},
+	}
+	for _, tt := range tests {
+		if got := value(t, reg, "tollgate_http_requests_total", tt.labels...); got != tt.want {
+			t.Errorf("requests%v = %v, want %v", tt.labels, got, tt.want)
+		}
+	}
+	if got := value(t, reg, "tollgate_http_request_duration_seconds", "route=/oauth2/token", "method=GET"); got != 4 {
+		t.Errorf("GET latency samples = %v, want 4", got)
+	}
+}
+
+func TestHotPathDoesNotAllocate(t *testing.T) {
+	m, _ := newTest(t)
+	r := m.Route("/oauth2/token")
+	r.Observe("GET", 200, time.Millisecond) // resolves the series
+	tests := map[string]func(){
+		"Route.Observe":   func() { r.Observe("GET", 200, time.Millisecond) },
+		"TokenIssued":     func() { m.TokenIssued(GrantPassword, PartiallyGranted) },
+		"AuthFailed":      func() { m.AuthFailed(UnknownUser) },
+		"CredentialCache": func() { m.CredentialCache(true) },
+		"BcryptVerified":  func() { m.BcryptVerified() },
+	}
+	for name, f := range tests {
+		if n := testing.AllocsPerRun(100, f); n != 0 {
+			t.Errorf("%s allocates %v times per call, want 0", name, n)
+		}
+	}
+}
+
+func TestNilMetricsIsANoOp(t *testing.T) {
+	var m *Metrics
+	m.TokenIssued(GrantGet, Granted)
+	m.AuthFailed(Malformed)
+	m.APITokenOperation(APITokenCreate, OpOK)
+	m.BcryptVerified()
+	m.CredentialCache(true)
+	m.RateLimited("x")
+	m.SetSigningKey("kid", "ES256", time.Now())
+	m.Route("/x").Observe("GET", 200, time.Second)
+	var s store.Store = fakeStore{}
+	if got := m.InstrumentStore(s); got != s {
+		t.Errorf("InstrumentStore on nil Metrics = %T, want the store itself", got)
+	}
+}
+
+func TestSigningKey(t *testing.T) {
+	m, reg := newTest(t)
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	m.now = func() time.Time { return created.Add(90 * time.Second) }
+	m.SetSigningKey("OLD", "ES256", created.Add(-time.Hour))
+	m.SetSigningKey("ABCD", "ES256", created) // a rotation replaces the key
+	if got := value(t, reg, "tollgate_signing_key_info", "kid=ABCD", "alg=ES256"); got != 1 {
+		t.Errorf("signing_key_info = %v, want 1", got)
+	}
+	if n := seriesCount(t, reg, "tollgate_signing_key_info"); n != 1 {
+		t.Errorf("%d signing_key_info series after a rotation, want 1", n)
+	}
+	if got := value(t, reg, "tollgate_signing_key_created_timestamp_seconds"); got != float64(created.Unix()) {
+		t.Errorf("created = %v, want %v", got, created.Unix())
+	}
+	if got := value(t, reg, "tollgate_signing_key_age_seconds"); got != 90 {
+		t.Errorf("age = %v, want 90", got)
+	}
+	m.SetSigningKey("EFGH", "EdDSA", time.Time{})
+	if got := value(t, reg, "tollgate_signing_key_age_seconds"); got != 0 {
+		t.Errorf("age of a key of unknown creation = %v, want 0", got)
+	}
+}
+
+// fakeStore fails every operation with err.
+type fakeStore struct {
+	store.Store // nil: methods not overridden here would panic
+	err         error
+}
+
+func (f fakeStore) APIToken(context.Context, string) (store.APIToken, error) {
+	return store.APIToken{}, f.err
+}
+func (f fakeStore) Ping(context.Context) error { return f.err }
+func (f fakeStore) TouchAPITokens(context.Context, map[string]time.Time) error {
+	return f.err
+}
+
+func TestInstrumentStoreCountsFailuresOnly(t *testing.T) {
+	tests := []struct {
+		err  error
+		want float64
+	}{
+		{nil, 0},
+		{fmt.Errorf("sqlite: %w", store.ErrNotFound), 0},
+		{fmt.Errorf("x: %w", store.ErrConflict), 0},
+		{fmt.Errorf("query: %w", context.Canceled), 0},
+		{fmt.Errorf("query: %w", context.DeadlineExceeded), 1},
+		{errors.New("database is locked"), 1},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.err), func(t *testing.T) {
+			m, reg := newTest(t)
+			s := m.InstrumentStore(fakeStore{err: tt.err})
+			_, err := s.APIToken(context.Background(), "h")
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("error %v, want %v passed through", err, tt.err)
+			}
+			if got := value(t, reg, "tollgate_store_errors_total", "operation=get_api_token"); got != tt.want {
+				t.Errorf("get_api_token errors = %v, want %v", got, tt.want)
+			}
+			if got := value(t, reg, "tollgate_store_errors_total", "operation=ping"); got != 0 {
+				t.Errorf("ping errors = %v, want 0", got)
+			}
+		})
+	}
+}
+
+func BenchmarkRouteObserve(b *testing.B) {
+	r := New(NewRegistry()).Route("/oauth2/token")
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Observe("GET", 200, time.Millisecond)
+	}
+}
+
+func BenchmarkTokenIssued(b *testing.B) {
+	m := New(NewRegistry())
+	b.ReportAllocs()
+	for b.Loop() {
+		m.TokenIssued(GrantGet, Granted)
+	}
+}

@@ -1,0 +1,269 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/apitoken"
+	"github.com/tollgate/tollgate/pkg/ratelimit"
+)
+
+// Limits are the brute-force budgets. Each failed authentication spends a
+// token of the budget of the username it named and of the client address
+// it came from; successes spend nothing. While either is spent, requests
+// that name that username, or come from that address, are refused with 429
+// before any password is checked. The zero Limits disables both.
+type Limits struct {
+	PerUser    ratelimit.Budget // failed password logins per username, from any address
+	PerIP      ratelimit.Budget // failed authentications per client address (IPv6: per /64)
+	MaxTracked int              // usernames, and addresses, remembered at most (each)
+}
+
+// limiter applies Limits around authentication. The endpoints call admit
+// before they authenticate and failed when authentication said the
+// credentials were wrong.
+type limiter struct {
+	users   *ratelimit.Keyed
+	addrs   *ratelimit.Keyed
+	limited func(endpoint string) // called for every refused request (a metrics counter); may be nil
+}
+
+func newLimiter(l Limits, limited func(endpoint string)) *limiter {
+	return &limiter{
+		users:   ratelimit.New(l.PerUser, l.MaxTracked, nil),
+		addrs:   ratelimit.New(l.PerIP, l.MaxTracked, nil),
+		limited: limited,
+	}
+}
+
+// maxUserKey bounds the length of a username kept as a key; longer names
+// are kept as their SHA-256.
+const maxUserKey = 128
+
+// userKey is the per-username budget a login is charged to, or "" for none:
+// an attempt without a username, or one whose secret has the form of an
+// API token. Tokens carry 256 random bits and cannot be guessed, so they
+// spend only the address budget; that way an attack on alice's password
+// does not lock out the CI jobs that log in as alice with her API tokens.
+func userKey(user string, secret authn.Secret) string {
+	if user == "" || apitoken.LooksLike(string(secret)) {
+		return ""
+	}
+	if len(user) > maxUserKey {
+		sum := sha256.Sum256([]byte(user))
+		return "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return user
+}
+
+// admit reports whether the request may authenticate as user with secret
+// (both empty for a bearer or refresh token, which are charged only to the
+// address). When a budget is spent it refuses the request through refuse,
+// with the time until both budgets hold a token again, and returns false.
+func (l *limiter) admit(w http.ResponseWriter, r *http.Request, user string, secret authn.Secret,
+	refuse func(http.ResponseWriter, time.Duration)) bool {
+	ok, wait := l.addrs.Allow(ratelimit.AddrKey(clientIP(r)))
+	if key := userKey(user, secret); key != "" {
+		userOK, userWait := l.users.Allow(key)
+		ok = ok && userOK
+		wait = max(wait, userWait)
+	}
+	if ok {
+		return true
+	}
+	if l.limited != nil {
+		l.limited(routeTemplate(r))
+	}
+	refuse(w, wait)
+	return false
+}
+
+// routeTemplate is the path template of the route that matched r, a value
+// from a fixed set fit for a metric label, never the raw path.
+func routeTemplate(r *http.Request) string {
+	if route := mux.CurrentRoute(r); route != nil {
+		if t, err := route.GetPathTemplate(); err == nil {
+			return t
+		}
+	}
+	return "other"
+}
+
+// failed charges a failed authentication to the address and, for a
+// password login, to the username.
+func (l *limiter) failed(r *http.Request, user string, secret authn.Secret) {
+	l.addrs.Fail(ratelimit.AddrKey(clientIP(r)))
+	if key := userKey(user, secret); key != "" {
+		l.users.Fail(key)
+	}
+}
+
+// tooManyFailures is the message of every 429; it does not say which budget
+// is spent, nor whether the user exists.
+const tooManyFailures = "too many failed logins for this user or from this address"
+
+// retryAfter sets Retry-After (RFC 9110 §10.2.3) in whole seconds, at
+// least 1, and returns the value.
+func retryAfter(w http.ResponseWriter, wait time.Duration) string {
+	secs := strconv.FormatInt(max(int64(math.Ceil(wait.Seconds())), 1), 10)
+	w.Header().Set("Retry-After", secs)
+	return secs
+}
+
+// tooManyDocker answers 429 TOOMANYREQUESTS in the registry's error format
+// (distribution errcode ErrorCodeTooManyRequests).
+func (rd renderer) tooManyDocker(w http.ResponseWriter, wait time.Duration) {
+	secs := retryAfter(w, wait)
+	rd.docker(w, DockerError{Status: http.StatusTooManyRequests, Code: "TOOMANYREQUESTS",
+		Message: tooManyFailures, Detail: "retry after " + secs + " seconds"})
+}
+
+// tooManyOAuth answers 429 in the RFC 6749 §5.2 format. RFC 6749 defines no
+// error code for rate limiting at the token endpoint; temporarily_unavailable
+// (RFC 6749 §4.1.2.1, in the IANA OAuth Extensions Error Registry) is the
+// one that tells a client to retry later. invalid_grant would tell it the
+// password is wrong, and slow_down (RFC 8628 §3.5) is for device-code
+// polling.
+func (rd renderer) tooManyOAuth(w http.ResponseWriter, wait time.Duration) {
+	secs := retryAfter(w, wait)
+	rd.oauth(w, oauthError(http.StatusTooManyRequests, "temporarily_unavailable",
+		tooManyFailures+"; retry after "+secs+" seconds"))
+}
+
+// ipResolver finds a request's client address: the peer's, unless the peer
+// is a trusted proxy, in which case it is the right-most address of
+// X-Forwarded-For that is not a trusted proxy. Everything left of that
+// address was written by the client and proves nothing.
+type ipResolver struct {
+	trusted []netip.Prefix
+}
+
+func (res ipResolver) trusts(a netip.Addr) bool {
+	for _, p := range res.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve walks X-Forwarded-For from the right while the hop that wrote
+// each entry is trusted. An entry that is not an address ends the walk at
+// the last address known: a proxy we trust wrote nonsense, and nothing
+// left of it can be believed. If every hop is trusted, the left-most one
+// is the client.
+func (res ipResolver) resolve(r *http.Request) netip.Addr {
+	client := peerAddr(r.RemoteAddr)
+	if len(res.trusted) == 0 || !res.trusts(client) {
+		return client
+	}
+	lines := r.Header.Values("X-Forwarded-For") // several lines are one comma-separated list (RFC 9110 §5.3)
+	for i := len(lines) - 1; i >= 0; i-- {
+		hops := strings.Split(lines[i], ",")
+		for j := len(hops) - 1; j >= 0; j-- {
+			a, ok := parseHop(hops[j])
+			if !ok {
+				return client
+			}
+			client = a
+			if !res.trusts(a) {
+				return a
+			}
+		}
+	}
+	return client
+}
+
+// peerAddr is the address of RemoteAddr ("ip:port"), or the zero Addr.
+func peerAddr(remote string) netip.Addr {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, or an address with
+// a port as some proxies write it ("192.0.2.1:4711", "[2001:db8::1]:4711").
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(s)
+		if perr != nil {
+			return netip.Addr{}, false
+		}
+		a = ap.Addr()
+	}
+	return a.WithZone("").Unmap(), true
+}
+
+// clientIPKey is the context key of the resolved client address.
+type clientIPKey struct{}
+
+// withClientIP resolves the client address once per request, for the ACL,
+// the budgets, the audit log and the logs.
+func withClientIP(res ipResolver, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := context.WithValue(r.Context(), clientIPKey{}, res.resolve(r))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// clientIP is the client address withClientIP resolved; without it, the
+// peer address.
+func clientIP(r *http.Request) netip.Addr {
+	if a, ok := r.Context().Value(clientIPKey{}).(netip.Addr); ok {
+		return a
+	}
+	return peerAddr(r.RemoteAddr)
+}
+
+// withClientIPLogs returns logger adding client_ip to every record logged
+// with a request's context: the access log's, so that it names the client
+// behind a proxy (its remote is the peer).
+func withClientIPLogs(logger *slog.Logger) *slog.Logger {
+	return slog.New(clientIPLogs{logger.Handler()})
+}
+
+// clientIPLogs is the slog.Handler of withClientIPLogs.
+type clientIPLogs struct {
+	slog.Handler
+}
+
+func (h clientIPLogs) Handle(ctx context.Context, rec slog.Record) error {
+	if a, ok := ctx.Value(clientIPKey{}).(netip.Addr); ok && a.IsValid() {
+		rec = rec.Clone()
+		rec.AddAttrs(slog.String("client_ip", a.String()))
+	}
+	return h.Handler.Handle(ctx, rec)
+}
+
+func (h clientIPLogs) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return clientIPLogs{h.Handler.WithAttrs(attrs)}
+}
+
+func (h clientIPLogs) WithGroup(name string) slog.Handler {
+	return clientIPLogs{h.Handler.WithGroup(name)}
+}
+
+// admit checks the budgets before caller authenticates a list or revoke
+// request: a Bearer API token is charged to the address alone, password
+// credentials in the body to their username too.
+func (e *apiTokenEndpoint) admit(w http.ResponseWriter, r *http.Request, body bodyCredentials) bool {
+	if r.Header.Get("Authorization") != "" {
+		return e.limits.admit(w, r, "", "", e.rd.tooManyDocker)
+	}
+	return e.limits.admit(w, r, body.Username, body.Password, e.rd.tooManyDocker)
+}
