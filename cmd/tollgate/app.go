@@ -40,6 +40,7 @@ type app struct {
 	key     *keys.Key
 	store   store.Store
 	tokens  *apitoken.Tokens // API tokens; their last-used times are flushed on Close
+	users   *htpasswd.File
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -74,7 +75,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	st = m.InstrumentStore(st)
 	users.OnCompare = m.BcryptVerified
 	ctx, cancel := context.WithCancel(ctx)
-	a := &app{key: key, store: st, cancel: cancel}
+	a := &app{key: key, store: st, cancel: cancel, users: users}
 	a.wg.Go(func() { watchUsers(ctx, users, logger) })
 	a.wg.Go(func() { purgeRefreshTokens(ctx, st, logger) })
 	recorder := audit.NewRecorder(st, logger)
@@ -157,6 +158,17 @@ func serverLimits(l config.Limits) server.Limits {
 		PerIP:      ratelimit.Budget{PerMinute: l.IPFailuresPerMinute, Burst: l.IPFailureBurst},
 		MaxTracked: l.MaxTracked,
 	}
+}
+
+// Reload re-reads what can change without a restart (SIGHUP): the
+// htpasswd file. A file that does not parse keeps the previous users. TLS
+// certificates are re-read on their own when they change.
+func (a *app) Reload(logger *slog.Logger) {
+	if err := a.users.Reload(); err != nil {
+		logger.Error("reload on SIGHUP failed; keeping the previous users", "error", err)
+		return
+	}
+	logger.Info("reloaded on SIGHUP", "htpasswd_version", a.users.Version())
 }
 
 // Close stops background work, waits for it, and closes the store.

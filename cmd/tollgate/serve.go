@@ -55,6 +55,24 @@ func newServeCommand() *cobra.Command {
 	return cmd
 }
 
+// waitForEnd blocks until ctx ends (nil) or the server fails (its error),
+// reloading on every SIGHUP meanwhile.
+func waitForEnd(ctx context.Context, errc <-chan error, a *app, logger *slog.Logger) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			a.Reload(logger)
+		}
+	}
+}
+
 // serve runs the server on ln (HTTPS when server.tls is set) until ctx
 // ends, then shuts down gracefully, letting in-flight requests finish
 // within server.shutdown_timeout.
@@ -94,10 +112,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ln net.
 	logger.Info("tollgate listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil,
 		"client_auth", cfg.Server.TLS.ClientAuth, "issuer", cfg.Token.Issuer,
 		"kid", a.key.ID(), "algorithm", a.key.Algorithm(), "version", version)
-	select {
-	case err := <-errc:
+	if err := waitForEnd(ctx, errc, a, logger); err != nil {
 		return err
-	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)

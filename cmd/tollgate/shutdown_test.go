@@ -195,3 +195,26 @@ func bodyRequest(path, contentType, body string) string {
 	return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: tollgate\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s",
 		path, contentType, len(body), body)
 }
+
+// TestSIGHUPReloadsWithoutStopping: systemd's ExecReload sends SIGHUP; the
+// server must reload and keep serving, not exit (Go's default for SIGHUP).
+func TestSIGHUPReloadsWithoutStopping(t *testing.T) {
+	p := startBinary(t)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatalf("SIGHUP: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.logs.String(), "reloaded on SIGHUP") {
+		select {
+		case <-p.done:
+			t.Fatalf("server exited on SIGHUP: %v", p.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload logged 10s after SIGHUP; log:\n%s", p.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tokenClient(t, p.addr).mustGetToken(t, "alice", "repository:alice/app:pull")
+	p.stop(t)
+}
