@@ -31,11 +31,10 @@ var (
 )
 
 // Authorizer returns the granted subset of the requested scopes (a denial
-// is an empty result, never an error). AuthorizeRules also stores in
-// rules[k], when rules is not nil, the index of the rule that decided
-// requested[k] (-1: none matched); *authz.ACL implements both.
+// is an empty result, never an error) and stores in rules[k], when rules is
+// not nil, the index of the rule that decided requested[k] (-1: none
+// matched). *authz.ACL implements it.
 type Authorizer interface {
-	Authorize(req authz.Request, requested []scope.Scope) []scope.Scope
 	AuthorizeRules(req authz.Request, requested []scope.Scope, rules []int) []scope.Scope
 }
 
