@@ -153,7 +153,8 @@ func TestRotationUnderLoad(t *testing.T) {
 
 			kids := map[string]bool{}
 			var kept []keptToken // one token per step, re-checked while valid
-			for range 150 {      // 150 × 15 s: about 37 fake minutes, four or more rotations
+			// 150 × 15 s: about 37 fake minutes, four or more rotations.
+			for range 150 {
 				c.advance(15 * time.Second)
 				syncAll(t, replicas)
 				ring := replicas[0].Holder.Load()
