@@ -40,6 +40,7 @@ func fullOptions(t *testing.T) Options {
 		Realm:     "tollgate",
 		APITokens: &apitoken.Tokens{},
 		Passwords: denyAll{},
+		Discovery: Discovery{Issuer: "tollgate", JWKS: func() []byte { return []byte(`{"keys":[]}`) }},
 	}
 	v := reflect.ValueOf(&o).Elem()
 	for i := range v.NumField() {

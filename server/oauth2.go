@@ -28,7 +28,7 @@ type oauthTokenResponse struct {
 // post serves POST /oauth2/token (grant_type=password|refresh_token).
 func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 	// 1. Parse (go-oauth2 validates the grant; the password grant
-	// authenticates there, through passwordUser).
+	// authenticates there, through passwordGrantUser).
 	if oerr := parseForm(w, r); oerr != nil {
 		e.rd.oauth(w, *oerr)
 		return
@@ -44,7 +44,7 @@ func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 		e.denied(r, r.Form.Get("service"), nil, tooManyFailures)
 		return
 	}
-	var authenticated authn.Identity // filled by passwordUser
+	var authenticated authn.Identity // filled by passwordGrantUser
 	r = r.WithContext(context.WithValue(r.Context(), passwordIdentityKey{}, &authenticated))
 	gt, tgr, err := e.oauth.ValidationTokenRequest(r)
 	if errors.Is(err, oautherrors.ErrInvalidGrant) {
@@ -63,7 +63,7 @@ func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 	// 2. Authenticate: the password grant already did; a refresh token
 	// stands for the subject it was issued to.
 	service := r.Form.Get("service")
-	id := authenticated // the password grant authenticated it in passwordUser
+	id := authenticated // the password grant authenticated it in passwordGrantUser
 	if gt == oauth2.Refreshing {
 		if id, err = e.grant.Redeem(r.Context(), tgr.Refresh, service); err != nil {
 			if errors.Is(err, grant.ErrRefreshInvalid) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
+	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/metrics"
 )
@@ -27,6 +28,11 @@ type Options struct {
 	// credentials that create tokens.
 	APITokens *apitoken.Tokens
 	Passwords authn.Authenticator
+
+	// Engine, when set, serves the Engine OAuth2 API (engine.go):
+	// /v1/oauth/token, /v1/account and /v1/accounts, authenticating
+	// through Authn.
+	Engine *engine.Service
 
 	// TrustedProxies are the peers whose X-Forwarded-For names the client
 	// (see ipResolver); none: the peer is the client.
@@ -46,6 +52,10 @@ type Options struct {
 	// ReadyTimeout (0: DefaultReadyTimeout).
 	Ready        []ReadyCheck
 	ReadyTimeout time.Duration
+
+	// Discovery, when its JWKS is set, serves /.well-known/jwks.json and
+	// the authorization-server metadata (wellknown.go).
+	Discovery Discovery
 }
 
 // New returns the HTTP handler serving every Tollgate endpoint.
@@ -61,6 +71,12 @@ func New(o Options) http.Handler {
 	newTokenEndpoint(ins.grant(o.Grant), ins.authn(o.Authn, true), rd, lim).Mount(r)
 	if o.APITokens != nil && o.Passwords != nil {
 		newAPITokenEndpoint(o.APITokens, ins.authn(o.Passwords, false), rd, lim).Mount(r)
+	}
+	if o.Engine != nil {
+		newEngineEndpoint(o.Engine, ins.authn(o.Authn, false), rd, lim).Mount(r)
+	}
+	if o.Discovery.JWKS != nil {
+		wellKnownEndpoint{d: o.Discovery}.Mount(r)
 	}
 	mountAPIDocs(r)
 	newOpsEndpoint(o.Ready, o.ReadyTimeout, o.Metrics, logger).Mount(r)

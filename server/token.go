@@ -36,7 +36,7 @@ type tokenEndpoint struct {
 
 func newTokenEndpoint(g *grant.Service, a authn.Authenticator, rd renderer, limits *limiter) *tokenEndpoint {
 	e := &tokenEndpoint{grant: loggedGrant{Service: g, logger: rd.logger}, authn: a, rd: rd, limits: limits}
-	e.oauth = newOAuthServer(e.passwordUser)
+	e.oauth = newOAuthServer(publicClient, passwordGrantUser(a), oauth2.PasswordCredentials, oauth2.Refreshing)
 	return e
 }
 
@@ -107,14 +107,16 @@ func (e *tokenEndpoint) Mount(r *mux.Router) {
 }
 
 // newOAuthServer configures go-oauth2's server for request validation and
-// the password grant. Minting and refresh tokens stay ours: Docker identity
-// tokens are reused by every client under its own client_id and must not
-// rotate, which go-oauth2's manager does not allow.
-func newOAuthServer(passwordUser func(ctx context.Context, clientID, username, password string) (string, error)) *oauthserver.Server {
+// the password grant, with the given clients and grant types. Minting and
+// refresh tokens stay ours: Docker identity tokens are reused by every
+// client under its own client_id and must not rotate, which go-oauth2's
+// manager does not allow.
+func newOAuthServer(clients oauthserver.ClientInfoHandler, passwordUser oauthserver.PasswordAuthorizationHandler,
+	grants ...oauth2.GrantType) *oauthserver.Server {
 	cfg := oauthserver.NewConfig()
-	cfg.AllowedGrantTypes = []oauth2.GrantType{oauth2.PasswordCredentials, oauth2.Refreshing}
+	cfg.AllowedGrantTypes = grants
 	srv := oauthserver.NewServer(cfg, manage.NewManager())
-	srv.SetClientInfoHandler(publicClient)
+	srv.SetClientInfoHandler(clients)
 	srv.SetPasswordAuthorizationHandler(passwordUser)
 	return srv
 }
@@ -151,19 +153,23 @@ func checkClientID(id string) error {
 	return nil
 }
 
-// passwordUser authenticates the password grant for go-oauth2.
-func (e *tokenEndpoint) passwordUser(ctx context.Context, _, username, password string) (string, error) {
-	id, err := e.authn.Authenticate(ctx, username, authn.Secret(password))
-	if isCredentialError(err) {
-		return "", oautherrors.ErrInvalidGrant
+// passwordGrantUser authenticates the password grant for go-oauth2 against
+// a (API tokens, then passwords) and leaves the identity in the
+// *authn.Identity under passwordIdentityKey of the context, when there is one.
+func passwordGrantUser(a authn.Authenticator) oauthserver.PasswordAuthorizationHandler {
+	return func(ctx context.Context, _, username, password string) (string, error) {
+		id, err := a.Authenticate(ctx, username, authn.Secret(password))
+		if isCredentialError(err) {
+			return "", oautherrors.ErrInvalidGrant
+		}
+		if err != nil {
+			return "", err
+		}
+		if slot, ok := ctx.Value(passwordIdentityKey{}).(*authn.Identity); ok {
+			*slot = id // go-oauth2 passes on only the name; the endpoints need the role too
+		}
+		return id.Name, nil
 	}
-	if err != nil {
-		return "", err
-	}
-	if slot, ok := ctx.Value(passwordIdentityKey{}).(*authn.Identity); ok {
-		*slot = id // go-oauth2 passes on only the name; post needs the role too
-	}
-	return id.Name, nil
 }
 
 // passwordIdentityKey is the context key of the *authn.Identity in which

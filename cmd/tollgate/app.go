@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn/htpasswd"
 	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/config"
+	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
@@ -37,7 +38,7 @@ const purgeEvery = time.Hour
 // app is a running Tollgate: everything built from one configuration.
 type app struct {
 	handler http.Handler
-	key     *keys.Key
+	signing *signing
 	store   store.Store
 	tokens  *apitoken.Tokens // API tokens; their last-used times are flushed on Close
 	users   *htpasswd.File
@@ -48,10 +49,6 @@ type app struct {
 // newApp builds the server from the configuration. Background work (the
 // htpasswd watcher, the refresh-token purge) stops with Close.
 func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, error) {
-	key, err := loadKey(cfg.Keys, logger)
-	if err != nil {
-		return nil, err
-	}
 	acl, err := authz.Compile(cfg.ACL)
 	if err != nil {
 		return nil, err
@@ -68,14 +65,27 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	if err != nil {
 		return nil, err
 	}
+	sig, err := newSigning(ctx, cfg, st, logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	engineKey, err := loadEngineKey(cfg.Engine, sig.active())
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	// Metrics live in a registry of our own, served at /metrics; the
 	// packages doing the work report through hooks, never import Prometheus.
 	m := metrics.New(metrics.NewRegistry())
-	m.SetSigningKey(key.ID(), key.Algorithm(), keyCreated(key, cfg.Keys.PrivateKey))
+	m.SetSigningKey(signingKeyInfo(sig, cfg.Keys.PrivateKey))
 	st = m.InstrumentStore(st)
 	users.OnCompare = m.BcryptVerified
 	ctx, cancel := context.WithCancel(ctx)
-	a := &app{key: key, store: st, cancel: cancel, users: users}
+	a := &app{signing: sig, store: st, cancel: cancel, users: users}
+	a.wg.Go(func() {
+		sig.run(ctx, cfg.Keys.Ring.SyncEvery, func() { m.SetSigningKey(signingKeyInfo(sig, "")) })
+	})
 	a.wg.Go(func() { watchUsers(ctx, users, logger) })
 	a.wg.Go(func() { purgeRefreshTokens(ctx, st, logger) })
 	recorder := audit.NewRecorder(st, logger)
@@ -102,16 +112,53 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	svc := &grant.Service{
 		Audit:    recorder,
 		Authz:    acl,
-		Minter:   &token.Minter{Issuer: cfg.Token.Issuer, TTL: cfg.Token.Expiration, Signer: key},
+		Minter:   &token.Minter{Issuer: cfg.Token.Issuer, TTL: cfg.Token.Expiration, Signer: sig.holder},
 		Refresh:  &refresh.Tokens{Store: st, TTL: cfg.Token.RefreshExpiration},
 		Users:    auth,
 		Services: cfg.Token.Services,
 	}
+	eng := engineService(cfg, engineKey, users, recorder)
 	a.handler = server.New(server.Options{Grant: svc, Authn: chain, Logger: logger, Realm: cfg.Token.Issuer,
-		APITokens: a.tokens, Passwords: auth,
+		APITokens: a.tokens, Passwords: auth, Engine: eng,
 		TrustedProxies: proxies, Limits: serverLimits(cfg.Limits),
-		Metrics: m, RateLimited: m.RateLimited, Ready: readyChecks(st, key, users)})
+		Metrics: m, RateLimited: m.RateLimited, Ready: readyChecks(st, sig, users),
+		Discovery: server.Discovery{Issuer: cfg.Token.Issuer, PublicURL: cfg.Server.PublicURL,
+			JWKS: func() []byte { return sig.holder.Load().JWKS() }, Engine: eng != nil}})
 	return a, nil
+}
+
+// loadEngineKey returns the key of engine tokens, or nil when the Engine
+// API is off: HS256 over engine.hmac_secret_file (read like a key file:
+// mode 0600 or stricter, at least 32 bytes), or the signing key of
+// registry tokens.
+func loadEngineKey(c config.Engine, signing *keys.Key) (*keys.Key, error) {
+	switch {
+	case !c.Enabled:
+		return nil, nil
+	case c.Signing == "keys":
+		return signing, nil
+	}
+	key, err := keys.Load(c.HMACSecretFile, "", keys.Options{Algorithm: "HS256"})
+	if err != nil {
+		return nil, fmt.Errorf("engine.hmac_secret_file: %w", err)
+	}
+	return key, nil
+}
+
+// engineService is the Engine API of the engine section, or nil when it is
+// off (key nil). Its admins are users.admins.
+func engineService(cfg *config.Config, key *keys.Key, users *htpasswd.File, audit engine.Auditor) *engine.Service {
+	if key == nil {
+		return nil
+	}
+	e := cfg.Engine
+	return &engine.Service{
+		Tokens:  &engine.Tokens{Issuer: e.Issuer, Audience: e.Audience, TTL: e.Expiration, Key: key},
+		Clients: e.PublicClients,
+		Admins:  cfg.Users.Admins,
+		Users:   users,
+		Audit:   audit,
+	}
 }
 
 // readyChecks are what GET /ready checks: the store answers a ping (within
@@ -119,11 +166,11 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 // loaded. The last two hold from a successful start on (newApp fails
 // without them, and a failed reload keeps the previous users); they are
 // there so that a future reload that can lose them is reported.
-func readyChecks(st store.Store, key *keys.Key, users *htpasswd.File) []server.ReadyCheck {
+func readyChecks(st store.Store, sig *signing, users *htpasswd.File) []server.ReadyCheck {
 	return []server.ReadyCheck{
 		{Name: "store", Check: st.Ping},
 		{Name: "signing_key", Check: func(context.Context) error {
-			if key == nil || key.ID() == "" {
+			if r := sig.holder.Load(); r == nil || r.Active() == nil {
 				return errors.New("no signing key loaded")
 			}
 			return nil
@@ -142,6 +189,9 @@ func readyChecks(st store.Store, key *keys.Key, users *htpasswd.File) []server.R
 // NotBefore when there is one, else the key file's modification time (the
 // zero time if neither can be read).
 func keyCreated(key *keys.Key, path string) time.Time {
+	if path == "" {
+		return time.Time{}
+	}
 	if chain := key.Chain(); len(chain) > 0 {
 		return chain[0].NotBefore
 	}
@@ -163,7 +213,10 @@ func serverLimits(l config.Limits) server.Limits {
 // Reload re-reads what can change without a restart (SIGHUP): the
 // htpasswd file. A file that does not parse keeps the previous users. TLS
 // certificates are re-read on their own when they change.
-func (a *app) Reload(logger *slog.Logger) {
+func (a *app) Reload(ctx context.Context, logger *slog.Logger) {
+	if err := a.signing.sync(ctx); err != nil {
+		logger.Error("key ring sync on SIGHUP failed; still signing with the ring loaded", "error", err)
+	}
 	if err := a.users.Reload(); err != nil {
 		logger.Error("reload on SIGHUP failed; keeping the previous users", "error", err)
 		return

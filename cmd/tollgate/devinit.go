@@ -30,6 +30,9 @@ func ensureDevFiles(cfg *config.Config, logger *slog.Logger) error {
 }
 
 func ensureDevKey(c config.Keys, logger *slog.Logger) error {
+	if c.Ring.Enabled {
+		return ensureDevRingSecret(c.Ring.SecretFile, logger)
+	}
 	if exists(c.PrivateKey) {
 		return nil
 	}
@@ -39,6 +42,20 @@ func ensureDevKey(c config.Keys, logger *slog.Logger) error {
 	}
 	logger.Warn("DEVELOPMENT SIGNING KEY CREATED: do not use it in production",
 		"private_key", c.PrivateKey, "certificate", c.Certificate, "kid", key.ID(), "algorithm", key.Algorithm())
+	return nil
+}
+
+// ensureDevRingSecret creates the key-encryption secret of the key ring
+// (the ring itself is created in the store at first start).
+func ensureDevRingSecret(path string, logger *slog.Logger) error {
+	if exists(path) {
+		return nil
+	}
+	if _, err := keys.WriteDev(path, "", keys.Options{Algorithm: "HS256"}); err != nil {
+		return fmt.Errorf("create development key-ring secret: %w", err)
+	}
+	logger.Warn("DEVELOPMENT KEY-RING SECRET CREATED: keep it secret and back it up; without it the stored ring cannot be opened",
+		"secret_file", path)
 	return nil
 }
 

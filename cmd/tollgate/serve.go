@@ -68,7 +68,7 @@ func waitForEnd(ctx context.Context, errc <-chan error, a *app, logger *slog.Log
 		case <-ctx.Done():
 			return nil
 		case <-hup:
-			a.Reload(logger)
+			a.Reload(ctx, logger)
 		}
 	}
 }
@@ -111,7 +111,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ln net.
 	}()
 	logger.Info("tollgate listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil,
 		"client_auth", cfg.Server.TLS.ClientAuth, "issuer", cfg.Token.Issuer,
-		"kid", a.key.ID(), "algorithm", a.key.Algorithm(), "version", version)
+		"kid", a.signing.active().ID(), "algorithm", a.signing.active().Algorithm(), "version", version)
 	if err := waitForEnd(ctx, errc, a, logger); err != nil {
 		return err
 	}

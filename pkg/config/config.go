@@ -34,11 +34,28 @@ type Config struct {
 
 	APITokens APITokens `mapstructure:"api_tokens"`
 	Limits    Limits    `mapstructure:"limits"`
+	Engine    Engine    `mapstructure:"engine"`
+}
+
+// Engine configures the Engine OAuth2 API (/v1/oauth/token, /v1/account,
+// /v1/accounts): access tokens for Anchore-Engine-style services. Its
+// admins are users.admins.
+type Engine struct {
+	Enabled    bool          `mapstructure:"enabled"`
+	Issuer     string        `mapstructure:"issuer"`     // iss; anchore-engine lets Anchore services verify unchanged
+	Expiration time.Duration `mapstructure:"expiration"` // access token lifetime
+	Audience   string        `mapstructure:"audience"`   // aud, when set
+	// Signing is "hmac" (HS256 over HMACSecretFile, shared with the services
+	// that verify) or "keys" (the signing key of registry tokens).
+	Signing        string   `mapstructure:"signing"`
+	HMACSecretFile string   `mapstructure:"hmac_secret_file"` // at least 32 bytes, mode 0600
+	PublicClients  []string `mapstructure:"public_clients"`   // accepted client_ids; "anonymous" always is
 }
 
 // Server is the HTTP listener.
 type Server struct {
-	Addr string `mapstructure:"addr"`
+	PublicURL string `mapstructure:"public_url"` // how clients reach Tollgate, for discovery documents; "" derives it per request
+	Addr      string `mapstructure:"addr"`
 
 	// TrustedProxies are the CIDRs (or single addresses) of the reverse
 	// proxies whose X-Forwarded-For is believed.
@@ -89,6 +106,18 @@ type Keys struct {
 	PrivateKey  string `mapstructure:"private_key"`
 	Certificate string `mapstructure:"certificate"`
 	KidFormat   string `mapstructure:"kid_format"`
+	Ring        Ring   `mapstructure:"ring"`
+}
+
+// Ring configures the rotating key ring kept in the store. When it is
+// enabled, private_key/certificate are not used: the ring generates keys.
+type Ring struct {
+	Enabled     bool          `mapstructure:"enabled"`
+	SecretFile  string        `mapstructure:"secret_file"`  // key-encryption secret sealing the ring's private keys
+	CA          bool          `mapstructure:"ca"`           // sign each key's certificate with a built-in CA (tokens carry x5c)
+	RotateEvery time.Duration `mapstructure:"rotate_every"` // 0: rotate only by hand
+	Prepublish  time.Duration `mapstructure:"prepublish"`   // how long a new key is published before it signs
+	SyncEvery   time.Duration `mapstructure:"sync_every"`   // how soon every replica sees a change
 }
 
 // Users configures password authentication.
@@ -133,6 +162,13 @@ var defaults = map[string]any{
 	"keys.private_key":         "./data/keys/signing.pem",
 	"keys.certificate":         "",
 	"keys.kid_format":          "thumbprint",
+	"server.public_url":        "",
+	"keys.ring.enabled":        false,
+	"keys.ring.secret_file":    "./data/keys/ring.secret",
+	"keys.ring.ca":             true,
+	"keys.ring.rotate_every":   "720h",
+	"keys.ring.prepublish":     "24h",
+	"keys.ring.sync_every":     "30s",
 	"users.htpasswd":           "./data/htpasswd",
 	"users.cache_ttl":          "5m",
 	"users.bcrypt_cost":        10,
@@ -161,6 +197,14 @@ var defaults = map[string]any{
 	"limits.ip_failures_per_minute": 60,
 	"limits.ip_failure_burst":       60,
 	"limits.max_tracked":            100000,
+
+	"engine.enabled":          false,
+	"engine.issuer":           "tollgate-engine",
+	"engine.expiration":       "3600s",
+	"engine.audience":         "",
+	"engine.signing":          "hmac",
+	"engine.hmac_secret_file": "",
+	"engine.public_clients":   []string{"anonymous"},
 }
 
 // Load reads the YAML file at path (DefaultFile when empty), applies

@@ -20,6 +20,7 @@ var (
 	logLevels   = []string{"debug", "info", "warn", "error"}
 	logFormats  = []string{"auto", "json", "text"}
 	clientAuths = []string{"none", "request", "require"}
+	engineSigns = []string{"hmac", "keys"}
 	maxTokenTTL = 24 * time.Hour
 )
 
@@ -44,6 +45,7 @@ func (c *Config) Validate() error {
 	c.validateACL(&p)
 	c.validateAPITokens(&p)
 	c.validateLimits(&p)
+	c.validateEngine(&p)
 	return p.err()
 }
 
@@ -198,6 +200,32 @@ func (c *Config) validateKeys(p *problems) {
 	if k.Algorithm == "HS256" && k.Certificate != "" {
 		p.add("keys.certificate: HS256 keys have no certificate")
 	}
+	c.validateRing(p)
+}
+
+func (c *Config) validateRing(p *problems) {
+	r := c.Keys.Ring
+	if !r.Enabled {
+		return
+	}
+	if r.SecretFile == "" {
+		p.add("keys.ring.secret_file: required when keys.ring.enabled (a file of at least 32 random bytes, mode 0600)")
+	}
+	if r.CA && c.Keys.Algorithm == "HS256" {
+		p.add("keys.ring.ca: HS256 keys have no certificates; use an asymmetric keys.algorithm")
+	}
+	if r.RotateEvery < 0 || (r.RotateEvery > 0 && r.RotateEvery < time.Hour) {
+		p.add("keys.ring.rotate_every: %s must be 0 (manual rotation only) or at least 1h", r.RotateEvery)
+	}
+	if r.Prepublish < 0 {
+		p.add("keys.ring.prepublish: %s must not be negative", r.Prepublish)
+	}
+	if c.Engine.Enabled && c.Engine.Signing == "keys" {
+		p.add("engine.signing: keys is not supported with keys.ring.enabled yet; use hmac")
+	}
+	if r.SyncEvery < time.Second || r.SyncEvery > 10*time.Minute {
+		p.add("keys.ring.sync_every: %s must be between 1s and 10m", r.SyncEvery)
+	}
 }
 
 func (c *Config) validateUsers(p *problems) {
@@ -243,6 +271,55 @@ func (c *Config) validateAPITokens(p *problems) {
 			p.add("%s: %d exceeds api_tokens.max_ttl_days (%d)", key, days, t.MaxTTLDays)
 		}
 	}
+}
+
+// maxClientID bounds a client_id (the token endpoints refuse longer ones).
+const maxClientID = 255
+
+func (c *Config) validateEngine(p *problems) {
+	e := c.Engine
+	p.oneOf("engine.signing", e.Signing, engineSigns)
+	if e.Expiration <= 0 || e.Expiration > maxTokenTTL {
+		p.add("engine.expiration: %s must be between 1s and %s", e.Expiration, maxTokenTTL)
+	}
+	if e.Audience != strings.TrimSpace(e.Audience) {
+		p.add("engine.audience: %q has surrounding spaces", e.Audience)
+	}
+	seen := map[string]bool{}
+	for i, id := range e.PublicClients {
+		switch {
+		case id == "" || len(id) > maxClientID || !printableASCII(id):
+			p.add("engine.public_clients[%d]: %q must be 1 to %d printable ASCII characters (RFC 6749 Appendix A.1)", i, id, maxClientID)
+		case seen[id]:
+			p.add("engine.public_clients[%d]: %q is listed twice", i, id)
+		}
+		seen[id] = true
+	}
+	if e.Signing == "keys" && e.HMACSecretFile != "" {
+		p.add("engine.hmac_secret_file: set, but engine.signing is keys (tokens are signed with keys.private_key)")
+	}
+	if !e.Enabled {
+		return
+	}
+	if e.Issuer == "" {
+		p.add("engine.issuer: required when engine.enabled; it must equal the issuer the services expect")
+	}
+	if e.Signing == "hmac" && e.HMACSecretFile == "" {
+		p.add("engine.hmac_secret_file: required when engine.signing is hmac (a file of at least 32 bytes, mode 0600)")
+	}
+	if e.Signing == "keys" && e.Issuer == c.Token.Issuer && e.Issuer != "" {
+		p.add("engine.issuer: %q equals token.issuer; with engine.signing keys they must differ, so that registry tokens and engine tokens cannot be taken for each other", e.Issuer)
+	}
+}
+
+// printableASCII reports whether s holds only %x20-7E.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Config) validateStore(p *problems) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,4 +169,15 @@ func (f *File) Exists(_ context.Context, username string) (bool, error) {
 // Version starts at 1 and goes up with every reload that changes the file.
 func (f *File) Version() uint64 {
 	return f.snap.Load().version
+}
+
+// Users returns the names the file lists, sorted.
+func (f *File) Users() []string {
+	users := f.snap.Load().users
+	names := make([]string, 0, len(users))
+	for name := range users {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }

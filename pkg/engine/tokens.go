@@ -1,0 +1,134 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tollgate/tollgate/pkg/authn"
+)
+
+// Source is the Identity.Source of callers that present an engine token.
+const Source = "engine_token"
+
+// ErrInvalidToken means a bearer token is not an engine access token we
+// issued and that is still good: bad signature, other issuer or audience,
+// expired, not yet valid, or malformed. It is the caller's error (RFC 6750
+// §3.1 invalid_token), never an internal one.
+var ErrInvalidToken = errors.New("engine: invalid, expired or foreign access token")
+
+// Key signs and verifies engine tokens. *keys.Key implements it, for an
+// HS256 secret as for the registry signing key.
+type Key interface {
+	Sign(claims jwt.Claims) (string, error)
+	Algorithm() string
+	VerificationKey() any
+}
+
+// Claims are the claims of an engine access token.
+type Claims struct {
+	jwt.RegisteredClaims
+	// Scope is the space-separated granted scope (RFC 8693 §4.2 "scope"),
+	// possibly empty but always present: registry tokens have none, which
+	// keeps them from being taken for engine tokens.
+	Scope *string `json:"scope"`
+	// Role, when the token was issued to an API token, is its role: an
+	// engine token never carries more than the credential it came from.
+	Role string `json:"role,omitempty"`
+}
+
+// Token is a minted engine token and its lifetime.
+type Token struct {
+	Raw       string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// Tokens mints and verifies engine tokens.
+type Tokens struct {
+	Issuer   string
+	Audience string // optional aud
+	TTL      time.Duration
+	Key      Key
+	Now      func() time.Time // nil means time.Now
+}
+
+// Mint signs a token for id with the given scopes.
+func (t *Tokens) Mint(id authn.Identity, scopes []string) (Token, error) {
+	if id.Anonymous() {
+		return Token{}, errors.New("engine: no token for the anonymous caller")
+	}
+	now := t.now().Truncate(time.Second)
+	jti, err := newID()
+	if err != nil {
+		return Token{}, err
+	}
+	scope := strings.Join(scopes, " ")
+	claims := Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    t.Issuer,
+			Subject:   id.Name,
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(t.TTL)),
+			ID:        jti,
+		},
+		Scope: &scope,
+		Role:  id.Role,
+	}
+	if t.Audience != "" {
+		claims.Audience = jwt.ClaimStrings{t.Audience}
+	}
+	raw, err := t.Key.Sign(claims)
+	if err != nil {
+		return Token{}, fmt.Errorf("engine: sign token: %w", err)
+	}
+	return Token{Raw: raw, IssuedAt: now, ExpiresAt: now.Add(t.TTL)}, nil
+}
+
+// Verify checks an engine token's signature (only with the key's own
+// algorithm), issuer, audience (when configured), nbf and exp, and returns
+// who it was issued to. Every failure wraps ErrInvalidToken.
+func (t *Tokens) Verify(raw string) (authn.Identity, error) {
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{t.Key.Algorithm()}),
+		jwt.WithIssuer(t.Issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(t.now),
+	}
+	if t.Audience != "" {
+		opts = append(opts, jwt.WithAudience(t.Audience))
+	}
+	var c Claims
+	_, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return t.Key.VerificationKey(), nil }, opts...)
+	if err != nil {
+		// jwt's messages name the failed check, never the token.
+		return authn.Identity{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	if c.Subject == "" || c.Scope == nil || c.NotBefore == nil {
+		return authn.Identity{}, fmt.Errorf("%w: not an engine token (sub, scope and nbf are required)", ErrInvalidToken)
+	}
+	return authn.Identity{Name: c.Subject, Source: Source, Role: c.Role}, nil
+}
+
+func (t *Tokens) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+// newID returns 128 random bits, base64url: a JWT ID.
+func newID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("engine: token id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
