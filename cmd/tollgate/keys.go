@@ -113,6 +113,11 @@ func readRing(ctx context.Context, path string) (*keys.Ring, error) {
 	if err != nil {
 		return nil, err
 	}
+	return loadRing(ctx, cfg)
+}
+
+// loadRing is readRing for a loaded configuration.
+func loadRing(ctx context.Context, cfg *config.Config) (*keys.Ring, error) {
 	if !cfg.Keys.Ring.Enabled {
 		key, err := loadKey(cfg.Keys, discardLogger())
 		if err != nil {

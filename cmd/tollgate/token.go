@@ -48,7 +48,11 @@ exits 1 unless the token is valid now.`,
 			if err != nil {
 				return err
 			}
-			return inspectToken(cmd.OutOrStdout(), cfg, raw, time.Now())
+			ring, err := loadRing(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			return inspectToken(cmd.OutOrStdout(), cfg, ring, raw, time.Now())
 		},
 	}
 	inspect.Flags().StringVarP(&path, "config", "c", config.DefaultFile, "configuration file naming the signing key and token.issuer")
@@ -77,7 +81,7 @@ func readToken(stdin io.Reader, arg string) (string, error) {
 
 // inspectToken prints raw's header and claims, verifies it with the
 // configured key and prints the outcome.
-func inspectToken(out io.Writer, cfg *config.Config, raw string, now time.Time) error {
+func inspectToken(out io.Writer, cfg *config.Config, ring *keys.Ring, raw string, now time.Time) error {
 	// 1. Decode and print, before any verification.
 	header, claims, err := decodeToken(raw)
 	if err != nil {
@@ -85,20 +89,22 @@ func inspectToken(out io.Writer, cfg *config.Config, raw string, now time.Time) 
 	}
 	fmt.Fprintf(out, "header:\n%s\nclaims:\n%s\n", header, claims)
 
-	// 2. Verify against the local signing key.
-	key, err := keys.Load(cfg.Keys.PrivateKey, cfg.Keys.Certificate, keys.Options{Algorithm: cfg.Keys.Algorithm, KidFormat: cfg.Keys.KidFormat})
-	if err != nil {
-		return err
-	}
+	// 2. Verify against the local signing keys (the static key, or every
+	// key of the ring: pending, active and retired).
 	opts := verify.Options{
 		Issuer:      cfg.Token.Issuer,
 		AnyAudience: true, // inspection: whichever service the token is for
 		Now:         func() time.Time { return now },
 	}
-	if secret, ok := key.VerificationKey().([]byte); ok {
+	if secret, ok := ring.Active().VerificationKey().([]byte); ok {
 		opts.HMACSecret = secret
 	} else {
-		opts.PublicKeys = map[string]crypto.PublicKey{key.ID(): key.Public()}
+		opts.PublicKeys = map[string]crypto.PublicKey{}
+		for _, e := range ring.Entries() {
+			if pub := e.Key.Public(); pub != nil {
+				opts.PublicKeys[e.Key.ID()] = pub
+			}
+		}
 	}
 	v, err := verify.New(opts)
 	if err != nil {
@@ -110,7 +116,7 @@ func inspectToken(out io.Writer, cfg *config.Config, raw string, now time.Time) 
 	// errors mean the signature is good.
 	signatureOK := verr == nil || errors.Is(verr, verify.ErrExpired) || errors.Is(verr, verify.ErrNotYetValid) || errors.Is(verr, verify.ErrIssuer)
 	if signatureOK {
-		fmt.Fprintf(out, "signature: valid (%s)\n", key)
+		fmt.Fprintf(out, "signature: valid (kid %s)\n", kidOfHeader(header))
 	} else {
 		fmt.Fprintf(out, "signature: INVALID (%s)\n", strings.TrimPrefix(verr.Error(), "verify: "))
 	}
@@ -190,4 +196,13 @@ func expiryStatus(claims []byte, now time.Time) string {
 		return fmt.Sprintf("EXPIRED at %s (%s ago)", exp.Format(time.RFC3339), ago)
 	}
 	return fmt.Sprintf("valid until %s (%s left)", exp.Format(time.RFC3339), exp.Sub(now).Round(time.Second))
+}
+
+// kidOfHeader reads kid from a decoded JWT header ("" if absent).
+func kidOfHeader(header []byte) string {
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	_ = json.Unmarshal(header, &h)
+	return h.Kid
 }
