@@ -771,3 +771,16 @@ func BenchmarkSign(b *testing.B) {
 		})
 	}
 }
+
+func TestNewHMACKey(t *testing.T) {
+	k, err := keys.NewHMACKey([]byte("  0123456789abcdef0123456789abcdef\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Algorithm() != "HS256" || string(k.VerificationKey().([]byte)) != "0123456789abcdef0123456789abcdef" {
+		t.Errorf("NewHMACKey: alg %s, secret not trimmed as expected", k.Algorithm())
+	}
+	if _, err := keys.NewHMACKey([]byte("short")); !errors.Is(err, keys.ErrUnsupportedKey) {
+		t.Errorf("short secret: err = %v, want ErrUnsupportedKey", err)
+	}
+}

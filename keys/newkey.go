@@ -35,3 +35,10 @@ func NewKey(priv crypto.Signer, chain []*x509.Certificate, opts Options) (*Key, 
 	}
 	return newSigningKey(priv, slices.Clone(chain), opts)
 }
+
+// NewHMACKey makes an HS256 key from a secret given directly (for example
+// from an environment variable) rather than a file; surrounding whitespace
+// is trimmed and at least 32 bytes must remain.
+func NewHMACKey(secret []byte) (*Key, error) {
+	return loadSecret("the HMAC secret", "", secret)
+}

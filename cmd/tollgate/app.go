@@ -235,6 +235,9 @@ func (a *app) Close() error {
 }
 
 func loadKey(c config.Keys, logger *slog.Logger) (*keys.Key, error) {
+	if c.HMACSecret != "" {
+		return keys.NewHMACKey([]byte(c.HMACSecret))
+	}
 	key, err := keys.Load(c.PrivateKey, c.Certificate, keys.Options{Algorithm: c.Algorithm, KidFormat: c.KidFormat})
 	if err != nil {
 		return nil, err

@@ -106,7 +106,10 @@ type Keys struct {
 	PrivateKey  string `mapstructure:"private_key"`
 	Certificate string `mapstructure:"certificate"`
 	KidFormat   string `mapstructure:"kid_format"`
-	Ring        Ring   `mapstructure:"ring"`
+	// HMACSecret, for HS256, replaces the private_key file: set it with
+	// TOLLGATE_KEYS_HMAC_SECRET rather than in the file.
+	HMACSecret authn.Secret `mapstructure:"hmac_secret"`
+	Ring       Ring         `mapstructure:"ring"`
 }
 
 // Ring configures the rotating key ring kept in the store. When it is
@@ -162,6 +165,7 @@ var defaults = map[string]any{
 	"keys.private_key":         "./data/keys/signing.pem",
 	"keys.certificate":         "",
 	"keys.kid_format":          "thumbprint",
+	"keys.hmac_secret":         "",
 	"server.public_url":        "",
 	"keys.ring.enabled":        false,
 	"keys.ring.secret_file":    "./data/keys/ring.secret",

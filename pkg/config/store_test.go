@@ -69,3 +69,26 @@ func TestLoadStoreDSN(t *testing.T) {
 		t.Errorf("store.dsn = %q, want the environment's", string(c.Store.DSN))
 	}
 }
+
+func TestHMACSecretFromEnvironment(t *testing.T) {
+	t.Setenv("TOLLGATE_KEYS_ALGORITHM", "HS256")
+	t.Setenv("TOLLGATE_KEYS_HMAC_SECRET", "0123456789abcdef0123456789abcdef")
+	cfg, err := config.Load("../../configs/tollgate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(cfg.Keys.HMACSecret) != "0123456789abcdef0123456789abcdef" {
+		t.Fatalf("keys.hmac_secret not taken from the environment")
+	}
+	cfg.Keys.Certificate = "" // the example's ES256 certificate; HS256 has none
+	if fmt.Sprint(cfg.Keys.HMACSecret) != "***" {
+		t.Errorf("the HMAC secret prints itself: %v", cfg.Keys.HMACSecret)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	cfg.Keys.Algorithm = "ES256"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "keys.hmac_secret") {
+		t.Errorf("an HMAC secret with ES256: err = %v, want a keys.hmac_secret problem", err)
+	}
+}

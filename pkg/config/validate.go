@@ -194,8 +194,11 @@ func (c *Config) validateKeys(p *problems) {
 	k := c.Keys
 	p.oneOf("keys.algorithm", k.Algorithm, algorithms)
 	p.oneOf("keys.kid_format", k.KidFormat, kidFormats)
-	if k.PrivateKey == "" {
+	if k.PrivateKey == "" && k.HMACSecret == "" {
 		p.add("keys.private_key: required")
+	}
+	if k.HMACSecret != "" && k.Algorithm != "HS256" {
+		p.add("keys.hmac_secret: only for keys.algorithm HS256")
 	}
 	if k.Algorithm == "HS256" && k.Certificate != "" {
 		p.add("keys.certificate: HS256 keys have no certificate")
