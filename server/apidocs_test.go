@@ -291,6 +291,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		{"RevokeTokenRequest", revokeRequest{}, true},
 		{"APIToken", tokenItem{}, false},
 		{"Readiness", readyResponse{}, false},
+		{"IntrospectionResponse", introspectResponse{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

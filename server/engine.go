@@ -27,6 +27,7 @@ type engineEndpoint struct {
 	eng    *engine.Service
 	authn  authn.Authenticator // API tokens, then passwords
 	oauth  *oauthserver.Server
+	cc     *oauthserver.Server // client_credentials, for eng.Registered
 	rd     renderer
 	limits *limiter // failed-authentication budgets, checked before any password
 }
@@ -34,6 +35,7 @@ type engineEndpoint struct {
 func newEngineEndpoint(eng *engine.Service, a authn.Authenticator, rd renderer, limits *limiter) *engineEndpoint {
 	e := &engineEndpoint{eng: eng, authn: a, rd: rd, limits: limits}
 	e.oauth = newOAuthServer(e.client, passwordGrantUser(a), oauth2.PasswordCredentials)
+	e.cc = newClientCredentialsServer()
 	return e
 }
 
@@ -67,6 +69,8 @@ type engineTokenResponse struct {
 	ExpiresIn   int64   `json:"expires_in"`
 	TokenType   string  `json:"token_type"`
 	Scope       *string `json:"scope,omitempty"`
+	// RefreshToken rotates: see engine_refresh.go.
+	RefreshToken string `json:"refresh_token,omitempty"`
 }
 
 // token serves POST /v1/oauth/token (grant_type=password).
@@ -74,6 +78,14 @@ func (e *engineEndpoint) token(w http.ResponseWriter, r *http.Request) {
 	// 1. Parse: a form, or an empty body with Basic credentials.
 	if oerr := e.parseTokenRequest(w, r); oerr != nil {
 		e.rd.oauth(w, *oerr)
+		return
+	}
+	if clients := e.eng.Registered; clients != nil && r.Form.Get("grant_type") == string(oauth2.ClientCredentials) {
+		e.clientCredentials(w, r, clients) // engine_clients.go
+		return
+	}
+	if e.eng.Refresh != nil && r.Form.Get("grant_type") == string(oauth2.Refreshing) {
+		e.refreshGrant(w, r) // engine_refresh.go
 		return
 	}
 	if !e.oauth.CheckGrantType(oauth2.GrantType(r.Form.Get("grant_type"))) {
@@ -116,6 +128,10 @@ func (e *engineEndpoint) token(w http.ResponseWriter, r *http.Request) {
 		none := ""
 		resp.Scope = &none
 	}
+	if resp.RefreshToken, err = e.startRefresh(r, req); err != nil { // engine_refresh.go
+		e.rd.internalOAuth(w, r, err)
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, resp)
@@ -143,6 +159,9 @@ func (e *engineEndpoint) parseTokenRequest(w http.ResponseWriter, r *http.Reques
 	}
 	if !basic {
 		return nil
+	}
+	if r.Form.Get("grant_type") == string(oauth2.ClientCredentials) {
+		return nil // Basic authenticates the client (RFC 6749 §2.3.1)
 	}
 	if len(r.Form) > 0 {
 		oerr := oauthError(http.StatusBadRequest, "invalid_request", "send credentials either in the form or as HTTP Basic on an empty body, not both")

@@ -70,6 +70,8 @@ type engineEnv struct {
 type engineOptions struct {
 	keysMode bool // sign with the registry signing key instead of an HS256 secret
 	limits   server.Limits
+	now      func() time.Time // the refresh tokens' clock; nil: time.Now
+	users    engine.Directory // nil: the htpasswd users
 }
 
 func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
@@ -100,10 +102,15 @@ func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
 		Admins:  []string{"admin"},
 		Users:   directory{te.auth},
 		Audit:   e.audit,
+		Refresh: &engine.Refreshes{Store: te.store, TTL: engineRefreshTTL, Now: o.now},
+	}
+	if o.users != nil {
+		eng.Users = o.users
 	}
 	te.handler = server.New(server.Options{
 		Grant: svc, Authn: authn.Chain{te.tokens, te.auth}, Logger: logger, Realm: issuer,
 		APITokens: te.tokens, Passwords: te.auth, Engine: eng, Limits: o.limits,
+		Introspection: introspection(te.env, svc, eng), // engine_refresh_test.go
 	})
 	te.srv = httptest.NewServer(te.handler)
 	tb.Cleanup(te.srv.Close) // runs before env's log check
@@ -143,6 +150,8 @@ type engineResponse struct {
 	ExpiresIn   int64   `json:"expires_in"`
 	TokenType   string  `json:"token_type"`
 	Scope       *string `json:"scope"`
+	// RefreshToken: see engine_refresh_test.go.
+	RefreshToken string `json:"refresh_token"`
 }
 
 // issued checks a 200 token response and returns the token.
@@ -383,7 +392,7 @@ func TestEngineTokenErrors(t *testing.T) {
 		{"no client", formType, form(func(f url.Values) { f.Del("client_id") }), 400, "invalid_request"},
 		{"no password", formType, form(func(f url.Values) { f.Del("password") }), 400, "invalid_request"},
 		{"client credentials", formType, form(func(f url.Values) { f.Set("grant_type", "client_credentials") }), 400, "unsupported_grant_type"},
-		{"refresh grant", formType, form(func(f url.Values) { f.Set("grant_type", "refresh_token") }), 400, "unsupported_grant_type"},
+		{"refresh grant without refresh_token", formType, form(func(f url.Values) { f.Set("grant_type", "refresh_token") }), 400, "invalid_request"},
 		{"no grant type", formType, form(func(f url.Values) { f.Del("grant_type") }), 400, "unsupported_grant_type"},
 		{"form without content type", "", form(func(url.Values) {}), 400, "invalid_request"},
 		{"oversized", formType, "a=" + strings.Repeat("x", 70<<10), 413, "invalid_request"},

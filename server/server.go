@@ -13,6 +13,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/grant"
+	"github.com/tollgate/tollgate/pkg/introspect"
 	"github.com/tollgate/tollgate/pkg/metrics"
 )
 
@@ -56,6 +57,10 @@ type Options struct {
 	// Discovery, when its JWKS is set, serves /.well-known/jwks.json and
 	// the authorization-server metadata (wellknown.go).
 	Discovery Discovery
+
+	// Introspection, when set, serves /oauth2/revoke and /oauth2/introspect
+	// (introspect.go), authenticating through Authn.
+	Introspection *introspect.Service
 }
 
 // New returns the HTTP handler serving every Tollgate endpoint.
@@ -75,8 +80,13 @@ func New(o Options) http.Handler {
 	if o.Engine != nil {
 		newEngineEndpoint(o.Engine, ins.authn(o.Authn, false), rd, lim).Mount(r)
 	}
+	if o.Introspection != nil {
+		(&introspectEndpoint{svc: o.Introspection, authn: ins.authn(o.Authn, false), rd: rd, limits: lim}).Mount(r)
+	}
 	if o.Discovery.JWKS != nil {
-		wellKnownEndpoint{d: o.Discovery}.Mount(r)
+		d := o.Discovery
+		d.introspection = o.Introspection != nil
+		wellKnownEndpoint{d: d}.Mount(r)
 	}
 	mountAPIDocs(r)
 	newOpsEndpoint(o.Ready, o.ReadyTimeout, o.Metrics, logger).Mount(r)

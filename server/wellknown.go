@@ -15,6 +15,8 @@ type Discovery struct {
 	PublicURL string        // e.g. https://auth.example.com; "" derives it from each request
 	JWKS      func() []byte // the current key set; called per request (a ring swaps under it)
 	Engine    bool          // /v1/oauth/token is served
+
+	introspection bool // /oauth2/revoke and /oauth2/introspect are served (set by New)
 }
 
 // wellKnownEndpoint serves /.well-known/jwks.json and the metadata.
@@ -52,6 +54,12 @@ func (e wellKnownEndpoint) metadata(w http.ResponseWriter, r *http.Request) {
 	}
 	if e.d.Engine {
 		doc["engine_token_endpoint"] = base + "/v1/oauth/token"
+	}
+	if e.d.introspection { // RFC 8414 §2
+		doc["revocation_endpoint"] = base + "/oauth2/revoke"
+		doc["introspection_endpoint"] = base + "/oauth2/introspect"
+		doc["revocation_endpoint_auth_methods_supported"] = []string{"client_secret_basic"}
+		doc["introspection_endpoint_auth_methods_supported"] = []string{"client_secret_basic"}
 	}
 	// A document built from the request's Host must not be cached for
 	// others (cache poisoning); only a configured URL makes it public.

@@ -117,9 +117,13 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 		Users:    auth,
 		Services: cfg.Token.Services,
 	}
-	eng := engineService(cfg, engineKey, users, recorder)
+	eng := engineService(cfg, engineKey, users, recorder, st)
+	if eng != nil { // client_credentials for the clients of `tollgate clients`
+		eng.Registered = engine.NewClients(st, eng.Tokens, cfg.Users.BcryptCost, recorder)
+	}
 	a.handler = server.New(server.Options{Grant: svc, Authn: chain, Logger: logger, Realm: cfg.Token.Issuer,
 		APITokens: a.tokens, Passwords: auth, Engine: eng,
+		Introspection:  introspection(cfg, svc.Refresh, eng, sig.holder, auth),
 		TrustedProxies: proxies, Limits: serverLimits(cfg.Limits),
 		Metrics: m, RateLimited: m.RateLimited, Ready: readyChecks(st, sig, users),
 		Discovery: server.Discovery{Issuer: cfg.Token.Issuer, PublicURL: cfg.Server.PublicURL,
@@ -147,7 +151,7 @@ func loadEngineKey(c config.Engine, signing *keys.Key) (*keys.Key, error) {
 
 // engineService is the Engine API of the engine section, or nil when it is
 // off (key nil). Its admins are users.admins.
-func engineService(cfg *config.Config, key *keys.Key, users *htpasswd.File, audit engine.Auditor) *engine.Service {
+func engineService(cfg *config.Config, key *keys.Key, users *htpasswd.File, audit engine.Auditor, st store.EngineRefreshTokens) *engine.Service {
 	if key == nil {
 		return nil
 	}
@@ -158,6 +162,7 @@ func engineService(cfg *config.Config, key *keys.Key, users *htpasswd.File, audi
 		Admins:  cfg.Users.Admins,
 		Users:   users,
 		Audit:   audit,
+		Refresh: &engine.Refreshes{Store: st, TTL: e.RefreshExpiration},
 	}
 }
 

@@ -25,7 +25,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newConfigCommand(), newVersionCommand(), newAuditCommand(), newUsersCommand(), newACLCommand(), newTokenCommand(), newKeysCommand())
+	root.AddCommand(newServeCommand(), newConfigCommand(), newVersionCommand(), newAuditCommand(), newUsersCommand(), newACLCommand(), newTokenCommand(), newKeysCommand(), newClientsCommand())
 	return root
 }
 

@@ -50,6 +50,9 @@ type Engine struct {
 	Signing        string   `mapstructure:"signing"`
 	HMACSecretFile string   `mapstructure:"hmac_secret_file"` // at least 32 bytes, mode 0600
 	PublicClients  []string `mapstructure:"public_clients"`   // accepted client_ids; "anonymous" always is
+	// RefreshExpiration is the lifetime of a refresh token family: the
+	// password grant's refresh token and every one rotated from it.
+	RefreshExpiration time.Duration `mapstructure:"refresh_expiration"`
 }
 
 // Server is the HTTP listener.
@@ -202,13 +205,14 @@ var defaults = map[string]any{
 	"limits.ip_failure_burst":       60,
 	"limits.max_tracked":            100000,
 
-	"engine.enabled":          false,
-	"engine.issuer":           "tollgate-engine",
-	"engine.expiration":       "3600s",
-	"engine.audience":         "",
-	"engine.signing":          "hmac",
-	"engine.hmac_secret_file": "",
-	"engine.public_clients":   []string{"anonymous"},
+	"engine.enabled":            false,
+	"engine.issuer":             "tollgate-engine",
+	"engine.expiration":         "3600s",
+	"engine.audience":           "",
+	"engine.signing":            "hmac",
+	"engine.hmac_secret_file":   "",
+	"engine.public_clients":     []string{"anonymous"},
+	"engine.refresh_expiration": "720h",
 }
 
 // Load reads the YAML file at path (DefaultFile when empty), applies

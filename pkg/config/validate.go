@@ -288,6 +288,9 @@ func (c *Config) validateEngine(p *problems) {
 	if e.Audience != strings.TrimSpace(e.Audience) {
 		p.add("engine.audience: %q has surrounding spaces", e.Audience)
 	}
+	if e.RefreshExpiration < 0 { // 0 (a Config built in code) means the default, 720h
+		p.add("engine.refresh_expiration: %s must be positive", e.RefreshExpiration)
+	}
 	seen := map[string]bool{}
 	for i, id := range e.PublicClients {
 		switch {

@@ -4,5 +4,8 @@
 // yields a JWT whose claims are iss, sub, aud (when configured), iat, nbf,
 // exp, jti and scope, signed with HS256 over a shared secret or with
 // Tollgate's signing key. It also answers who an account is: admin or user.
+// Clients (clients.go) serves the client_credentials grant of RFC 6749 §4.4
+// for registered confidential clients: sub is the client, aud and scope
+// within what it is registered for.
 // It knows no HTTP; server/engine.go speaks the protocol.
 package engine

@@ -43,6 +43,12 @@ type Service struct {
 	Admins  []string // users.admins
 	Users   Directory
 	Audit   Auditor // optional
+	// Refresh, when set, gives password grants a rotating refresh token
+	// (refresh.go); nil: no refresh tokens.
+	Refresh *Refreshes
+	// Registered serves client_credentials for the registered clients;
+	// nil turns that grant off.
+	Registered *Clients
 }
 
 // Request is one token request, already authenticated.

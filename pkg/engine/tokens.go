@@ -40,6 +40,10 @@ type Claims struct {
 	// Role, when the token was issued to an API token, is its role: an
 	// engine token never carries more than the credential it came from.
 	Role string `json:"role,omitempty"`
+	// ClientID (RFC 9068 §2.2) and GrantType ("gty") mark a token of the
+	// client_credentials grant, whose sub is a client: Verify refuses it.
+	ClientID  string `json:"client_id,omitempty"`
+	GrantType string `json:"gty,omitempty"`
 }
 
 // Token is a minted engine token and its lifetime.
@@ -113,6 +117,9 @@ func (t *Tokens) Verify(raw string) (authn.Identity, error) {
 	}
 	if c.Subject == "" || c.Scope == nil || c.NotBefore == nil {
 		return authn.Identity{}, fmt.Errorf("%w: not an engine token (sub, scope and nbf are required)", ErrInvalidToken)
+	}
+	if c.GrantType == GrantClientCredentials {
+		return authn.Identity{}, fmt.Errorf("%w: a client's token, not an account's", ErrInvalidToken)
 	}
 	return authn.Identity{Name: c.Subject, Source: Source, Role: c.Role}, nil
 }

@@ -42,6 +42,47 @@ type RefreshTokens interface {
 	DeleteExpiredRefreshTokens(ctx context.Context, before time.Time) (int64, error)
 }
 
+// EngineRefreshToken is a stored refresh token of the Engine OAuth2 API.
+// Unlike the Docker identity tokens (RefreshToken) they rotate: each use
+// marks the token used and issues the next of its family; a used token
+// presented again revokes the whole family (RFC 6819 §5.2.2.3). Only the
+// SHA-256 of the token is kept.
+type EngineRefreshToken struct {
+	Hash      string // hex SHA-256 of the token
+	FamilyID  string // shared by every token rotated from one password grant
+	Subject   string // the password user it was issued to
+	ClientID  string // the client it was issued to (RFC 6749 §6)
+	CreatedAt time.Time
+	ExpiresAt time.Time // the family's end: rotation does not extend it
+	UsedAt    time.Time // zero until rotated
+	// RevokedAt is zero while the family is not revoked. Reads return the
+	// family's first revocation, so a token created into a family after it
+	// was revoked (a rotation racing a reuse) reads as revoked too.
+	RevokedAt time.Time
+}
+
+// Usable reports whether the token is unused, not revoked and not expired at now.
+func (t EngineRefreshToken) Usable(now time.Time) bool {
+	return t.UsedAt.IsZero() && t.RevokedAt.IsZero() && now.Before(t.ExpiresAt)
+}
+
+// EngineRefreshTokens keeps engine refresh tokens.
+type EngineRefreshTokens interface {
+	// CreateEngineRefreshToken stores t; ErrConflict if the hash exists.
+	CreateEngineRefreshToken(ctx context.Context, t EngineRefreshToken) error
+	// EngineRefreshToken returns the token with that hash, or ErrNotFound.
+	EngineRefreshToken(ctx context.Context, hash string) (EngineRefreshToken, error)
+	// UseEngineRefreshToken marks the token used at at, in one atomic
+	// compare-and-set: of concurrent uses exactly one succeeds. It returns
+	// the token as marked; ErrNotFound if there is none; the stored record
+	// and ErrConflict if it was already used. Revocation and expiry are
+	// not checked here (see Usable).
+	UseEngineRefreshToken(ctx context.Context, hash string, at time.Time) (EngineRefreshToken, error)
+	// RevokeEngineRefreshFamily revokes every token of the family at at
+	// (keeping earlier revocation times) and returns how many it holds.
+	RevokeEngineRefreshFamily(ctx context.Context, familyID string, at time.Time) (int64, error)
+}
+
 // APIToken is a stored API token (NORA style). Only the SHA-256 of the
 // token is kept; the token itself is shown once, at creation.
 type APIToken struct {
@@ -158,6 +199,7 @@ type KeyRings interface {
 // Store is everything a backend provides.
 type Store interface {
 	RefreshTokens
+	EngineRefreshTokens
 	APITokens
 	Audit
 	Clients

@@ -19,6 +19,7 @@ type NewStore func(t *testing.T) store.Store
 // Run runs the whole suite against the backend.
 func Run(t *testing.T, newStore NewStore) {
 	t.Run("RefreshTokens", func(t *testing.T) { runRefreshTokens(t, newStore) })
+	t.Run("EngineRefreshTokens", func(t *testing.T) { runEngineRefreshTokens(t, newStore) })
 	t.Run("APITokens", func(t *testing.T) { runAPITokens(t, newStore) })
 	t.Run("Audit", func(t *testing.T) { runAudit(t, newStore) })
 	t.Run("Clients", func(t *testing.T) { runClients(t, newStore) })

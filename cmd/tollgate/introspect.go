@@ -1,0 +1,36 @@
+package main
+
+import (
+	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/config"
+	"github.com/tollgate/tollgate/pkg/engine"
+	"github.com/tollgate/tollgate/pkg/introspect"
+	"github.com/tollgate/tollgate/pkg/refresh"
+)
+
+// introspection is what /oauth2/revoke and /oauth2/introspect serve:
+// Docker identity tokens, the Engine API's tokens (eng may be nil) and
+// registry tokens, verified with the current key ring (every key in it,
+// whatever its state, as ring.Lookup gives them).
+func introspection(cfg *config.Config, docker *refresh.Tokens, eng *engine.Service, holder *keys.Holder,
+	users authn.Lookup) *introspect.Service {
+	return &introspect.Service{
+		Admins: cfg.Users.Admins,
+		Docker: docker,
+		Engine: eng,
+		Issuer: cfg.Token.Issuer,
+		Users:  users,
+		Registry: func(kid string) (string, any, bool) {
+			r := holder.Load()
+			if r == nil {
+				return "", nil, false
+			}
+			k, ok := r.Lookup(kid)
+			if !ok {
+				return "", nil, false
+			}
+			return k.Algorithm(), k.VerificationKey(), true
+		},
+	}
+}

@@ -1,0 +1,99 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/engine"
+	"github.com/tollgate/tollgate/pkg/store"
+)
+
+// clientMap is a ClientStore over a map.
+type clientMap map[string]store.Client
+
+func (m clientMap) Client(_ context.Context, id string) (store.Client, error) {
+	c, ok := m[id]
+	if !ok {
+		return store.Client{}, store.ErrNotFound
+	}
+	return c, nil
+}
+
+func TestClientsAuthenticateAndIssue(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("right-secret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := clientMap{
+		"svc":    {ID: "svc", SecretHash: string(hash), Audiences: []string{"b", "c"}, Scopes: []string{"read", "write"}},
+		"public": {ID: "public", Audiences: []string{"b"}, Scopes: []string{"read"}},
+	}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	k := genKey(t, "HS256")
+	toks := &engine.Tokens{Issuer: "anchore-engine", TTL: time.Hour, Key: k, Now: clock(now)}
+	clients := engine.NewClients(st, toks, bcrypt.MinCost, nil)
+
+	for _, tc := range []struct{ name, id, secret string }{
+		{"unknown client", "nobody", "right-secret"},
+		{"wrong secret", "svc", "wrong-secret"},
+		{"empty secret", "svc", ""},
+		{"client without a secret", "public", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := clients.Authenticate(context.Background(), tc.id, authn.Secret(tc.secret)); !errors.Is(err, engine.ErrInvalidClient) {
+				t.Errorf("err = %v, want ErrInvalidClient", err)
+			}
+		})
+	}
+	cl, err := clients.Authenticate(context.Background(), "svc", "right-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name, scope, audience string
+		wantErr               error
+		wantScopes, wantAud   []string
+	}{
+		{"everything", "", "", nil, []string{"read", "write"}, []string{"b", "c"}},
+		{"subset", "write  write", "c", nil, []string{"write"}, []string{"c"}},
+		{"scope not allowed", "read admin", "", engine.ErrInvalidScope, nil, nil},
+		{"audience not allowed", "", "d", engine.ErrInvalidTarget, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, err := clients.Issue(cl, engine.ClientRequest{ClientID: "svc", Scope: tc.scope, Audience: tc.audience})
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(tok.Scopes, tc.wantScopes) || !slices.Equal(tok.Audiences, tc.wantAud) {
+				t.Errorf("granted %v for %v, want %v for %v", tok.Scopes, tok.Audiences, tc.wantScopes, tc.wantAud)
+			}
+			var c engine.Claims
+			if _, err := jwt.ParseWithClaims(tok.Raw, &c, func(*jwt.Token) (any, error) { return k.VerificationKey(), nil },
+				jwt.WithTimeFunc(clock(now))); err != nil {
+				t.Fatal(err)
+			}
+			if c.Subject != "svc" || c.ClientID != "svc" || c.GrantType != engine.GrantClientCredentials ||
+				!slices.Equal([]string(c.Audience), tc.wantAud) || c.Scope == nil {
+				t.Errorf("claims %+v", c)
+			}
+			// An account's API must not take it for a user's token.
+			if _, err := toks.Verify(tok.Raw); !errors.Is(err, engine.ErrInvalidToken) {
+				t.Errorf("Tokens.Verify of a client token: %v, want ErrInvalidToken", err)
+			}
+		})
+	}
+}

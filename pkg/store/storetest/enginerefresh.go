@@ -1,0 +1,217 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/pkg/store"
+)
+
+func runEngineRefreshTokens(t *testing.T, newStore NewStore) {
+	runCases(t, newStore, []testCase{
+		{"CreateAndGet", engineRefreshCreateAndGet},
+		{"NotFound", engineRefreshNotFound},
+		{"Conflict", engineRefreshConflict},
+		{"UseOnce", engineRefreshUseOnce},
+		{"ReuseAfterRotationRevokesFamily", engineRefreshReuse},
+		{"ConcurrentUse", engineRefreshConcurrentUse},
+		{"LateMemberOfRevokedFamily", engineRefreshLateMember},
+	})
+}
+
+func sampleEngineRefresh(hash, family string) store.EngineRefreshToken {
+	return store.EngineRefreshToken{
+		Hash: hash, FamilyID: family, Subject: "alice", ClientID: "anonymous",
+		CreatedAt: nonUTC, ExpiresAt: nonUTC.Add(720 * time.Hour),
+	}
+}
+
+func mustEngineRefresh(t *testing.T, s store.Store, hash string) store.EngineRefreshToken {
+	t.Helper()
+	got, err := s.EngineRefreshToken(context.Background(), hash)
+	if err != nil {
+		t.Fatalf("get %s: %v", hash, err)
+	}
+	return got
+}
+
+func engineRefreshCreateAndGet(t *testing.T, s store.Store) {
+	want := sampleEngineRefresh("h1", "f1")
+	if err := s.CreateEngineRefreshToken(context.Background(), want); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	got := mustEngineRefresh(t, s, "h1")
+	if got.Hash != want.Hash || got.FamilyID != want.FamilyID || got.Subject != want.Subject || got.ClientID != want.ClientID {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	sameTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
+	sameTime(t, "ExpiresAt", got.ExpiresAt, want.ExpiresAt)
+	sameTime(t, "UsedAt", got.UsedAt, time.Time{})
+	sameTime(t, "RevokedAt", got.RevokedAt, time.Time{})
+	if !got.Usable(nonUTC) {
+		t.Error("fresh token not usable")
+	}
+}
+
+func engineRefreshNotFound(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.EngineRefreshToken(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("get missing: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.UseEngineRefreshToken(ctx, "missing", nonUTC); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("use missing: err = %v, want ErrNotFound", err)
+	}
+	if n, err := s.RevokeEngineRefreshFamily(ctx, "missing", nonUTC); err != nil || n != 0 {
+		t.Errorf("revoke missing family = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func engineRefreshConflict(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.CreateEngineRefreshToken(ctx, sampleEngineRefresh("dup", "f1")); err != nil {
+		t.Fatal(err)
+	}
+	other := sampleEngineRefresh("dup", "f2")
+	other.Subject = "mallory"
+	if err := s.CreateEngineRefreshToken(ctx, other); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second create: err = %v, want ErrConflict", err)
+	}
+	if got := mustEngineRefresh(t, s, "dup"); got.Subject != "alice" || got.FamilyID != "f1" {
+		t.Errorf("after conflict: %+v; want the first token kept", got)
+	}
+}
+
+func engineRefreshUseOnce(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.CreateEngineRefreshToken(ctx, sampleEngineRefresh("u", "f")); err != nil {
+		t.Fatal(err)
+	}
+	at := nonUTC.Add(time.Minute)
+	got, err := s.UseEngineRefreshToken(ctx, "u", at)
+	if err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	sameTime(t, "UsedAt returned", got.UsedAt, at)
+	if got.FamilyID != "f" || got.Subject != "alice" {
+		t.Errorf("first use returned %+v", got)
+	}
+	again, err := s.UseEngineRefreshToken(ctx, "u", at.Add(time.Minute))
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second use: err = %v, want ErrConflict", err)
+	}
+	if again.FamilyID != "f" {
+		t.Errorf("second use returned %+v; want the stored record (its family)", again)
+	}
+	sameTime(t, "UsedAt after a second use (the first kept)", mustEngineRefresh(t, s, "u").UsedAt, at)
+	if mustEngineRefresh(t, s, "u").Usable(at) {
+		t.Error("used token reported usable")
+	}
+}
+
+// engineRefreshReuse: a family of three rotations; revoking it (what a
+// reuse of the first does) revokes every token, the newest included, and
+// keeps a family apart from others.
+func engineRefreshReuse(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for _, h := range []string{"a1", "a2", "a3"} {
+		if err := s.CreateEngineRefreshToken(ctx, sampleEngineRefresh(h, "fa")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateEngineRefreshToken(ctx, sampleEngineRefresh("b1", "fb")); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"a1", "a2"} {
+		if _, err := s.UseEngineRefreshToken(ctx, h, nonUTC); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prev, err := s.UseEngineRefreshToken(ctx, "a1", nonUTC.Add(time.Hour))
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("reuse: err = %v, want ErrConflict", err)
+	}
+	first := nonUTC.Add(time.Hour)
+	if n, err := s.RevokeEngineRefreshFamily(ctx, prev.FamilyID, first); err != nil || n != 3 {
+		t.Fatalf("revoke family = %d, %v; want 3, nil", n, err)
+	}
+	if _, err := s.RevokeEngineRefreshFamily(ctx, prev.FamilyID, first.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"a1", "a2", "a3"} {
+		got := mustEngineRefresh(t, s, h)
+		sameTime(t, h+" RevokedAt (the first revocation)", got.RevokedAt, first)
+		if got.Usable(first) {
+			t.Errorf("%s usable after its family was revoked", h)
+		}
+	}
+	if got := mustEngineRefresh(t, s, "b1"); !got.RevokedAt.IsZero() || !got.Usable(first) {
+		t.Errorf("another family's token was touched: %+v", got)
+	}
+}
+
+// engineRefreshConcurrentUse: 8 goroutines use one token at once; exactly
+// one succeeds, the others get ErrConflict.
+func engineRefreshConcurrentUse(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.CreateEngineRefreshToken(ctx, sampleEngineRefresh("c", "fc")); err != nil {
+		t.Fatal(err)
+	}
+	const workers = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	start := make(chan struct{})
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, err := s.UseEngineRefreshToken(ctx, "c", nonUTC.Add(time.Duration(i)*time.Second))
+			errs <- err
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	ok := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrConflict):
+		default:
+			t.Errorf("concurrent use: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d concurrent uses succeeded, want exactly 1", ok, workers)
+	}
+}
+
+// engineRefreshLateMember: a token created into a family after the family
+// was revoked (a rotation racing a reuse) reads as revoked, and its use
+// returns it so.
+func engineRefreshLateMember(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.CreateEngineRefreshToken(ctx, sampleEngineRefresh("old", "fl")); err != nil {
+		t.Fatal(err)
+	}
+	at := nonUTC.Add(time.Hour)
+	if _, err := s.RevokeEngineRefreshFamily(ctx, "fl", at); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateEngineRefreshToken(ctx, sampleEngineRefresh("late", "fl")); err != nil {
+		t.Fatal(err)
+	}
+	sameTime(t, "late RevokedAt", mustEngineRefresh(t, s, "late").RevokedAt, at)
+	got, err := s.UseEngineRefreshToken(ctx, "late", at.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameTime(t, "late RevokedAt on use", got.RevokedAt, at)
+	if got.Usable(at) {
+		t.Error("a late member of a revoked family is usable")
+	}
+}

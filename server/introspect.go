@@ -1,0 +1,137 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/introspect"
+)
+
+// introspectEndpoint serves token revocation (RFC 7009) and introspection
+// (RFC 7662) at /oauth2/revoke and /oauth2/introspect, for callers that
+// authenticate with HTTP Basic: a password user or an API token.
+type introspectEndpoint struct {
+	svc    *introspect.Service
+	authn  authn.Authenticator // API tokens, then passwords
+	rd     renderer
+	limits *limiter
+}
+
+// Mount registers the routes.
+func (e *introspectEndpoint) Mount(r *mux.Router) {
+	r.HandleFunc("/oauth2/revoke", e.revoke).Methods(http.MethodPost)
+	r.HandleFunc("/oauth2/introspect", e.introspect).Methods(http.MethodPost)
+}
+
+// introspectResponse is RFC 7662 §2.2; an inactive token has only Active.
+type introspectResponse struct {
+	Active    bool     `json:"active"`
+	Subject   string   `json:"sub,omitempty"`
+	Issuer    string   `json:"iss,omitempty"`
+	Audience  []string `json:"aud,omitempty"`
+	ExpiresAt int64    `json:"exp,omitempty"`
+	IssuedAt  int64    `json:"iat,omitempty"`
+	Scope     *string  `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+}
+
+// introspect serves POST /oauth2/introspect.
+func (e *introspectEndpoint) introspect(w http.ResponseWriter, r *http.Request) {
+	// 1-2. Parse and authenticate.
+	caller, raw, hint, ok := e.parse(w, r)
+	if !ok {
+		return
+	}
+	// 3. Authorize and look up: someone else's token is inactive.
+	res, err := e.svc.Introspect(r.Context(), caller, raw, hint)
+	if err != nil {
+		e.rd.internalOAuth(w, r, err)
+		return
+	}
+	// 4. Respond.
+	body := introspectResponse{Active: res.Active}
+	if res.Active {
+		body = introspectResponse{Active: true, Subject: res.Subject, Issuer: res.Issuer, Audience: res.Audience,
+			ExpiresAt: unix(res.ExpiresAt), IssuedAt: unix(res.IssuedAt), Scope: res.Scope, ClientID: res.ClientID,
+			TokenType: res.TokenType}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, body)
+}
+
+// revoke serves POST /oauth2/revoke: 200 with an empty body whether or not
+// there was something to revoke (RFC 7009 §2.2).
+func (e *introspectEndpoint) revoke(w http.ResponseWriter, r *http.Request) {
+	// 1-2. Parse and authenticate.
+	caller, raw, hint, ok := e.parse(w, r)
+	if !ok {
+		return
+	}
+	// 3. Authorize and revoke.
+	err := e.svc.Revoke(r.Context(), caller, raw, hint)
+	if errors.Is(err, introspect.ErrUnsupportedTokenType) {
+		e.rd.oauth(w, oauthError(http.StatusBadRequest, "unsupported_token_type",
+			"access tokens cannot be revoked; they expire (exp)"))
+		return
+	}
+	if err != nil {
+		e.rd.internalOAuth(w, r, err)
+		return
+	}
+	// 4. Respond.
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+// parse reads the form (token, token_type_hint) and authenticates the
+// caller with HTTP Basic. It renders any error itself.
+func (e *introspectEndpoint) parse(w http.ResponseWriter, r *http.Request) (authn.Identity, string, string, bool) {
+	user, pass, basic := r.BasicAuth()
+	if !basic || user == "" || pass == "" {
+		e.unauthorized(w, "authenticate with HTTP Basic: a username and password, or an API token")
+		return authn.Identity{}, "", "", false
+	}
+	if oerr := parseForm(w, r); oerr != nil {
+		e.rd.oauth(w, *oerr)
+		return authn.Identity{}, "", "", false
+	}
+	if !e.limits.admit(w, r, user, authn.Secret(pass), e.rd.tooManyOAuth) {
+		return authn.Identity{}, "", "", false
+	}
+	id, err := e.authn.Authenticate(r.Context(), user, authn.Secret(pass))
+	if isCredentialError(err) {
+		e.limits.failed(r, user, authn.Secret(pass))
+		e.unauthorized(w, "invalid username or password")
+		return authn.Identity{}, "", "", false
+	}
+	if err != nil {
+		e.rd.internalOAuth(w, r, err)
+		return authn.Identity{}, "", "", false
+	}
+	raw := r.Form.Get("token")
+	if raw == "" {
+		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_request", "token is required"))
+		return authn.Identity{}, "", "", false
+	}
+	return id, raw, r.Form.Get("token_type_hint"), true
+}
+
+// unauthorized answers 401 invalid_client with a Basic challenge (RFC 6749 §5.2).
+func (e *introspectEndpoint) unauthorized(w http.ResponseWriter, description string) {
+	w.Header().Set("WWW-Authenticate", e.rd.challenge)
+	e.rd.oauth(w, oauthError(http.StatusUnauthorized, "invalid_client", description))
+}
+
+// unix is t in seconds since the epoch, 0 (left out) for the zero time.
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
