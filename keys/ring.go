@@ -378,3 +378,35 @@ func (h *Holder) Sign(claims jwt.Claims) (string, error) {
 	}
 	return r.Sign(claims)
 }
+
+// Algorithm is the algorithm of the active key (every key of a ring uses
+// the policy's algorithm), so a Holder can stand where one key is expected.
+func (h *Holder) Algorithm() string {
+	if r := h.Load(); r != nil {
+		return r.Active().Algorithm()
+	}
+	return ""
+}
+
+// VerificationKey is the active key's; prefer VerificationKeyFor, which
+// also finds pending and retired keys.
+func (h *Holder) VerificationKey() any {
+	if r := h.Load(); r != nil {
+		return r.Active().VerificationKey()
+	}
+	return nil
+}
+
+// VerificationKeyFor returns the verification key of the ring's key kid
+// (pending, active or retired), or ErrNoRing / an unknown-key error.
+func (h *Holder) VerificationKeyFor(kid string) (any, error) {
+	r := h.Load()
+	if r == nil {
+		return nil, ErrNoRing
+	}
+	k, ok := r.Lookup(kid)
+	if !ok {
+		return nil, fmt.Errorf("keys: no key %q in the ring", kid)
+	}
+	return k.VerificationKey(), nil
+}

@@ -70,7 +70,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 		st.Close()
 		return nil, err
 	}
-	engineKey, err := loadEngineKey(cfg.Engine, sig.active())
+	engineKey, err := loadEngineKey(cfg.Engine, sig.holder)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -135,7 +135,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 // API is off: HS256 over engine.hmac_secret_file (read like a key file:
 // mode 0600 or stricter, at least 32 bytes), or the signing key of
 // registry tokens.
-func loadEngineKey(c config.Engine, signing *keys.Key) (*keys.Key, error) {
+func loadEngineKey(c config.Engine, signing *keys.Holder) (engine.Key, error) {
 	switch {
 	case !c.Enabled:
 		return nil, nil
@@ -151,7 +151,7 @@ func loadEngineKey(c config.Engine, signing *keys.Key) (*keys.Key, error) {
 
 // engineService is the Engine API of the engine section, or nil when it is
 // off (key nil). Its admins are users.admins.
-func engineService(cfg *config.Config, key *keys.Key, users *htpasswd.File, audit engine.Auditor, st store.EngineRefreshTokens) *engine.Service {
+func engineService(cfg *config.Config, key engine.Key, users *htpasswd.File, audit engine.Auditor, st store.EngineRefreshTokens) *engine.Service {
 	if key == nil {
 		return nil
 	}

@@ -223,9 +223,6 @@ func (c *Config) validateRing(p *problems) {
 	if r.Prepublish < 0 {
 		p.add("keys.ring.prepublish: %s must not be negative", r.Prepublish)
 	}
-	if c.Engine.Enabled && c.Engine.Signing == "keys" {
-		p.add("engine.signing: keys is not supported with keys.ring.enabled yet; use hmac")
-	}
 	if r.SyncEvery < time.Second || r.SyncEvery > 10*time.Minute {
 		p.add("keys.ring.sync_every: %s must be between 1s and 10m", r.SyncEvery)
 	}

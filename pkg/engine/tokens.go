@@ -23,11 +23,18 @@ const Source = "engine_token"
 var ErrInvalidToken = errors.New("engine: invalid, expired or foreign access token")
 
 // Key signs and verifies engine tokens. *keys.Key implements it, for an
-// HS256 secret as for the registry signing key.
+// HS256 secret as for the registry signing key; so does *keys.Holder, the
+// rotating key ring, which also implements KeyResolver.
 type Key interface {
 	Sign(claims jwt.Claims) (string, error)
 	Algorithm() string
 	VerificationKey() any
+}
+
+// KeyResolver finds the verification key of a token by its kid: a key ring
+// verifies tokens of pending, active and retired keys.
+type KeyResolver interface {
+	VerificationKeyFor(kid string) (any, error)
 }
 
 // Claims are the claims of an engine access token.
@@ -110,7 +117,7 @@ func (t *Tokens) Verify(raw string) (authn.Identity, error) {
 		opts = append(opts, jwt.WithAudience(t.Audience))
 	}
 	var c Claims
-	_, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return t.Key.VerificationKey(), nil }, opts...)
+	_, err := jwt.ParseWithClaims(raw, &c, t.verificationKey, opts...)
 	if err != nil {
 		// jwt's messages name the failed check, never the token.
 		return authn.Identity{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
@@ -122,6 +129,16 @@ func (t *Tokens) Verify(raw string) (authn.Identity, error) {
 		return authn.Identity{}, fmt.Errorf("%w: a client's token, not an account's", ErrInvalidToken)
 	}
 	return authn.Identity{Name: c.Subject, Source: Source, Role: c.Role}, nil
+}
+
+// verificationKey picks the key for tok: by kid from a key ring, else the
+// one key.
+func (t *Tokens) verificationKey(tok *jwt.Token) (any, error) {
+	if r, ok := t.Key.(KeyResolver); ok {
+		kid, _ := tok.Header["kid"].(string)
+		return r.VerificationKeyFor(kid)
+	}
+	return t.Key.VerificationKey(), nil
 }
 
 func (t *Tokens) now() time.Time {
