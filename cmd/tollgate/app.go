@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -46,56 +47,85 @@ type app struct {
 	wg      sync.WaitGroup
 }
 
+// parts are what newApp loads before it starts anything.
+type parts struct {
+	acl       *authz.ACL
+	proxies   []netip.Prefix
+	users     *htpasswd.File
+	store     store.Store
+	signing   *signing
+	engineKey engine.Key // nil when the Engine API is off
+}
+
+// loadParts compiles and loads everything the configuration names; the
+// store is closed again if a later part fails.
+func loadParts(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*parts, error) {
+	var p parts
+	var err error
+	if p.acl, err = authz.Compile(cfg.ACL); err != nil {
+		return nil, err
+	}
+	if p.proxies, err = cfg.Server.Proxies(); err != nil {
+		return nil, err
+	}
+	if p.users, err = htpasswd.Load(cfg.Users.Htpasswd, logger); err != nil {
+		return nil, err
+	}
+	if p.store, err = openStore(ctx, cfg.Store); err != nil {
+		return nil, err
+	}
+	if p.signing, err = newSigning(ctx, cfg, p.store, logger); err != nil {
+		p.store.Close()
+		return nil, err
+	}
+	if p.engineKey, err = loadEngineKey(cfg.Engine, p.signing.holder); err != nil {
+		p.store.Close()
+		return nil, err
+	}
+	return &p, nil
+}
+
 // newApp builds the server from the configuration. Background work (the
-// htpasswd watcher, the refresh-token purge) stops with Close.
+// key-ring sync, the htpasswd watcher, the refresh-token purge, the audit
+// writer, the API-token last-used flusher) stops with Close.
 func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app, error) {
-	acl, err := authz.Compile(cfg.ACL)
+	p, err := loadParts(ctx, cfg, logger)
 	if err != nil {
-		return nil, err
-	}
-	proxies, err := cfg.Server.Proxies()
-	if err != nil {
-		return nil, err
-	}
-	users, err := htpasswd.Load(cfg.Users.Htpasswd, logger)
-	if err != nil {
-		return nil, err
-	}
-	st, err := openStore(ctx, cfg.Store)
-	if err != nil {
-		return nil, err
-	}
-	sig, err := newSigning(ctx, cfg, st, logger)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	engineKey, err := loadEngineKey(cfg.Engine, sig.holder)
-	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	// Metrics live in a registry of our own, served at /metrics; the
 	// packages doing the work report through hooks, never import Prometheus.
 	m := metrics.New(metrics.NewRegistry())
-	m.SetSigningKey(signingKeyInfo(sig, cfg.Keys.PrivateKey))
-	st = m.InstrumentStore(st)
-	users.OnCompare = m.BcryptVerified
+	m.SetSigningKey(signingKeyInfo(p.signing, cfg.Keys.PrivateKey))
+	p.store = m.InstrumentStore(p.store)
+	p.users.OnCompare = m.BcryptVerified
 	ctx, cancel := context.WithCancel(ctx)
-	a := &app{signing: sig, store: st, cancel: cancel, users: users}
-	a.wg.Go(func() {
-		sig.run(ctx, cfg.Keys.Ring.SyncEvery, func() { m.SetSigningKey(signingKeyInfo(sig, "")) })
-	})
-	a.wg.Go(func() { watchUsers(ctx, users, logger) })
-	a.wg.Go(func() { purgeRefreshTokens(ctx, st, logger) })
-	recorder := audit.NewRecorder(st, logger)
-	a.wg.Go(func() { recorder.Run(ctx) })
-
-	auth := authn.NewCache(users, cfg.Users.CacheTTL, credentialCacheSize)
+	a := &app{signing: p.signing, store: p.store, cancel: cancel, users: p.users}
+	recorder := audit.NewRecorder(p.store, logger)
+	auth := authn.NewCache(p.users, cfg.Users.CacheTTL, credentialCacheSize)
 	auth.Observe = m.CredentialCache
-	a.tokens = &apitoken.Tokens{
+	a.tokens = newAPITokens(cfg, p.store, auth, recorder, logger)
+	a.start(ctx, cfg, m, recorder, logger)
+	a.handler = server.New(serverOptions(cfg, p, m, auth, a.tokens, recorder, logger))
+	return a, nil
+}
+
+// start runs the background work until ctx ends; Close waits for it.
+func (a *app) start(ctx context.Context, cfg *config.Config, m *metrics.Metrics, recorder *audit.Recorder, logger *slog.Logger) {
+	a.wg.Go(func() {
+		a.signing.run(ctx, cfg.Keys.Ring.SyncEvery, func() { m.SetSigningKey(signingKeyInfo(a.signing, "")) })
+	})
+	a.wg.Go(func() { watchUsers(ctx, a.users, logger) })
+	a.wg.Go(func() { purgeRefreshTokens(ctx, a.store, logger) })
+	a.wg.Go(func() { recorder.Run(ctx) })
+	a.wg.Go(func() { a.tokens.Run(ctx) })
+}
+
+// newAPITokens is the API-token service of the configuration.
+func newAPITokens(cfg *config.Config, st store.Store, passwords authn.Lookup, recorder *audit.Recorder, logger *slog.Logger) *apitoken.Tokens {
+	return &apitoken.Tokens{
 		Store:  st,
-		Users:  auth,
+		Users:  passwords,
 		Admins: cfg.Users.Admins,
 		Limits: apitoken.Limits{
 			DefaultTTLDays:   cfg.APITokens.DefaultTTLDays,
@@ -105,30 +135,35 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 		Logger: logger,
 		Audit:  recorder,
 	}
-	a.wg.Go(func() { a.tokens.Run(ctx) })
-	// API tokens first: they are never cached (a revocation applies at
-	// once); the credential cache wraps only the password users.
-	chain := authn.Chain{a.tokens, auth}
+}
+
+// serverOptions wires the endpoints to the services.
+func serverOptions(cfg *config.Config, p *parts, m *metrics.Metrics, auth *authn.Cache, tokens *apitoken.Tokens,
+	recorder *audit.Recorder, logger *slog.Logger) server.Options {
 	svc := &grant.Service{
 		Audit:    recorder,
-		Authz:    acl,
-		Minter:   &token.Minter{Issuer: cfg.Token.Issuer, TTL: cfg.Token.Expiration, Signer: sig.holder},
-		Refresh:  &refresh.Tokens{Store: st, TTL: cfg.Token.RefreshExpiration},
+		Authz:    p.acl,
+		Minter:   &token.Minter{Issuer: cfg.Token.Issuer, TTL: cfg.Token.Expiration, Signer: p.signing.holder},
+		Refresh:  &refresh.Tokens{Store: p.store, TTL: cfg.Token.RefreshExpiration},
 		Users:    auth,
 		Services: cfg.Token.Services,
 	}
-	eng := engineService(cfg, engineKey, users, recorder, st)
+	eng := engineService(cfg, p.engineKey, p.users, recorder, p.store)
 	if eng != nil { // client_credentials for the clients of `tollgate clients`
-		eng.Registered = engine.NewClients(st, eng.Tokens, cfg.Users.BcryptCost, recorder)
+		eng.Registered = engine.NewClients(p.store, eng.Tokens, cfg.Users.BcryptCost, recorder)
 	}
-	a.handler = server.New(server.Options{Grant: svc, Authn: chain, Logger: logger, Realm: cfg.Token.Issuer,
-		APITokens: a.tokens, Passwords: auth, Engine: eng,
-		Introspection:  introspection(cfg, svc.Refresh, eng, sig.holder, auth),
-		TrustedProxies: proxies, Limits: serverLimits(cfg.Limits),
-		Metrics: m, RateLimited: m.RateLimited, Ready: readyChecks(st, sig, users),
+	return server.Options{
+		Grant: svc, Logger: logger, Realm: cfg.Token.Issuer,
+		// API tokens first: they are never cached (a revocation applies at
+		// once); the credential cache wraps only the password users.
+		Authn:     authn.Chain{tokens, auth},
+		APITokens: tokens, Passwords: auth, Engine: eng,
+		Introspection:  introspection(cfg, svc.Refresh, eng, p.signing.holder, auth),
+		TrustedProxies: p.proxies, Limits: serverLimits(cfg.Limits),
+		Metrics: m, RateLimited: m.RateLimited, Ready: readyChecks(p.store, p.signing, p.users),
 		Discovery: server.Discovery{Issuer: cfg.Token.Issuer, PublicURL: cfg.Server.PublicURL,
-			JWKS: func() []byte { return sig.holder.Load().JWKS() }, Engine: eng != nil}})
-	return a, nil
+			JWKS: func() []byte { return p.signing.holder.Load().JWKS() }, Engine: eng != nil},
+	}
 }
 
 // loadEngineKey returns the key of engine tokens, or nil when the Engine
