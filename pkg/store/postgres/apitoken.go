@@ -9,16 +9,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
-
-const apiTokenColumns = `hash, owner, role, description, created_at, expires_at, last_used_at, revoked_at`
 
 // CreateAPIToken implements store.APITokens.
 func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO api_tokens (`+apiTokenColumns+`)
+	_, err := s.pool.Exec(ctx, `INSERT INTO api_tokens (`+rows.APITokenColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		t.Hash, t.Owner, t.Role, t.Description, toDB(t.CreatedAt), toDB(t.ExpiresAt),
-		nullTime(t.LastUsedAt), nullTime(t.RevokedAt))
+		t.Hash, t.Owner, t.Role, t.Description, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt),
+		rows.NullTime(t.LastUsedAt), rows.NullTime(t.RevokedAt))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("api token: %w", store.ErrConflict)
 	}
@@ -30,7 +29,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken) error {
 
 // APIToken implements store.APITokens.
 func (s *Store) APIToken(ctx context.Context, hash string) (store.APIToken, error) {
-	t, err := scanAPIToken(s.pool.QueryRow(ctx, `SELECT `+apiTokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
+	t, err := rows.ScanAPIToken(s.pool.QueryRow(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
 	if isNoRows(err) {
 		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
 	}
@@ -43,21 +42,14 @@ func (s *Store) APIToken(ctx context.Context, hash string) (store.APIToken, erro
 // ListAPITokens implements store.APITokens. Tokens created at the same
 // instant come in insertion (seq) order.
 func (s *Store) ListAPITokens(ctx context.Context, owner string) ([]store.APIToken, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+apiTokenColumns+` FROM api_tokens
+	rs, err := s.pool.Query(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens
 		WHERE $1::text = '' OR owner = $1::text ORDER BY created_at, seq`, owner)
 	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}
-	defer rows.Close()
-	var out []store.APIToken
-	for rows.Next() {
-		t, err := scanAPIToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list api tokens: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
+	defer rs.Close()
+	out, err := rows.All(rs, rows.ScanAPIToken)
+	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}
 	return out, nil
@@ -81,8 +73,8 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, owner string, at tim
 	if err != nil {
 		return store.APIToken{}, err
 	}
-	t, err := scanAPIToken(tx.QueryRow(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1)
-		WHERE hash = $2 RETURNING `+apiTokenColumns, toDB(at), hash))
+	t, err := rows.ScanAPIToken(tx.QueryRow(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1)
+		WHERE hash = $2 RETURNING `+rows.APITokenColumns, rows.ToDB(at), hash))
 	if isNoRows(err) {
 		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
 	}
@@ -98,13 +90,13 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, owner string, at tim
 // matchPrefix returns the one hash starting with prefix (and owned by
 // owner unless owner is ""): ErrNotFound for none, ErrConflict for several.
 func matchPrefix(ctx context.Context, tx pgx.Tx, prefix, owner string) (string, error) {
-	rows, err := tx.Query(ctx, `SELECT hash FROM api_tokens
+	rs, err := tx.Query(ctx, `SELECT hash FROM api_tokens
 		WHERE left(hash, length($1::text)) = $1::text AND ($2::text = '' OR owner = $2::text) LIMIT 2`,
 		prefix, owner)
 	if err != nil {
 		return "", fmt.Errorf("revoke api token: %w", err)
 	}
-	hashes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	hashes, err := pgx.CollectRows(rs, pgx.RowTo[string])
 	if err != nil {
 		return "", fmt.Errorf("revoke api token: %w", err)
 	}
@@ -140,7 +132,7 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 	var b pgx.Batch
 	for _, h := range hashes {
 		b.Queue(`UPDATE api_tokens SET last_used_at = $1
-			WHERE hash = $2 AND (last_used_at IS NULL OR last_used_at < $1)`, toDB(used[h]), h)
+			WHERE hash = $2 AND (last_used_at IS NULL OR last_used_at < $1)`, rows.ToDB(used[h]), h)
 	}
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("touch api tokens: %w", err)
@@ -149,18 +141,4 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 		return fmt.Errorf("touch api tokens: %w", err)
 	}
 	return nil
-}
-
-func scanAPIToken(r pgx.Row) (store.APIToken, error) {
-	var (
-		t                 store.APIToken
-		created, expires  int64
-		lastUsed, revoked *int64
-	)
-	if err := r.Scan(&t.Hash, &t.Owner, &t.Role, &t.Description, &created, &expires, &lastUsed, &revoked); err != nil {
-		return store.APIToken{}, err
-	}
-	t.CreatedAt, t.ExpiresAt = fromDB(created), fromDB(expires)
-	t.LastUsedAt, t.RevokedAt = fromNull(lastUsed), fromNull(revoked)
-	return t, nil
 }

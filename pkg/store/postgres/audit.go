@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
 
 // AppendAudit implements store.Audit: all events or none. The EXCLUSIVE
@@ -36,7 +37,7 @@ func (s *Store) AppendAudit(ctx context.Context, events []store.AuditEvent) erro
 		b.Queue(`INSERT INTO audit_events
 			(occurred_at, kind, subject, client_ip, client_id, service, requested, granted, detail)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			toDB(e.Time), e.Kind, e.Subject, e.ClientIP, e.ClientID, e.Service, e.Requested, e.Granted, e.Detail)
+			rows.ToDB(e.Time), e.Kind, e.Subject, e.ClientIP, e.ClientID, e.Service, e.Requested, e.Granted, e.Detail)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("append audit: %w", err)
@@ -55,28 +56,16 @@ func (s *Store) ListAudit(ctx context.Context, afterID int64, since time.Time, l
 	}
 	from := int64(math.MinInt64)
 	if !since.IsZero() {
-		from = toDB(since)
+		from = rows.ToDB(since)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, occurred_at, kind, subject, client_ip, client_id, service, requested, granted, detail
+	rs, err := s.pool.Query(ctx, `SELECT `+rows.AuditColumns+`
 		FROM audit_events WHERE id > $1 AND occurred_at >= $2 ORDER BY id LIMIT $3`, afterID, from, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
-	defer rows.Close()
-	var out []store.AuditEvent
-	for rows.Next() {
-		var (
-			e  store.AuditEvent
-			at int64
-		)
-		if err := rows.Scan(&e.ID, &at, &e.Kind, &e.Subject, &e.ClientIP, &e.ClientID,
-			&e.Service, &e.Requested, &e.Granted, &e.Detail); err != nil {
-			return nil, fmt.Errorf("list audit: %w", err)
-		}
-		e.Time = fromDB(at)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+	defer rs.Close()
+	out, err := rows.All(rs, rows.ScanAuditEvent)
+	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
 	return out, nil

@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
-
-const engineRefreshColumns = `hash, family_id, subject, client_id, created_at, expires_at, used_at, revoked_at`
 
 // engineRefreshRead reads a token with, as its revoked_at, the first
 // revocation of its family: a token created after its family was revoked
@@ -21,9 +18,9 @@ const engineRefreshRead = `hash, family_id, subject, client_id, created_at, expi
 
 // CreateEngineRefreshToken implements store.EngineRefreshTokens.
 func (s *Store) CreateEngineRefreshToken(ctx context.Context, t store.EngineRefreshToken) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO engine_refresh_tokens (`+engineRefreshColumns+`)
+	_, err := s.pool.Exec(ctx, `INSERT INTO engine_refresh_tokens (`+rows.EngineRefreshColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		t.Hash, t.FamilyID, t.Subject, t.ClientID, toDB(t.CreatedAt), toDB(t.ExpiresAt), nullTime(t.UsedAt), nullTime(t.RevokedAt))
+		t.Hash, t.FamilyID, t.Subject, t.ClientID, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt), rows.NullTime(t.UsedAt), rows.NullTime(t.RevokedAt))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("engine refresh token: %w", store.ErrConflict)
 	}
@@ -35,7 +32,7 @@ func (s *Store) CreateEngineRefreshToken(ctx context.Context, t store.EngineRefr
 
 // EngineRefreshToken implements store.EngineRefreshTokens.
 func (s *Store) EngineRefreshToken(ctx context.Context, hash string) (store.EngineRefreshToken, error) {
-	t, err := scanEngineRefresh(s.pool.QueryRow(ctx, `SELECT `+engineRefreshRead+`
+	t, err := rows.ScanEngineRefreshToken(s.pool.QueryRow(ctx, `SELECT `+engineRefreshRead+`
 		FROM engine_refresh_tokens WHERE hash = $1`, hash))
 	if isNoRows(err) {
 		return store.EngineRefreshToken{}, fmt.Errorf("engine refresh token: %w", store.ErrNotFound)
@@ -51,8 +48,8 @@ func (s *Store) EngineRefreshToken(ctx context.Context, hash string) (store.Engi
 // row lock, then re-checks the WHERE against the committed row (READ
 // COMMITTED) and matches nothing.
 func (s *Store) UseEngineRefreshToken(ctx context.Context, hash string, at time.Time) (store.EngineRefreshToken, error) {
-	t, err := scanEngineRefresh(s.pool.QueryRow(ctx, `UPDATE engine_refresh_tokens SET used_at = $1
-		WHERE hash = $2 AND used_at IS NULL RETURNING `+engineRefreshRead, toDB(at), hash))
+	t, err := rows.ScanEngineRefreshToken(s.pool.QueryRow(ctx, `UPDATE engine_refresh_tokens SET used_at = $1
+		WHERE hash = $2 AND used_at IS NULL RETURNING `+engineRefreshRead, rows.ToDB(at), hash))
 	if isNoRows(err) {
 		prev, err := s.EngineRefreshToken(ctx, hash)
 		if err != nil {
@@ -69,22 +66,9 @@ func (s *Store) UseEngineRefreshToken(ctx context.Context, hash string, at time.
 // RevokeEngineRefreshFamily implements store.EngineRefreshTokens.
 func (s *Store) RevokeEngineRefreshFamily(ctx context.Context, familyID string, at time.Time) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE engine_refresh_tokens SET revoked_at = COALESCE(revoked_at, $1)
-		WHERE family_id = $2`, toDB(at), familyID)
+		WHERE family_id = $2`, rows.ToDB(at), familyID)
 	if err != nil {
 		return 0, fmt.Errorf("revoke engine refresh family: %w", err)
 	}
 	return tag.RowsAffected(), nil
-}
-
-func scanEngineRefresh(row pgx.Row) (store.EngineRefreshToken, error) {
-	var (
-		t                store.EngineRefreshToken
-		created, expires int64
-		used, revoked    *int64
-	)
-	if err := row.Scan(&t.Hash, &t.FamilyID, &t.Subject, &t.ClientID, &created, &expires, &used, &revoked); err != nil {
-		return store.EngineRefreshToken{}, err
-	}
-	t.CreatedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt = fromDB(created), fromDB(expires), fromNull(used), fromNull(revoked)
-	return t, nil
 }

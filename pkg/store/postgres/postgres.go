@@ -137,27 +137,5 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pe) && pe.Code == uniqueViolation
 }
 
-// Times are stored as BIGINT Unix nanoseconds, as in the sqlite store, and
-// read back in UTC: timestamptz would keep only microseconds.
-func toDB(t time.Time) int64 { return t.UnixNano() }
-
-func fromDB(n int64) time.Time { return time.Unix(0, n).UTC() }
-
-// nullTime maps the zero time to NULL.
-func nullTime(t time.Time) *int64 {
-	if t.IsZero() {
-		return nil
-	}
-	n := toDB(t)
-	return &n
-}
-
-func fromNull(n *int64) time.Time {
-	if n == nil {
-		return time.Time{}
-	}
-	return fromDB(*n)
-}
-
 // isNoRows reports an empty result of QueryRow.
 func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

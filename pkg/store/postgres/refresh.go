@@ -6,14 +6,15 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
 
 // CreateRefreshToken implements store.RefreshTokens.
 func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO refresh_tokens
-		(hash, subject, client_id, service, created_at, expires_at, revoked_at)
+		(`+rows.RefreshTokenColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		t.Hash, t.Subject, t.ClientID, t.Service, toDB(t.CreatedAt), toDB(t.ExpiresAt), nullTime(t.RevokedAt))
+		t.Hash, t.Subject, t.ClientID, t.Service, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt), rows.NullTime(t.RevokedAt))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("refresh token: %w", store.ErrConflict)
 	}
@@ -25,21 +26,14 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 
 // RefreshToken implements store.RefreshTokens.
 func (s *Store) RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
-	var (
-		t                store.RefreshToken
-		created, expires int64
-		revoked          *int64
-	)
-	err := s.pool.QueryRow(ctx, `SELECT hash, subject, client_id, service, created_at, expires_at, revoked_at
-		FROM refresh_tokens WHERE hash = $1`, hash).
-		Scan(&t.Hash, &t.Subject, &t.ClientID, &t.Service, &created, &expires, &revoked)
+	t, err := rows.ScanRefreshToken(s.pool.QueryRow(ctx, `SELECT `+rows.RefreshTokenColumns+`
+		FROM refresh_tokens WHERE hash = $1`, hash))
 	if isNoRows(err) {
 		return store.RefreshToken{}, fmt.Errorf("refresh token: %w", store.ErrNotFound)
 	}
 	if err != nil {
 		return store.RefreshToken{}, fmt.Errorf("get refresh token: %w", err)
 	}
-	t.CreatedAt, t.ExpiresAt, t.RevokedAt = fromDB(created), fromDB(expires), fromNull(revoked)
 	return t, nil
 }
 
@@ -47,7 +41,7 @@ func (s *Store) RefreshToken(ctx context.Context, hash string) (store.RefreshTok
 // revocations the row lock makes the later UPDATE see the first time.
 func (s *Store) RevokeRefreshToken(ctx context.Context, hash string, at time.Time) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE hash = $2`,
-		toDB(at), hash)
+		rows.ToDB(at), hash)
 	if err != nil {
 		return fmt.Errorf("revoke refresh token: %w", err)
 	}
@@ -59,7 +53,7 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, hash string, at time.Tim
 
 // DeleteExpiredRefreshTokens implements store.RefreshTokens.
 func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM refresh_tokens WHERE expires_at < $1`, toDB(before))
+	tag, err := s.pool.Exec(ctx, `DELETE FROM refresh_tokens WHERE expires_at < $1`, rows.ToDB(before))
 	if err != nil {
 		return 0, fmt.Errorf("delete expired refresh tokens: %w", err)
 	}

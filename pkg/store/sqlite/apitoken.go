@@ -9,16 +9,15 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
-
-const apiTokenColumns = `hash, owner, role, description, created_at, expires_at, last_used_at, revoked_at`
 
 // CreateAPIToken implements store.APITokens.
 func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO api_tokens (`+apiTokenColumns+`)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO api_tokens (`+rows.APITokenColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.Owner, t.Role, t.Description, toDB(t.CreatedAt), toDB(t.ExpiresAt),
-		nullTime(t.LastUsedAt), nullTime(t.RevokedAt))
+		t.Hash, t.Owner, t.Role, t.Description, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt),
+		rows.NullTime(t.LastUsedAt), rows.NullTime(t.RevokedAt))
 	if isConstraint(err) {
 		return fmt.Errorf("api token: %w", store.ErrConflict)
 	}
@@ -30,7 +29,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken) error {
 
 // APIToken implements store.APITokens.
 func (s *Store) APIToken(ctx context.Context, hash string) (store.APIToken, error) {
-	t, err := scanAPIToken(s.db.QueryRowContext(ctx, `SELECT `+apiTokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
+	t, err := rows.ScanAPIToken(s.db.QueryRowContext(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
 	}
@@ -43,21 +42,14 @@ func (s *Store) APIToken(ctx context.Context, hash string) (store.APIToken, erro
 // ListAPITokens implements store.APITokens. Tokens created at the same
 // instant come in insertion (rowid) order.
 func (s *Store) ListAPITokens(ctx context.Context, owner string) ([]store.APIToken, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+apiTokenColumns+` FROM api_tokens
+	rs, err := s.db.QueryContext(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens
 		WHERE ?1 = '' OR owner = ?1 ORDER BY created_at, rowid`, owner)
 	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}
-	defer rows.Close()
-	var out []store.APIToken
-	for rows.Next() {
-		t, err := scanAPIToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list api tokens: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
+	defer rs.Close()
+	out, err := rows.All(rs, rows.ScanAPIToken)
+	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}
 	return out, nil
@@ -80,8 +72,8 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, owner string, at tim
 	if err != nil {
 		return store.APIToken{}, err
 	}
-	t, err := scanAPIToken(tx.QueryRowContext(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?)
-		WHERE hash = ? RETURNING `+apiTokenColumns, toDB(at), hash))
+	t, err := rows.ScanAPIToken(tx.QueryRowContext(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?)
+		WHERE hash = ? RETURNING `+rows.APITokenColumns, rows.ToDB(at), hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
 	}
@@ -97,21 +89,21 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, owner string, at tim
 // matchPrefix returns the one hash starting with prefix (and owned by
 // owner unless owner is ""): ErrNotFound for none, ErrConflict for several.
 func matchPrefix(ctx context.Context, tx *sql.Tx, prefix, owner string) (string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT hash FROM api_tokens
+	rs, err := tx.QueryContext(ctx, `SELECT hash FROM api_tokens
 		WHERE substr(hash, 1, length(?1)) = ?1 AND (?2 = '' OR owner = ?2) LIMIT 2`, prefix, owner)
 	if err != nil {
 		return "", fmt.Errorf("revoke api token: %w", err)
 	}
-	defer rows.Close()
+	defer rs.Close()
 	var hashes []string
-	for rows.Next() {
+	for rs.Next() {
 		var h string
-		if err := rows.Scan(&h); err != nil {
+		if err := rs.Scan(&h); err != nil {
 			return "", fmt.Errorf("revoke api token: %w", err)
 		}
 		hashes = append(hashes, h)
 	}
-	if err := rows.Err(); err != nil {
+	if err := rs.Err(); err != nil {
 		return "", fmt.Errorf("revoke api token: %w", err)
 	}
 	switch len(hashes) {
@@ -150,7 +142,7 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 		if at.IsZero() {
 			continue
 		}
-		if _, err := stmt.ExecContext(ctx, toDB(at), h); err != nil {
+		if _, err := stmt.ExecContext(ctx, rows.ToDB(at), h); err != nil {
 			return fmt.Errorf("touch api tokens: %w", err)
 		}
 	}
@@ -158,23 +150,4 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 		return fmt.Errorf("touch api tokens: %w", err)
 	}
 	return nil
-}
-
-// rowScanner is *sql.Row or *sql.Rows.
-type rowScanner interface {
-	Scan(dest ...any) error
-}
-
-func scanAPIToken(r rowScanner) (store.APIToken, error) {
-	var (
-		t                store.APIToken
-		created, expires int64
-		lastUsed, revoke sql.NullInt64
-	)
-	if err := r.Scan(&t.Hash, &t.Owner, &t.Role, &t.Description, &created, &expires, &lastUsed, &revoke); err != nil {
-		return store.APIToken{}, err
-	}
-	t.CreatedAt, t.ExpiresAt = fromDB(created), fromDB(expires)
-	t.LastUsedAt, t.RevokedAt = fromNull(lastUsed), fromNull(revoke)
-	return t, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
 
 // AppendAudit implements store.Audit: all events or none. IDs the caller
@@ -28,7 +29,7 @@ func (s *Store) AppendAudit(ctx context.Context, events []store.AuditEvent) erro
 	}
 	defer stmt.Close()
 	for _, e := range events {
-		if _, err := stmt.ExecContext(ctx, toDB(e.Time), e.Kind, e.Subject, e.ClientIP, e.ClientID,
+		if _, err := stmt.ExecContext(ctx, rows.ToDB(e.Time), e.Kind, e.Subject, e.ClientIP, e.ClientID,
 			e.Service, e.Requested, e.Granted, e.Detail); err != nil {
 			return fmt.Errorf("append audit: %w", err)
 		}
@@ -47,28 +48,16 @@ func (s *Store) ListAudit(ctx context.Context, afterID int64, since time.Time, l
 	}
 	from := int64(math.MinInt64)
 	if !since.IsZero() {
-		from = toDB(since)
+		from = rows.ToDB(since)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, occurred_at, kind, subject, client_ip, client_id, service, requested, granted, detail
+	rs, err := s.db.QueryContext(ctx, `SELECT `+rows.AuditColumns+`
 		FROM audit_events WHERE id > ? AND occurred_at >= ? ORDER BY id LIMIT ?`, afterID, from, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
-	defer rows.Close()
-	var out []store.AuditEvent
-	for rows.Next() {
-		var (
-			e  store.AuditEvent
-			at int64
-		)
-		if err := rows.Scan(&e.ID, &at, &e.Kind, &e.Subject, &e.ClientIP, &e.ClientID,
-			&e.Service, &e.Requested, &e.Granted, &e.Detail); err != nil {
-			return nil, fmt.Errorf("list audit: %w", err)
-		}
-		e.Time = fromDB(at)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+	defer rs.Close()
+	out, err := rows.All(rs, rows.ScanAuditEvent)
+	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
 	return out, nil

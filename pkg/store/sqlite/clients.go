@@ -3,24 +3,21 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
-
-const clientColumns = `id, secret_hash, audiences, scopes, description, created_at, updated_at`
 
 // CreateClient implements store.Clients.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
-	aud, scopes, err := encodeClientLists(c)
+	aud, scopes, err := rows.ClientLists(c)
 	if err != nil {
 		return fmt.Errorf("create client: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.SecretHash, aud, scopes, c.Description, toDB(c.CreatedAt), nullTime(c.UpdatedAt))
+	_, err = s.db.ExecContext(ctx, `INSERT INTO clients (`+rows.ClientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.SecretHash, aud, scopes, c.Description, rows.ToDB(c.CreatedAt), rows.NullTime(c.UpdatedAt))
 	if isConstraint(err) {
 		return fmt.Errorf("client: %w", store.ErrConflict)
 	}
@@ -32,7 +29,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 
 // Client implements store.Clients.
 func (s *Store) Client(ctx context.Context, id string) (store.Client, error) {
-	c, err := scanClient(s.db.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
+	c, err := rows.ScanClient(s.db.QueryRowContext(ctx, `SELECT `+rows.ClientColumns+` FROM clients WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Client{}, fmt.Errorf("client: %w", store.ErrNotFound)
 	}
@@ -45,20 +42,13 @@ func (s *Store) Client(ctx context.Context, id string) (store.Client, error) {
 // ListClients implements store.Clients: ids compare byte-wise (BINARY
 // collation).
 func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	rs, err := s.db.QueryContext(ctx, `SELECT `+rows.ClientColumns+` FROM clients ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Client
-	for rows.Next() {
-		c, err := scanClient(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list clients: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
+	defer rs.Close()
+	out, err := rows.All(rs, rows.ScanClient)
+	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}
 	return out, nil
@@ -66,13 +56,13 @@ func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
 
 // UpdateClient implements store.Clients.
 func (s *Store) UpdateClient(ctx context.Context, c store.Client) error {
-	aud, scopes, err := encodeClientLists(c)
+	aud, scopes, err := rows.ClientLists(c)
 	if err != nil {
 		return fmt.Errorf("update client: %w", err)
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE clients
 		SET secret_hash = ?, audiences = ?, scopes = ?, description = ?, updated_at = ? WHERE id = ?`,
-		c.SecretHash, aud, scopes, c.Description, nullTime(c.UpdatedAt), c.ID)
+		c.SecretHash, aud, scopes, c.Description, rows.NullTime(c.UpdatedAt), c.ID)
 	if err != nil {
 		return fmt.Errorf("update client: %w", err)
 	}
@@ -98,63 +88,4 @@ func clientFound(res sql.Result, op string) error {
 		return fmt.Errorf("client: %w", store.ErrNotFound)
 	}
 	return nil
-}
-
-func scanClient(r rowScanner) (store.Client, error) {
-	var (
-		c           store.Client
-		aud, scopes string
-		created     int64
-		updated     sql.NullInt64
-	)
-	if err := r.Scan(&c.ID, &c.SecretHash, &aud, &scopes, &c.Description, &created, &updated); err != nil {
-		return store.Client{}, err
-	}
-	var err error
-	if c.Audiences, err = decodeList(aud); err != nil {
-		return store.Client{}, fmt.Errorf("client %q audiences: %w", c.ID, err)
-	}
-	if c.Scopes, err = decodeList(scopes); err != nil {
-		return store.Client{}, fmt.Errorf("client %q scopes: %w", c.ID, err)
-	}
-	c.CreatedAt, c.UpdatedAt = fromDB(created), fromNull(updated)
-	return c, nil
-}
-
-// encodeClientLists returns c's audiences and scopes as JSON arrays.
-func encodeClientLists(c store.Client) (aud, scopes string, err error) {
-	if aud, err = encodeList(c.Audiences); err != nil {
-		return "", "", fmt.Errorf("audiences: %w", err)
-	}
-	if scopes, err = encodeList(c.Scopes); err != nil {
-		return "", "", fmt.Errorf("scopes: %w", err)
-	}
-	return aud, scopes, nil
-}
-
-// encodeList returns l as a JSON array ("[]" for nil). encoding/json would
-// replace invalid UTF-8 silently, so it is refused instead.
-func encodeList(l []string) (string, error) {
-	if len(l) == 0 {
-		return "[]", nil
-	}
-	for _, v := range l {
-		if !utf8.ValidString(v) {
-			return "", fmt.Errorf("%q is not valid UTF-8", v)
-		}
-	}
-	b, err := json.Marshal(l)
-	return string(b), err
-}
-
-// decodeList reads a JSON array of strings; it never returns nil.
-func decodeList(s string) ([]string, error) {
-	var l []string
-	if err := json.Unmarshal([]byte(s), &l); err != nil {
-		return nil, err
-	}
-	if l == nil {
-		l = []string{}
-	}
-	return l, nil
 }

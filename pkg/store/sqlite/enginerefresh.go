@@ -8,9 +8,8 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
-
-const engineRefreshColumns = `hash, family_id, subject, client_id, created_at, expires_at, used_at, revoked_at`
 
 // engineRefreshRead reads a token with, as its revoked_at, the first
 // revocation of its family: a token created after its family was revoked
@@ -21,9 +20,9 @@ const engineRefreshRead = `hash, family_id, subject, client_id, created_at, expi
 
 // CreateEngineRefreshToken implements store.EngineRefreshTokens.
 func (s *Store) CreateEngineRefreshToken(ctx context.Context, t store.EngineRefreshToken) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO engine_refresh_tokens (`+engineRefreshColumns+`)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO engine_refresh_tokens (`+rows.EngineRefreshColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.FamilyID, t.Subject, t.ClientID, toDB(t.CreatedAt), toDB(t.ExpiresAt), nullTime(t.UsedAt), nullTime(t.RevokedAt))
+		t.Hash, t.FamilyID, t.Subject, t.ClientID, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt), rows.NullTime(t.UsedAt), rows.NullTime(t.RevokedAt))
 	if isConstraint(err) {
 		return fmt.Errorf("engine refresh token: %w", store.ErrConflict)
 	}
@@ -35,7 +34,7 @@ func (s *Store) CreateEngineRefreshToken(ctx context.Context, t store.EngineRefr
 
 // EngineRefreshToken implements store.EngineRefreshTokens.
 func (s *Store) EngineRefreshToken(ctx context.Context, hash string) (store.EngineRefreshToken, error) {
-	t, err := scanEngineRefresh(s.db.QueryRowContext(ctx, `SELECT `+engineRefreshRead+`
+	t, err := rows.ScanEngineRefreshToken(s.db.QueryRowContext(ctx, `SELECT `+engineRefreshRead+`
 		FROM engine_refresh_tokens WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.EngineRefreshToken{}, fmt.Errorf("engine refresh token: %w", store.ErrNotFound)
@@ -50,8 +49,8 @@ func (s *Store) EngineRefreshToken(ctx context.Context, hash string) (store.Engi
 // UPDATE ... WHERE used_at IS NULL: SQLite runs writers one at a time, so a
 // second use finds used_at set and matches nothing.
 func (s *Store) UseEngineRefreshToken(ctx context.Context, hash string, at time.Time) (store.EngineRefreshToken, error) {
-	t, err := scanEngineRefresh(s.db.QueryRowContext(ctx, `UPDATE engine_refresh_tokens SET used_at = ?
-		WHERE hash = ? AND used_at IS NULL RETURNING `+engineRefreshRead, toDB(at), hash))
+	t, err := rows.ScanEngineRefreshToken(s.db.QueryRowContext(ctx, `UPDATE engine_refresh_tokens SET used_at = ?
+		WHERE hash = ? AND used_at IS NULL RETURNING `+engineRefreshRead, rows.ToDB(at), hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		prev, err := s.EngineRefreshToken(ctx, hash)
 		if err != nil {
@@ -68,22 +67,9 @@ func (s *Store) UseEngineRefreshToken(ctx context.Context, hash string, at time.
 // RevokeEngineRefreshFamily implements store.EngineRefreshTokens.
 func (s *Store) RevokeEngineRefreshFamily(ctx context.Context, familyID string, at time.Time) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE engine_refresh_tokens SET revoked_at = COALESCE(revoked_at, ?)
-		WHERE family_id = ?`, toDB(at), familyID)
+		WHERE family_id = ?`, rows.ToDB(at), familyID)
 	if err != nil {
 		return 0, fmt.Errorf("revoke engine refresh family: %w", err)
 	}
 	return res.RowsAffected()
-}
-
-func scanEngineRefresh(row *sql.Row) (store.EngineRefreshToken, error) {
-	var (
-		t                store.EngineRefreshToken
-		created, expires int64
-		used, revoked    sql.NullInt64
-	)
-	if err := row.Scan(&t.Hash, &t.FamilyID, &t.Subject, &t.ClientID, &created, &expires, &used, &revoked); err != nil {
-		return store.EngineRefreshToken{}, err
-	}
-	t.CreatedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt = fromDB(created), fromDB(expires), fromNull(used), fromNull(revoked)
-	return t, nil
 }

@@ -9,26 +9,18 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
 
 // KeyRing implements store.KeyRings.
 func (s *Store) KeyRing(ctx context.Context) (store.KeyRing, error) {
-	var (
-		r  store.KeyRing
-		at sql.NullInt64
-	)
-	err := s.db.QueryRowContext(ctx, `SELECT version, data, updated_at FROM key_ring WHERE id = 1`).
-		Scan(&r.Version, &r.Data, &at)
+	r, err := rows.ScanKeyRing(s.db.QueryRowContext(ctx, `SELECT `+rows.KeyRingColumns+` FROM key_ring WHERE id = 1`))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.KeyRing{}, fmt.Errorf("key ring: %w", store.ErrNotFound)
 	}
 	if err != nil {
 		return store.KeyRing{}, fmt.Errorf("get key ring: %w", err)
 	}
-	if r.Data == nil {
-		r.Data = []byte{}
-	}
-	r.UpdatedAt = fromNull(at)
 	return r, nil
 }
 
@@ -45,10 +37,10 @@ func (s *Store) SwapKeyRing(ctx context.Context, oldVersion int64, data []byte, 
 	var row *sql.Row
 	if oldVersion == 0 {
 		row = s.db.QueryRowContext(ctx, `INSERT INTO key_ring (id, version, data, updated_at)
-			VALUES (1, 1, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING version`, data, nullTime(at))
+			VALUES (1, 1, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING version`, data, rows.NullTime(at))
 	} else {
 		row = s.db.QueryRowContext(ctx, `UPDATE key_ring SET version = version + 1, data = ?, updated_at = ?
-			WHERE id = 1 AND version = ? RETURNING version`, data, nullTime(at), oldVersion)
+			WHERE id = 1 AND version = ? RETURNING version`, data, rows.NullTime(at), oldVersion)
 	}
 	var version int64
 	err := row.Scan(&version)
@@ -58,5 +50,5 @@ func (s *Store) SwapKeyRing(ctx context.Context, oldVersion int64, data []byte, 
 	if err != nil {
 		return store.KeyRing{}, fmt.Errorf("swap key ring: %w", err)
 	}
-	return store.KeyRing{Version: version, Data: bytes.Clone(data), UpdatedAt: fromNull(nullTime(at))}, nil
+	return store.KeyRing{Version: version, Data: bytes.Clone(data), UpdatedAt: rows.FromNull(rows.NullTime(at))}, nil
 }

@@ -8,14 +8,15 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
 
 // CreateRefreshToken implements store.RefreshTokens.
 func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO refresh_tokens
-		(hash, subject, client_id, service, created_at, expires_at, revoked_at)
+		(`+rows.RefreshTokenColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.Subject, t.ClientID, t.Service, toDB(t.CreatedAt), toDB(t.ExpiresAt), nullTime(t.RevokedAt))
+		t.Hash, t.Subject, t.ClientID, t.Service, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt), rows.NullTime(t.RevokedAt))
 	if isConstraint(err) {
 		return fmt.Errorf("refresh token: %w", store.ErrConflict)
 	}
@@ -27,23 +28,13 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 
 // RefreshToken implements store.RefreshTokens.
 func (s *Store) RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
-	var (
-		t                store.RefreshToken
-		created, expires int64
-		revoked          sql.NullInt64
-	)
-	err := s.db.QueryRowContext(ctx, `SELECT hash, subject, client_id, service, created_at, expires_at, revoked_at
-		FROM refresh_tokens WHERE hash = ?`, hash).
-		Scan(&t.Hash, &t.Subject, &t.ClientID, &t.Service, &created, &expires, &revoked)
+	t, err := rows.ScanRefreshToken(s.db.QueryRowContext(ctx, `SELECT `+rows.RefreshTokenColumns+`
+		FROM refresh_tokens WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.RefreshToken{}, fmt.Errorf("refresh token: %w", store.ErrNotFound)
 	}
 	if err != nil {
 		return store.RefreshToken{}, fmt.Errorf("get refresh token: %w", err)
-	}
-	t.CreatedAt, t.ExpiresAt = fromDB(created), fromDB(expires)
-	if revoked.Valid {
-		t.RevokedAt = fromDB(revoked.Int64)
 	}
 	return t, nil
 }
@@ -51,7 +42,7 @@ func (s *Store) RefreshToken(ctx context.Context, hash string) (store.RefreshTok
 // RevokeRefreshToken implements store.RefreshTokens.
 func (s *Store) RevokeRefreshToken(ctx context.Context, hash string, at time.Time) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE hash = ?`,
-		toDB(at), hash)
+		rows.ToDB(at), hash)
 	if err != nil {
 		return fmt.Errorf("revoke refresh token: %w", err)
 	}
@@ -67,7 +58,7 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, hash string, at time.Tim
 
 // DeleteExpiredRefreshTokens implements store.RefreshTokens.
 func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE expires_at < ?`, toDB(before))
+	res, err := s.db.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE expires_at < ?`, rows.ToDB(before))
 	if err != nil {
 		return 0, fmt.Errorf("delete expired refresh tokens: %w", err)
 	}

@@ -117,22 +117,3 @@ func isConstraint(err error) bool {
 	code := se.Code()
 	return code == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY || code == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE
 }
-
-// Times are stored as Unix nanoseconds and read back in UTC.
-func toDB(t time.Time) int64 { return t.UnixNano() }
-
-func fromDB(n int64) time.Time { return time.Unix(0, n).UTC() }
-
-func nullTime(t time.Time) sql.NullInt64 {
-	if t.IsZero() {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: toDB(t), Valid: true}
-}
-
-func fromNull(n sql.NullInt64) time.Time {
-	if !n.Valid {
-		return time.Time{}
-	}
-	return fromDB(n.Int64)
-}

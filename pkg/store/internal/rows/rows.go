@@ -1,0 +1,152 @@
+package rows
+
+import (
+	"fmt"
+
+	"github.com/tollgate/tollgate/pkg/store"
+)
+
+// Scanner is one result row: *sql.Row and *sql.Rows (database/sql),
+// pgx.Row and pgx.Rows (pgx v5) all satisfy it.
+type Scanner interface {
+	Scan(dest ...any) error
+}
+
+// Iter is a result set: *sql.Rows and pgx.Rows satisfy it. Closing it stays
+// with the caller, as the two drivers' Close methods differ.
+type Iter interface {
+	Scanner
+	Next() bool
+	Err() error
+}
+
+// All scans every row of it with scan. It returns nil for no rows.
+func All[T any](it Iter, scan func(Scanner) (T, error)) ([]T, error) {
+	var out []T
+	for it.Next() {
+		v, err := scan(it)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := it.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ClientColumns are the columns ScanClient reads, in order.
+const ClientColumns = `id, secret_hash, audiences, scopes, description, created_at, updated_at`
+
+// ScanClient reads a row of ClientColumns.
+func ScanClient(r Scanner) (store.Client, error) {
+	var (
+		c           store.Client
+		aud, scopes string
+		created     int64
+		updated     *int64
+	)
+	if err := r.Scan(&c.ID, &c.SecretHash, &aud, &scopes, &c.Description, &created, &updated); err != nil {
+		return store.Client{}, err
+	}
+	var err error
+	if c.Audiences, err = DecodeList(aud); err != nil {
+		return store.Client{}, fmt.Errorf("client %q audiences: %w", c.ID, err)
+	}
+	if c.Scopes, err = DecodeList(scopes); err != nil {
+		return store.Client{}, fmt.Errorf("client %q scopes: %w", c.ID, err)
+	}
+	c.CreatedAt, c.UpdatedAt = FromDB(created), FromNull(updated)
+	return c, nil
+}
+
+// APITokenColumns are the columns ScanAPIToken reads, in order.
+const APITokenColumns = `hash, owner, role, description, created_at, expires_at, last_used_at, revoked_at`
+
+// ScanAPIToken reads a row of APITokenColumns.
+func ScanAPIToken(r Scanner) (store.APIToken, error) {
+	var (
+		t                 store.APIToken
+		created, expires  int64
+		lastUsed, revoked *int64
+	)
+	if err := r.Scan(&t.Hash, &t.Owner, &t.Role, &t.Description, &created, &expires, &lastUsed, &revoked); err != nil {
+		return store.APIToken{}, err
+	}
+	t.CreatedAt, t.ExpiresAt = FromDB(created), FromDB(expires)
+	t.LastUsedAt, t.RevokedAt = FromNull(lastUsed), FromNull(revoked)
+	return t, nil
+}
+
+// RefreshTokenColumns are the columns ScanRefreshToken reads, in order.
+const RefreshTokenColumns = `hash, subject, client_id, service, created_at, expires_at, revoked_at`
+
+// ScanRefreshToken reads a row of RefreshTokenColumns.
+func ScanRefreshToken(r Scanner) (store.RefreshToken, error) {
+	var (
+		t                store.RefreshToken
+		created, expires int64
+		revoked          *int64
+	)
+	if err := r.Scan(&t.Hash, &t.Subject, &t.ClientID, &t.Service, &created, &expires, &revoked); err != nil {
+		return store.RefreshToken{}, err
+	}
+	t.CreatedAt, t.ExpiresAt, t.RevokedAt = FromDB(created), FromDB(expires), FromNull(revoked)
+	return t, nil
+}
+
+// EngineRefreshColumns are the columns of engine_refresh_tokens, in the
+// order ScanEngineRefreshToken reads them.
+const EngineRefreshColumns = `hash, family_id, subject, client_id, created_at, expires_at, used_at, revoked_at`
+
+// ScanEngineRefreshToken reads a row of EngineRefreshColumns, or of an
+// expression list in that order.
+func ScanEngineRefreshToken(r Scanner) (store.EngineRefreshToken, error) {
+	var (
+		t                store.EngineRefreshToken
+		created, expires int64
+		used, revoked    *int64
+	)
+	if err := r.Scan(&t.Hash, &t.FamilyID, &t.Subject, &t.ClientID, &created, &expires, &used, &revoked); err != nil {
+		return store.EngineRefreshToken{}, err
+	}
+	t.CreatedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt = FromDB(created), FromDB(expires), FromNull(used), FromNull(revoked)
+	return t, nil
+}
+
+// AuditColumns are the columns ScanAuditEvent reads, in order.
+const AuditColumns = `id, occurred_at, kind, subject, client_ip, client_id, service, requested, granted, detail`
+
+// ScanAuditEvent reads a row of AuditColumns.
+func ScanAuditEvent(r Scanner) (store.AuditEvent, error) {
+	var (
+		e  store.AuditEvent
+		at int64
+	)
+	if err := r.Scan(&e.ID, &at, &e.Kind, &e.Subject, &e.ClientIP, &e.ClientID,
+		&e.Service, &e.Requested, &e.Granted, &e.Detail); err != nil {
+		return store.AuditEvent{}, err
+	}
+	e.Time = FromDB(at)
+	return e, nil
+}
+
+// KeyRingColumns are the columns ScanKeyRing reads, in order.
+const KeyRingColumns = `version, data, updated_at`
+
+// ScanKeyRing reads a row of KeyRingColumns. Data is never nil.
+func ScanKeyRing(r Scanner) (store.KeyRing, error) {
+	var (
+		k  store.KeyRing
+		at *int64
+	)
+	if err := r.Scan(&k.Version, &k.Data, &at); err != nil {
+		return store.KeyRing{}, err
+	}
+	if k.Data == nil {
+		k.Data = []byte{}
+	}
+	k.UpdatedAt = FromNull(at)
+	return k, nil
+}
