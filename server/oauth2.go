@@ -37,6 +37,20 @@ func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 		e.oauthFailure(w, r, oautherrors.ErrUnsupportedGrantType)
 		return
 	}
+	scopes, err := scope.ParseAll(r.Form["scope"])
+	if err != nil {
+		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_scope", err.Error()))
+		return
+	}
+	// A foreign service fails before any password is checked; a missing
+	// one is left to the grant (a refresh token names its own service).
+	service := r.Form.Get("service")
+	if service != "" {
+		if err := e.grant.CheckService(service); err != nil {
+			e.oauthFailure(w, r, err)
+			return
+		}
+	}
 	// A password grant is charged to its username and the address, a
 	// refresh grant (no username) to the address alone.
 	user, pass := r.Form.Get("username"), authn.Secret(r.Form.Get("password"))
@@ -55,14 +69,8 @@ func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 		e.oauthFailure(w, r, err)
 		return
 	}
-	scopes, err := scope.ParseAll(r.Form["scope"])
-	if err != nil {
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_scope", err.Error()))
-		return
-	}
 	// 2. Authenticate: the password grant already did; a refresh token
 	// stands for the subject it was issued to.
-	service := r.Form.Get("service")
 	id := authenticated // the password grant authenticated it in passwordGrantUser
 	if gt == oauth2.Refreshing {
 		if id, err = e.grant.Redeem(r.Context(), tgr.Refresh, service); err != nil {

@@ -640,6 +640,9 @@ func TestGetTokenErrors(t *testing.T) {
 		{"Bearer", "service=registry.local", header("Bearer x"), 401, "UNAUTHORIZED", false},
 		{"unknown service", "service=evil.example&scope=repository:public/app:pull", nil, 400, "INVALID_REQUEST", true},
 		{"missing service", "scope=repository:public/app:pull", basic("alice"), 400, "INVALID_REQUEST", true},
+		// Checked while parsing, before any password: a wrong one is never tried.
+		{"unknown service before the password", "service=evil.example", basicWith("alice", "wrong"), 400, "INVALID_REQUEST", true},
+		{"bad client_id before the password", "service=registry.local&client_id=" + url.QueryEscape("a\x01b"), basicWith("alice", "wrong"), 400, "INVALID_REQUEST", true},
 		{"client_id with a control character", "service=registry.local&client_id=" + url.QueryEscape("bad\nclient"), basic("alice"), 400, "INVALID_REQUEST", true},
 		{"client_id too long", "service=registry.local&client_id=" + strings.Repeat("c", 256), nil, 400, "INVALID_REQUEST", true},
 	}
@@ -910,6 +913,8 @@ func TestPostErrors(t *testing.T) {
 		{name: "wrong password", pairs: kv{"grant_type", "password", "username", "alice", "password", passwords["bob"], "client_id", "docker", "service", service}, wantStatus: 400, wantCode: "invalid_grant"},
 		{name: "unknown user", pairs: kv{"grant_type", "password", "username", "mallory", "password", "mallory-Secret-000", "client_id", "docker", "service", service}, wantStatus: 400, wantCode: "invalid_grant"},
 		{name: "unknown service", pairs: kv{"grant_type", "password", "username", "alice", "password", passwords["alice"], "client_id", "docker", "service", "evil.example"}, wantStatus: 400, wantCode: "invalid_request"},
+		{name: "unknown service before the password", pairs: kv{"grant_type", "password", "username", "alice", "password", "wrong", "client_id", "docker", "service", "evil.example"}, wantStatus: 400, wantCode: "invalid_request"},
+		{name: "malformed scope before the password", pairs: kv{"grant_type", "password", "username", "alice", "password", "wrong", "client_id", "docker", "service", service, "scope", "repository:alice/app"}, wantStatus: 400, wantCode: "invalid_scope"},
 		{name: "malformed scope", pairs: kv{"grant_type", "password", "username", "alice", "password", passwords["alice"], "client_id", "docker", "service", service, "scope", "repository:alice/app"}, wantStatus: 400, wantCode: "invalid_scope"},
 		{name: "refresh token for another service", pairs: kv{"grant_type", "refresh_token", "refresh_token", "<refresh>", "client_id", "docker", "service", mirror}, wantStatus: 400, wantCode: "invalid_grant"},
 		{name: "refresh token without service", pairs: kv{"grant_type", "refresh_token", "refresh_token", "<refresh>", "client_id", "docker"}, wantStatus: 400, wantCode: "invalid_grant"},

@@ -199,6 +199,14 @@ func (e *tokenEndpoint) get(w http.ResponseWriter, r *http.Request) {
 		e.rd.docker(w, badRequest("invalid scope", err.Error()))
 		return
 	}
+	if err := checkClientID(q.Get("client_id")); err != nil {
+		e.rd.docker(w, badRequest("invalid client_id", err.Error()))
+		return
+	}
+	if err := e.grant.CheckService(q.Get("service")); err != nil {
+		e.rd.docker(w, badRequest("unknown service", err.Error()))
+		return
+	}
 	// 2. Authenticate (Basic, or anonymous), unless a failure budget is spent.
 	if user, pass, ok := r.BasicAuth(); ok && !e.limits.admit(w, r, user, authn.Secret(pass), e.rd.tooManyDocker) {
 		e.denied(r, q.Get("service"), scopes, tooManyFailures)
@@ -212,10 +220,6 @@ func (e *tokenEndpoint) get(w http.ResponseWriter, r *http.Request) {
 	if derr != nil {
 		e.denied(r, q.Get("service"), scopes, derr.Message)
 		e.rd.docker(w, *derr)
-		return
-	}
-	if err := checkClientID(q.Get("client_id")); err != nil {
-		e.rd.docker(w, badRequest("invalid client_id", err.Error()))
 		return
 	}
 	if err := grant.CheckAccount(id, q.Get("account")); err != nil {

@@ -105,7 +105,7 @@ type Result struct {
 // Issue authorizes and mints (distribution token.md: the token lists the
 // intersection of what was asked and what is allowed).
 func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
-	if err := s.checkService(req.Service); err != nil {
+	if err := s.CheckService(req.Service); err != nil {
 		return Result{}, err
 	}
 	// The deciding rules cost one small slice, paid only when someone reads them.
@@ -269,7 +269,11 @@ func CheckAccount(id authn.Identity, account string) error {
 	return ErrAccountMismatch
 }
 
-func (s *Service) checkService(service string) error {
+// CheckService tells whether tokens are issued for service (token.services;
+// an empty list accepts any). Endpoints call it while parsing, so that a
+// request for a foreign service fails before any password is checked;
+// Issue checks again, as the core must not rely on its callers.
+func (s *Service) CheckService(service string) error {
 	if len(s.Services) == 0 || slices.Contains(s.Services, service) {
 		return nil
 	}
