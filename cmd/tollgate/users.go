@@ -91,22 +91,15 @@ func (f *usersFlags) add(cmd *cobra.Command, name string) error {
 	if err != nil {
 		return err
 	}
-	found, err := hasUser(path, name)
-	if err != nil {
+	if err := expectUser(path, name, false); err != nil {
 		return err
-	}
-	if found {
-		return userError(path, name, errUserExists)
 	}
 	hash, err := f.hash(cmd, name, cost)
 	if err != nil {
 		return err
 	}
-	err = htpasswd.Update(path, func(entries []htpasswd.Entry) ([]htpasswd.Entry, error) {
-		if indexOf(entries, name) >= 0 { // added since we looked
-			return nil, userError(path, name, errUserExists)
-		}
-		return append(entries, htpasswd.Entry{User: name, Hash: hash}), nil
+	err = changeUser(path, name, false, func(entries []htpasswd.Entry, _ int) []htpasswd.Entry {
+		return append(entries, htpasswd.Entry{User: name, Hash: hash})
 	})
 	if err != nil {
 		return err
@@ -120,24 +113,16 @@ func (f *usersFlags) passwd(cmd *cobra.Command, name string) error {
 	if err != nil {
 		return err
 	}
-	found, err := hasUser(path, name)
-	if err != nil {
+	if err := expectUser(path, name, true); err != nil {
 		return err
-	}
-	if !found {
-		return userError(path, name, errNoSuchUser)
 	}
 	hash, err := f.hash(cmd, name, cost)
 	if err != nil {
 		return err
 	}
-	err = htpasswd.Update(path, func(entries []htpasswd.Entry) ([]htpasswd.Entry, error) {
-		i := indexOf(entries, name)
-		if i < 0 { // removed since we looked
-			return nil, userError(path, name, errNoSuchUser)
-		}
+	err = changeUser(path, name, true, func(entries []htpasswd.Entry, i int) []htpasswd.Entry {
 		entries[i].Hash = hash
-		return entries, nil
+		return entries
 	})
 	if err != nil {
 		return err
@@ -151,24 +136,49 @@ func (f *usersFlags) remove(cmd *cobra.Command, name string) error {
 	if err != nil {
 		return err
 	}
-	found, err := hasUser(path, name)
-	if err != nil {
+	if err := expectUser(path, name, true); err != nil {
 		return err
 	}
-	if !found {
-		return userError(path, name, errNoSuchUser)
-	}
-	err = htpasswd.Update(path, func(entries []htpasswd.Entry) ([]htpasswd.Entry, error) {
-		i := indexOf(entries, name)
-		if i < 0 {
-			return nil, userError(path, name, errNoSuchUser)
-		}
-		return slices.Delete(entries, i, i+1), nil
+	err = changeUser(path, name, true, func(entries []htpasswd.Entry, i int) []htpasswd.Entry {
+		return slices.Delete(entries, i, i+1)
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "removed user %q from %s\n", name, path)
+	return nil
+}
+
+// expectUser fails unless name's presence in the file is as expected; it
+// runs before any password prompt.
+func expectUser(path, name string, exists bool) error {
+	found, err := hasUser(path, name)
+	if err != nil {
+		return err
+	}
+	return presence(path, name, found, exists)
+}
+
+// changeUser applies change under the file's lock, checking again that
+// name's presence is as expected (another run may have changed the file
+// since expectUser). change gets name's index, -1 when absent.
+func changeUser(path, name string, exists bool, change func([]htpasswd.Entry, int) []htpasswd.Entry) error {
+	return htpasswd.Update(path, func(entries []htpasswd.Entry) ([]htpasswd.Entry, error) {
+		i := indexOf(entries, name)
+		if err := presence(path, name, i >= 0, exists); err != nil {
+			return nil, err
+		}
+		return change(entries, i), nil
+	})
+}
+
+func presence(path, name string, found, want bool) error {
+	switch {
+	case found && !want:
+		return userError(path, name, errUserExists)
+	case !found && want:
+		return userError(path, name, errNoSuchUser)
+	}
 	return nil
 }
 
