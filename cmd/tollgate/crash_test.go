@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/pkg/store/postgres/pgtest"
+
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/config"
@@ -145,7 +147,7 @@ func TestKill9KeepsReturnedAPITokens(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
 			if backend == "postgres" {
-				dsn := freshSchema(t, testPostgresDSN(t)) // before clearTollgateEnv blanks the variable
+				dsn := pgtest.FreshSchema(t, pgtest.DSN(t)) // before clearTollgateEnv blanks the variable
 				clearTollgateEnv(t)
 				usePostgresStore(t, dsn)
 			} else {

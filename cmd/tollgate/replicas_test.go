@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/pkg/store/postgres/pgtest"
+
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 )
@@ -20,7 +22,7 @@ import (
 // replicas behind a load balancer: what one replica stores, the other
 // honours, and a revocation on one is refused at once on both.
 func TestTwoReplicasShareOnePostgres(t *testing.T) {
-	dsn := freshSchema(t, testPostgresDSN(t)) // before clearTollgateEnv blanks the variable
+	dsn := pgtest.FreshSchema(t, pgtest.DSN(t)) // before clearTollgateEnv blanks the variable
 	clearTollgateEnv(t)
 	usePostgresStore(t, dsn)
 	dir, cfg := tollgateDir(t)

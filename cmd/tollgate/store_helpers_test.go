@@ -5,83 +5,17 @@ package main
 // killed with SIGKILL and restarted (crash_test.go).
 
 import (
-	"context"
-	"crypto/rand"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/distribution/distribution/v3/registry/auth"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/config"
 )
-
-// postgresDSNEnv names a PostgreSQL server the tests may create schemas in,
-// e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable (as in
-// pkg/store/postgres).
-const postgresDSNEnv = "TOLLGATE_TEST_POSTGRES_DSN"
-
-// testPostgresDSN returns the server's DSN or skips the test. Read it before
-// clearTollgateEnv, which blanks every TOLLGATE_ variable for the test.
-func testPostgresDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv(postgresDSNEnv)
-	if dsn == "" {
-		t.Skip(postgresDSNEnv + " not set")
-	}
-	return dsn
-}
-
-// freshSchema creates a randomly named schema, dropped with everything in
-// it when the test ends, and returns a DSN whose search_path selects it.
-// Register it before starting servers on it, so they stop (cleanups run
-// last-in first-out) before the schema goes.
-func freshSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	schema := "tollgate_cmd_test_" + strings.ToLower(rand.Text()[:12])
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", postgresDSNEnv, err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("connect for cleanup: %v", err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withSearchPath(dsn, schema)
-}
-
-// withSearchPath adds search_path (a run-time parameter pgx passes on) to a
-// URL or key=value DSN.
-func withSearchPath(dsn, schema string) string {
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		return dsn + " search_path=" + schema
-	}
-	if strings.Contains(dsn, "?") {
-		return dsn + "&search_path=" + schema
-	}
-	return dsn + "?search_path=" + schema
-}
 
 // usePostgresStore points the configuration at dsn the way an operator of
 // replicas would, with environment overrides of the YAML's store section;

@@ -2,10 +2,7 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io/fs"
-	"os"
 	"path"
 	"slices"
 	"strings"
@@ -16,62 +13,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/postgres/pgtest"
 	"github.com/tollgate/tollgate/pkg/store/storetest"
 )
-
-// dsnEnv names a PostgreSQL server the tests may create schemas in, e.g.
-// postgres://postgres@127.0.0.1:5432/test?sslmode=disable.
-const dsnEnv = "TOLLGATE_TEST_POSTGRES_DSN"
-
-func testDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv(dsnEnv)
-	if dsn == "" {
-		t.Skip(dsnEnv + " not set")
-	}
-	return dsn
-}
-
-// freshSchema creates a randomly named schema, dropped when the test ends,
-// and returns a DSN whose search_path selects it.
-func freshSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	ctx := context.Background()
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "tollgate_test_" + hex.EncodeToString(b)
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("connect for cleanup: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withSearchPath(dsn, schema)
-}
-
-// withSearchPath adds search_path to a URL or key=value DSN.
-func withSearchPath(dsn, schema string) string {
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		return dsn + " search_path=" + schema
-	}
-	if strings.Contains(dsn, "?") {
-		return dsn + "&search_path=" + schema
-	}
-	return dsn + "?search_path=" + schema
-}
 
 func open(t *testing.T, dsn string) *Store {
 	t.Helper()
@@ -83,9 +27,9 @@ func open(t *testing.T, dsn string) *Store {
 }
 
 func TestPostgresConformance(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := pgtest.DSN(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return open(t, freshSchema(t, dsn))
+		return open(t, pgtest.FreshSchema(t, dsn))
 	})
 }
 
@@ -119,7 +63,7 @@ func appliedVersions(t *testing.T, s *Store) []string {
 // TestPostgresConcurrentMigrations starts several replicas at once on an
 // empty schema: every one must open, and each migration be applied once.
 func TestPostgresConcurrentMigrations(t *testing.T) {
-	dsn := freshSchema(t, testDSN(t))
+	dsn := pgtest.FreshSchema(t, pgtest.DSN(t))
 	const replicas = 8
 	var (
 		wg     sync.WaitGroup
@@ -164,7 +108,7 @@ func TestPostgresConcurrentMigrations(t *testing.T) {
 
 func TestPostgresReopenKeepsDataAndSkipsApplied(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshSchema(t, testDSN(t))
+	dsn := pgtest.FreshSchema(t, pgtest.DSN(t))
 	s := open(t, dsn)
 	tok := store.APIToken{Hash: "keep", Owner: "alice", Role: "read", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
 	if err := s.CreateAPIToken(ctx, tok); err != nil {
