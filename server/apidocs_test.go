@@ -34,13 +34,14 @@ func (denyAll) Authenticate(context.Context, string, authn.Secret) (authn.Identi
 func fullOptions(t *testing.T) Options {
 	t.Helper()
 	o := Options{
-		Grant:     &grant.Service{},
-		Authn:     denyAll{},
-		Logger:    slog.New(slog.DiscardHandler),
-		Realm:     "tollgate",
-		APITokens: &apitoken.Tokens{},
-		Passwords: denyAll{},
-		Discovery: Discovery{Issuer: "tollgate", JWKS: func() []byte { return []byte(`{"keys":[]}`) }},
+		Grant:              &grant.Service{},
+		Authn:              denyAll{},
+		Logger:             slog.New(slog.DiscardHandler),
+		Realm:              "tollgate",
+		APITokens:          &apitoken.Tokens{},
+		Passwords:          denyAll{},
+		IntrospectionAuthn: denyAll{},
+		Discovery:          Discovery{Issuer: "tollgate", JWKS: func() []byte { return []byte(`{"keys":[]}`) }},
 	}
 	v := reflect.ValueOf(&o).Elem()
 	for i := range v.NumField() {

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,7 +15,6 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
-	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
@@ -25,12 +27,13 @@ const maxAPITokenBody = 16 << 10
 type apiTokenEndpoint struct {
 	tokens    *apitoken.Tokens
 	passwords authn.Authenticator // password users only: an API token never mints another
+	callers   authn.Authenticator // API tokens, then passwords: Bearer API tokens
 	rd        renderer
 	limits    *limiter // failed-authentication budgets, checked before any password
 }
 
-func newAPITokenEndpoint(t *apitoken.Tokens, passwords authn.Authenticator, rd renderer, limits *limiter) *apiTokenEndpoint {
-	return &apiTokenEndpoint{tokens: t, passwords: passwords, rd: rd, limits: limits}
+func newAPITokenEndpoint(t *apitoken.Tokens, passwords, callers authn.Authenticator, rd renderer, limits *limiter) *apiTokenEndpoint {
+	return &apiTokenEndpoint{tokens: t, passwords: passwords, callers: callers, rd: rd, limits: limits}
 }
 
 // Mount registers the routes.
@@ -65,11 +68,20 @@ type createResponse struct {
 
 type listRequest struct {
 	bodyCredentials
+	Limit int    `json:"limit"` // 0: defaultPage; at most maxPage
+	After string `json:"after"` // the previous page's next
 }
 
 type listResponse struct {
 	Tokens []tokenItem `json:"tokens"`
+	Next   string      `json:"next,omitempty"` // there may be more: pass it as after
 }
+
+// Pages of /api/tokens/list.
+const (
+	defaultPage = 100
+	maxPage     = 1000
+)
 
 type revokeRequest struct {
 	bodyCredentials
@@ -89,12 +101,6 @@ type tokenItem struct {
 	Revoked     *string `json:"revoked"`
 }
 
-// caller is who a management request acts for.
-type caller struct {
-	name  string
-	admin bool // may list and revoke everyone's tokens
-}
-
 // create serves POST /api/tokens.
 func (e *apiTokenEndpoint) create(w http.ResponseWriter, r *http.Request) {
 	// 1. Parse the JSON body.
@@ -112,8 +118,8 @@ func (e *apiTokenEndpoint) create(w http.ResponseWriter, r *http.Request) {
 	if e.failed(w, r, derr, err) {
 		return
 	}
-	// 3. Mint the token under the configured role and lifetime rules.
-	raw, rec, err := e.tokens.Create(r.Context(), c.name, req.Role, req.TTLDays, req.Description)
+	// 3. Mint the token under the configured role, lifetime and count rules.
+	raw, rec, err := e.tokens.Create(r.Context(), c, req.Role, req.TTLDays, req.Description)
 	if err != nil {
 		e.tokenError(w, r, err)
 		return
@@ -146,21 +152,29 @@ func (e *apiTokenEndpoint) list(w http.ResponseWriter, r *http.Request) {
 	if e.failed(w, r, derr, err) {
 		return
 	}
-	// 3. Read the caller's tokens, or everyone's for an admin.
+	// 3. Read a page of the caller's tokens, or of everyone's for an admin.
+	page, derr := readPage(req.Limit, req.After)
+	if derr != nil {
+		e.rd.docker(w, *derr)
+		return
+	}
 	var toks []store.APIToken
-	if c.admin {
-		toks, err = e.tokens.ListAll(r.Context())
+	if c.ActsAsAdmin() {
+		toks, err = e.tokens.ListAll(r.Context(), page)
 	} else {
-		toks, err = e.tokens.List(r.Context(), c.name)
+		toks, err = e.tokens.List(r.Context(), c.Name, page)
 	}
 	if err != nil {
-		e.rd.internalDocker(w, r, err)
+		e.rd.storeOrInternalDocker(w, r, err)
 		return
 	}
 	// 4. Respond without secrets.
 	resp := listResponse{Tokens: make([]tokenItem, 0, len(toks))}
 	for _, t := range toks {
-		resp.Tokens = append(resp.Tokens, describe(t, c.admin))
+		resp.Tokens = append(resp.Tokens, describe(t, c.ActsAsAdmin()))
+	}
+	if len(toks) == page.Limit {
+		resp.Next = cursorOf(toks[len(toks)-1])
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, resp)
@@ -184,7 +198,7 @@ func (e *apiTokenEndpoint) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// 3. Revoke: the caller's own token, or anyone's for an admin.
-	rec, err := e.tokens.Revoke(r.Context(), c.name, req.HashPrefix, c.admin)
+	rec, err := e.tokens.Revoke(r.Context(), c.Name, req.HashPrefix, c.ActsAsAdmin())
 	if err != nil {
 		e.tokenError(w, r, err)
 		return
@@ -197,7 +211,7 @@ func (e *apiTokenEndpoint) revoke(w http.ResponseWriter, r *http.Request) {
 // caller authenticates a list or revoke request: an API token as Bearer
 // (acting as its owner, with the owner's admin rights only if the token's
 // role is admin), or password credentials in the body. Not both.
-func (e *apiTokenEndpoint) caller(r *http.Request, body bodyCredentials) (caller, *DockerError, error) {
+func (e *apiTokenEndpoint) caller(r *http.Request, body bodyCredentials) (authn.Identity, *DockerError, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return e.passwordCaller(r, body)
@@ -205,41 +219,49 @@ func (e *apiTokenEndpoint) caller(r *http.Request, body bodyCredentials) (caller
 	scheme, tok, _ := strings.Cut(h, " ")
 	if !strings.EqualFold(scheme, "Bearer") {
 		d := unauthorized("use username and password in the JSON body, or Authorization: Bearer with an API token")
-		return caller{}, &d, nil
+		return authn.Identity{}, &d, nil
 	}
 	if body.given() {
 		d := badRequest("credentials given twice", "send either an Authorization header or username and password, not both")
-		return caller{}, &d, nil
+		return authn.Identity{}, &d, nil
 	}
-	id, err := e.tokens.Authenticate(r.Context(), apitoken.Username, authn.Secret(strings.TrimSpace(tok)))
-	if isCredentialError(err) {
+	tok = strings.TrimSpace(tok)
+	var id authn.Identity
+	err := authn.ErrBadCredentials
+	if apitoken.LooksLike(tok) {
+		id, err = e.callers.Authenticate(r.Context(), apitoken.Username, authn.Secret(tok))
+	}
+	if d := credentialFailure(err); d != nil {
 		e.limits.failed(r, "", "")
-		d := unauthorized("invalid, expired or revoked API token")
-		return caller{}, &d, nil
+		if !errors.Is(err, authn.ErrDisabled) {
+			d.Message = "invalid, expired or revoked API token"
+		}
+		return authn.Identity{}, d, nil
 	}
 	if err != nil {
-		return caller{}, nil, err
+		return authn.Identity{}, nil, err
 	}
-	return caller{name: id.Name, admin: id.Role == authz.RoleAdmin && e.tokens.IsAdmin(id.Name)}, nil, nil
+	return id, nil, nil
 }
 
 // passwordCaller authenticates body credentials against the password users
 // only, never against API tokens.
-func (e *apiTokenEndpoint) passwordCaller(r *http.Request, body bodyCredentials) (caller, *DockerError, error) {
+func (e *apiTokenEndpoint) passwordCaller(r *http.Request, body bodyCredentials) (authn.Identity, *DockerError, error) {
 	if body.Username == "" || body.Password == "" {
 		d := unauthorized("username and password are required in the JSON body")
-		return caller{}, &d, nil
+		return authn.Identity{}, &d, nil
 	}
 	id, err := e.passwords.Authenticate(r.Context(), body.Username, body.Password)
-	if isCredentialError(err) {
-		e.limits.failed(r, body.Username, body.Password)
-		d := unauthorized("invalid username or password")
-		return caller{}, &d, nil
+	if d := credentialFailure(err); d != nil {
+		if !errors.Is(err, authn.ErrDisabled) {
+			e.limits.failed(r, body.Username, body.Password)
+		}
+		return authn.Identity{}, d, nil
 	}
 	if err != nil {
-		return caller{}, nil, err
+		return authn.Identity{}, nil, err
 	}
-	return caller{name: id.Name, admin: e.tokens.IsAdmin(id.Name)}, nil, nil
+	return id, nil, nil
 }
 
 // failed renders a client or internal error of authentication and reports
@@ -247,7 +269,7 @@ func (e *apiTokenEndpoint) passwordCaller(r *http.Request, body bodyCredentials)
 func (e *apiTokenEndpoint) failed(w http.ResponseWriter, r *http.Request, derr *DockerError, err error) bool {
 	switch {
 	case err != nil:
-		e.rd.internalDocker(w, r, err)
+		e.rd.storeOrInternalDocker(w, r, err)
 	case derr != nil:
 		e.rd.docker(w, *derr)
 	default:
@@ -268,8 +290,13 @@ func (e *apiTokenEndpoint) tokenError(w http.ResponseWriter, r *http.Request, er
 		e.rd.docker(w, DockerError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "no such token"})
 	case errors.Is(err, apitoken.ErrAmbiguousPrefix):
 		e.rd.docker(w, DockerError{Status: http.StatusConflict, Code: "CONFLICT", Message: "hash prefix matches several tokens"})
+	case errors.Is(err, apitoken.ErrTooMany):
+		e.rd.docker(w, DockerError{Status: http.StatusConflict, Code: "TOO_MANY_TOKENS",
+			Message: "too many live API tokens", Detail: err.Error()})
+	case errors.Is(err, apitoken.ErrNoAccount):
+		e.rd.storeOrInternalDocker(w, r, fmt.Errorf("%w: %w", store.ErrUnavailable, err))
 	default:
-		e.rd.internalDocker(w, r, err)
+		e.rd.storeOrInternalDocker(w, r, err)
 	}
 }
 
@@ -320,6 +347,35 @@ func jsonProblem(err error) string {
 		return strings.TrimPrefix(err.Error(), "json: ")
 	}
 	return "want one JSON object"
+}
+
+// readPage reads a list request's limit and cursor.
+func readPage(limit int, after string) (store.Page, *DockerError) {
+	switch {
+	case limit == 0:
+		limit = defaultPage
+	case limit < 0 || limit > maxPage:
+		d := badRequest("invalid request", fmt.Sprintf("limit must be between 1 and %d", maxPage))
+		return store.Page{}, &d
+	}
+	page := store.Page{Limit: limit}
+	if after == "" {
+		return page, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(after)
+	nanos, hash, ok := strings.Cut(string(raw), ".")
+	n, nerr := strconv.ParseInt(nanos, 10, 64)
+	if err != nil || !ok || nerr != nil || hash == "" {
+		d := badRequest("invalid request", "after is not a cursor this server gave")
+		return store.Page{}, &d
+	}
+	page.AfterCreated, page.AfterHash = time.Unix(0, n).UTC(), hash
+	return page, nil
+}
+
+// cursorOf is the opaque cursor of the page that follows t.
+func cursorOf(t store.APIToken) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(t.CreatedAt.UnixNano(), 10) + "." + t.Hash))
 }
 
 // describe renders a token without its secret; withOwner adds the owner.

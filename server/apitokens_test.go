@@ -16,8 +16,6 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/authz"
-	"github.com/tollgate/tollgate/pkg/grant"
-	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/server"
 )
@@ -41,21 +39,12 @@ func newTokenEnv(tb testing.TB) *tokenEnv {
 	}
 	tokens := &apitoken.Tokens{
 		Store:  e.store,
-		Users:  e.auth,
-		Admins: []string{"admin"},
-		Limits: apitoken.Limits{DefaultTTLDays: 30, MaxTTLDays: 365, MaxTTLDaysByRole: map[string]int{"admin": 30}},
+		Limits: apitoken.Limits{DefaultTTLDays: 30, MaxTTLDays: 365, MaxTTLDaysByRole: map[string]int{"admin": 30}, MaxPerUser: 10},
 		Logger: logger,
 	}
-	svc := &grant.Service{
-		Authz:    acl,
-		Minter:   &token.Minter{Issuer: issuer, TTL: ttl, Signer: e.key},
-		Refresh:  &refresh.Tokens{Store: e.store, TTL: time.Hour},
-		Users:    e.auth,
-		Services: []string{service, mirror},
-	}
 	e.handler = server.New(server.Options{
-		Grant: svc, Authn: authn.Chain{tokens, e.auth}, Logger: logger, Realm: issuer,
-		APITokens: tokens, Passwords: e.auth,
+		Grant: e.grantService(acl), Authn: e.accounts.Authenticator(authn.Chain{tokens, e.auth}), Logger: logger, Realm: issuer,
+		APITokens: tokens, Passwords: e.accounts.Authenticator(e.auth), Accounts: e.accounts,
 	})
 	e.srv = httptest.NewServer(e.handler)
 	tb.Cleanup(e.srv.Close) // runs before env's log check

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/engine"
+	"github.com/tollgate/tollgate/pkg/store"
 )
 
 // engineEndpoint serves the Engine OAuth2 API (Anchore Engine's
@@ -115,7 +117,7 @@ func (e *engineEndpoint) token(w http.ResponseWriter, r *http.Request) {
 	req.Identity, req.ClientID = authenticated, tgr.ClientID
 	tok, err := e.eng.Issue(req)
 	if err != nil {
-		e.rd.internalOAuth(w, r, err)
+		e.failure(w, r, err)
 		return
 	}
 	// 4. Respond (RFC 6749 §5.1).
@@ -129,7 +131,7 @@ func (e *engineEndpoint) token(w http.ResponseWriter, r *http.Request) {
 		resp.Scope = &none
 	}
 	if resp.RefreshToken, err = e.startRefresh(r, req); err != nil { // engine_refresh.go
-		e.rd.internalOAuth(w, r, err)
+		e.rd.storeOrInternalOAuth(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -202,17 +204,20 @@ func (e *engineEndpoint) failure(w http.ResponseWriter, r *http.Request, err err
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_request", err.Error()))
 	case errors.Is(err, oautherrors.ErrInvalidGrant):
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "invalid username or password"))
+	case errors.Is(err, authn.ErrDisabled):
+		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "account is disabled"))
+	case errors.Is(err, engine.ErrNoAccount):
+		e.rd.storeOrInternalOAuth(w, r, fmt.Errorf("%w: %w", store.ErrUnavailable, err))
 	case errors.Is(err, oautherrors.ErrUnsupportedGrantType):
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be password"))
 	case errors.Is(err, oautherrors.ErrInvalidRequest):
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_request", "username and password are required"))
 	default:
-		e.rd.internalOAuth(w, r, err)
+		e.rd.storeOrInternalOAuth(w, r, err)
 	}
 }
 
-// engineAccount is an account in Anchore's shape. Tollgate knows no e-mail
-// address and no creation or update times: they are null.
+// engineAccount is an account in Anchore's shape; an unknown email is null.
 type engineAccount struct {
 	Name        string  `json:"name"`
 	Type        string  `json:"type"`
@@ -223,22 +228,34 @@ type engineAccount struct {
 }
 
 func accountBody(a engine.Account) engineAccount {
-	return engineAccount{Name: a.Name, Type: a.Type, State: a.State}
+	body := engineAccount{Name: a.Name, Type: a.Type, State: a.State,
+		CreatedAt: optionalTime(a.CreatedAt), LastUpdated: optionalTime(a.UpdatedAt)}
+	if a.Email != "" {
+		body.Email = &a.Email
+	}
+	return body
 }
 
-// account serves GET /v1/account: the caller's own account.
+// account serves GET /v1/account: the caller's own account, as its
+// credential sees it.
 func (e *engineEndpoint) account(w http.ResponseWriter, r *http.Request) {
 	// 1-2. Authenticate.
 	id, ok := e.caller(w, r)
 	if !ok {
 		return
 	}
-	// 3. Respond.
+	// 3. Read the account.
+	acct, err := e.eng.Account(r.Context(), id)
+	if err != nil {
+		e.rd.storeOrInternalEngine(w, r, err)
+		return
+	}
+	// 4. Respond.
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, accountBody(e.eng.Account(id.Name)))
+	writeJSON(w, http.StatusOK, accountBody(acct))
 }
 
-// accounts serves GET /v1/accounts: every user, for admins.
+// accounts serves GET /v1/accounts: every account, for admins.
 func (e *engineEndpoint) accounts(w http.ResponseWriter, r *http.Request) {
 	// 1-2. Authenticate.
 	id, ok := e.caller(w, r)
@@ -251,9 +268,9 @@ func (e *engineEndpoint) accounts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// 4. List and respond.
-	all, err := e.eng.Accounts()
+	all, err := e.eng.ListAccounts(r.Context())
 	if err != nil {
-		e.rd.internalEngine(w, r, err)
+		e.rd.storeOrInternalEngine(w, r, err)
 		return
 	}
 	out := make([]engineAccount, 0, len(all))
@@ -293,13 +310,15 @@ func (e *engineEndpoint) basicCaller(w http.ResponseWriter, r *http.Request) (au
 		return authn.Identity{}, false
 	}
 	id, err := e.authn.Authenticate(r.Context(), user, authn.Secret(pass))
-	if isCredentialError(err) {
-		e.limits.failed(r, user, authn.Secret(pass))
-		e.rd.engineUnauthorized(w, "invalid username or password", false)
+	if d := credentialFailure(err); d != nil {
+		if !errors.Is(err, authn.ErrDisabled) {
+			e.limits.failed(r, user, authn.Secret(pass))
+		}
+		e.rd.engineUnauthorized(w, d.Message, false)
 		return authn.Identity{}, false
 	}
 	if err != nil {
-		e.rd.internalEngine(w, r, err)
+		e.rd.storeOrInternalEngine(w, r, err)
 		return authn.Identity{}, false
 	}
 	return id, true
@@ -319,16 +338,18 @@ func (e *engineEndpoint) bearerCaller(w http.ResponseWriter, r *http.Request, to
 			info.subject = id.Name
 		}
 	}
-	if isCredentialError(err) || errors.Is(err, engine.ErrInvalidToken) {
+	switch {
+	case errors.Is(err, authn.ErrDisabled):
+		e.rd.engineUnauthorized(w, "account is disabled", true)
+	case isCredentialError(err) || errors.Is(err, engine.ErrInvalidToken):
 		e.limits.failed(r, "", "")
 		e.rd.engineUnauthorized(w, "invalid, expired or revoked access token", true)
-		return authn.Identity{}, false
+	case err != nil:
+		e.rd.storeOrInternalEngine(w, r, err)
+	default:
+		return id, true
 	}
-	if err != nil {
-		e.rd.internalEngine(w, r, err)
-		return authn.Identity{}, false
-	}
-	return id, true
+	return authn.Identity{}, false
 }
 
 // EngineError is an error of the Engine API's account calls, rendered in
@@ -359,6 +380,18 @@ func (rd renderer) engineUnauthorized(w http.ResponseWriter, message string, bad
 func (rd renderer) tooManyEngine(w http.ResponseWriter, wait time.Duration) {
 	secs := retryAfter(w, wait)
 	rd.engine(w, EngineError{Status: http.StatusTooManyRequests, Message: tooManyFailures + "; retry after " + secs + " seconds"})
+}
+
+// storeOrInternalEngine answers 503 with Retry-After when err says the
+// store is away, else a generic 500.
+func (rd renderer) storeOrInternalEngine(w http.ResponseWriter, r *http.Request, err error) {
+	if !unavailable(err) {
+		rd.internalEngine(w, r, err)
+		return
+	}
+	rd.logUnavailable(r, err)
+	w.Header().Set("Retry-After", storeRetryAfter)
+	rd.engine(w, EngineError{Status: http.StatusServiceUnavailable, Message: "the credential store does not answer; retry shortly"})
 }
 
 // internalEngine logs err and answers a generic 500.

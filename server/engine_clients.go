@@ -115,7 +115,7 @@ func (e *engineEndpoint) clientFailure(w http.ResponseWriter, r *http.Request, e
 	case errors.Is(err, oautherrors.ErrInvalidRequest):
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_request", "malformed client_credentials request"))
 	default:
-		e.rd.internalOAuth(w, r, err)
+		e.rd.storeOrInternalOAuth(w, r, err)
 	}
 }
 

@@ -46,7 +46,7 @@ func (e *engineEndpoint) refreshGrant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		e.rd.internalOAuth(w, r, err)
+		e.failure(w, r, err)
 		return
 	}
 	// 4. Respond (RFC 6749 §5.1), with the next refresh token.

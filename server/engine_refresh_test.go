@@ -1,11 +1,11 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/htpasswd"
 	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/introspect"
@@ -25,13 +28,14 @@ const engineRefreshTTL = 24 * time.Hour
 
 // introspection is the revocation and introspection service of an engine
 // env, wired as cmd/tollgate wires it.
-func introspection(e *env, svc *grant.Service, eng *engine.Service) *introspect.Service {
+func introspection(e *tokenEnv, svc *grant.Service, eng *engine.Service) *introspect.Service {
 	return &introspect.Service{
-		Admins: []string{"admin"},
-		Docker: svc.Refresh,
-		Engine: eng,
-		Issuer: issuer,
-		Users:  eng.Users,
+		Docker:    svc.Refresh,
+		Engine:    eng,
+		APITokens: e.tokens,
+		Accounts:  e.accounts,
+		Clients:   e.store,
+		Issuer:    issuer,
 		Registry: func(kid string) (string, any, bool) {
 			if kid != e.key.ID() {
 				return "", nil, false
@@ -175,39 +179,67 @@ func TestEngineRefreshExpires(t *testing.T) {
 	checkOAuthError(t, e.postEngine(t, refreshForm(rt, "anonymous")), http.StatusBadRequest, "invalid_grant")
 }
 
-// users is a directory whose users can be removed.
-type users struct {
-	mu    sync.Mutex
-	names []string
+// setUsers rewrites the env's htpasswd file with the given users (their
+// passwords unchanged) and reloads it, as the watcher would.
+func (e *env) setUsers(t testing.TB, names ...string) {
+	t.Helper()
+	entries, err := htpasswd.Entries(e.htpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, name := range names {
+		i := slices.IndexFunc(entries, func(en htpasswd.Entry) bool { return en.User == name })
+		if i < 0 {
+			h, err := bcrypt.GenerateFromPassword([]byte(passwords[name]), bcrypt.MinCost)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(name + ":" + string(h) + "\n")
+			continue
+		}
+		b.WriteString(name + ":" + entries[i].Hash + "\n")
+	}
+	if err := os.WriteFile(e.htpath, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.users.Reload(); err != nil {
+		t.Fatal(err)
+	}
 }
 
-func (u *users) Exists(_ context.Context, name string) (bool, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return slices.Contains(u.names, name), nil
-}
-
-func (u *users) Users() []string {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return slices.Clone(u.names)
-}
-
-func (u *users) set(names ...string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.names = names
+// setPassword gives name a new password in the env's htpasswd file and
+// reloads it.
+func (e *env) setPassword(t testing.TB, name, password string) {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = htpasswd.Update(e.htpath, func(entries []htpasswd.Entry) ([]htpasswd.Entry, error) {
+		for i := range entries {
+			if entries[i].User == name {
+				entries[i].Hash = string(h)
+			}
+		}
+		return entries, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.users.Reload(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A family dies with its user: once refused, it stays dead when a user of
 // that name comes back.
 func TestEngineRefreshUserRemoved(t *testing.T) {
-	dir := &users{names: []string{"admin", "alice", "bob"}}
-	e := newEngineEnv(t, engineOptions{users: dir})
+	e := newEngineEnv(t, engineOptions{})
 	_, rt := e.passwordGrant(t, "alice", "anonymous")
 	_, rt = e.engineTokens(t, e.postEngine(t, refreshForm(rt, "anonymous")))
 	access, rt2 := e.passwordGrant(t, "alice", "anonymous")
-	dir.set("admin", "bob")
+	e.setUsers(t, "admin", "bob")
 	checkOAuthError(t, e.postEngine(t, refreshForm(rt, "anonymous")), http.StatusBadRequest, "invalid_grant")
 	if got := e.introspect(t, rt2, basic("admin")); got["active"] != false {
 		t.Errorf("introspect a removed user's refresh token = %v, want inactive", got)
@@ -215,8 +247,9 @@ func TestEngineRefreshUserRemoved(t *testing.T) {
 	if got := e.introspect(t, access, basic("admin")); got["active"] != false {
 		t.Errorf("introspect a removed user's access token = %v, want inactive", got)
 	}
-	dir.set("admin", "alice", "bob")
+	e.setUsers(t, "admin", "alice", "bob")
 	checkOAuthError(t, e.postEngine(t, refreshForm(rt, "anonymous")), http.StatusBadRequest, "invalid_grant")
+	checkOAuthError(t, e.postEngine(t, refreshForm(rt2, "anonymous")), http.StatusBadRequest, "invalid_grant")
 }
 
 // tokenCall POSTs a form to /oauth2/revoke or /oauth2/introspect.
@@ -282,9 +315,9 @@ func TestIntrospectLiveTokens(t *testing.T) {
 	e := newEngineEnv(t, engineOptions{})
 	access, rt := e.passwordGrant(t, "alice", "anonymous")
 	checkClaims(t, "engine access token", e.introspect(t, access, basic("alice")), map[string]any{
-		"active": true, "sub": "alice", "iss": engineIssuer, "aud": engineAudience, "scope": "", "token_type": "Bearer"})
+		"active": true, "sub": e.accountID(t, "alice"), "username": "alice", "iss": engineIssuer, "aud": engineAudience, "scope": "", "token_type": "Bearer"})
 	checkClaims(t, "engine refresh token", e.introspect(t, rt, basic("alice")), map[string]any{
-		"active": true, "sub": "alice", "iss": engineIssuer, "client_id": "anonymous", "token_type": "refresh_token"})
+		"active": true, "sub": e.accountID(t, "alice"), "username": "alice", "iss": engineIssuer, "client_id": "anonymous", "token_type": "refresh_token"})
 
 	reg := e.checkGetOK(t, e.get(t, "service=registry.local&scope=repository:alice/app:pull", basic("alice")))
 	e.remember(reg.Token)
@@ -312,7 +345,7 @@ func TestIntrospectInactive(t *testing.T) {
 	e := newEngineEnv(t, engineOptions{})
 	access, rt := e.passwordGrant(t, "alice", "anonymous")
 	other := &engine.Tokens{Issuer: engineIssuer, Audience: engineAudience, TTL: time.Hour, Key: e.key}
-	foreign, err := other.Mint(authn.Identity{Name: "alice"}, nil) // signed with the wrong key
+	foreign, err := other.Mint(authn.Identity{Name: "alice", AccountID: e.accountID(t, "alice")}, nil) // signed with the wrong key
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +367,7 @@ func TestIntrospectInactive(t *testing.T) {
 		})
 	}
 	// An admin sees everyone's tokens.
-	if got := e.introspect(t, access, basic("admin")); got["active"] != true || got["sub"] != "alice" {
+	if got := e.introspect(t, access, basic("admin")); got["active"] != true || got["username"] != "alice" {
 		t.Errorf("admin introspecting alice's token = %v, want active", got)
 	}
 }
@@ -370,11 +403,10 @@ func TestRevoke(t *testing.T) {
 	docker := e.offlineToken(t, "alice", "docker", service)
 	e.remember(docker)
 
-	// bob cannot revoke alice's tokens: 200 all the same, nothing revoked.
+	// bob cannot revoke alice's tokens: refused (RFC 7009 §2.1, §2.2.1
+	// unauthorized_client), nothing revoked.
 	for _, tok := range []string{newest, docker} {
-		if r := e.revokeToken(t, tok, "refresh_token", basic("bob")); r.status != http.StatusOK {
-			t.Fatalf("revoke by another user: status %d, body %s; want 200", r.status, r.body)
-		}
+		checkOAuthError(t, e.revokeToken(t, tok, "refresh_token", basic("bob")), http.StatusBadRequest, "unauthorized_client")
 		if got := e.introspect(t, tok, basic("alice")); got["active"] != true {
 			t.Fatalf("another user revoked alice's token: %v", got)
 		}

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -20,11 +21,8 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/engine"
-	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
-	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/store"
-	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/server"
 )
 
@@ -53,12 +51,6 @@ func (a *auditLog) all() []store.AuditEvent {
 	return slices.Clone(a.events)
 }
 
-// directory is the user list of the env's htpasswd file (the env keeps only
-// its cache, whose Exists reads the file).
-type directory struct{ authn.Lookup }
-
-func (directory) Users() []string { return []string{"admin", "alice", "bob"} }
-
 // engineEnv is a tokenEnv whose server also serves the Engine API, wired as
 // cmd/tollgate wires it; admin is the admin user.
 type engineEnv struct {
@@ -71,7 +63,6 @@ type engineOptions struct {
 	keysMode bool // sign with the registry signing key instead of an HS256 secret
 	limits   server.Limits
 	now      func() time.Time // the refresh tokens' clock; nil: time.Now
-	users    engine.Directory // nil: the htpasswd users
 }
 
 func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
@@ -89,32 +80,36 @@ func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	svc := &grant.Service{
-		Authz:    acl,
-		Minter:   &token.Minter{Issuer: issuer, TTL: ttl, Signer: te.key},
-		Refresh:  &refresh.Tokens{Store: te.store, TTL: time.Hour},
-		Users:    te.auth,
-		Services: []string{service, mirror},
-	}
+	svc := te.grantService(acl)
 	eng := &engine.Service{
-		Tokens:  &engine.Tokens{Issuer: engineIssuer, Audience: engineAudience, TTL: engineTTL, Key: e.engineKey},
-		Clients: []string{"anchorectl"},
-		Admins:  []string{"admin"},
-		Users:   directory{te.auth},
-		Audit:   e.audit,
-		Refresh: &engine.Refreshes{Store: te.store, TTL: engineRefreshTTL, Now: o.now},
+		Tokens:    &engine.Tokens{Issuer: engineIssuer, Audience: engineAudience, TTL: engineTTL, Key: e.engineKey},
+		Clients:   []string{"anchorectl"},
+		Accounts:  te.accounts,
+		Listing:   te.store,
+		APITokens: te.tokens,
+		Audit:     e.audit,
+		Refresh:   &engine.Refreshes{Store: te.store, TTL: engineRefreshTTL, Now: o.now},
 	}
-	if o.users != nil {
-		eng.Users = o.users
-	}
+	callers := te.accounts.Authenticator(authn.Chain{te.tokens, te.auth})
 	te.handler = server.New(server.Options{
-		Grant: svc, Authn: authn.Chain{te.tokens, te.auth}, Logger: logger, Realm: issuer,
-		APITokens: te.tokens, Passwords: te.auth, Engine: eng, Limits: o.limits,
-		Introspection: introspection(te.env, svc, eng), // engine_refresh_test.go
+		Grant: svc, Authn: callers, Logger: logger, Realm: issuer,
+		APITokens: te.tokens, Passwords: te.accounts.Authenticator(te.auth), Engine: eng, Limits: o.limits,
+		Introspection: introspection(te, svc, eng), // engine_refresh_test.go
+		Accounts:      te.accounts,
 	})
 	te.srv = httptest.NewServer(te.handler)
 	tb.Cleanup(te.srv.Close) // runs before env's log check
 	return e
+}
+
+// accountID is the ID of name's account.
+func (e *env) accountID(t testing.TB, name string) string {
+	t.Helper()
+	acct, err := e.accounts.Get(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acct.ID
 }
 
 // engineForm is the seed request: the password grant of the anonymous client.
@@ -175,13 +170,17 @@ func (e *engineEnv) issued(t testing.TB, r response) string {
 // engineClaims are the claims of an engine token as golang-jwt reads them.
 type engineClaims struct {
 	jwt.RegisteredClaims
-	Scope *string `json:"scope"`
-	Role  string  `json:"role"`
+	Scope    *string `json:"scope"`
+	Username string  `json:"username"`
+	Role     string  `json:"role"`
+	APIToken string  `json:"api_token"`
 }
 
 // verifyEngine verifies raw with golang-jwt and the engine key alone (the
-// HMAC secret, or the signing key's public key) and checks every claim.
-func (e *engineEnv) verifyEngine(t testing.TB, raw, wantSub string) engineClaims {
+// HMAC secret, or the signing key's public key) and checks every claim:
+// sub is the account's ID (a UUID, as Anchore's services expect), username
+// its name.
+func (e *engineEnv) verifyEngine(t testing.TB, raw, wantUser string) engineClaims {
 	t.Helper()
 	var c engineClaims
 	parsed, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return e.engineKey.VerificationKey(), nil },
@@ -193,8 +192,12 @@ func (e *engineEnv) verifyEngine(t testing.TB, raw, wantSub string) engineClaims
 	if kid, _ := parsed.Header["kid"].(string); kid != e.engineKey.ID() {
 		t.Errorf("kid = %v, want %s", parsed.Header["kid"], e.engineKey.ID())
 	}
-	if c.Subject != wantSub {
-		t.Errorf("sub = %q, want %q", c.Subject, wantSub)
+	acct, err := e.accounts.Get(context.Background(), wantUser)
+	if err != nil {
+		t.Fatalf("account %s: %v", wantUser, err)
+	}
+	if c.Subject != acct.ID || c.Username != wantUser {
+		t.Errorf("sub, username = %q, %q; want %s's account id %q and %q", c.Subject, c.Username, wantUser, acct.ID, wantUser)
 	}
 	if c.IssuedAt == nil || c.NotBefore == nil || c.ExpiresAt == nil || c.ID == "" {
 		t.Fatalf("iat, nbf, exp, jti = %v, %v, %v, %q: all required", c.IssuedAt, c.NotBefore, c.ExpiresAt, c.ID)
@@ -221,7 +224,8 @@ func (e *engineEnv) account(t testing.TB, path string, auth func(*http.Request))
 	return e.do(t, req)
 }
 
-// wantAccount checks a 200 /v1/account answer, field by field, nulls included.
+// wantAccount checks a 200 /v1/account answer, field by field: an enabled
+// account without email (null), its creation and update times as RFC 3339.
 func wantAccount(t testing.TB, r response, name, typ string) {
 	t.Helper()
 	if r.status != http.StatusOK {
@@ -231,7 +235,15 @@ func wantAccount(t testing.TB, r response, name, typ string) {
 	if err := json.Unmarshal(r.body, &got); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"name": name, "type": typ, "state": "enabled", "email": nil, "created_at": nil, "last_updated": nil}
+	for _, k := range []string{"created_at", "last_updated"} {
+		if ts, _ := got[k].(string); ts == "" {
+			t.Errorf("%s = %v, want an RFC 3339 time", k, got[k])
+		} else if _, err := time.Parse(time.RFC3339, ts); err != nil {
+			t.Errorf("%s = %q: %v", k, ts, err)
+		}
+		delete(got, k)
+	}
+	want := map[string]any{"name": name, "type": typ, "state": "enabled", "email": nil}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("account = %s, want %v", r.body, want)
 	}
@@ -445,7 +457,7 @@ func TestEngineAccountRefusals(t *testing.T) {
 	}
 	mint := func(key *keys.Key, iss string, now time.Time) string {
 		tok, err := (&engine.Tokens{Issuer: iss, Audience: engineAudience, TTL: engineTTL, Key: key, Now: func() time.Time { return now }}).
-			Mint(authn.Identity{Name: "alice"}, nil)
+			Mint(authn.Identity{Name: "alice", AccountID: e.accountID(t, "alice")}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -508,8 +520,8 @@ func TestEngineAccountsAdminOnly(t *testing.T) {
 			for _, a := range got {
 				names = append(names, a["name"].(string))
 				types = append(types, a["type"].(string))
-				if a["email"] != nil || a["created_at"] != nil || a["last_updated"] != nil || a["state"] != "enabled" {
-					t.Errorf("account %v: unknown fields must be null, state enabled", a)
+				if a["email"] != nil || a["created_at"] == nil || a["last_updated"] == nil || a["state"] != "enabled" {
+					t.Errorf("account %v: want no email, times, state enabled", a)
 				}
 			}
 			if !slices.Equal(names, []string{"admin", "alice", "bob"}) || !slices.Equal(types, []string{"admin", "user", "user"}) {

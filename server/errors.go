@@ -2,9 +2,12 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/tollgate/tollgate/pkg/store"
 )
 
 // DockerError is an error on the registry-facing token endpoint, rendered
@@ -79,6 +82,45 @@ func (rd renderer) internalDocker(w http.ResponseWriter, r *http.Request, err er
 func (rd renderer) internalOAuth(w http.ResponseWriter, r *http.Request, err error) {
 	rd.logInternal(r, err)
 	rd.oauth(w, oauthError(http.StatusInternalServerError, "server_error", "internal server error"))
+}
+
+// storeRetryAfter is the Retry-After of a 503 for a store that is away:
+// replicas reconnect within a second of its return.
+const storeRetryAfter = "1"
+
+// unavailable reports whether err says the store is away (503).
+func unavailable(err error) bool { return errors.Is(err, store.ErrUnavailable) }
+
+// storeOrInternalDocker answers 503 UNAVAILABLE with Retry-After when err
+// says the store is away, else a generic 500.
+func (rd renderer) storeOrInternalDocker(w http.ResponseWriter, r *http.Request, err error) {
+	if !unavailable(err) {
+		rd.internalDocker(w, r, err)
+		return
+	}
+	rd.logUnavailable(r, err)
+	w.Header().Set("Retry-After", storeRetryAfter)
+	rd.docker(w, DockerError{Status: http.StatusServiceUnavailable, Code: "UNAVAILABLE",
+		Message: "service unavailable", Detail: "the credential store does not answer; retry shortly"})
+}
+
+// storeOrInternalOAuth answers 503 temporarily_unavailable (RFC 6749
+// §4.1.2.1) with Retry-After when err says the store is away, else
+// server_error.
+func (rd renderer) storeOrInternalOAuth(w http.ResponseWriter, r *http.Request, err error) {
+	if !unavailable(err) {
+		rd.internalOAuth(w, r, err)
+		return
+	}
+	rd.logUnavailable(r, err)
+	w.Header().Set("Retry-After", storeRetryAfter)
+	rd.oauth(w, oauthError(http.StatusServiceUnavailable, "temporarily_unavailable",
+		"the credential store does not answer; retry shortly"))
+}
+
+func (rd renderer) logUnavailable(r *http.Request, err error) {
+	rd.logger.WarnContext(r.Context(), "store unavailable", "request_id", requestID(r.Context()),
+		"method", r.Method, "path", r.URL.Path, "error", err)
 }
 
 func (rd renderer) logInternal(r *http.Request, err error) {

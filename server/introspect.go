@@ -13,7 +13,8 @@ import (
 
 // introspectEndpoint serves token revocation (RFC 7009) and introspection
 // (RFC 7662) at /oauth2/revoke and /oauth2/introspect, for callers that
-// authenticate with HTTP Basic: a password user or an API token.
+// authenticate with HTTP Basic: a registered client (a resource server,
+// RFC 7662 §2.1), a password user or an API token.
 type introspectEndpoint struct {
 	svc    *introspect.Service
 	authn  authn.Authenticator // API tokens, then passwords
@@ -31,6 +32,8 @@ func (e *introspectEndpoint) Mount(r *mux.Router) {
 type introspectResponse struct {
 	Active    bool     `json:"active"`
 	Subject   string   `json:"sub,omitempty"`
+	Username  string   `json:"username,omitempty"`
+	Role      string   `json:"role,omitempty"` // an API token's role, or the role an access token carries
 	Issuer    string   `json:"iss,omitempty"`
 	Audience  []string `json:"aud,omitempty"`
 	ExpiresAt int64    `json:"exp,omitempty"`
@@ -50,13 +53,14 @@ func (e *introspectEndpoint) introspect(w http.ResponseWriter, r *http.Request) 
 	// 3. Authorize and look up: someone else's token is inactive.
 	res, err := e.svc.Introspect(r.Context(), caller, raw, hint)
 	if err != nil {
-		e.rd.internalOAuth(w, r, err)
+		e.rd.storeOrInternalOAuth(w, r, err)
 		return
 	}
 	// 4. Respond.
 	body := introspectResponse{Active: res.Active}
 	if res.Active {
-		body = introspectResponse{Active: true, Subject: res.Subject, Issuer: res.Issuer, Audience: res.Audience,
+		body = introspectResponse{Active: true, Subject: res.Subject, Username: res.Username, Role: res.Role,
+			Issuer: res.Issuer, Audience: res.Audience,
 			ExpiresAt: unix(res.ExpiresAt), IssuedAt: unix(res.IssuedAt), Scope: res.Scope, ClientID: res.ClientID,
 			TokenType: res.TokenType}
 	}
@@ -80,8 +84,13 @@ func (e *introspectEndpoint) revoke(w http.ResponseWriter, r *http.Request) {
 			"access tokens cannot be revoked; they expire (exp)"))
 		return
 	}
+	if errors.Is(err, introspect.ErrNotYours) {
+		e.rd.oauth(w, oauthError(http.StatusBadRequest, "unauthorized_client",
+			"the token was not issued to the caller, and the caller may not revoke others' tokens"))
+		return
+	}
 	if err != nil {
-		e.rd.internalOAuth(w, r, err)
+		e.rd.storeOrInternalOAuth(w, r, err)
 		return
 	}
 	// 4. Respond.
@@ -105,13 +114,15 @@ func (e *introspectEndpoint) parse(w http.ResponseWriter, r *http.Request) (auth
 		return authn.Identity{}, "", "", false
 	}
 	id, err := e.authn.Authenticate(r.Context(), user, authn.Secret(pass))
-	if isCredentialError(err) {
-		e.limits.failed(r, user, authn.Secret(pass))
-		e.unauthorized(w, "invalid username or password")
+	if d := credentialFailure(err); d != nil {
+		if !errors.Is(err, authn.ErrDisabled) {
+			e.limits.failed(r, user, authn.Secret(pass))
+		}
+		e.unauthorized(w, d.Message)
 		return authn.Identity{}, "", "", false
 	}
 	if err != nil {
-		e.rd.internalOAuth(w, r, err)
+		e.rd.storeOrInternalOAuth(w, r, err)
 		return authn.Identity{}, "", "", false
 	}
 	raw := r.Form.Get("token")

@@ -12,13 +12,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authz"
-	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/refresh"
@@ -70,21 +68,15 @@ func newLimitEnv(tb testing.TB, o limitOptions) *limitEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	svc := &grant.Service{
-		Authz:    acl,
-		Minter:   &token.Minter{Issuer: issuer, TTL: ttl, Signer: te.key},
-		Refresh:  &refresh.Tokens{Store: te.store, TTL: time.Hour},
-		Users:    te.auth,
-		Services: []string{service, mirror},
-	}
+	svc := te.grantService(acl)
 	m := metrics.New(e.registry)
 	var trusted []netip.Prefix
 	if !o.untrusting {
 		trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
 	te.handler = server.New(server.Options{
-		Grant: svc, Authn: authn.Chain{te.tokens, e.passwordCalls}, Logger: logger, Realm: issuer,
-		APITokens: te.tokens, Passwords: e.passwordCalls,
+		Grant: svc, Authn: te.accounts.Authenticator(authn.Chain{te.tokens, e.passwordCalls}), Logger: logger, Realm: issuer,
+		APITokens: te.tokens, Passwords: te.accounts.Authenticator(e.passwordCalls),
 		TrustedProxies: trusted, Limits: o.limits, Metrics: m, RateLimited: m.RateLimited, // as cmd/tollgate wires it
 	})
 	te.srv = httptest.NewServer(te.handler)

@@ -141,6 +141,8 @@ func (e *tokenEndpoint) oauthFailure(w http.ResponseWriter, r *http.Request, err
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_request", err.Error()))
 	case errors.Is(err, oautherrors.ErrInvalidGrant):
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "invalid username or password"))
+	case errors.Is(err, authn.ErrDisabled):
+		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "account is disabled"))
 	case errors.Is(err, grant.ErrRefreshInvalid):
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "refresh token is invalid, expired or revoked"))
 	case errors.Is(err, grant.ErrUnknownService):
@@ -150,7 +152,7 @@ func (e *tokenEndpoint) oauthFailure(w http.ResponseWriter, r *http.Request, err
 	case errors.Is(err, oautherrors.ErrInvalidRequest):
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_request", missingParams(r)))
 	default:
-		e.rd.internalOAuth(w, r, err)
+		e.rd.storeOrInternalOAuth(w, r, err)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/authn/htpasswd"
@@ -75,12 +76,13 @@ func newOpsEnv(tb testing.TB, o opsOptions) *opsEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tokens := &apitoken.Tokens{Store: st, Users: e.auth, Admins: []string{"admin"}, Logger: logger}
+	tokens := &apitoken.Tokens{Store: st, Logger: logger}
+	e.accounts = &accounts.Service{Store: st, Users: users, Admins: []string{"admin"}, Logger: logger}
 	svc := &grant.Service{
 		Authz:    acl,
 		Minter:   &token.Minter{Issuer: issuer, TTL: ttl, Signer: e.key},
 		Refresh:  &refresh.Tokens{Store: st, TTL: time.Hour},
-		Users:    e.auth,
+		Accounts: e.accounts,
 		Services: []string{service, mirror},
 	}
 	ready := []server.ReadyCheck{{Name: "store", Check: st.Ping}}
@@ -88,8 +90,8 @@ func newOpsEnv(tb testing.TB, o opsOptions) *opsEnv {
 		ready = o.ready(st)
 	}
 	opts := server.Options{
-		Grant: svc, Authn: authn.Chain{tokens, e.auth}, Logger: logger, Realm: issuer,
-		APITokens: tokens, Passwords: e.auth,
+		Grant: svc, Authn: e.accounts.Authenticator(authn.Chain{tokens, e.auth}), Logger: logger, Realm: issuer,
+		APITokens: tokens, Passwords: e.accounts.Authenticator(e.auth),
 		Limits: o.limits, Ready: ready, ReadyTimeout: o.readyTimeout,
 	}
 	if m != nil {

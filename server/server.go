@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/engine"
@@ -59,8 +60,15 @@ type Options struct {
 	Discovery Discovery
 
 	// Introspection, when set, serves /oauth2/revoke and /oauth2/introspect
-	// (introspect.go), authenticating through Authn.
-	Introspection *introspect.Service
+	// (introspect.go), authenticating through IntrospectionAuthn (nil:
+	// Authn): registered clients (resource servers, RFC 7662 §2.1), then
+	// users.
+	Introspection      *introspect.Service
+	IntrospectionAuthn authn.Authenticator
+
+	// Accounts, when set, serves the administrators' /api/users/{name}/*
+	// (users.go), authenticating through Authn.
+	Accounts *accounts.Service
 }
 
 // New returns the HTTP handler serving every Tollgate endpoint.
@@ -75,13 +83,20 @@ func New(o Options) http.Handler {
 	r := mux.NewRouter()
 	newTokenEndpoint(ins.grant(o.Grant), ins.authn(o.Authn, true), rd, lim).Mount(r)
 	if o.APITokens != nil && o.Passwords != nil {
-		newAPITokenEndpoint(o.APITokens, ins.authn(o.Passwords, false), rd, lim).Mount(r)
+		newAPITokenEndpoint(o.APITokens, ins.authn(o.Passwords, false), ins.authn(o.Authn, false), rd, lim).Mount(r)
 	}
 	if o.Engine != nil {
 		newEngineEndpoint(o.Engine, ins.authn(o.Authn, false), rd, lim).Mount(r)
 	}
 	if o.Introspection != nil {
-		(&introspectEndpoint{svc: o.Introspection, authn: ins.authn(o.Authn, false), rd: rd, limits: lim}).Mount(r)
+		callers := o.IntrospectionAuthn
+		if callers == nil {
+			callers = o.Authn
+		}
+		(&introspectEndpoint{svc: o.Introspection, authn: ins.authn(callers, false), rd: rd, limits: lim}).Mount(r)
+	}
+	if o.Accounts != nil {
+		(&usersEndpoint{accounts: o.Accounts, authn: ins.authn(o.Authn, false), rd: rd, limits: lim}).Mount(r)
 	}
 	if o.Discovery.JWKS != nil {
 		d := o.Discovery

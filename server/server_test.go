@@ -22,6 +22,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/accounts"
+	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/htpasswd"
 	"github.com/tollgate/tollgate/pkg/authz"
@@ -63,12 +65,15 @@ func exampleRules(tb testing.TB) []authz.Rule {
 // env is one Tollgate over the real router, with its own key, htpasswd
 // file, SQLite store and log buffer.
 type env struct {
-	handler http.Handler
-	srv     *httptest.Server
-	key     *keys.Key
-	store   *sqlite.Store
-	auth    *authn.Cache
-	logs    *logtest.Buffer
+	handler  http.Handler
+	srv      *httptest.Server
+	key      *keys.Key
+	store    *sqlite.Store
+	auth     *authn.Cache
+	users    *htpasswd.File
+	htpath   string
+	accounts *accounts.Service // admin is in users.admins
+	logs     *logtest.Buffer
 
 	mu      sync.Mutex
 	secrets []string // every token and refresh token handed out
@@ -117,6 +122,7 @@ func newEnvWith(tb testing.TB, o envOptions) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	e.users, e.htpath = users, htpath
 	e.auth = authn.NewCache(users, time.Minute, 100)
 
 	acl, err := authz.Compile(exampleRules(tb))
@@ -128,15 +134,12 @@ func newEnvWith(tb testing.TB, o envOptions) *env {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { e.store.Close() })
+	e.accounts = &accounts.Service{Store: e.store, Users: users, Admins: []string{"admin"}, Audit: audit.NewRecorder(e.store, logger),
+		Logger: logger}
+	e.accounts.Start(context.Background(), users.Users(), time.Now()) // as the server starts
 
-	svc := &grant.Service{
-		Authz:    acl,
-		Minter:   &token.Minter{Issuer: issuer, TTL: ttl, Signer: e.key},
-		Refresh:  &refresh.Tokens{Store: e.store, TTL: time.Hour},
-		Users:    e.auth,
-		Services: []string{service, mirror},
-	}
-	e.handler = server.New(server.Options{Grant: svc, Authn: e.auth, Logger: logger, Realm: issuer})
+	svc := e.grantService(acl)
+	e.handler = server.New(server.Options{Grant: svc, Authn: e.accounts.Authenticator(e.auth), Logger: logger, Realm: issuer})
 	e.srv = httptest.NewServer(e.handler)
 	tb.Cleanup(e.srv.Close)
 	// Cleanups run last-in first-out: the log check runs before srv.Close,
@@ -145,6 +148,18 @@ func newEnvWith(tb testing.TB, o envOptions) *env {
 		tb.Cleanup(func() { e.checkLogs(tb) })
 	}
 	return e
+}
+
+// grantService is the token service over the env's store and accounts,
+// as cmd/tollgate wires it.
+func (e *env) grantService(acl *authz.ACL) *grant.Service {
+	return &grant.Service{
+		Authz:    acl,
+		Minter:   &token.Minter{Issuer: issuer, TTL: ttl, Signer: e.key},
+		Refresh:  &refresh.Tokens{Store: e.store, TTL: time.Hour},
+		Accounts: e.accounts,
+		Services: []string{service, mirror},
+	}
 }
 
 // remember records a secret that must never reach the logs.

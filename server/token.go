@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/scope"
 )
@@ -159,6 +160,9 @@ func checkClientID(id string) error {
 func passwordGrantUser(a authn.Authenticator) oauthserver.PasswordAuthorizationHandler {
 	return func(ctx context.Context, _, username, password string) (string, error) {
 		id, err := a.Authenticate(ctx, username, authn.Secret(password))
+		if errors.Is(err, authn.ErrDisabled) {
+			return "", err
+		}
 		if isCredentialError(err) {
 			return "", oautherrors.ErrInvalidGrant
 		}
@@ -207,14 +211,15 @@ func (e *tokenEndpoint) get(w http.ResponseWriter, r *http.Request) {
 		e.rd.docker(w, badRequest("unknown service", err.Error()))
 		return
 	}
-	// 2. Authenticate (Basic, or anonymous), unless a failure budget is spent.
-	if user, pass, ok := r.BasicAuth(); ok && !e.limits.admit(w, r, user, authn.Secret(pass), e.rd.tooManyDocker) {
-		e.denied(r, q.Get("service"), scopes, tooManyFailures)
+	// 2. Authenticate (Basic, Bearer with an API token, or anonymous),
+	// unless a failure budget is spent.
+	user, secret := requestCredentials(r)
+	if secret != "" && !e.limits.admit(w, r, user, secret, e.rd.tooManyDocker) {
 		return
 	}
-	id, derr, err := e.basicIdentity(r)
+	id, derr, err := e.callerIdentity(r, user, secret)
 	if err != nil {
-		e.rd.internalDocker(w, r, err)
+		e.rd.storeOrInternalDocker(w, r, err)
 		return
 	}
 	if derr != nil {
@@ -222,7 +227,7 @@ func (e *tokenEndpoint) get(w http.ResponseWriter, r *http.Request) {
 		e.rd.docker(w, *derr)
 		return
 	}
-	if err := grant.CheckAccount(id, q.Get("account")); err != nil {
+	if err := grant.CheckAccount(id, user, q.Get("account")); err != nil {
 		e.rd.docker(w, badRequest("account does not match the authenticated user", ""))
 		return
 	}
@@ -240,7 +245,7 @@ func (e *tokenEndpoint) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		e.rd.internalDocker(w, r, err)
+		e.rd.storeOrInternalDocker(w, r, err)
 		return
 	}
 	// 5. Respond.
@@ -254,26 +259,53 @@ func (e *tokenEndpoint) get(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// basicIdentity authenticates HTTP Basic credentials; no Authorization
-// header (or empty credentials) is the anonymous caller. It returns a client
-// error to render, or an internal error.
-func (e *tokenEndpoint) basicIdentity(r *http.Request) (authn.Identity, *DockerError, error) {
-	if r.Header.Get("Authorization") == "" {
-		return authn.Identity{}, nil, nil
+// Credential errors of GET /oauth2/token.
+var (
+	errMalformedCredentials = errors.New("malformed credentials: use HTTP Basic, or Bearer with an API token")
+	errBearerNotAPIToken    = errors.New("a Bearer credential here must be an API token (tg_…); log in with HTTP Basic")
+)
+
+// requestCredentials reads the credentials of a GET token request: HTTP
+// Basic, or an API token as Bearer (NORA-style clients), which stands for
+// Basic with the user name apitoken.Username. No Authorization header, or
+// empty Basic credentials, is the anonymous caller (both ""). A header that
+// is neither gives the user "" and a non-empty secret that callerIdentity
+// refuses.
+func requestCredentials(r *http.Request) (user string, secret authn.Secret) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", ""
 	}
-	user, pass, ok := r.BasicAuth()
-	if !ok {
-		d := unauthorized("malformed credentials: use HTTP Basic")
+	if u, p, ok := r.BasicAuth(); ok {
+		return u, authn.Secret(p)
+	}
+	scheme, cred, _ := strings.Cut(h, " ")
+	if strings.EqualFold(scheme, "Bearer") {
+		return apitoken.Username, authn.Secret(strings.TrimSpace(cred))
+	}
+	return "", authn.Secret(h)
+}
+
+// callerIdentity authenticates what requestCredentials read. It returns a
+// client error to render, or an internal (or store) error.
+func (e *tokenEndpoint) callerIdentity(r *http.Request, user string, secret authn.Secret) (authn.Identity, *DockerError, error) {
+	switch {
+	case user == "" && secret == "":
+		return authn.Identity{}, nil, nil
+	case user == "":
+		d := unauthorized(errMalformedCredentials.Error())
+		return authn.Identity{}, &d, nil
+	case user == apitoken.Username && !apitoken.LooksLike(string(secret)) && isBearer(r):
+		e.limits.failed(r, "", "")
+		d := unauthorized(errBearerNotAPIToken.Error())
 		return authn.Identity{}, &d, nil
 	}
-	if user == "" && pass == "" {
-		return authn.Identity{}, nil, nil
-	}
-	id, err := e.authn.Authenticate(r.Context(), user, authn.Secret(pass))
-	if isCredentialError(err) {
-		e.limits.failed(r, user, authn.Secret(pass))
-		d := unauthorized("invalid username or password")
-		return authn.Identity{}, &d, nil
+	id, err := e.authn.Authenticate(r.Context(), user, secret)
+	if d := credentialFailure(err); d != nil {
+		if !errors.Is(err, authn.ErrDisabled) {
+			e.limits.failed(r, user, secret)
+		}
+		return authn.Identity{}, d, nil
 	}
 	if err != nil {
 		return authn.Identity{}, nil, err
@@ -281,9 +313,28 @@ func (e *tokenEndpoint) basicIdentity(r *http.Request) (authn.Identity, *DockerE
 	return id, nil, nil
 }
 
+// credentialFailure is the 401 of a refused credential, or nil.
+func credentialFailure(err error) *DockerError {
+	var d DockerError
+	switch {
+	case errors.Is(err, authn.ErrDisabled):
+		d = unauthorized("account is disabled")
+	case isCredentialError(err):
+		d = unauthorized("invalid username or password")
+	default:
+		return nil
+	}
+	return &d
+}
+
+func isBearer(r *http.Request) bool {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "Bearer")
+}
+
 // denied audits a refused token request under the name the caller gave.
 func (e *tokenEndpoint) denied(r *http.Request, service string, scopes []scope.Scope, reason string) {
-	user, _, _ := r.BasicAuth()
+	user, _ := requestCredentials(r)
 	if user == "" {
 		user = r.FormValue("username")
 	}

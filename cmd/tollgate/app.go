@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
@@ -38,13 +39,14 @@ const purgeEvery = time.Hour
 
 // app is a running Tollgate: everything built from one configuration.
 type app struct {
-	handler http.Handler
-	signing *signing
-	store   store.Store
-	tokens  *apitoken.Tokens // API tokens; their last-used times are flushed on Close
-	users   *htpasswd.File
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	handler  http.Handler
+	signing  *signing
+	store    store.Store
+	tokens   *apitoken.Tokens // API tokens; their last-used times are flushed on Close
+	users    *htpasswd.File
+	accounts *accounts.Service
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // parts are what newApp loads before it starts anything.
@@ -104,10 +106,27 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	recorder := audit.NewRecorder(p.store, logger)
 	auth := authn.NewCache(p.users, cfg.Users.CacheTTL, credentialCacheSize)
 	auth.Observe = m.CredentialCache
-	a.tokens = newAPITokens(cfg, p.store, auth, recorder, logger)
+	a.accounts = newAccounts(cfg, p, recorder, logger)
+	a.tokens = newAPITokens(cfg, p.store, recorder, logger)
+	a.accounts.Start(ctx, p.users.Users(), fileTime(cfg.Users.Htpasswd))
 	a.start(ctx, cfg, m, recorder, logger)
-	a.handler = server.New(serverOptions(cfg, p, m, auth, a.tokens, recorder, logger))
+	a.handler = server.New(serverOptions(cfg, p, m, auth, a.tokens, a.accounts, recorder, logger))
 	return a, nil
+}
+
+// newAccounts is the account service of the configuration. The htpasswd
+// file tells it when users come, go or change their password.
+func newAccounts(cfg *config.Config, p *parts, recorder *audit.Recorder, logger *slog.Logger) *accounts.Service {
+	return &accounts.Service{Store: p.store, Users: p.users, Admins: cfg.Users.Admins, Audit: recorder,
+		Logger: logger, CacheTTL: cfg.Users.AccountCacheTTL}
+}
+
+// fileTime is path's modification time, or the zero time.
+func fileTime(path string) time.Time {
+	if fi, err := os.Stat(path); err == nil {
+		return fi.ModTime()
+	}
+	return time.Time{}
 }
 
 // start runs the background work until ctx ends; Close waits for it.
@@ -115,55 +134,69 @@ func (a *app) start(ctx context.Context, cfg *config.Config, m *metrics.Metrics,
 	a.wg.Go(func() {
 		a.signing.run(ctx, cfg.Keys.Ring.SyncEvery, func() { m.SetSigningKey(signingKeyInfo(a.signing, "")) })
 	})
+	a.users.OnChange = func(ch htpasswd.Change) {
+		a.accounts.Apply(ctx, ch.Added, ch.Removed, ch.Changed, 0)
+	}
 	a.wg.Go(func() { watchUsers(ctx, a.users, logger) })
-	a.wg.Go(func() { purgeRefreshTokens(ctx, a.store, logger) })
+	a.wg.Go(func() { purge(ctx, a.store, cfg.Audit.Retention, logger) })
 	a.wg.Go(func() { recorder.Run(ctx) })
 	a.wg.Go(func() { a.tokens.Run(ctx) })
 }
 
 // newAPITokens is the API-token service of the configuration.
-func newAPITokens(cfg *config.Config, st store.Store, passwords authn.Lookup, recorder *audit.Recorder, logger *slog.Logger) *apitoken.Tokens {
+func newAPITokens(cfg *config.Config, st store.Store, recorder *audit.Recorder, logger *slog.Logger) *apitoken.Tokens {
 	return &apitoken.Tokens{
-		Store:  st,
-		Users:  passwords,
-		Admins: cfg.Users.Admins,
+		Store: st,
 		Limits: apitoken.Limits{
 			DefaultTTLDays:   cfg.APITokens.DefaultTTLDays,
 			MaxTTLDays:       cfg.APITokens.MaxTTLDays,
 			MaxTTLDaysByRole: cfg.APITokens.MaxTTLDaysByRole,
+			MaxPerUser:       cfg.APITokens.MaxPerUser,
 		},
 		Logger: logger,
 		Audit:  recorder,
 	}
 }
 
-// serverOptions wires the endpoints to the services.
+// serverOptions wires the endpoints to the services. Every identity a
+// credential vouches for passes the accounts service (accts.Authenticator):
+// its account must live, be enabled and be the one the credential was
+// issued to.
 func serverOptions(cfg *config.Config, p *parts, m *metrics.Metrics, auth *authn.Cache, tokens *apitoken.Tokens,
-	recorder *audit.Recorder, logger *slog.Logger) server.Options {
+	accts *accounts.Service, recorder *audit.Recorder, logger *slog.Logger) server.Options {
 	svc := &grant.Service{
 		Audit:    recorder,
 		Authz:    p.acl,
 		Minter:   &token.Minter{Issuer: cfg.Token.Issuer, TTL: cfg.Token.Expiration, Signer: p.signing.holder},
 		Refresh:  &refresh.Tokens{Store: p.store, TTL: cfg.Token.RefreshExpiration},
-		Users:    auth,
+		Accounts: accts,
 		Services: cfg.Token.Services,
 	}
-	eng := engineService(cfg, p.engineKey, p.users, recorder, p.store)
-	if eng != nil { // client_credentials for the clients of `tollgate clients`
-		eng.Registered = engine.NewClients(p.store, eng.Tokens, cfg.Users.BcryptCost, recorder)
-	}
+	eng := engineService(cfg, p.engineKey, accts, tokens, recorder, p.store)
+	// API tokens first: they are never cached (a revocation applies at
+	// once); the credential cache wraps only the password users.
+	callers := accts.Authenticator(authn.Chain{tokens, auth})
 	return server.Options{
 		Grant: svc, Logger: logger, Realm: cfg.Token.Issuer,
-		// API tokens first: they are never cached (a revocation applies at
-		// once); the credential cache wraps only the password users.
-		Authn:     authn.Chain{tokens, auth},
-		APITokens: tokens, Passwords: auth, Engine: eng,
-		Introspection:  introspection(cfg, svc.Refresh, eng, p.signing.holder, auth),
-		TrustedProxies: p.proxies, Limits: serverLimits(cfg.Limits),
+		Authn:     callers,
+		APITokens: tokens, Passwords: accts.Authenticator(auth), Engine: eng, Accounts: accts,
+		Introspection:      introspection(cfg, svc.Refresh, eng, tokens, accts, p.store, p.signing.holder),
+		IntrospectionAuthn: introspectionCallers(eng, callers),
+		TrustedProxies:     p.proxies, Limits: serverLimits(cfg.Limits),
 		Metrics: m, RateLimited: m.RateLimited, Ready: readyChecks(p.store, p.signing, p.users),
 		Discovery: server.Discovery{Issuer: cfg.Token.Issuer, PublicURL: cfg.Server.PublicURL,
 			JWKS: func() []byte { return p.signing.holder.Load().JWKS() }, Engine: eng != nil},
 	}
+}
+
+// introspectionCallers authenticates the callers of introspection and
+// revocation: registered clients (resource servers, RFC 7662 §2.1), then
+// users.
+func introspectionCallers(eng *engine.Service, users authn.Authenticator) authn.Authenticator {
+	if eng == nil || eng.Registered == nil {
+		return users
+	}
+	return authn.Chain{eng.Registered.Caller(), users}
 }
 
 // loadEngineKey returns the key of engine tokens, or nil when the Engine
@@ -185,20 +218,25 @@ func loadEngineKey(c config.Engine, signing *keys.Holder) (engine.Key, error) {
 }
 
 // engineService is the Engine API of the engine section, or nil when it is
-// off (key nil). Its admins are users.admins.
-func engineService(cfg *config.Config, key engine.Key, users *htpasswd.File, audit engine.Auditor, st store.EngineRefreshTokens) *engine.Service {
+// off (key nil), with client_credentials for the clients of `tollgate
+// clients`.
+func engineService(cfg *config.Config, key engine.Key, accts *accounts.Service, tokens *apitoken.Tokens,
+	audit engine.Auditor, st store.Store) *engine.Service {
 	if key == nil {
 		return nil
 	}
 	e := cfg.Engine
-	return &engine.Service{
-		Tokens:  &engine.Tokens{Issuer: e.Issuer, Audience: e.Audience, TTL: e.Expiration, Key: key},
-		Clients: e.PublicClients,
-		Admins:  cfg.Users.Admins,
-		Users:   users,
-		Audit:   audit,
-		Refresh: &engine.Refreshes{Store: st, TTL: e.RefreshExpiration},
+	eng := &engine.Service{
+		Tokens:    &engine.Tokens{Issuer: e.Issuer, Audience: e.Audience, TTL: e.Expiration, Key: key},
+		Clients:   e.PublicClients,
+		Accounts:  accts,
+		Listing:   st,
+		APITokens: tokens,
+		Audit:     audit,
+		Refresh:   &engine.Refreshes{Store: st, TTL: e.RefreshExpiration},
 	}
+	eng.Registered = engine.NewClients(st, eng.Tokens, cfg.Users.BcryptCost, audit)
+	return eng
 }
 
 // readyChecks are what GET /ready checks: the store answers a ping (within
@@ -306,7 +344,14 @@ func watchUsers(ctx context.Context, users *htpasswd.File, logger *slog.Logger) 
 	}
 }
 
-func purgeRefreshTokens(ctx context.Context, st store.RefreshTokens, logger *slog.Logger) {
+// usedRefreshKept is how long a used engine refresh token is kept, so that
+// presenting it again is seen as reuse (and revokes its family).
+const usedRefreshKept = 24 * time.Hour
+
+// purge deletes, every purgeEvery, what the store need not keep: expired
+// Docker refresh tokens, engine refresh tokens that expired, were revoked
+// or were used long ago, and audit events older than retention.
+func purge(ctx context.Context, st store.Store, retention time.Duration, logger *slog.Logger) {
 	tick := time.NewTicker(purgeEvery)
 	defer tick.Stop()
 	for {
@@ -314,11 +359,25 @@ func purgeRefreshTokens(ctx context.Context, st store.RefreshTokens, logger *slo
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if n, err := st.DeleteExpiredRefreshTokens(ctx, time.Now()); err != nil {
-				logger.Error("purge expired refresh tokens", "error", err)
-			} else if n > 0 {
-				logger.Info("purged expired refresh tokens", "count", n)
-			}
+			purgeOnce(ctx, st, retention, time.Now(), logger)
+		}
+	}
+}
+
+func purgeOnce(ctx context.Context, st store.Store, retention time.Duration, now time.Time, logger *slog.Logger) {
+	steps := []struct {
+		what string
+		run  func() (int64, error)
+	}{
+		{"expired refresh tokens", func() (int64, error) { return st.DeleteExpiredRefreshTokens(ctx, now) }},
+		{"engine refresh tokens", func() (int64, error) { return st.DeleteEngineRefreshTokens(ctx, now, now.Add(-usedRefreshKept)) }},
+		{"audit events", func() (int64, error) { return st.DeleteAuditBefore(ctx, now.Add(-retention)) }},
+	}
+	for _, step := range steps {
+		if n, err := step.run(); err != nil {
+			logger.Error("purge "+step.what, "error", err)
+		} else if n > 0 {
+			logger.Info("purged "+step.what, "count", n)
 		}
 	}
 }

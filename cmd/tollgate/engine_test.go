@@ -89,8 +89,12 @@ func TestAppServesEngineAPI(t *testing.T) {
 		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer("anchore-engine"), jwt.WithExpirationRequired()); err != nil {
 		t.Fatalf("does not verify with the shared secret: %v", err)
 	}
-	if claims.Subject != "alice" {
-		t.Errorf("sub = %q, want alice", claims.Subject)
+	acct, err := a.accounts.Get(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims.Subject != acct.ID {
+		t.Errorf("sub = %q, want alice's account id %q", claims.Subject, acct.ID)
 	}
 
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/account", nil)

@@ -2,7 +2,8 @@ package main
 
 import (
 	"github.com/tollgate/tollgate/keys"
-	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/accounts"
+	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/introspect"
@@ -13,14 +14,15 @@ import (
 // Docker identity tokens, the Engine API's tokens (eng may be nil) and
 // registry tokens, verified with the current key ring (every key in it,
 // whatever its state, as ring.Lookup gives them).
-func introspection(cfg *config.Config, docker *refresh.Tokens, eng *engine.Service, holder *keys.Holder,
-	users authn.Lookup) *introspect.Service {
+func introspection(cfg *config.Config, docker *refresh.Tokens, eng *engine.Service, tokens *apitoken.Tokens,
+	accts *accounts.Service, clients introspect.ClientDirectory, holder *keys.Holder) *introspect.Service {
 	return &introspect.Service{
-		Admins: cfg.Users.Admins,
-		Docker: docker,
-		Engine: eng,
-		Issuer: cfg.Token.Issuer,
-		Users:  users,
+		Docker:    docker,
+		Engine:    eng,
+		APITokens: tokens,
+		Accounts:  accts,
+		Clients:   clients,
+		Issuer:    cfg.Token.Issuer,
 		Registry: func(kid string) (string, any, bool) {
 			r := holder.Load()
 			if r == nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"slices"
 	"unicode/utf8"
@@ -15,8 +16,11 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/term"
 
+	"github.com/tollgate/tollgate/pkg/accounts"
+	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn/htpasswd"
 	"github.com/tollgate/tollgate/pkg/config"
+	"github.com/tollgate/tollgate/pkg/store"
 )
 
 const (
@@ -35,17 +39,26 @@ type usersFlags struct {
 	htpasswd      string
 	cost          int
 	passwordStdin bool
+	email         string
+	addType       string
+	setType       string
+	kinds         []string
 }
+
+// cliActor is the audit subject of changes made with `tollgate users`.
+const cliActor = "(cli)"
 
 func newUsersCommand() *cobra.Command {
 	f := &usersFlags{}
 	cmd := &cobra.Command{
 		Use:   "users",
-		Short: "Add, change, remove and list the users of the htpasswd file",
+		Short: "Add, change, disable, remove and list users, and end what they hold",
 		Long: `Manage the bcrypt htpasswd file named by users.htpasswd (or --htpasswd)
-without apache2-utils. Changes replace the file atomically under a lock
-(FILE.lock); a running server reloads it by itself. Passwords and hashes are
-never printed.`,
+without apache2-utils, and the users' accounts in the store of --config.
+Changes replace the file atomically under a lock (FILE.lock); a running
+server reloads it by itself. A new password ends the user's refresh tokens;
+removing a user ends everything the user held; disable refuses every
+credential of the user until enable. Passwords and hashes are never printed.`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVarP(&f.config, "config", "c", config.DefaultFile, "configuration file giving users.htpasswd and users.bcrypt_cost")
@@ -67,6 +80,36 @@ never printed.`,
 	for _, c := range []*cobra.Command{add, passwd} {
 		c.Flags().BoolVar(&f.passwordStdin, "password-stdin", false, "read the password from the first line of stdin instead of prompting twice")
 	}
+	set := &cobra.Command{
+		Use:   "set NAME",
+		Short: "Change a user's email address or account type",
+		Args:  cobra.ExactArgs(1),
+		RunE:  func(cmd *cobra.Command, args []string) error { return f.set(cmd, args[0]) },
+	}
+	add.Flags().StringVar(&f.email, "email", "", "the user's email address (/v1/account)")
+	add.Flags().StringVar(&f.addType, "type", store.AccountUser, "account type: admin, user or service")
+	set.Flags().StringVar(&f.email, "email", "", "the user's email address (/v1/account)")
+	set.Flags().StringVar(&f.setType, "type", "", "account type: admin, user or service")
+	disable := &cobra.Command{
+		Use:   "disable NAME",
+		Short: "Refuse the user's password, refresh tokens and API tokens until enabled again",
+		Args:  cobra.ExactArgs(1),
+		RunE:  func(cmd *cobra.Command, args []string) error { return f.setEnabled(cmd, args[0], false) },
+	}
+	enable := &cobra.Command{
+		Use:   "enable NAME",
+		Short: "Let a disabled user in again",
+		Args:  cobra.ExactArgs(1),
+		RunE:  func(cmd *cobra.Command, args []string) error { return f.setEnabled(cmd, args[0], true) },
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke-tokens NAME",
+		Short: "Revoke the user's refresh tokens, engine tokens and API tokens (--kind to choose)",
+		Args:  cobra.ExactArgs(1),
+		RunE:  func(cmd *cobra.Command, args []string) error { return f.revokeTokens(cmd, args[0]) },
+	}
+	revoke.Flags().StringSliceVar(&f.kinds, "kind", nil,
+		"kinds to revoke, repeatable or comma-separated: refresh (Docker identity tokens), engine (engine refresh and access tokens), api (API tokens); default all")
 	remove := &cobra.Command{
 		Use:   "remove NAME",
 		Short: "Remove a user; fails if the user does not exist",
@@ -79,7 +122,7 @@ never printed.`,
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return f.list(cmd) },
 	}
-	cmd.AddCommand(add, passwd, remove, list)
+	cmd.AddCommand(add, passwd, set, remove, list, disable, enable, revoke)
 	return cmd
 }
 
@@ -94,9 +137,24 @@ func (f *usersFlags) add(cmd *cobra.Command, name string) error {
 	if err := expectUser(path, name, false); err != nil {
 		return err
 	}
+	accts, done, err := f.accounts(cmd, path)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := notAClient(cmd, accts, name); err != nil {
+		return err
+	}
 	hash, err := f.hash(cmd, name, cost)
 	if err != nil {
 		return err
+	}
+	// The account first: an account left under this name (a user removed
+	// while no server watched) is ended, so the new user starts with nothing.
+	if accts != nil {
+		if _, err := accts.Create(cmd.Context(), name, f.email, f.addType, cliActor); err != nil {
+			return err
+		}
 	}
 	err = changeUser(path, name, false, func(entries []htpasswd.Entry, _ int) []htpasswd.Entry {
 		return append(entries, htpasswd.Entry{User: name, Hash: hash})
@@ -128,6 +186,18 @@ func (f *usersFlags) passwd(cmd *cobra.Command, name string) error {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "changed the password of user %q in %s\n", name, path)
+	accts, done, err := f.accounts(cmd, path)
+	if err != nil || accts == nil {
+		return err
+	}
+	defer done()
+	r, err := accts.PasswordChanged(cmd.Context(), name, cliActor, true)
+	if err != nil && !errors.Is(err, accounts.ErrNotFound) {
+		return fmt.Errorf("the password changed, but ending the refresh tokens of the old one failed "+
+			"(they are refused all the same): %w", err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "ended %d refresh tokens and %d engine refresh tokens of the old password\n",
+		r.RefreshTokens, r.EngineRefreshTokens)
 	return nil
 }
 
@@ -139,14 +209,152 @@ func (f *usersFlags) remove(cmd *cobra.Command, name string) error {
 	if err := expectUser(path, name, true); err != nil {
 		return err
 	}
+	accts, done, err := f.accounts(cmd, path)
+	if err != nil {
+		return err
+	}
+	defer done()
+	var r store.Revoked
+	if accts != nil {
+		r, _, err = accts.Remove(cmd.Context(), name, cliActor, "tollgate users remove")
+		if err != nil && !errors.Is(err, accounts.ErrNotFound) {
+			return err
+		}
+	}
 	err = changeUser(path, name, true, func(entries []htpasswd.Entry, i int) []htpasswd.Entry {
 		return slices.Delete(entries, i, i+1)
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "removed user %q from %s\n", name, path)
+	fmt.Fprintf(cmd.OutOrStdout(), "removed user %q from %s; %s\n", name, path, revokedText(r))
 	return nil
+}
+
+func (f *usersFlags) set(cmd *cobra.Command, name string) error {
+	accts, done, err := f.userAccounts(cmd, name)
+	if err != nil {
+		return err
+	}
+	defer done()
+	var p accounts.Profile
+	if cmd.Flags().Changed("email") {
+		p.Email = &f.email
+	}
+	if cmd.Flags().Changed("type") {
+		p.Type = &f.setType
+	}
+	if p.Email == nil && p.Type == nil {
+		return errors.New("nothing to change: give --email or --type")
+	}
+	acct, err := accts.Update(cmd.Context(), name, p, cliActor)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "user %q: type %s, email %q\n", name, acct.Type, acct.Email)
+	return nil
+}
+
+func (f *usersFlags) setEnabled(cmd *cobra.Command, name string, enabled bool) error {
+	accts, done, err := f.userAccounts(cmd, name)
+	if err != nil {
+		return err
+	}
+	defer done()
+	acct, err := accts.SetEnabled(cmd.Context(), name, enabled, cliActor)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "user %q is %s\n", name, acct.State)
+	return nil
+}
+
+func (f *usersFlags) revokeTokens(cmd *cobra.Command, name string) error {
+	kinds, err := accounts.ParseKinds(f.kinds)
+	if err != nil {
+		return err
+	}
+	accts, done, err := f.userAccounts(cmd, name)
+	if err != nil {
+		return err
+	}
+	defer done()
+	r, err := accts.RevokeTokens(cmd.Context(), name, kinds, cliActor)
+	if errors.Is(err, accounts.ErrNotFound) {
+		fmt.Fprintf(cmd.OutOrStdout(), "user %q holds nothing to revoke\n", name)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "user %q: %s\n", name, revokedText(r))
+	return nil
+}
+
+// revokedText says what a revocation ended.
+func revokedText(r store.Revoked) string {
+	return fmt.Sprintf("revoked %d refresh tokens, %d engine refresh tokens, %d API tokens",
+		r.RefreshTokens, r.EngineRefreshTokens, r.APITokens)
+}
+
+// accounts opens the account service over the store of --config, with the
+// users of the htpasswd file at path. Without a usable configuration it
+// returns nil: the file alone is changed, and a running server brings the
+// accounts in line when it sees the file change. done closes the store.
+func (f *usersFlags) accounts(cmd *cobra.Command, path string) (*accounts.Service, func(), error) {
+	cfg, err := loadConfig(f.config)
+	if err != nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), "note: no configuration to find the store: only the htpasswd file is changed")
+		return nil, func() {}, nil
+	}
+	st, err := openStore(cmd.Context(), cfg.Store)
+	if err != nil {
+		return nil, nil, err
+	}
+	var users accounts.Users
+	if file, err := htpasswd.Load(path, nil); err == nil {
+		users = file
+	}
+	logger := slog.New(slog.DiscardHandler)
+	return &accounts.Service{Store: st, Users: users, Admins: cfg.Users.Admins,
+		Audit: audit.NewRecorder(st, logger), Logger: logger}, func() { st.Close() }, nil
+}
+
+// userAccounts is accounts for a command about an existing user: name
+// must be in the htpasswd file, and the store is required.
+func (f *usersFlags) userAccounts(cmd *cobra.Command, name string) (*accounts.Service, func(), error) {
+	path, _, err := f.target(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := expectUser(path, name, true); err != nil {
+		return nil, nil, err
+	}
+	accts, done, err := f.accounts(cmd, path)
+	if err == nil && accts == nil {
+		err = errors.New("this command changes the store: give --config with the server's configuration")
+	}
+	return accts, done, err
+}
+
+// notAClient refuses a user name that is a registered client's: users and
+// clients are separate namespaces, so a client's sub never equals a user's.
+func notAClient(cmd *cobra.Command, accts *accounts.Service, name string) error {
+	if accts == nil {
+		return nil
+	}
+	clients, ok := accts.Store.(store.Clients)
+	if !ok {
+		return nil
+	}
+	_, err := clients.Client(cmd.Context(), name)
+	switch {
+	case err == nil:
+		return fmt.Errorf("user %q: a registered client has that name (tollgate clients list); users and clients need distinct names", name)
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	}
+	return err
 }
 
 // expectUser fails unless name's presence in the file is as expected; it

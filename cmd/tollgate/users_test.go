@@ -37,8 +37,10 @@ func runCLI(t *testing.T, stdin string, args ...string) (string, error) {
 // returns its path.
 func writeUsersConfig(t *testing.T, htpasswdPath string, cost int) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "tollgate.yaml")
-	yaml := fmt.Sprintf("users:\n  htpasswd: %q\n  bcrypt_cost: %d\n", htpasswdPath, cost)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tollgate.yaml")
+	yaml := fmt.Sprintf("users:\n  htpasswd: %q\n  bcrypt_cost: %d\nstore:\n  path: %q\n", htpasswdPath, cost,
+		filepath.Join(dir, "tollgate.db"))
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -16,11 +16,22 @@ import (
 
 // Event kinds.
 const (
-	TokenIssued      = "token.issued"
-	TokenDenied      = "token.denied"
-	APITokenCreated  = "apitoken.created"
-	APITokenRevoked  = "apitoken.revoked"
-	KeyRotated       = "key.rotated"
+	TokenIssued     = "token.issued"
+	TokenDenied     = "token.denied"
+	APITokenCreated = "apitoken.created"
+	APITokenRevoked = "apitoken.revoked"
+	KeyRotated      = "key.rotated"
+
+	UserAdded           = "user.added"
+	UserUpdated         = "user.updated"
+	UserRemoved         = "user.removed"
+	UserDisabled        = "user.disabled"
+	UserEnabled         = "user.enabled"
+	UserTokensRevoked   = "user.tokens_revoked"
+	UserPasswordChanged = "user.password_changed"
+)
+
+const (
 	defaultQueue     = 4096
 	defaultBatch     = 256
 	defaultFlushTime = time.Second

@@ -30,6 +30,8 @@ func (m *memAudit) AppendAudit(_ context.Context, evs []store.AuditEvent) error 
 	return nil
 }
 
+func (m *memAudit) DeleteAuditBefore(context.Context, time.Time) (int64, error) { return 0, nil }
+
 func (m *memAudit) ListAudit(context.Context, int64, time.Time, int) ([]store.AuditEvent, error) {
 	return nil, errors.New("not used")
 }

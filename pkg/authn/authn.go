@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+
+	"github.com/tollgate/tollgate/pkg/authz"
 )
 
 // Sentinel errors. A Chain falls through on ErrNoSuchUser and stops on
@@ -11,6 +13,9 @@ import (
 var (
 	ErrNoSuchUser     = errors.New("authn: no such user")
 	ErrBadCredentials = errors.New("authn: wrong credentials")
+	// ErrDisabled: the credentials are right, but the account is disabled
+	// (`tollgate users disable`). Only a caller who proved them learns it.
+	ErrDisabled = errors.New("authn: account disabled")
 )
 
 // Secret is a credential (password, token). It never prints itself.
@@ -30,10 +35,33 @@ type Identity struct {
 	Name   string // account name; empty for anonymous
 	Source string // backend that vouched for it, e.g. "htpasswd"
 	Role   string // when set, caps what the identity may do (API token roles: read, write, admin)
+
+	// AccountID is the stored account the identity belongs to (a UUID,
+	// never reused). A stored credential (API token, refresh token) names
+	// the account it was issued to and is good only while that account
+	// lives; a password login gets its account from the accounts package.
+	AccountID string
+	// Admin: the account is an administrator (users.admins, or an account
+	// of type admin). What it may do as one is ActsAsAdmin.
+	Admin bool
+	// Epoch is the version of the password the identity was proved with,
+	// or was issued under (a refresh token's); "" when unknown. Refresh
+	// tokens record it, and a new password ends them.
+	Epoch string
+	// TokenID names the API token that vouched for the identity (its hash
+	// prefix), so that what is minted from it can be checked against it.
+	TokenID string
 }
 
 // Anonymous reports whether the identity is the anonymous caller.
 func (id Identity) Anonymous() bool { return id.Name == "" }
+
+// ActsAsAdmin reports whether the identity may act as an administrator:
+// an admin account, with its password (or a token made from it) or with an
+// API token of the admin role — never through a read or write token.
+func (id Identity) ActsAsAdmin() bool {
+	return id.Admin && (id.Role == "" || id.Role == authz.RoleAdmin)
+}
 
 // Authenticator verifies a username and secret.
 //

@@ -35,6 +35,14 @@ type Config struct {
 	APITokens APITokens `mapstructure:"api_tokens"`
 	Limits    Limits    `mapstructure:"limits"`
 	Engine    Engine    `mapstructure:"engine"`
+	Audit     Audit     `mapstructure:"audit"`
+}
+
+// Audit configures the audit log kept in the store.
+type Audit struct {
+	// Retention is how long events are kept; older ones are deleted every
+	// hour.
+	Retention time.Duration `mapstructure:"retention"`
 }
 
 // Engine configures the Engine OAuth2 API (/v1/oauth/token, /v1/account,
@@ -44,7 +52,7 @@ type Engine struct {
 	Enabled    bool          `mapstructure:"enabled"`
 	Issuer     string        `mapstructure:"issuer"`     // iss; anchore-engine lets Anchore services verify unchanged
 	Expiration time.Duration `mapstructure:"expiration"` // access token lifetime
-	Audience   string        `mapstructure:"audience"`   // aud, when set
+	Audience   string        `mapstructure:"audience"`   // aud; empty: the issuer (as Anchore's own tokens)
 	// Signing is "hmac" (HS256 over HMACSecretFile, shared with the services
 	// that verify) or "keys" (the signing key of registry tokens).
 	Signing        string   `mapstructure:"signing"`
@@ -133,6 +141,12 @@ type Users struct {
 	Admins   []string      `mapstructure:"admins"` // may mint admin API tokens and manage everyone's
 
 	BcryptCost int `mapstructure:"bcrypt_cost"` // of the hashes `tollgate users` writes
+
+	// AccountCacheTTL is how long a password login trusts the account
+	// (state, type) it read from the store: a change made on another
+	// replica or with the CLI reaches password logins within it. 0 reads
+	// the store on every login.
+	AccountCacheTTL time.Duration `mapstructure:"account_cache_ttl"`
 }
 
 // APITokens bounds the lifetime of API tokens, in days.
@@ -140,6 +154,7 @@ type APITokens struct {
 	DefaultTTLDays   int            `mapstructure:"default_ttl_days"`
 	MaxTTLDays       int            `mapstructure:"max_ttl_days"`
 	MaxTTLDaysByRole map[string]int `mapstructure:"max_ttl_days_by_role"` // lower maxima for some roles
+	MaxPerUser       int            `mapstructure:"max_per_user"`         // live tokens a user may hold
 }
 
 // Store configures where refresh tokens, API tokens and the audit log are
@@ -186,8 +201,11 @@ var defaults = map[string]any{
 	"log.format":               "auto",
 
 	"users.admins":                []string{},
+	"users.account_cache_ttl":     "1s",
 	"api_tokens.default_ttl_days": 30,
 	"api_tokens.max_ttl_days":     365,
+	"api_tokens.max_per_user":     100,
+	"audit.retention":             "2160h",
 
 	"server.trusted_proxies":        []string{},
 	"server.read_header_timeout":    "10s",
@@ -238,6 +256,7 @@ func Load(path string) (*Config, error) {
 	if err := v.UnmarshalExact(&c); err != nil {
 		return nil, fmt.Errorf("%w: %s: %s", ErrInvalid, path, describeDecodeError(err))
 	}
+	c.applyDerivedDefaults()
 	return &c, nil
 }
 
@@ -260,4 +279,13 @@ func describeDecodeError(err error) string {
 		}
 	}
 	return strings.Join(problems, "; ")
+}
+
+// applyDerivedDefaults fills keys whose default is another key's value:
+// engine.audience is engine.issuer unless set, as in Anchore's own tokens,
+// so that pkg/verify (which requires an audience) accepts engine tokens.
+func (c *Config) applyDerivedDefaults() {
+	if c.Engine.Audience == "" {
+		c.Engine.Audience = c.Engine.Issuer
+	}
 }

@@ -17,7 +17,7 @@ func TestLoadEngineDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := c.Engine
-	if e.Enabled || e.Issuer != "tollgate-engine" || e.Expiration != time.Hour || e.Audience != "" ||
+	if e.Enabled || e.Issuer != "tollgate-engine" || e.Expiration != time.Hour || e.Audience != "tollgate-engine" ||
 		e.Signing != "hmac" || e.HMACSecretFile != "" || len(e.PublicClients) != 1 || e.PublicClients[0] != "anonymous" {
 		t.Errorf("engine = %+v, want the documented defaults", e)
 	}

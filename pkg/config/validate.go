@@ -46,6 +46,9 @@ func (c *Config) Validate() error {
 	c.validateAPITokens(&p)
 	c.validateLimits(&p)
 	c.validateEngine(&p)
+	if c.Audit.Retention < time.Hour {
+		p.add("audit.retention: %s must be at least 1h", c.Audit.Retention)
+	}
 	return p.err()
 }
 
@@ -235,6 +238,9 @@ func (c *Config) validateUsers(p *problems) {
 	if c.Users.CacheTTL < 0 {
 		p.add("users.cache_ttl: %s must not be negative (0 disables the cache)", c.Users.CacheTTL)
 	}
+	if c.Users.AccountCacheTTL < 0 || c.Users.AccountCacheTTL > time.Minute {
+		p.add("users.account_cache_ttl: %s must be between 0 and 1m", c.Users.AccountCacheTTL)
+	}
 	if c.Users.BcryptCost < MinBcryptCost || c.Users.BcryptCost > MaxBcryptCost {
 		p.add("users.bcrypt_cost: %d must be between %d and %d", c.Users.BcryptCost, MinBcryptCost, MaxBcryptCost)
 	}
@@ -247,6 +253,9 @@ func (c *Config) validateUsers(p *problems) {
 
 func (c *Config) validateAPITokens(p *problems) {
 	t := c.APITokens
+	if t.MaxPerUser < 1 {
+		p.add("api_tokens.max_per_user: %d must be at least 1", t.MaxPerUser)
+	}
 	if t.DefaultTTLDays < 1 {
 		p.add("api_tokens.default_ttl_days: %d must be at least 1", t.DefaultTTLDays)
 	}

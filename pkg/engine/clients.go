@@ -82,6 +82,32 @@ type ClientToken struct {
 	Audiences []string
 }
 
+// ClientSource is the Identity.Source of a registered client that
+// authenticated (with its ID and secret) as the caller of an endpoint
+// other than the token endpoint, such as introspection.
+const ClientSource = "client"
+
+// Caller authenticates a registered client as an authn.Authenticator, for
+// endpoints that resource servers call with their client credentials (RFC
+// 7662 §2.1): a name that is no client is authn.ErrNoSuchUser (a Chain
+// goes on to the users), a wrong secret authn.ErrBadCredentials.
+func (c *Clients) Caller() authn.Authenticator { return clientCaller{c} }
+
+type clientCaller struct{ c *Clients }
+
+func (cc clientCaller) Authenticate(ctx context.Context, id string, secret authn.Secret) (authn.Identity, error) {
+	cl, err := cc.c.store.Client(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || (err == nil && cl.SecretHash == ""):
+		return authn.Identity{}, fmt.Errorf("client %q: %w", id, authn.ErrNoSuchUser)
+	case err != nil:
+		return authn.Identity{}, err
+	case bcrypt.CompareHashAndPassword([]byte(cl.SecretHash), []byte(secret)) != nil:
+		return authn.Identity{}, fmt.Errorf("client %q: %w", id, authn.ErrBadCredentials)
+	}
+	return authn.Identity{Name: cl.ID, Source: ClientSource}, nil
+}
+
 // Authenticate checks the client's secret against its bcrypt hash (RFC
 // 6749 §2.3.1). An unknown client, or one without a secret, costs one
 // comparison against a dummy hash all the same. Every refusal is

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -10,10 +11,12 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/sqlite"
 	"github.com/tollgate/tollgate/pkg/token"
 )
 
@@ -35,7 +38,7 @@ func TestMintClaims(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			k := genKey(t, alg)
 			toks := &engine.Tokens{Issuer: "anchore-engine", Audience: "anchore", TTL: time.Hour, Key: k, Now: clock(now)}
-			tok, err := toks.Mint(authn.Identity{Name: "alice"}, nil)
+			tok, err := toks.Mint(authn.Identity{Name: "alice", AccountID: "6c1d2c1e-0000-4000-8000-000000000001"}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,7 +51,8 @@ func TestMintClaims(t *testing.T) {
 			if err != nil {
 				t.Fatalf("golang-jwt does not verify: %v", err)
 			}
-			for claim, want := range map[string]any{"iss": "anchore-engine", "sub": "alice", "aud": "anchore", "scope": "",
+			for claim, want := range map[string]any{"iss": "anchore-engine", "sub": "6c1d2c1e-0000-4000-8000-000000000001",
+				"username": "alice", "aud": "anchore", "scope": "",
 				"iat": float64(whole.Unix()), "nbf": float64(whole.Unix()), "exp": float64(whole.Add(time.Hour).Unix())} {
 				got := c[claim]
 				if l, ok := got.([]any); ok && len(l) == 1 {
@@ -61,8 +65,10 @@ func TestMintClaims(t *testing.T) {
 			if jti, _ := c["jti"].(string); len(jti) != 22 {
 				t.Errorf("jti = %v, want 128 bits base64url", c["jti"])
 			}
-			if _, ok := c["role"]; ok {
-				t.Errorf("role claim %v for a password identity", c["role"])
+			for _, absent := range []string{"role", "api_token"} {
+				if _, ok := c[absent]; ok {
+					t.Errorf("%s claim %v for a password identity", absent, c[absent])
+				}
 			}
 		})
 	}
@@ -72,19 +78,24 @@ func TestVerify(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	k := genKey(t, "HS256")
 	toks := &engine.Tokens{Issuer: "tollgate-engine", TTL: time.Hour, Key: k, Now: clock(now)}
-	good, err := toks.Mint(authn.Identity{Name: "bob", Role: "read"}, nil)
+	bob := authn.Identity{Name: "bob", AccountID: "acct-bob", Role: "read", TokenID: "0123456789abcdef"}
+	good, err := toks.Mint(bob, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := toks.Verify(good.Raw)
-	if err != nil || id != (authn.Identity{Name: "bob", Source: engine.Source, Role: "read"}) {
-		t.Fatalf("Verify = %+v, %v; want bob with role read", id, err)
+	v, err := toks.Verify(good.Raw)
+	bob.Source = engine.Source
+	if err != nil || v.Identity != bob || !v.IssuedAt().Equal(now) {
+		t.Fatalf("Verify = %+v, %v; want %+v issued at %v", v, err, bob, now)
+	}
+	if _, err := toks.Mint(authn.Identity{Name: "carol"}, nil); !errors.Is(err, engine.ErrNoAccount) {
+		t.Errorf("Mint without an account: err = %v, want ErrNoAccount", err)
 	}
 
 	other := &engine.Tokens{Issuer: "tollgate-engine", TTL: time.Hour, Key: genKey(t, "HS256"), Now: clock(now)}
-	foreign, _ := other.Mint(authn.Identity{Name: "bob"}, nil)
+	foreign, _ := other.Mint(bob, nil)
 	otherIss := &engine.Tokens{Issuer: "someone-else", TTL: time.Hour, Key: k, Now: clock(now)}
-	wrongIss, _ := otherIss.Mint(authn.Identity{Name: "bob"}, nil)
+	wrongIss, _ := otherIss.Mint(bob, nil)
 	// A registry token signed with the same key and issuer: no scope claim.
 	reg, err := (&token.Minter{Issuer: "tollgate-engine", TTL: time.Hour, Signer: k, Now: clock(now)}).Mint(token.Grant{Subject: "bob"})
 	if err != nil {
@@ -116,65 +127,162 @@ type recorder struct{ events []store.AuditEvent }
 
 func (r *recorder) Record(ev store.AuditEvent) { r.events = append(r.events, ev) }
 
-type dir struct{ users []string }
-
-func (d dir) Exists(_ context.Context, name string) (bool, error) {
-	return slices.Contains(d.users, name), nil
+// accountsFixture is an accounts.Service over SQLite with users admin
+// (an administrator) and alice.
+func accountsFixture(t *testing.T, users ...string) (*accounts.Service, *userSet) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	u := &userSet{names: users}
+	return &accounts.Service{Store: st, Users: u, Admins: []string{"admin"}}, u
 }
-func (d dir) Users() []string { return d.users }
+
+// userSet is accounts.Users over a list of names, without epochs.
+type userSet struct{ names []string }
+
+func (u *userSet) Exists(_ context.Context, name string) (bool, error) {
+	return slices.Contains(u.names, name), nil
+}
+func (u *userSet) Epoch(string) string { return "" }
+
+// login is the identity a password login of name gets.
+func login(t *testing.T, a *accounts.Service, name string) authn.Identity {
+	t.Helper()
+	id, err := a.Admit(context.Background(), authn.Identity{Name: name, Source: "htpasswd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
 
 func TestServiceIssueAccountsAndAudit(t *testing.T) {
+	ctx := context.Background()
 	rec := &recorder{}
+	accts, users := accountsFixture(t, "admin", "alice")
 	s := &engine.Service{
-		Tokens:  &engine.Tokens{Issuer: "e", TTL: time.Minute, Key: genKey(t, "HS256")},
-		Clients: []string{"anchorectl"},
-		Admins:  []string{"admin"},
-		Users:   dir{users: []string{"admin", "alice"}},
-		Audit:   rec,
+		Tokens:   &engine.Tokens{Issuer: "e", TTL: time.Minute, Key: genKey(t, "HS256")},
+		Clients:  []string{"anchorectl"},
+		Accounts: accts,
+		Listing:  accts.Store,
+		Audit:    rec,
 	}
 	for id, want := range map[string]bool{"anonymous": true, "anchorectl": true, "docker": false, "": false} {
 		if got := s.KnownClient(id); got != want {
 			t.Errorf("KnownClient(%q) = %v, want %v", id, got, want)
 		}
 	}
-	tok, err := s.Issue(engine.Request{Identity: authn.Identity{Name: "alice"}, ClientID: "anonymous"})
+	alice, admin := login(t, accts, "alice"), login(t, accts, "admin")
+	tok, err := s.Issue(engine.Request{Identity: alice, ClientID: "anonymous"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.events) != 1 || rec.events[0].Kind != audit.TokenIssued || rec.events[0].ClientID != "anonymous" || rec.events[0].Subject != "alice" {
 		t.Errorf("audit = %+v, want one token.issued for alice by anonymous", rec.events)
 	}
-	if id, err := s.Verify(context.Background(), tok.Raw); err != nil || id.Name != "alice" {
+	if id, err := s.Verify(ctx, tok.Raw); err != nil || id.Name != "alice" || id.AccountID != alice.AccountID {
 		t.Errorf("Verify = %+v, %v", id, err)
-	}
-	s.Users = dir{users: []string{"admin"}} // alice removed
-	if _, err := s.Verify(context.Background(), tok.Raw); !errors.Is(err, engine.ErrInvalidToken) {
-		t.Errorf("Verify of a removed user's token = %v, want ErrInvalidToken", err)
 	}
 	if _, err := s.Issue(engine.Request{}); err == nil {
 		t.Error("Issue for the anonymous caller succeeded")
 	}
-	if got := s.Account("admin"); got != (engine.Account{Name: "admin", Type: engine.TypeAdmin, State: engine.StateEnabled}) {
-		t.Errorf("Account(admin) = %+v", got)
+	if got, err := s.Account(ctx, admin); err != nil || got.Type != store.AccountAdmin || got.State != store.AccountEnabled || got.ID != admin.AccountID {
+		t.Errorf("Account(admin) = %+v, %v", got, err)
 	}
-	if got := s.Account("alice").Type; got != engine.TypeUser {
-		t.Errorf("Account(alice).Type = %q", got)
+	readOnly := admin
+	readOnly.Role = "read"
+	if got, _ := s.Account(ctx, readOnly); got.Type != store.AccountUser {
+		t.Errorf("Account(admin through a read token).Type = %q, want user: never more than the credential", got.Type)
+	}
+	if got, _ := s.Account(ctx, alice); got.Type != store.AccountUser {
+		t.Errorf("Account(alice).Type = %q", got.Type)
 	}
 	for _, tc := range []struct {
 		id   authn.Identity
 		want bool
 	}{
-		{authn.Identity{Name: "admin"}, true},
-		{authn.Identity{Name: "admin", Role: "admin"}, true},
-		{authn.Identity{Name: "admin", Role: "read"}, false},
-		{authn.Identity{Name: "alice"}, false},
+		{admin, true},
+		{authn.Identity{Name: "admin", Admin: true, Role: "admin"}, true},
+		{readOnly, false},
+		{alice, false},
 	} {
 		if got := s.MayList(tc.id); got != tc.want {
 			t.Errorf("MayList(%+v) = %v, want %v", tc.id, got, tc.want)
 		}
 	}
-	all, err := s.Accounts()
-	if err != nil || len(all) != 1 || all[0].Name != "admin" {
-		t.Errorf("Accounts = %+v, %v", all, err)
+	all, err := s.ListAccounts(ctx)
+	if err != nil || len(all) != 2 || all[0].Name != "admin" || all[0].Type != store.AccountAdmin || all[1].Name != "alice" {
+		t.Errorf("ListAccounts = %+v, %v", all, err)
+	}
+	users.names = []string{"admin"} // alice removed
+	if _, err := s.Verify(ctx, tok.Raw); !errors.Is(err, authn.ErrBadCredentials) {
+		t.Errorf("Verify of a removed user's token = %v, want ErrBadCredentials", err)
+	}
+}
+
+// TestVerifyFollowsTheAccount: an engine token is good only while its
+// account is the one it was issued to, is enabled and had no
+// revoke-tokens since, and the API token it came from is good.
+func TestVerifyFollowsTheAccount(t *testing.T) {
+	ctx := context.Background()
+	accts, _ := accountsFixture(t, "alice")
+	now := time.Now()
+	checker := &tokenChecker{}
+	s := &engine.Service{Tokens: &engine.Tokens{Issuer: "e", TTL: time.Hour, Key: genKey(t, "HS256"), Now: func() time.Time { return now }},
+		Accounts: accts, APITokens: checker}
+	alice := login(t, accts, "alice")
+	mint := func(id authn.Identity) string {
+		tok, err := s.Tokens.Mint(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Raw
+	}
+	viaToken := alice
+	viaToken.Role, viaToken.TokenID = "read", "0123456789abcdef"
+	byPassword, byAPIToken := mint(alice), mint(viaToken)
+	steps := []struct {
+		name            string
+		change          func()
+		password, token error
+	}{
+		{"as issued", func() {}, nil, nil},
+		{"its API token revoked", func() { checker.err = authn.ErrBadCredentials }, nil, authn.ErrBadCredentials},
+		{"disabled", func() { mustDo(t)(accts.SetEnabled(ctx, "alice", false, "t")) }, authn.ErrDisabled, authn.ErrDisabled},
+		{"enabled", func() { mustDo(t)(accts.SetEnabled(ctx, "alice", true, "t")); checker.err = nil }, nil, nil},
+		{"revoke-tokens of kind engine", func() {
+			accts.Now = func() time.Time { return now.Add(time.Second) }
+			if _, err := accts.RevokeTokens(ctx, "alice", store.KindEngineRefresh, "t"); err != nil {
+				t.Fatal(err)
+			}
+		}, authn.ErrBadCredentials, authn.ErrBadCredentials},
+	}
+	for _, st := range steps {
+		st.change()
+		if _, err := s.Verify(ctx, byPassword); !errors.Is(err, st.password) || (st.password == nil) != (err == nil) {
+			t.Errorf("%s: password token: err = %v, want %v", st.name, err, st.password)
+		}
+		if _, err := s.Verify(ctx, byAPIToken); !errors.Is(err, st.token) || (st.token == nil) != (err == nil) {
+			t.Errorf("%s: API-token token: err = %v, want %v", st.name, err, st.token)
+		}
+	}
+	now = now.Add(2 * time.Second)
+	if _, err := s.Verify(ctx, mint(alice)); err != nil {
+		t.Errorf("a token issued after the revocation: %v", err)
+	}
+}
+
+type tokenChecker struct{ err error }
+
+func (c *tokenChecker) Check(context.Context, string) error { return c.err }
+
+func mustDo(t *testing.T) func(store.Account, error) {
+	return func(_ store.Account, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -46,15 +46,19 @@ type RefreshIssued struct {
 	ExpiresAt time.Time
 }
 
-// Start issues the first token of a new family.
-func (r *Refreshes) Start(ctx context.Context, subject, clientID string) (RefreshIssued, error) {
+// Start issues the first token of a new family for id, bound to its
+// account and password epoch.
+func (r *Refreshes) Start(ctx context.Context, id authn.Identity, clientID string) (RefreshIssued, error) {
+	if id.AccountID == "" {
+		return RefreshIssued{}, ErrNoAccount
+	}
 	family, err := newID()
 	if err != nil {
 		return RefreshIssued{}, err
 	}
 	now := r.now()
-	return r.create(ctx, store.EngineRefreshToken{FamilyID: family, Subject: subject, ClientID: clientID,
-		CreatedAt: now, ExpiresAt: now.Add(r.ttl())})
+	return r.create(ctx, store.EngineRefreshToken{FamilyID: family, Subject: id.Name, AccountID: id.AccountID,
+		Epoch: id.Epoch, ClientID: clientID, CreatedAt: now, ExpiresAt: now.Add(r.ttl())})
 }
 
 // Rotate uses raw, for clientID: it is marked used and the next token of
@@ -86,7 +90,7 @@ func (r *Refreshes) Rotate(ctx context.Context, raw, clientID string) (store.Eng
 		return store.EngineRefreshToken{}, RefreshIssued{}, fmt.Errorf("%w: issued to another client", ErrRefreshInvalid)
 	}
 	next, err := r.create(ctx, store.EngineRefreshToken{FamilyID: rec.FamilyID, Subject: rec.Subject,
-		ClientID: rec.ClientID, CreatedAt: now, ExpiresAt: rec.ExpiresAt})
+		AccountID: rec.AccountID, Epoch: rec.Epoch, ClientID: rec.ClientID, CreatedAt: now, ExpiresAt: rec.ExpiresAt})
 	if err != nil {
 		return store.EngineRefreshToken{}, RefreshIssued{}, err
 	}
@@ -145,6 +149,27 @@ func (r *Refreshes) now() time.Time {
 	return time.Now()
 }
 
+// admitRefresh checks the account of the family raw belongs to; an ended
+// account, or a family of an earlier password, revokes the family.
+func (s *Service) admitRefresh(ctx context.Context, raw string) (authn.Identity, error) {
+	rec, err := s.Refresh.Lookup(ctx, raw)
+	if errors.Is(err, store.ErrNotFound) {
+		return authn.Identity{}, fmt.Errorf("%w: unknown", ErrRefreshInvalid)
+	}
+	if err != nil {
+		return authn.Identity{}, err
+	}
+	id, err := s.Accounts.Admit(ctx, authn.Identity{Name: rec.Subject, Source: RefreshSource,
+		AccountID: rec.AccountID, Epoch: rec.Epoch})
+	if errors.Is(err, authn.ErrBadCredentials) {
+		if err := s.Refresh.RevokeFamily(ctx, rec.FamilyID); err != nil {
+			return authn.Identity{}, err
+		}
+		return authn.Identity{}, fmt.Errorf("%w: %v", ErrRefreshInvalid, err)
+	}
+	return id, err
+}
+
 // RefreshSource is the Identity.Source of an identity a refresh token
 // stands for.
 const RefreshSource = "engine_refresh_token"
@@ -157,7 +182,7 @@ func (s *Service) StartRefresh(ctx context.Context, req Request) (issued Refresh
 	if s.Refresh == nil || req.Identity.Anonymous() || req.Identity.Role != "" {
 		return RefreshIssued{}, false, nil
 	}
-	issued, err = s.Refresh.Start(ctx, req.Identity.Name, req.ClientID)
+	issued, err = s.Refresh.Start(ctx, req.Identity, req.ClientID)
 	if err != nil {
 		return RefreshIssued{}, false, err
 	}
@@ -165,30 +190,25 @@ func (s *Service) StartRefresh(ctx context.Context, req Request) (issued Refresh
 }
 
 // RefreshGrant serves grant_type=refresh_token (RFC 6749 §6): it rotates
-// raw, checks that its user still exists (else it revokes the family) and
-// mints an access token for that user, audited like Issue. Refusals wrap
-// ErrRefreshInvalid.
+// raw, checks the account the family was issued to (Accounts.Admit: an
+// ended account, or an earlier password, revokes the family) and mints an
+// access token for it, audited like Issue. Refusals wrap
+// ErrRefreshInvalid; a disabled account is authn.ErrDisabled (the family
+// stays, for when it is enabled again).
 func (s *Service) RefreshGrant(ctx context.Context, raw string, req Request) (Token, RefreshIssued, error) {
 	if s.Refresh == nil {
 		return Token{}, RefreshIssued{}, fmt.Errorf("%w: refresh tokens are off", ErrRefreshInvalid)
 	}
-	rec, next, err := s.Refresh.Rotate(ctx, raw, req.ClientID)
+	// The account first: a disabled one must keep its unused token.
+	id, err := s.admitRefresh(ctx, raw)
 	if err != nil {
 		return Token{}, RefreshIssued{}, err
 	}
-	req.Identity = authn.Identity{Name: rec.Subject, Source: RefreshSource}
-	if s.Users != nil {
-		ok, err := s.Users.Exists(ctx, rec.Subject)
-		if err != nil {
-			return Token{}, RefreshIssued{}, err
-		}
-		if !ok {
-			if err := s.Refresh.RevokeFamily(ctx, rec.FamilyID); err != nil {
-				return Token{}, RefreshIssued{}, err
-			}
-			return Token{}, RefreshIssued{}, fmt.Errorf("%w: its user no longer exists", ErrRefreshInvalid)
-		}
+	_, next, err := s.Refresh.Rotate(ctx, raw, req.ClientID)
+	if err != nil {
+		return Token{}, RefreshIssued{}, err
 	}
+	req.Identity = id
 	tok, err := s.Tokens.Mint(req.Identity, nil)
 	if err != nil {
 		return Token{}, RefreshIssued{}, err

@@ -24,7 +24,7 @@ func TestTokensSignedByARotatingRing(t *testing.T) {
 	holder := &keys.Holder{}
 	holder.Store(ring)
 	tokens := &engine.Tokens{Issuer: "tollgate-engine", TTL: time.Hour, Key: holder, Now: func() time.Time { return now }}
-	alice := authn.Identity{Name: "alice", Source: "htpasswd"}
+	alice := authn.Identity{Name: "alice", Source: "htpasswd", AccountID: "acct-alice"}
 
 	before, err := tokens.Mint(alice, nil)
 	if err != nil {
@@ -43,8 +43,8 @@ func TestTokensSignedByARotatingRing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, tok := range map[string]engine.Token{"before the rotation": before, "after it": after} {
-		if id, err := tokens.Verify(tok.Raw); err != nil || id.Name != "alice" {
-			t.Errorf("token minted %s: %v, %v; want alice", name, id, err)
+		if v, err := tokens.Verify(tok.Raw); err != nil || v.Identity.Name != "alice" {
+			t.Errorf("token minted %s: %v, %v; want alice", name, v, err)
 		}
 	}
 

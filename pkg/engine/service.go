@@ -3,9 +3,9 @@ package engine
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
@@ -18,17 +18,27 @@ import (
 // accepted and needs no secret.
 const AnonymousClient = "anonymous"
 
-// Account types and states (Anchore's account model).
-const (
-	TypeAdmin    = "admin"
-	TypeUser     = "user"
-	StateEnabled = "enabled"
-)
+// Accounts are the accounts behind engine tokens (accounts.Service).
+type Accounts interface {
+	// Admit checks an identity against its account (see accounts.Service).
+	Admit(ctx context.Context, id authn.Identity) (authn.Identity, error)
+	// AdmitToken is Admit for an access token issued at issuedAt.
+	AdmitToken(ctx context.Context, id authn.Identity, issuedAt time.Time) (authn.Identity, error)
+	// Get returns the account named name.
+	Get(ctx context.Context, name string) (store.Account, error)
+	// IsAdmin reports whether the account is an administrator.
+	IsAdmin(acct store.Account) bool
+}
 
-// Directory lists the users (the htpasswd file).
-type Directory interface {
-	authn.Lookup
-	Users() []string
+// AccountLister lists every account, for /v1/accounts.
+type AccountLister interface {
+	ListAccounts(ctx context.Context) ([]store.Account, error)
+}
+
+// TokenChecker tells whether an API token, named by its hash prefix, is
+// still good (apitoken.Tokens.Check).
+type TokenChecker interface {
+	Check(ctx context.Context, tokenID string) error
 }
 
 // Auditor receives audit events; it must not block (audit.Recorder).
@@ -38,11 +48,13 @@ type Auditor interface {
 
 // Service issues engine tokens and describes accounts.
 type Service struct {
-	Tokens  *Tokens
-	Clients []string // public client_ids accepted besides AnonymousClient
-	Admins  []string // users.admins
-	Users   Directory
-	Audit   Auditor // optional
+	Tokens   *Tokens
+	Clients  []string // public client_ids accepted besides AnonymousClient
+	Accounts Accounts
+	Listing  AccountLister // nil: /v1/accounts lists nothing
+	// APITokens checks the API token an engine token was minted from.
+	APITokens TokenChecker
+	Audit     Auditor // optional
 	// Refresh, when set, gives password grants a rotating refresh token
 	// (refresh.go); nil: no refresh tokens.
 	Refresh *Refreshes
@@ -102,60 +114,78 @@ func (s *Service) record(kind string, req Request, detail string) {
 	s.Audit.Record(ev)
 }
 
-// Verify turns a bearer engine token into the identity it was issued to.
-// A token whose user has left the directory is refused (ErrInvalidToken).
+// Verify turns a bearer engine token into the identity it was issued to:
+// the token must verify (ErrInvalidToken otherwise), its account must
+// still be the one it was issued to, enabled, and have had no
+// revoke-tokens since it was issued, and the API token it came from, if
+// any, must still be good. Those refusals wrap authn.ErrBadCredentials
+// (authn.ErrDisabled for a disabled account); store failures are returned
+// as they are.
 func (s *Service) Verify(ctx context.Context, raw string) (authn.Identity, error) {
-	id, err := s.Tokens.Verify(raw)
+	v, err := s.Tokens.Verify(raw)
 	if err != nil {
 		return authn.Identity{}, err
 	}
-	if s.Users != nil {
-		ok, err := s.Users.Exists(ctx, id.Name)
-		if err != nil {
+	id, err := s.Accounts.AdmitToken(ctx, v.Identity, v.IssuedAt())
+	if err != nil {
+		return authn.Identity{}, err
+	}
+	if id.TokenID != "" && s.APITokens != nil {
+		if err := s.APITokens.Check(ctx, id.TokenID); err != nil {
 			return authn.Identity{}, err
-		}
-		if !ok {
-			return authn.Identity{}, fmt.Errorf("%w: its user no longer exists", ErrInvalidToken)
 		}
 	}
 	return id, nil
 }
 
-// Account is what Tollgate knows of an account. It has no e-mail address
-// nor creation and update times: those stay unknown, never invented.
+// Account is an account as the Engine API shows it to a caller.
 type Account struct {
-	Name  string
-	Type  string // TypeAdmin or TypeUser
-	State string // StateEnabled: a user in the directory can log in
+	store.Account
+	Type string // admin, user or service: admin only for an admin acting as one
 }
 
-// Account describes the account of name.
-func (s *Service) Account(name string) Account {
-	typ := TypeUser
-	if slices.Contains(s.Admins, name) {
-		typ = TypeAdmin
+// Account describes the caller's own account: never more than its
+// credential grants, so the account of an admin seen through a read or
+// write API token is of type user.
+func (s *Service) Account(ctx context.Context, id authn.Identity) (Account, error) {
+	acct, err := s.Accounts.Get(ctx, id.Name)
+	if err != nil {
+		return Account{}, err
 	}
-	return Account{Name: name, Type: typ, State: StateEnabled}
+	return s.describe(acct, id.Role), nil
+}
+
+// describe is acct as a caller whose credential has role sees it.
+func (s *Service) describe(acct store.Account, role string) Account {
+	typ := acct.Type
+	if s.Accounts.IsAdmin(acct) {
+		typ = store.AccountAdmin
+	}
+	if typ == store.AccountAdmin && role != "" && role != authz.RoleAdmin {
+		typ = store.AccountUser
+	}
+	return Account{Account: acct, Type: typ}
 }
 
 // MayList reports whether id may list every account: an admin, with its
 // password or an engine token from it, or with an admin API token.
-func (s *Service) MayList(id authn.Identity) bool {
-	return slices.Contains(s.Admins, id.Name) && (id.Role == "" || id.Role == authz.RoleAdmin)
-}
+func (s *Service) MayList(id authn.Identity) bool { return id.ActsAsAdmin() }
 
-// ErrNoDirectory means accounts cannot be listed: no directory is set.
-var ErrNoDirectory = errors.New("engine: no user directory to list")
+// ErrNoDirectory means accounts cannot be listed: no lister is set.
+var ErrNoDirectory = errors.New("engine: no account list")
 
-// Accounts describes every user of the directory, sorted by name.
-func (s *Service) Accounts() ([]Account, error) {
-	if s.Users == nil {
+// ListAccounts describes every account, sorted by name (disabled ones too).
+func (s *Service) ListAccounts(ctx context.Context) ([]Account, error) {
+	if s.Listing == nil {
 		return nil, ErrNoDirectory
 	}
-	names := s.Users.Users()
-	out := make([]Account, 0, len(names))
-	for _, n := range names {
-		out = append(out, s.Account(n))
+	all, err := s.Listing.ListAccounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Account, 0, len(all))
+	for _, a := range all {
+		out = append(out, s.describe(a, ""))
 	}
 	return out, nil
 }

@@ -44,9 +44,16 @@ type Claims struct {
 	// possibly empty but always present: registry tokens have none, which
 	// keeps them from being taken for engine tokens.
 	Scope *string `json:"scope"`
+	// Username is the account's name; sub is its ID (a UUID), which
+	// Anchore's services look accounts up by.
+	Username string `json:"username,omitempty"`
 	// Role, when the token was issued to an API token, is its role: an
 	// engine token never carries more than the credential it came from.
 	Role string `json:"role,omitempty"`
+	// APIToken names the API token it was issued to (its hash prefix): the
+	// engine token is refused where Tollgate checks it once that API token
+	// is revoked.
+	APIToken string `json:"api_token,omitempty"`
 	// ClientID (RFC 9068 §2.2) and GrantType ("gty") mark a token of the
 	// client_credentials grant, whose sub is a client: Verify refuses it.
 	ClientID  string `json:"client_id,omitempty"`
@@ -69,10 +76,18 @@ type Tokens struct {
 	Now      func() time.Time // nil means time.Now
 }
 
-// Mint signs a token for id with the given scopes.
+// ErrNoAccount: the identity has no account ID to put in sub (the store
+// was away when it logged in).
+var ErrNoAccount = errors.New("engine: the account is not known")
+
+// Mint signs a token for id with the given scopes: sub is the account ID,
+// username the name.
 func (t *Tokens) Mint(id authn.Identity, scopes []string) (Token, error) {
 	if id.Anonymous() {
 		return Token{}, errors.New("engine: no token for the anonymous caller")
+	}
+	if id.AccountID == "" {
+		return Token{}, ErrNoAccount
 	}
 	now := t.now().Truncate(time.Second)
 	jti, err := newID()
@@ -83,14 +98,16 @@ func (t *Tokens) Mint(id authn.Identity, scopes []string) (Token, error) {
 	claims := Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    t.Issuer,
-			Subject:   id.Name,
+			Subject:   id.AccountID,
 			IssuedAt:  jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(t.TTL)),
 			ID:        jti,
 		},
-		Scope: &scope,
-		Role:  id.Role,
+		Scope:    &scope,
+		Username: id.Name,
+		Role:     id.Role,
+		APIToken: id.TokenID,
 	}
 	if t.Audience != "" {
 		claims.Audience = jwt.ClaimStrings{t.Audience}
@@ -102,10 +119,37 @@ func (t *Tokens) Mint(id authn.Identity, scopes []string) (Token, error) {
 	return Token{Raw: raw, IssuedAt: now, ExpiresAt: now.Add(t.TTL)}, nil
 }
 
+// Verified is a verified engine token of an account.
+type Verified struct {
+	Identity authn.Identity // Name, AccountID, Role, TokenID from the claims
+	Claims   Claims
+}
+
+// IssuedAt is the token's iat.
+func (v Verified) IssuedAt() time.Time { return v.Claims.IssuedAt.Time }
+
 // Verify checks an engine token's signature (only with the key's own
 // algorithm), issuer, audience (when configured), nbf and exp, and returns
-// who it was issued to. Every failure wraps ErrInvalidToken.
-func (t *Tokens) Verify(raw string) (authn.Identity, error) {
+// who it was issued to. A client's token (client_credentials) is not an
+// account's and is refused here. Every failure wraps ErrInvalidToken.
+func (t *Tokens) Verify(raw string) (Verified, error) {
+	c, err := t.VerifyAny(raw)
+	if err != nil {
+		return Verified{}, err
+	}
+	if c.GrantType == GrantClientCredentials {
+		return Verified{}, fmt.Errorf("%w: a client's token, not an account's", ErrInvalidToken)
+	}
+	if c.Username == "" {
+		return Verified{}, fmt.Errorf("%w: no username claim", ErrInvalidToken)
+	}
+	id := authn.Identity{Name: c.Username, Source: Source, AccountID: c.Subject, Role: c.Role, TokenID: c.APIToken}
+	return Verified{Identity: id, Claims: c}, nil
+}
+
+// VerifyAny checks an engine token as Verify does, the tokens of clients
+// included, and returns its claims.
+func (t *Tokens) VerifyAny(raw string) (Claims, error) {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{t.Key.Algorithm()}),
 		jwt.WithIssuer(t.Issuer),
@@ -120,15 +164,12 @@ func (t *Tokens) Verify(raw string) (authn.Identity, error) {
 	_, err := jwt.ParseWithClaims(raw, &c, t.verificationKey, opts...)
 	if err != nil {
 		// jwt's messages name the failed check, never the token.
-		return authn.Identity{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return Claims{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	if c.Subject == "" || c.Scope == nil || c.NotBefore == nil {
-		return authn.Identity{}, fmt.Errorf("%w: not an engine token (sub, scope and nbf are required)", ErrInvalidToken)
+	if c.Subject == "" || c.Scope == nil || c.NotBefore == nil || c.IssuedAt == nil {
+		return Claims{}, fmt.Errorf("%w: not an engine token (sub, scope, iat and nbf are required)", ErrInvalidToken)
 	}
-	if c.GrantType == GrantClientCredentials {
-		return authn.Identity{}, fmt.Errorf("%w: a client's token, not an account's", ErrInvalidToken)
-	}
-	return authn.Identity{Name: c.Subject, Source: Source, Role: c.Role}, nil
+	return c, nil
 }
 
 // verificationKey picks the key for tok: by kid from a key ring, else the

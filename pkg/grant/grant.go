@@ -68,15 +68,22 @@ const (
 // RefreshSource is the Identity.Source of the identities Redeem returns.
 const RefreshSource = "refresh_token"
 
+// Admitter checks an identity against its account (accounts.Service):
+// a refresh token is good only while its account lives, is enabled and
+// has the password it was issued under.
+type Admitter interface {
+	Admit(ctx context.Context, id authn.Identity) (authn.Identity, error)
+}
+
 // Service issues tokens.
 type Service struct {
 	Audit    Auditor // optional
 	Authz    Authorizer
 	Minter   *token.Minter
 	Refresh  *refresh.Tokens
-	Users    authn.Lookup // checks a refresh token's subject still exists
-	Services []string     // accepted audiences; empty accepts any
-	Observer Observer     // optional: told how requests end (metrics)
+	Accounts Admitter // checks the account a refresh token was issued to
+	Services []string // accepted audiences; empty accepts any
+	Observer Observer // optional: told how requests end (metrics)
 }
 
 // Request is one token request, already parsed and authenticated.
@@ -130,7 +137,7 @@ func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
 	// A role-capped identity (an API token) gets no refresh token: one would
 	// carry its owner's full rights and outlive the token's revocation.
 	if req.Offline && !req.Identity.Anonymous() && req.Identity.Role == "" {
-		issued, err := s.Refresh.Issue(ctx, req.Identity.Name, req.ClientID, req.Service)
+		issued, err := s.Refresh.Issue(ctx, req.Identity, req.ClientID, req.Service)
 		if err != nil {
 			return Result{}, err
 		}
@@ -144,8 +151,9 @@ func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
 
 // Redeem turns a refresh token into the identity it was issued to. The
 // token is good only for the service it was issued for (distribution
-// oauth.md) and its subject must still exist; what that subject may do is
-// decided afresh by Issue.
+// oauth.md), while its account lives and is enabled, and until its user's
+// password changes; what that subject may do is decided afresh by Issue. A
+// disabled account is authn.ErrDisabled.
 func (s *Service) Redeem(ctx context.Context, raw, service string) (_ authn.Identity, err error) {
 	if s.Observer != nil {
 		defer func() {
@@ -161,16 +169,15 @@ func (s *Service) Redeem(ctx context.Context, raw, service string) (_ authn.Iden
 	if rec.Service != "" && rec.Service != service {
 		return authn.Identity{}, fmt.Errorf("%w: issued for another service", refresh.ErrInvalid)
 	}
-	if s.Users != nil {
-		ok, err := s.Users.Exists(ctx, rec.Subject)
-		if err != nil {
-			return authn.Identity{}, err
-		}
-		if !ok {
-			return authn.Identity{}, fmt.Errorf("%w: its user no longer exists", refresh.ErrInvalid)
-		}
+	id := authn.Identity{Name: rec.Subject, Source: RefreshSource, AccountID: rec.AccountID, Epoch: rec.Epoch}
+	if s.Accounts == nil {
+		return id, nil
 	}
-	return authn.Identity{Name: rec.Subject, Source: RefreshSource}, nil
+	id, err = s.Accounts.Admit(ctx, id)
+	if errors.Is(err, authn.ErrBadCredentials) {
+		return authn.Identity{}, fmt.Errorf("%w: %v", refresh.ErrInvalid, err)
+	}
+	return id, err
 }
 
 // Denied records a refused request (wrong credentials, malformed input
@@ -261,9 +268,13 @@ func outcome(requested, granted []scope.Scope) Outcome {
 }
 
 // CheckAccount enforces that an "account" parameter, when given with
-// credentials, names the authenticated user (distribution token.md).
-func CheckAccount(id authn.Identity, account string) error {
-	if account == "" || id.Anonymous() || account == id.Name {
+// credentials, names who logged in (distribution token.md). Clients send
+// the login name the user typed: the Docker CLI and regctl always do, so
+// `docker login -u token -p tg_…` asks with account=token. It is accepted
+// when it equals the Basic username (login) or the authenticated account's
+// name, and refused when it names anyone else.
+func CheckAccount(id authn.Identity, login, account string) error {
+	if account == "" || id.Anonymous() || account == id.Name || account == login {
 		return nil
 	}
 	return ErrAccountMismatch

@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authz"
@@ -35,29 +36,45 @@ func exampleRules(tb testing.TB) []authz.Rule {
 	return cfg.ACL
 }
 
-// users is a Lookup whose accounts can be removed.
+// users are password users (accounts.Users) who can be removed or get a
+// new password (epoch).
 type users struct {
-	mu    sync.Mutex
-	names map[string]bool
-	err   error
+	mu     sync.Mutex
+	epochs map[string]string
+	err    error
 }
 
 func (u *users) Exists(_ context.Context, name string) (bool, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.names[name], u.err
+	_, ok := u.epochs[name]
+	return ok, u.err
+}
+
+func (u *users) Epoch(name string) string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.epochs[name]
 }
 
 func (u *users) remove(name string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	delete(u.names, name)
+	delete(u.epochs, name)
+}
+
+func (u *users) setEpoch(name, epoch string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.epochs[name] = epoch
 }
 
 type fixture struct {
-	svc   *grant.Service
-	key   *keys.Key
-	users *users
+	svc      *grant.Service
+	key      *keys.Key
+	users    *users
+	accounts *accounts.Service
+	store    store.Store
 }
 
 func newFixture(t testing.TB, services ...string) *fixture {
@@ -75,15 +92,24 @@ func newFixture(t testing.TB, services ...string) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	u := &users{names: map[string]bool{"admin": true, "alice": true, "bob": true}}
+	u := &users{epochs: map[string]string{"admin": "e1", "alice": "e1", "bob": "e1"}}
+	for _, name := range []string{"admin", "alice", "bob"} {
+		if err := st.CreateAccount(context.Background(), store.Account{ID: "acct-" + name, Name: name,
+			Type: store.AccountUser, State: store.AccountEnabled}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	accts := &accounts.Service{Store: st, Users: u}
 	return &fixture{
-		key:   key,
-		users: u,
+		key:      key,
+		users:    u,
+		accounts: accts,
+		store:    st,
 		svc: &grant.Service{
 			Authz:    acl,
 			Minter:   &token.Minter{Issuer: "tollgate", TTL: 5 * time.Minute, Signer: key},
 			Refresh:  &refresh.Tokens{Store: st, TTL: time.Hour},
-			Users:    u,
+			Accounts: accts,
 			Services: services,
 		},
 	}
@@ -109,8 +135,8 @@ func (f *fixture) claims(t *testing.T, raw string) token.Claims {
 }
 
 var (
-	alice = authn.Identity{Name: "alice", Source: "htpasswd"}
-	admin = authn.Identity{Name: "admin", Source: "htpasswd"}
+	alice = authn.Identity{Name: "alice", Source: "htpasswd", AccountID: "acct-alice", Epoch: "e1"}
+	admin = authn.Identity{Name: "admin", Source: "htpasswd", AccountID: "acct-admin", Epoch: "e1"}
 	anon  = authn.Identity{}
 )
 
@@ -249,6 +275,21 @@ func TestRedeem(t *testing.T) {
 		{name: "no service", raw: same, service: "", wantErr: refresh.ErrInvalid},
 		{name: "subject removed", raw: same, service: "registry.local", before: func(f *fixture) { f.users.remove("alice") }, wantErr: refresh.ErrInvalid},
 		{name: "lookup fails", raw: same, service: "registry.local", before: func(f *fixture) { f.users.err = errDB }, wantErr: errDB},
+		{name: "new password", raw: same, service: "registry.local", before: func(f *fixture) { f.users.setEpoch("alice", "e2") }, wantErr: refresh.ErrInvalid},
+		{name: "account removed and the name added again", raw: same, service: "registry.local", before: func(f *fixture) {
+			ctx := context.Background()
+			if _, _, err := f.accounts.Remove(ctx, "alice", "test", "test"); err != nil {
+				panic(err)
+			}
+			if _, err := f.accounts.Ensure(ctx, "alice"); err != nil {
+				panic(err)
+			}
+		}, wantErr: refresh.ErrInvalid},
+		{name: "account disabled", raw: same, service: "registry.local", before: func(f *fixture) {
+			if _, err := f.accounts.SetEnabled(context.Background(), "alice", false, "test"); err != nil {
+				panic(err)
+			}
+		}, wantErr: authn.ErrDisabled},
 		{name: "unknown token", raw: func(string) string { return refresh.Prefix + "AAAA" }, service: "registry.local", wantErr: refresh.ErrInvalid},
 		{name: "garbage", raw: func(string) string { return "not-a-token" }, service: "registry.local", wantErr: refresh.ErrInvalid},
 		{name: "empty", raw: func(string) string { return "" }, service: "registry.local", wantErr: refresh.ErrInvalid},
@@ -315,21 +356,25 @@ func TestCheckAccount(t *testing.T) {
 	tests := []struct {
 		name    string
 		id      authn.Identity
+		login   string // the Basic user name
 		account string
 		wantErr error
 	}{
-		{"no account parameter", alice, "", nil},
-		{"matching account", alice, "alice", nil},
-		{"other account", alice, "bob", grant.ErrAccountMismatch},
-		{"case differs", alice, "Alice", grant.ErrAccountMismatch},
-		{"anonymous with account", anon, "bob", nil},
-		{"anonymous without account", anon, "", nil},
+		{"no account parameter", alice, "alice", "", nil},
+		{"matching account", alice, "alice", "alice", nil},
+		{"other account", alice, "alice", "bob", grant.ErrAccountMismatch},
+		{"case differs", alice, "alice", "Alice", grant.ErrAccountMismatch},
+		{"API token login names the login: docker login -u token", alice, "token", "token", nil},
+		{"API token login naming the owner", alice, "token", "alice", nil},
+		{"API token login naming someone else", alice, "token", "bob", grant.ErrAccountMismatch},
+		{"anonymous with account", anon, "", "bob", nil},
+		{"anonymous without account", anon, "", "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := grant.CheckAccount(tt.id, tt.account)
+			err := grant.CheckAccount(tt.id, tt.login, tt.account)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
-				t.Errorf("CheckAccount(%q, %q) = %v, want %v", tt.id.Name, tt.account, err, tt.wantErr)
+				t.Errorf("CheckAccount(%q, %q, %q) = %v, want %v", tt.id.Name, tt.login, tt.account, err, tt.wantErr)
 			}
 		})
 	}

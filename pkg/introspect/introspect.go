@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tollgate/tollgate/pkg/authn"
-	"github.com/tollgate/tollgate/pkg/authz"
+	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/store"
@@ -26,10 +25,11 @@ const (
 
 // Token types of an active Result: access tokens are "Bearer" (RFC 7662
 // §2.2 refers to RFC 6749 §5.1); refresh tokens, which have no such type,
-// are "refresh_token".
+// are "refresh_token", and API tokens "api_token".
 const (
-	TypeBearer  = "Bearer"
-	TypeRefresh = "refresh_token"
+	TypeBearer   = "Bearer"
+	TypeRefresh  = "refresh_token"
+	TypeAPIToken = "api_token"
 )
 
 // ErrUnsupportedTokenType is Revoke's answer to an access token named as
@@ -37,21 +37,40 @@ const (
 // unsupported_token_type).
 var ErrUnsupportedTokenType = errors.New("introspect: access tokens cannot be revoked; they expire")
 
+// ErrNotYours is Revoke's answer to a caller who asks to revoke a token it
+// neither owns nor may manage (RFC 7009 §2.1: the request is refused;
+// §2.2.1 with RFC 6749 §5.2 unauthorized_client).
+var ErrNotYours = errors.New("introspect: the token is neither the caller's nor may the caller manage it")
+
 // KeyLookup returns the verification key of the registry signing key with
 // that kid and its algorithm; ok is false for an unknown kid. The key ring
 // provides it (keys.Ring.Lookup).
 type KeyLookup func(kid string) (alg string, key any, ok bool)
 
+// Accounts checks what a token stands for against its account
+// (accounts.Service).
+type Accounts interface {
+	Admit(ctx context.Context, id authn.Identity) (authn.Identity, error)
+	AdmitToken(ctx context.Context, id authn.Identity, issuedAt time.Time) (authn.Identity, error)
+	Get(ctx context.Context, name string) (store.Account, error)
+}
+
+// ClientDirectory tells whether a registered client still exists.
+type ClientDirectory interface {
+	Client(ctx context.Context, id string) (store.Client, error)
+}
+
 // Service introspects and revokes. Every part is optional: a kind of token
 // without its part is unknown, hence inactive.
 type Service struct {
-	Admins   []string        // users.admins: they may see and revoke any token
-	Docker   *refresh.Tokens // Docker identity tokens
-	Engine   *engine.Service // engine access and refresh tokens
-	Registry KeyLookup       // registry access tokens
-	Issuer   string          // token.issuer: the iss of registry tokens
-	Users    authn.Lookup    // a token of a user since removed is inactive
-	Now      func() time.Time
+	Docker    *refresh.Tokens  // Docker identity tokens
+	Engine    *engine.Service  // engine access and refresh tokens
+	APITokens *apitoken.Tokens // API tokens
+	Registry  KeyLookup        // registry access tokens
+	Issuer    string           // token.issuer: the iss of registry tokens
+	Accounts  Accounts         // a token whose account ended or is disabled is inactive
+	Clients   ClientDirectory  // a client_credentials token of a removed client is inactive
+	Now       func() time.Time
 }
 
 // Result is an introspection answer (RFC 7662 §2.2). Only Active is
@@ -59,6 +78,8 @@ type Service struct {
 type Result struct {
 	Active    bool
 	Subject   string
+	Username  string // the account's name (RFC 7662 §2.2 username)
+	Role      string // an API token's role, or the role an access token carries
 	Issuer    string
 	Audience  []string
 	IssuedAt  time.Time
@@ -68,51 +89,66 @@ type Result struct {
 	TokenType string
 }
 
-// IsAdmin reports whether caller may see and revoke every token: an admin
-// with its password, or with an API token of the admin role.
-func (s *Service) IsAdmin(caller authn.Identity) bool {
-	return slices.Contains(s.Admins, caller.Name) && (caller.Role == "" || caller.Role == authz.RoleAdmin)
-}
-
 // Introspect describes raw for caller. Anything invalid, expired, revoked,
-// unknown, or someone else's (for a non-admin) is inactive: the answer
-// never tells these apart. Only store failures are errors.
+// unknown, of an ended or disabled account, or someone else's (for a caller
+// that is neither an admin nor a registered client: resource servers
+// introspect what they are sent) is inactive: the answer never tells these
+// apart. Only store failures are errors.
 func (s *Service) Introspect(ctx context.Context, caller authn.Identity, raw, hint string) (Result, error) {
-	res, err := s.lookup(ctx, raw, hint)
+	res, err := s.lookup(ctx, raw)
 	if err != nil || !res.Active {
 		return Result{}, err
 	}
-	if res.Subject != caller.Name && !s.IsAdmin(caller) {
+	if res.Username != caller.Name && !s.manages(caller) {
 		return Result{}, nil
-	}
-	if s.Users != nil && res.Subject != "" {
-		ok, err := s.Users.Exists(ctx, res.Subject)
-		if err != nil {
-			return Result{}, err
-		}
-		if !ok {
-			return Result{}, nil
-		}
 	}
 	return res, nil
 }
 
-func (s *Service) lookup(ctx context.Context, raw, hint string) (Result, error) {
+// manages reports whether caller may see and revoke others' tokens: an
+// admin acting as one, or a registered client (a resource server).
+func (s *Service) manages(caller authn.Identity) bool {
+	return caller.ActsAsAdmin() || caller.Source == engine.ClientSource
+}
+
+func (s *Service) lookup(ctx context.Context, raw string) (Result, error) {
+	var (
+		res Result
+		err error
+	)
 	switch {
 	case raw == "":
 		return Result{}, nil
+	case apitoken.LooksLike(raw):
+		res, err = s.apiToken(ctx, raw)
 	case engine.LooksLikeRefresh(raw):
-		return s.engineRefresh(ctx, raw)
+		res, err = s.engineRefresh(ctx, raw)
 	case strings.HasPrefix(raw, refresh.Prefix):
-		return s.dockerRefresh(ctx, raw)
+		res, err = s.dockerRefresh(ctx, raw)
+	default:
+		res, err = s.accessToken(ctx, raw)
 	}
-	if res, ok := s.engineAccess(ctx, raw); ok {
-		return res, nil
+	if errors.Is(err, authn.ErrBadCredentials) || errors.Is(err, authn.ErrDisabled) {
+		return Result{}, nil
 	}
-	if res, ok := s.registryAccess(raw); ok {
-		return res, nil
+	return res, err
+}
+
+// apiToken describes a live API token of a live, enabled account.
+func (s *Service) apiToken(ctx context.Context, raw string) (Result, error) {
+	if s.APITokens == nil {
+		return Result{}, nil
 	}
-	return Result{}, nil
+	rec, err := s.APITokens.Lookup(ctx, raw)
+	if err != nil {
+		return Result{}, err
+	}
+	id, err := s.admit(ctx, apitoken.Identity(rec), time.Time{})
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Active: true, Subject: id.AccountID, Username: id.Name, Role: rec.Role, IssuedAt: rec.CreatedAt,
+		ExpiresAt: rec.ExpiresAt, TokenType: TypeAPIToken}, nil
 }
 
 func (s *Service) engineRefresh(ctx context.Context, raw string) (Result, error) {
@@ -126,8 +162,12 @@ func (s *Service) engineRefresh(ctx context.Context, raw string) (Result, error)
 	if err != nil || !rec.Usable(s.now()) {
 		return Result{}, err
 	}
-	res := Result{Active: true, Subject: rec.Subject, Issuer: s.Engine.Tokens.Issuer, IssuedAt: rec.CreatedAt,
-		ExpiresAt: rec.ExpiresAt, ClientID: rec.ClientID, TokenType: TypeRefresh}
+	id, err := s.admit(ctx, authn.Identity{Name: rec.Subject, AccountID: rec.AccountID, Epoch: rec.Epoch}, time.Time{})
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Active: true, Subject: id.AccountID, Username: id.Name, Issuer: s.Engine.Tokens.Issuer,
+		IssuedAt: rec.CreatedAt, ExpiresAt: rec.ExpiresAt, ClientID: rec.ClientID, TokenType: TypeRefresh}
 	if aud := s.Engine.Tokens.Audience; aud != "" {
 		res.Audience = []string{aud}
 	}
@@ -145,32 +185,73 @@ func (s *Service) dockerRefresh(ctx context.Context, raw string) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Active: true, Subject: rec.Subject, Issuer: s.Issuer, Audience: []string{rec.Service},
+	id, err := s.admit(ctx, authn.Identity{Name: rec.Subject, AccountID: rec.AccountID, Epoch: rec.Epoch}, time.Time{})
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Active: true, Subject: id.Name, Username: id.Name, Issuer: s.Issuer, Audience: []string{rec.Service},
 		IssuedAt: rec.CreatedAt, ExpiresAt: rec.ExpiresAt, ClientID: rec.ClientID, TokenType: TypeRefresh}, nil
 }
 
-// engineAccess verifies raw as an engine access token (engine.Tokens.Verify:
-// signature, issuer, audience, lifetime) and then reads its claims.
-func (s *Service) engineAccess(ctx context.Context, raw string) (Result, bool) {
+// admit checks id against its account, when there is an account service.
+func (s *Service) admit(ctx context.Context, id authn.Identity, issuedAt time.Time) (authn.Identity, error) {
+	if s.Accounts == nil {
+		return id, nil
+	}
+	return s.Accounts.AdmitToken(ctx, id, issuedAt)
+}
+
+// accessToken describes a JWT: an engine token (an account's or a
+// client's), else a registry token.
+func (s *Service) accessToken(ctx context.Context, raw string) (Result, error) {
+	if res, ok, err := s.engineAccess(ctx, raw); ok || err != nil {
+		return res, err
+	}
+	return s.registryAccess(ctx, raw)
+}
+
+// engineAccess verifies raw as an engine access token (signature, issuer,
+// audience, lifetime) and checks what it stands for: the account (and the
+// API token it came from) or the client.
+func (s *Service) engineAccess(ctx context.Context, raw string) (Result, bool, error) {
 	if s.Engine == nil {
-		return Result{}, false
+		return Result{}, false, nil
 	}
-	if _, err := s.Engine.Tokens.Verify(raw); err != nil {
-		return Result{}, false
+	c, err := s.Engine.Tokens.VerifyAny(raw)
+	if err != nil {
+		return Result{}, false, nil
 	}
-	var c engine.Claims
-	if _, _, err := jwt.NewParser().ParseUnverified(raw, &c); err != nil {
-		return Result{}, false
+	res := Result{Active: true, Subject: c.Subject, Username: c.Username, Role: c.Role, Issuer: c.Issuer,
+		Audience: c.Audience, IssuedAt: timeOf(c.IssuedAt), ExpiresAt: timeOf(c.ExpiresAt), Scope: c.Scope,
+		ClientID: c.ClientID, TokenType: TypeBearer}
+	if c.GrantType == engine.GrantClientCredentials {
+		return res, true, s.clientLives(ctx, c.ClientID)
 	}
-	return Result{Active: true, Subject: c.Subject, Issuer: c.Issuer, Audience: c.Audience, IssuedAt: timeOf(c.IssuedAt),
-		ExpiresAt: timeOf(c.ExpiresAt), Scope: c.Scope, TokenType: TypeBearer}, true
+	if _, err := s.Engine.Verify(ctx, raw); err != nil {
+		return Result{}, true, err
+	}
+	return res, true, nil
+}
+
+// clientLives refuses (authn.ErrBadCredentials) the token of a client
+// since removed.
+func (s *Service) clientLives(ctx context.Context, id string) error {
+	if s.Clients == nil {
+		return nil
+	}
+	_, err := s.Clients.Client(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("client %q was removed: %w", id, authn.ErrBadCredentials)
+	}
+	return err
 }
 
 // registryAccess verifies raw as a registry token signed by a key of the
-// ring with token.issuer, and describes its access claim as scopes.
-func (s *Service) registryAccess(raw string) (Result, bool) {
+// ring with token.issuer, describes its access claim as scopes, and checks
+// its subject's account (gone, disabled, or tokens revoked since: inactive).
+func (s *Service) registryAccess(ctx context.Context, raw string) (Result, error) {
 	if s.Registry == nil {
-		return Result{}, false
+		return Result{}, nil
 	}
 	var c token.Claims
 	keyFunc := func(t *jwt.Token) (any, error) {
@@ -188,7 +269,10 @@ func (s *Service) registryAccess(raw string) (Result, bool) {
 		jwt.WithIssuedAt(), jwt.WithTimeFunc(s.now),
 		jwt.WithValidMethods([]string{"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "EdDSA", "HS256"}))
 	if err != nil {
-		return Result{}, false
+		return Result{}, nil
+	}
+	if err := s.subjectLives(ctx, c.Subject, timeOf(c.IssuedAt)); err != nil {
+		return Result{}, err
 	}
 	scopes := make([]string, 0, len(c.Access))
 	for _, a := range c.Access {
@@ -199,46 +283,114 @@ func (s *Service) registryAccess(raw string) (Result, bool) {
 		scopes = append(scopes, typ+":"+a.Name+":"+strings.Join(a.Actions, ","))
 	}
 	scope := strings.Join(scopes, " ")
-	return Result{Active: true, Subject: c.Subject, Issuer: c.Issuer, Audience: c.Audience, IssuedAt: timeOf(c.IssuedAt),
-		ExpiresAt: timeOf(c.ExpiresAt), Scope: &scope, TokenType: TypeBearer}, true
+	return Result{Active: true, Subject: c.Subject, Username: c.Subject, Issuer: c.Issuer, Audience: c.Audience,
+		IssuedAt: timeOf(c.IssuedAt), ExpiresAt: timeOf(c.ExpiresAt), Scope: &scope, TokenType: TypeBearer}, nil
 }
 
-// Revoke revokes raw for caller (RFC 7009 §2.1): a Docker identity token,
-// or an engine refresh token with its whole family. A token that is
-// unknown, already revoked, or someone else's (for a non-admin) is left as
-// it is without an error (§2.2: the answer is the same). An access token
-// named by the hint gets ErrUnsupportedTokenType; one without the hint is
-// treated as unknown.
+// subjectLives checks the account a registry token names (anonymous
+// tokens have none): it must exist, be enabled and have had no
+// revoke-tokens since issuedAt.
+func (s *Service) subjectLives(ctx context.Context, name string, issuedAt time.Time) error {
+	if s.Accounts == nil || name == "" {
+		return nil
+	}
+	acct, err := s.Accounts.Get(ctx, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("account %q is gone: %w", name, authn.ErrBadCredentials)
+	case err != nil:
+		return err
+	case !acct.Enabled():
+		return authn.ErrDisabled
+	case issuedAt.Before(acct.TokensNotBefore):
+		return fmt.Errorf("issued before a revocation: %w", authn.ErrBadCredentials)
+	}
+	return nil
+}
+
+// Revoke revokes raw for caller (RFC 7009 §2.1): an API token, a Docker
+// identity token, or an engine refresh token with its whole family, when
+// the caller owns it, is an admin acting as one, or is the registered
+// client it was issued to; anyone else gets ErrNotYours. A token that is
+// unknown or already revoked is left as it is without an error (§2.2). An
+// access token named by the hint gets ErrUnsupportedTokenType; one
+// without the hint is treated as unknown.
 func (s *Service) Revoke(ctx context.Context, caller authn.Identity, raw, hint string) error {
 	switch {
+	case apitoken.LooksLike(raw):
+		return s.revokeAPIToken(ctx, caller, raw)
 	case engine.LooksLikeRefresh(raw):
-		if s.Engine == nil || s.Engine.Refresh == nil {
-			return nil
-		}
-		rec, err := s.Engine.Refresh.Lookup(ctx, raw)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil || (rec.Subject != caller.Name && !s.IsAdmin(caller)) {
-			return err
-		}
-		return s.Engine.Refresh.RevokeFamily(ctx, rec.FamilyID)
+		return s.revokeEngineRefresh(ctx, caller, raw)
 	case strings.HasPrefix(raw, refresh.Prefix):
-		if s.Docker == nil {
-			return nil
-		}
-		rec, err := s.Docker.Store.RefreshToken(ctx, refresh.Hash(raw))
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil || (rec.Subject != caller.Name && !s.IsAdmin(caller)) {
-			return err
-		}
-		return s.Docker.Revoke(ctx, raw)
+		return s.revokeDockerRefresh(ctx, caller, raw)
 	case hint == HintAccessToken:
 		return ErrUnsupportedTokenType
 	}
 	return nil
+}
+
+// mayRevoke tells whether caller may revoke a token of owner issued to
+// clientID.
+func (s *Service) mayRevoke(caller authn.Identity, owner, clientID string) error {
+	switch {
+	case caller.Source == engine.ClientSource && caller.Name == clientID:
+	case caller.Source != engine.ClientSource && (caller.Name == owner || caller.ActsAsAdmin()):
+	default:
+		return ErrNotYours
+	}
+	return nil
+}
+
+func (s *Service) revokeAPIToken(ctx context.Context, caller authn.Identity, raw string) error {
+	if s.APITokens == nil {
+		return nil
+	}
+	rec, err := s.APITokens.Store.APIToken(ctx, apitoken.Hash(raw))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.mayRevoke(caller, rec.Owner, ""); err != nil {
+		return err
+	}
+	_, err = s.APITokens.Revoke(ctx, caller.Name, apitoken.HashPrefix(rec.Hash), caller.Name != rec.Owner)
+	return err
+}
+
+func (s *Service) revokeEngineRefresh(ctx context.Context, caller authn.Identity, raw string) error {
+	if s.Engine == nil || s.Engine.Refresh == nil {
+		return nil
+	}
+	rec, err := s.Engine.Refresh.Lookup(ctx, raw)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.mayRevoke(caller, rec.Subject, rec.ClientID); err != nil {
+		return err
+	}
+	return s.Engine.Refresh.RevokeFamily(ctx, rec.FamilyID)
+}
+
+func (s *Service) revokeDockerRefresh(ctx context.Context, caller authn.Identity, raw string) error {
+	if s.Docker == nil {
+		return nil
+	}
+	rec, err := s.Docker.Store.RefreshToken(ctx, refresh.Hash(raw))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.mayRevoke(caller, rec.Subject, rec.ClientID); err != nil {
+		return err
+	}
+	return s.Docker.Revoke(ctx, raw)
 }
 
 func timeOf(d *jwt.NumericDate) time.Time {

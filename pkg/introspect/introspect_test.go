@@ -3,13 +3,19 @@ package introspect_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/apitoken"
+	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/introspect"
+	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/pkg/store/sqlite"
 	"github.com/tollgate/tollgate/pkg/token"
 )
 
@@ -35,7 +41,7 @@ func TestRegistryTokens(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	k := genKey(t, "ES256")
-	s := &introspect.Service{Registry: lookup(k), Issuer: "tollgate", Admins: []string{"admin"}}
+	s := &introspect.Service{Registry: lookup(k), Issuer: "tollgate"}
 	mint := func(m *token.Minter) string {
 		t.Helper()
 		sc, err := scope.Parse("repository:alice/app:pull,push")
@@ -59,14 +65,14 @@ func TestRegistryTokens(t *testing.T) {
 		"another issuer": mint(&token.Minter{Issuer: "someone", TTL: time.Minute, Signer: k}),
 		"expired":        mint(&token.Minter{Issuer: "tollgate", TTL: time.Minute, Signer: k, Now: func() time.Time { return now.Add(-time.Hour) }}),
 	} {
-		if res, err := s.Introspect(ctx, authn.Identity{Name: "admin"}, raw, ""); err != nil || res.Active {
+		if res, err := s.Introspect(ctx, authn.Identity{Name: "admin", Admin: true}, raw, ""); err != nil || res.Active {
 			t.Errorf("%s: Introspect = %+v, %v; want inactive", name, res, err)
 		}
 	}
 	if res, _ := s.Introspect(ctx, authn.Identity{Name: "bob"}, good, ""); res.Active {
 		t.Error("bob sees alice's token")
 	}
-	if res, _ := s.Introspect(ctx, authn.Identity{Name: "admin", Role: "read"}, good, ""); res.Active {
+	if res, _ := s.Introspect(ctx, authn.Identity{Name: "admin", Admin: true, Role: "read"}, good, ""); res.Active {
 		t.Error("an admin's read API token sees alice's token")
 	}
 	if err := s.Revoke(ctx, authn.Identity{Name: "alice"}, good, introspect.HintAccessToken); !errors.Is(err, introspect.ErrUnsupportedTokenType) {
@@ -74,5 +80,115 @@ func TestRegistryTokens(t *testing.T) {
 	}
 	if err := s.Revoke(ctx, authn.Identity{Name: "alice"}, good, ""); err != nil {
 		t.Errorf("Revoke without hint = %v, want nil", err)
+	}
+}
+
+// credentials is a store with accounts alice and bob, alice's API token and
+// Docker identity token, and the introspection service over them.
+type credentials struct {
+	s        *introspect.Service
+	accounts *accounts.Service
+	apiToken string
+	refresh  string
+}
+
+func newCredentials(t *testing.T) credentials {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	accts := &accounts.Service{Store: st}
+	alice, err := accts.Admit(ctx, authn.Identity{Name: "alice", Source: "htpasswd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := &apitoken.Tokens{Store: st}
+	raw, _, err := tokens.Create(ctx, alice, "read", 10, "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docker := &refresh.Tokens{Store: st, TTL: time.Hour}
+	issued, err := docker.Issue(ctx, alice, "docker", "registry.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &introspect.Service{Docker: docker, APITokens: tokens, Accounts: accts, Issuer: "tollgate"}
+	return credentials{s: s, accounts: accts, apiToken: raw, refresh: issued.Raw}
+}
+
+var (
+	aliceCaller = authn.Identity{Name: "alice", Source: "htpasswd"}
+	bobCaller   = authn.Identity{Name: "bob", Source: "htpasswd"}
+	adminCaller = authn.Identity{Name: "root", Source: "htpasswd", Admin: true}
+	client      = authn.Identity{Name: "registry-sidecar", Source: engine.ClientSource}
+)
+
+// TestAPITokens: a live API token introspects active with its owner, role
+// and expiry, for its owner, an admin and a registered client; revoking it
+// (RFC 7009) works for its owner and admins, is refused to anyone else, and
+// leaves it inactive.
+func TestAPITokens(t *testing.T) {
+	ctx := context.Background()
+	c := newCredentials(t)
+	for _, caller := range []authn.Identity{aliceCaller, adminCaller, client} {
+		res, err := c.s.Introspect(ctx, caller, c.apiToken, "")
+		if err != nil || !res.Active || res.Username != "alice" || res.Role != "read" || res.TokenType != introspect.TypeAPIToken ||
+			res.ExpiresAt.Sub(res.IssuedAt) != 10*24*time.Hour || res.Subject == "" {
+			t.Errorf("%s: Introspect = %+v, %v; want alice's live read token", caller.Name, res, err)
+		}
+	}
+	if res, _ := c.s.Introspect(ctx, bobCaller, c.apiToken, ""); res.Active {
+		t.Error("bob sees alice's API token")
+	}
+	for _, caller := range []authn.Identity{bobCaller, client, {Name: "root", Admin: true, Role: "read"}} {
+		if err := c.s.Revoke(ctx, caller, c.apiToken, ""); !errors.Is(err, introspect.ErrNotYours) {
+			t.Errorf("%+v revokes alice's token: err = %v, want ErrNotYours", caller, err)
+		}
+	}
+	if res, _ := c.s.Introspect(ctx, aliceCaller, c.apiToken, ""); !res.Active {
+		t.Fatal("a refused revocation revoked the token")
+	}
+	if err := c.s.Revoke(ctx, aliceCaller, c.apiToken, ""); err != nil {
+		t.Fatalf("alice revokes her token: %v", err)
+	}
+	if res, err := c.s.Introspect(ctx, aliceCaller, c.apiToken, ""); err != nil || res.Active {
+		t.Errorf("revoked token: Introspect = %+v, %v; want inactive", res, err)
+	}
+	if err := c.s.Revoke(ctx, bobCaller, c.apiToken, ""); !errors.Is(err, introspect.ErrNotYours) {
+		t.Errorf("bob revokes a revoked token of alice: err = %v, want ErrNotYours", err)
+	}
+	if err := c.s.Revoke(ctx, bobCaller, apitoken.Generate(), ""); err != nil {
+		t.Errorf("an unknown token: err = %v, want nil (RFC 7009 §2.2)", err)
+	}
+}
+
+// TestRevokeByAdminAndAccountEnd: an admin revokes anyone's refresh token;
+// the credentials of a removed account introspect inactive.
+func TestRevokeByAdminAndAccountEnd(t *testing.T) {
+	ctx := context.Background()
+	c := newCredentials(t)
+	if err := c.s.Revoke(ctx, bobCaller, c.refresh, ""); !errors.Is(err, introspect.ErrNotYours) {
+		t.Errorf("bob revokes alice's refresh token: err = %v, want ErrNotYours", err)
+	}
+	if err := c.s.Revoke(ctx, adminCaller, c.refresh, ""); err != nil {
+		t.Fatalf("admin revokes: %v", err)
+	}
+	if res, _ := c.s.Introspect(ctx, aliceCaller, c.refresh, ""); res.Active {
+		t.Error("revoked refresh token active")
+	}
+	if res, _ := c.s.Introspect(ctx, aliceCaller, c.apiToken, ""); !res.Active {
+		t.Fatal("API token inactive before the account ended")
+	}
+	if _, _, err := c.accounts.Remove(ctx, "alice", "test", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.accounts.Ensure(ctx, "alice"); err != nil { // the name added again
+		t.Fatal(err)
+	}
+	if res, _ := c.s.Introspect(ctx, aliceCaller, c.apiToken, ""); res.Active {
+		t.Error("the API token of a removed account is active for the new alice")
 	}
 }

@@ -25,13 +25,23 @@ const (
 	opListAudit
 	opPing
 	opClose
+	opFindAPIToken
+	opDeleteAudit
+	opDeleteEngineRefreshTokens
+	opCreateAccount
+	opGetAccount
+	opListAccounts
+	opUpdateAccount
+	opDeleteAccount
+	opRevokeCredentials
 	numStoreOps
 )
 
 var storeOpNames = [numStoreOps]string{
 	"create_refresh_token", "get_refresh_token", "revoke_refresh_token", "delete_expired_refresh_tokens",
 	"create_api_token", "get_api_token", "list_api_tokens", "revoke_api_token", "touch_api_tokens",
-	"append_audit", "list_audit", "ping", "close",
+	"append_audit", "list_audit", "ping", "close", "find_api_token", "delete_audit", "delete_engine_refresh_tokens",
+	"create_account", "get_account", "list_accounts", "update_account", "delete_account", "revoke_credentials",
 }
 
 // instrumentedStore counts the failures of a store.Store. It embeds the store
@@ -60,7 +70,7 @@ func (m *Metrics) InstrumentStore(s store.Store) store.Store {
 
 func (s *instrumentedStore) count(op int, err error) {
 	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) ||
-		errors.Is(err, context.Canceled) {
+		errors.Is(err, store.ErrLimit) || errors.Is(err, context.Canceled) {
 		return
 	}
 	s.errs[op].Inc()
@@ -90,8 +100,8 @@ func (s *instrumentedStore) DeleteExpiredRefreshTokens(ctx context.Context, befo
 	return n, err
 }
 
-func (s *instrumentedStore) CreateAPIToken(ctx context.Context, t store.APIToken) error {
-	err := s.Store.CreateAPIToken(ctx, t)
+func (s *instrumentedStore) CreateAPIToken(ctx context.Context, t store.APIToken, maxLive int) error {
+	err := s.Store.CreateAPIToken(ctx, t, maxLive)
 	s.count(opCreateAPIToken, err)
 	return err
 }
@@ -102,8 +112,8 @@ func (s *instrumentedStore) APIToken(ctx context.Context, hash string) (store.AP
 	return t, err
 }
 
-func (s *instrumentedStore) ListAPITokens(ctx context.Context, owner string) ([]store.APIToken, error) {
-	ts, err := s.Store.ListAPITokens(ctx, owner)
+func (s *instrumentedStore) ListAPITokens(ctx context.Context, owner string, page store.Page) ([]store.APIToken, error) {
+	ts, err := s.Store.ListAPITokens(ctx, owner, page)
 	s.count(opListAPITokens, err)
 	return ts, err
 }
@@ -142,4 +152,59 @@ func (s *instrumentedStore) Close() error {
 	err := s.Store.Close()
 	s.count(opClose, err)
 	return err
+}
+
+func (s *instrumentedStore) FindAPIToken(ctx context.Context, prefix string) (store.APIToken, error) {
+	t, err := s.Store.FindAPIToken(ctx, prefix)
+	s.count(opFindAPIToken, err)
+	return t, err
+}
+
+func (s *instrumentedStore) DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error) {
+	n, err := s.Store.DeleteAuditBefore(ctx, t)
+	s.count(opDeleteAudit, err)
+	return n, err
+}
+
+func (s *instrumentedStore) DeleteEngineRefreshTokens(ctx context.Context, expired, used time.Time) (int64, error) {
+	n, err := s.Store.DeleteEngineRefreshTokens(ctx, expired, used)
+	s.count(opDeleteEngineRefreshTokens, err)
+	return n, err
+}
+
+func (s *instrumentedStore) CreateAccount(ctx context.Context, a store.Account) error {
+	err := s.Store.CreateAccount(ctx, a)
+	s.count(opCreateAccount, err)
+	return err
+}
+
+func (s *instrumentedStore) Account(ctx context.Context, name string) (store.Account, error) {
+	a, err := s.Store.Account(ctx, name)
+	s.count(opGetAccount, err)
+	return a, err
+}
+
+func (s *instrumentedStore) ListAccounts(ctx context.Context) ([]store.Account, error) {
+	as, err := s.Store.ListAccounts(ctx)
+	s.count(opListAccounts, err)
+	return as, err
+}
+
+func (s *instrumentedStore) UpdateAccount(ctx context.Context, a store.Account) error {
+	err := s.Store.UpdateAccount(ctx, a)
+	s.count(opUpdateAccount, err)
+	return err
+}
+
+func (s *instrumentedStore) DeleteAccount(ctx context.Context, id string, at time.Time) (store.Revoked, error) {
+	r, err := s.Store.DeleteAccount(ctx, id, at)
+	s.count(opDeleteAccount, err)
+	return r, err
+}
+
+func (s *instrumentedStore) RevokeCredentials(ctx context.Context, accountID string, kinds store.CredentialKinds,
+	keepEpoch string, at time.Time) (store.Revoked, error) {
+	r, err := s.Store.RevokeCredentials(ctx, accountID, kinds, keepEpoch, at)
+	s.count(opRevokeCredentials, err)
+	return r, err
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
@@ -40,16 +41,24 @@ type Tokens struct {
 	Now   func() time.Time // nil means time.Now
 }
 
-// Issue creates a token for subject.
-func (t *Tokens) Issue(ctx context.Context, subject, clientID, service string) (Issued, error) {
+// ErrNoAccount: the subject's account is not known (the store was away
+// when it logged in), so no token can be bound to it.
+var ErrNoAccount = errors.New("refresh token: the account is not known")
+
+// Issue creates a token for the identity, bound to its account and to the
+// epoch of the password it proved.
+func (t *Tokens) Issue(ctx context.Context, id authn.Identity, clientID, service string) (Issued, error) {
+	if id.AccountID == "" {
+		return Issued{}, ErrNoAccount
+	}
 	raw, err := newRaw()
 	if err != nil {
 		return Issued{}, err
 	}
 	now := t.now()
 	rec := store.RefreshToken{
-		Hash: Hash(raw), Subject: subject, ClientID: clientID, Service: service,
-		CreatedAt: now, ExpiresAt: now.Add(t.TTL),
+		Hash: Hash(raw), Subject: id.Name, AccountID: id.AccountID, Epoch: id.Epoch,
+		ClientID: clientID, Service: service, CreatedAt: now, ExpiresAt: now.Add(t.TTL),
 	}
 	if err := t.Store.CreateRefreshToken(ctx, rec); err != nil {
 		return Issued{}, fmt.Errorf("issue refresh token: %w", err)

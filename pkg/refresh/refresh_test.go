@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/store/sqlite"
 )
@@ -27,7 +28,7 @@ func TestIssueRedeemRevoke(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tokens := newTokens(t, &now)
 
-	issued, err := tokens.Issue(ctx, "alice", "docker", "registry.local")
+	issued, err := tokens.Issue(ctx, alice, "docker", "registry.local")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestRedeemRejects(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tokens := newTokens(t, &now)
-	issued, err := tokens.Issue(ctx, "alice", "docker", "")
+	issued, err := tokens.Issue(ctx, alice, "docker", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,5 +77,27 @@ func TestRedeemRejects(t *testing.T) {
 				t.Fatalf("err = %v, want ErrInvalid", err)
 			}
 		})
+	}
+}
+
+// alice is an authenticated user with an account and a password epoch.
+var alice = authn.Identity{Name: "alice", AccountID: "acct-alice", Epoch: "e1"}
+
+// TestIssueBindsToTheAccount: the stored token names the account and the
+// password epoch; an identity without an account gets no token.
+func TestIssueBindsToTheAccount(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tokens := newTokens(t, &now)
+	issued, err := tokens.Issue(ctx, alice, "docker", "registry.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := tokens.Redeem(ctx, issued.Raw)
+	if err != nil || rec.AccountID != "acct-alice" || rec.Epoch != "e1" || rec.Subject != "alice" {
+		t.Fatalf("stored %+v, %v; want alice's account and epoch", rec, err)
+	}
+	if _, err := tokens.Issue(ctx, authn.Identity{Name: "alice"}, "docker", "registry.local"); !errors.Is(err, refresh.ErrNoAccount) {
+		t.Errorf("no account: err = %v, want ErrNoAccount", err)
 	}
 }

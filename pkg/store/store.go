@@ -10,6 +10,13 @@ import (
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrConflict = errors.New("store: already exists")
+	// ErrLimit: a create would pass a limit the caller set (CreateAPIToken).
+	ErrLimit = errors.New("store: limit reached")
+	// ErrUnavailable wraps failures that say the store cannot be reached
+	// or cannot answer now (a database restarting, a connection refused, a
+	// lock held too long): callers answer "try again later" (503), never
+	// "invalid".
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // RefreshToken is a stored refresh (identity) token. Only the SHA-256 of
@@ -17,6 +24,8 @@ var (
 type RefreshToken struct {
 	Hash      string // hex SHA-256 of the token
 	Subject   string // the account it was issued to
+	AccountID string // Account.ID of that account: the token dies with it ("" for tokens older than accounts)
+	Epoch     string // the password epoch it was issued under ("" when unknown): a new password ends it
 	ClientID  string // the client that asked for it (audit only: clients share identity tokens)
 	Service   string // the service it was issued for; it is good only for that one
 	CreatedAt time.Time
@@ -51,6 +60,8 @@ type EngineRefreshToken struct {
 	Hash      string // hex SHA-256 of the token
 	FamilyID  string // shared by every token rotated from one password grant
 	Subject   string // the password user it was issued to
+	AccountID string // Account.ID of that user: the family dies with the account
+	Epoch     string // the password epoch of the grant ("" when unknown): a new password ends the family
 	ClientID  string // the client it was issued to (RFC 6749 §6)
 	CreatedAt time.Time
 	ExpiresAt time.Time // the family's end: rotation does not extend it
@@ -81,6 +92,11 @@ type EngineRefreshTokens interface {
 	// RevokeEngineRefreshFamily revokes every token of the family at at
 	// (keeping earlier revocation times) and returns how many it holds.
 	RevokeEngineRefreshFamily(ctx context.Context, familyID string, at time.Time) (int64, error)
+	// DeleteEngineRefreshTokens removes the tokens that expired before
+	// expired, those of revoked families, and those used before used (a
+	// used token is kept a while so that presenting it again is detected
+	// as reuse). It returns how many it removed.
+	DeleteEngineRefreshTokens(ctx context.Context, expired, used time.Time) (int64, error)
 }
 
 // APIToken is a stored API token (NORA style). Only the SHA-256 of the
@@ -88,6 +104,7 @@ type EngineRefreshTokens interface {
 type APIToken struct {
 	Hash        string // hex SHA-256 of the token
 	Owner       string // the htpasswd user it acts for
+	AccountID   string // Account.ID of the owner: the token dies with the account
 	Role        string // read, write or admin
 	Description string
 	CreatedAt   time.Time
@@ -101,15 +118,31 @@ func (t APIToken) Usable(now time.Time) bool {
 	return t.RevokedAt.IsZero() && now.Before(t.ExpiresAt)
 }
 
+// Page selects a part of a listing ordered by (CreatedAt, Hash): the items
+// after the cursor, at most Limit of them (0: all).
+type Page struct {
+	AfterCreated time.Time // with AfterHash, the last item of the previous page; zero: from the start
+	AfterHash    string
+	Limit        int
+}
+
 // APITokens keeps API tokens.
 type APITokens interface {
-	// CreateAPIToken stores t; ErrConflict if the hash exists.
-	CreateAPIToken(ctx context.Context, t APIToken) error
+	// CreateAPIToken stores t; ErrConflict if the hash exists. When
+	// maxLive > 0 and t.AccountID already has maxLive tokens that are
+	// neither revoked nor expired at t.CreatedAt, it stores nothing and
+	// returns ErrLimit; the count and the insert are one atomic step, so
+	// concurrent creates never pass the limit.
+	CreateAPIToken(ctx context.Context, t APIToken, maxLive int) error
 	// APIToken returns the token with that hash, or ErrNotFound.
 	APIToken(ctx context.Context, hash string) (APIToken, error)
+	// FindAPIToken returns the one token whose hash starts with prefix:
+	// ErrNotFound for none (or an empty prefix), ErrConflict for several.
+	FindAPIToken(ctx context.Context, prefix string) (APIToken, error)
 	// ListAPITokens returns owner's tokens (every token when owner is ""),
-	// oldest first, revoked and expired ones included.
-	ListAPITokens(ctx context.Context, owner string) ([]APIToken, error)
+	// oldest first (ties by hash), revoked and expired ones included, as
+	// page selects.
+	ListAPITokens(ctx context.Context, owner string, page Page) ([]APIToken, error)
 	// RevokeAPIToken revokes the one token whose hash starts with prefix
 	// and, unless owner is "", belongs to owner. ErrNotFound if there is
 	// none, ErrConflict if the prefix matches several. Revoking twice keeps
@@ -141,6 +174,9 @@ type Audit interface {
 	// ListAudit returns up to limit events with ID > afterID and Time >=
 	// since, in ID order.
 	ListAudit(ctx context.Context, afterID int64, since time.Time, limit int) ([]AuditEvent, error)
+	// DeleteAuditBefore removes the events that happened before t and
+	// returns how many (audit.retention).
+	DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error)
 }
 
 // Client is a registered OAuth2 client of the engine API's
@@ -196,6 +232,79 @@ type KeyRings interface {
 	SwapKeyRing(ctx context.Context, oldVersion int64, data []byte, at time.Time) (KeyRing, error)
 }
 
+// Account types and states (Anchore's account model).
+const (
+	AccountAdmin    = "admin"
+	AccountUser     = "user"
+	AccountService  = "service"
+	AccountEnabled  = "enabled"
+	AccountDisabled = "disabled"
+)
+
+// Account is what Tollgate keeps about a user besides the password (which
+// stays in the user backend, e.g. the htpasswd file). Its ID is made when
+// the account is created and never reused: every stored credential names
+// the ID it was issued to, so removing a user and adding the same name
+// again never revives what the first one held.
+type Account struct {
+	ID        string // a random UUID
+	Name      string
+	Email     string
+	Type      string // AccountAdmin, AccountUser or AccountService
+	State     string // AccountEnabled or AccountDisabled
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// TokensNotBefore: access tokens issued to the account before it are
+	// refused wherever Tollgate checks them (revoke-tokens sets it).
+	TokensNotBefore time.Time
+}
+
+// Enabled reports whether the account may authenticate.
+func (a Account) Enabled() bool { return a.State == AccountEnabled }
+
+// Credential kinds, for RevokeCredentials.
+type CredentialKinds uint8
+
+// The kinds of stored credential an account holds.
+const (
+	KindRefresh       CredentialKinds = 1 << iota // Docker identity tokens (refresh_tokens)
+	KindEngineRefresh                             // engine refresh-token families
+	KindAPIToken                                  // API tokens
+	AllKinds          = KindRefresh | KindEngineRefresh | KindAPIToken
+)
+
+// Revoked counts what a revocation ended (tokens not already revoked).
+type Revoked struct {
+	RefreshTokens       int64 // Docker identity tokens
+	EngineRefreshTokens int64 // engine refresh tokens (rows of every family)
+	APITokens           int64
+}
+
+// Total is the number of credentials ended.
+func (r Revoked) Total() int64 { return r.RefreshTokens + r.EngineRefreshTokens + r.APITokens }
+
+// Accounts keeps accounts and ends the credentials bound to them.
+type Accounts interface {
+	// CreateAccount stores a; ErrConflict if an account has that name or ID.
+	CreateAccount(ctx context.Context, a Account) error
+	// Account returns the account named name, or ErrNotFound.
+	Account(ctx context.Context, name string) (Account, error)
+	// ListAccounts returns every account in name (byte-wise) order.
+	ListAccounts(ctx context.Context) ([]Account, error)
+	// UpdateAccount replaces the email, type, state, updated time and
+	// TokensNotBefore of the account with a.ID; ErrNotFound if none has it.
+	UpdateAccount(ctx context.Context, a Account) error
+	// DeleteAccount removes the account with that ID and revokes, in the
+	// same transaction, every credential bound to it. ErrNotFound if none
+	// has it.
+	DeleteAccount(ctx context.Context, id string, at time.Time) (Revoked, error)
+	// RevokeCredentials revokes at at the credentials of the given kinds
+	// bound to the account ID, in one transaction. Refresh tokens and
+	// engine refresh families issued under keepEpoch are kept when it is
+	// not "" (a password change ends only what the old password made).
+	RevokeCredentials(ctx context.Context, accountID string, kinds CredentialKinds, keepEpoch string, at time.Time) (Revoked, error)
+}
+
 // Store is everything a backend provides.
 type Store interface {
 	RefreshTokens
@@ -204,6 +313,7 @@ type Store interface {
 	Audit
 	Clients
 	KeyRings
+	Accounts
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -20,8 +20,8 @@ func BenchmarkAuthenticateAPIToken(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	tokens := &apitoken.Tokens{Store: st, Users: newFakeUsers("alice")}
-	raw, _, err := tokens.Create(ctx, "alice", "write", 0, "bench")
+	tokens := &apitoken.Tokens{Store: st}
+	raw, _, err := tokens.Create(ctx, owner("alice"), "write", 0, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,7 +27,7 @@ var _ store.APITokens = (*fakeStore)(nil)
 
 func newFakeStore() *fakeStore { return &fakeStore{tokens: make(map[string]store.APIToken)} }
 
-func (f *fakeStore) CreateAPIToken(_ context.Context, t store.APIToken) error {
+func (f *fakeStore) CreateAPIToken(_ context.Context, t store.APIToken, maxLive int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
@@ -35,6 +35,15 @@ func (f *fakeStore) CreateAPIToken(_ context.Context, t store.APIToken) error {
 	}
 	if _, ok := f.tokens[t.Hash]; ok {
 		return fmt.Errorf("fake: %w", store.ErrConflict)
+	}
+	live := 0
+	for _, o := range f.tokens {
+		if o.AccountID == t.AccountID && o.RevokedAt.IsZero() && o.ExpiresAt.After(t.CreatedAt) {
+			live++
+		}
+	}
+	if maxLive > 0 && live >= maxLive {
+		return fmt.Errorf("fake: %w", store.ErrLimit)
 	}
 	f.tokens[t.Hash] = t
 	f.order = append(f.order, t.Hash)
@@ -55,7 +64,30 @@ func (f *fakeStore) APIToken(_ context.Context, hash string) (store.APIToken, er
 	return t, nil
 }
 
-func (f *fakeStore) ListAPITokens(_ context.Context, owner string) ([]store.APIToken, error) {
+func (f *fakeStore) FindAPIToken(_ context.Context, prefix string) (store.APIToken, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return store.APIToken{}, f.fail
+	}
+	var match []store.APIToken
+	for h, t := range f.tokens {
+		if prefix != "" && strings.HasPrefix(h, prefix) {
+			match = append(match, t)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return store.APIToken{}, fmt.Errorf("fake: %w", store.ErrNotFound)
+	case 1:
+		return match[0], nil
+	}
+	return store.APIToken{}, fmt.Errorf("fake: %w", store.ErrConflict)
+}
+
+// ListAPITokens lists in insertion order and ignores the page: the tests
+// here create tokens at distinct times (the real order is the stores').
+func (f *fakeStore) ListAPITokens(_ context.Context, owner string, _ store.Page) ([]store.APIToken, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
@@ -129,36 +161,6 @@ func (f *fakeStore) get(hash string) store.APIToken {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.tokens[hash]
-}
-
-// fakeUsers is an authn.Lookup over a set of names.
-type fakeUsers struct {
-	mu    sync.Mutex
-	names map[string]bool
-	fail  error
-}
-
-func newFakeUsers(names ...string) *fakeUsers {
-	u := &fakeUsers{names: make(map[string]bool)}
-	for _, n := range names {
-		u.names[n] = true
-	}
-	return u
-}
-
-func (u *fakeUsers) Exists(_ context.Context, name string) (bool, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.fail != nil {
-		return false, u.fail
-	}
-	return u.names[name], nil
-}
-
-func (u *fakeUsers) remove(name string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	delete(u.names, name)
 }
 
 // clock is a settable time source.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -25,6 +24,8 @@ var (
 	ErrInvalidPrefix   = errors.New("apitoken: hash prefix must be 16 lowercase hex") // 400
 	ErrNotFound        = errors.New("apitoken: no such token")                        // 404
 	ErrAmbiguousPrefix = errors.New("apitoken: hash prefix matches several tokens")   // 409
+	ErrTooMany         = errors.New("apitoken: too many live tokens")                 // 409
+	ErrNoAccount       = errors.New("apitoken: the owner's account is not known")     // 503: the store was away
 )
 
 // MaxDescription bounds a token's description, in bytes.
@@ -32,26 +33,27 @@ const MaxDescription = 256
 
 // Defaults used when a Limits field is zero.
 const (
-	DefaultTTLDays = 30
-	DefaultMaxTTL  = 365
+	DefaultTTLDays    = 30
+	DefaultMaxTTL     = 365
+	DefaultMaxPerUser = 100
 )
 
 // DefaultFlushEvery is how often Run writes last-used times.
 const DefaultFlushEvery = 30 * time.Second
 
-// Limits bound the lifetime of new tokens, in days.
+// Limits bound the lifetime of new tokens, in days, and how many live
+// tokens (neither revoked nor expired) a user may hold.
 type Limits struct {
 	DefaultTTLDays   int            // when the request names none; 0 means DefaultTTLDays
 	MaxTTLDays       int            // for every role; 0 means DefaultMaxTTL
 	MaxTTLDaysByRole map[string]int // lower maxima for some roles
+	MaxPerUser       int            // live tokens per user; 0 means DefaultMaxPerUser
 }
 
 // Tokens creates, lists, revokes and verifies API tokens over a store. Use
 // it by pointer; the zero value of each optional field is usable.
 type Tokens struct {
 	Store  store.APITokens
-	Users  authn.Lookup // the password users; a token whose owner is gone is refused
-	Admins []string     // users who may mint admin tokens and manage everyone's
 	Limits Limits
 	Audit  Auditor // optional: records creations and revocations
 
@@ -68,22 +70,18 @@ type Auditor interface {
 	Write(ctx context.Context, ev store.AuditEvent) error
 }
 
-// IsAdmin reports whether name is a configured admin user.
-func (t *Tokens) IsAdmin(name string) bool {
-	return name != "" && slices.Contains(t.Admins, name)
-}
-
-// Create mints a token for owner, an already authenticated password user.
-// An empty role means read; ttlDays 0 means the default, capped at the
-// role's maximum. It returns the token, to be shown once, and its record.
-func (t *Tokens) Create(ctx context.Context, owner, role string, ttlDays int, description string) (string, store.APIToken, error) {
+// Create mints a token for owner, an authenticated password user with an
+// account. An empty role means read; ttlDays 0 means the default, capped at
+// the role's maximum. Only an admin (owner.Admin) gets an admin token. It
+// returns the token, to be shown once, and its record.
+func (t *Tokens) Create(ctx context.Context, owner authn.Identity, role string, ttlDays int, description string) (string, store.APIToken, error) {
 	if role == "" {
 		role = authz.RoleRead
 	}
 	if !authz.ValidRole(role) {
 		return "", store.APIToken{}, fmt.Errorf("%w %q: want read, write or admin", ErrInvalidRole, role)
 	}
-	if role == authz.RoleAdmin && !t.IsAdmin(owner) {
+	if role == authz.RoleAdmin && !owner.Admin {
 		return "", store.APIToken{}, fmt.Errorf("%w: only admin users may create admin tokens", ErrRoleNotAllowed)
 	}
 	ttl, err := t.ttlDays(role, ttlDays)
@@ -93,21 +91,36 @@ func (t *Tokens) Create(ctx context.Context, owner, role string, ttlDays int, de
 	if len(description) > MaxDescription || !utf8.ValidString(description) {
 		return "", store.APIToken{}, fmt.Errorf("%w: at most %d bytes of UTF-8", ErrDescription, MaxDescription)
 	}
+	if owner.AccountID == "" {
+		return "", store.APIToken{}, ErrNoAccount
+	}
 	raw := Generate()
 	now := t.now()
 	rec := store.APIToken{
 		Hash:        Hash(raw),
-		Owner:       owner,
+		Owner:       owner.Name,
+		AccountID:   owner.AccountID,
 		Role:        role,
 		Description: description,
 		CreatedAt:   now,
 		ExpiresAt:   now.Add(time.Duration(ttl) * 24 * time.Hour),
 	}
-	if err := t.Store.CreateAPIToken(ctx, rec); err != nil {
+	err = t.Store.CreateAPIToken(ctx, rec, t.maxPerUser())
+	if errors.Is(err, store.ErrLimit) {
+		return "", store.APIToken{}, fmt.Errorf("%w: at most %d per user; revoke one first", ErrTooMany, t.maxPerUser())
+	}
+	if err != nil {
 		return "", store.APIToken{}, fmt.Errorf("create API token: %w", err)
 	}
-	t.record(ctx, audit.APITokenCreated, owner, rec)
+	t.record(ctx, audit.APITokenCreated, owner.Name, rec)
 	return raw, rec, nil
+}
+
+func (t *Tokens) maxPerUser() int {
+	if t.Limits.MaxPerUser > 0 {
+		return t.Limits.MaxPerUser
+	}
+	return DefaultMaxPerUser
 }
 
 // ttlDays applies the limits to a requested lifetime.
@@ -132,22 +145,22 @@ func (t *Tokens) ttlDays(role string, requested int) (int, error) {
 	return min(def, maxDays), nil
 }
 
-// List returns owner's tokens, oldest first, expired and revoked ones
-// included.
-func (t *Tokens) List(ctx context.Context, owner string) ([]store.APIToken, error) {
+// List returns a page of owner's tokens, oldest first, expired and revoked
+// ones included.
+func (t *Tokens) List(ctx context.Context, owner string, page store.Page) ([]store.APIToken, error) {
 	if owner == "" {
 		return nil, nil // "" would list everyone's
 	}
-	return t.list(ctx, owner)
+	return t.list(ctx, owner, page)
 }
 
-// ListAll returns every user's tokens, for admins.
-func (t *Tokens) ListAll(ctx context.Context) ([]store.APIToken, error) {
-	return t.list(ctx, "")
+// ListAll returns a page of every user's tokens, for admins.
+func (t *Tokens) ListAll(ctx context.Context, page store.Page) ([]store.APIToken, error) {
+	return t.list(ctx, "", page)
 }
 
-func (t *Tokens) list(ctx context.Context, owner string) ([]store.APIToken, error) {
-	toks, err := t.Store.ListAPITokens(ctx, owner)
+func (t *Tokens) list(ctx context.Context, owner string, page store.Page) ([]store.APIToken, error) {
+	toks, err := t.Store.ListAPITokens(ctx, owner, page)
 	if err != nil {
 		return nil, fmt.Errorf("list API tokens: %w", err)
 	}

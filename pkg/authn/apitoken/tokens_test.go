@@ -14,33 +14,35 @@ import (
 
 const day = 24 * time.Hour
 
-// fixture is a Tokens over fakes: users admin, alice and bob; admin is an
-// admin user.
+// fixture is a Tokens over fakes.
 type fixture struct {
 	tokens *apitoken.Tokens
 	store  *fakeStore
-	users  *fakeUsers
 	clock  *clock
 }
 
 func newFixture() *fixture {
-	f := &fixture{store: newFakeStore(), users: newFakeUsers("admin", "alice", "bob"), clock: newClock()}
+	f := &fixture{store: newFakeStore(), clock: newClock()}
 	f.tokens = &apitoken.Tokens{
 		Store:  f.store,
-		Users:  f.users,
-		Admins: []string{"admin"},
 		Limits: apitoken.Limits{DefaultTTLDays: 30, MaxTTLDays: 365, MaxTTLDaysByRole: map[string]int{"admin": 30, "write": 90}},
 		Now:    f.clock.Now,
 	}
 	return f
 }
 
+// owner is the authenticated identity of a user with an account; "admin"
+// is an administrator.
+func owner(name string) authn.Identity {
+	return authn.Identity{Name: name, Source: "htpasswd", AccountID: "acct-" + name, Admin: name == "admin"}
+}
+
 // create mints a token or fails the test.
-func (f *fixture) create(t *testing.T, owner, role string, ttlDays int) (string, store.APIToken) {
+func (f *fixture) create(t *testing.T, name, role string, ttlDays int) (string, store.APIToken) {
 	t.Helper()
-	raw, rec, err := f.tokens.Create(context.Background(), owner, role, ttlDays, "test")
+	raw, rec, err := f.tokens.Create(context.Background(), owner(name), role, ttlDays, "test")
 	if err != nil {
-		t.Fatalf("Create(%s, %q, %d): %v", owner, role, ttlDays, err)
+		t.Fatalf("Create(%s, %q, %d): %v", name, role, ttlDays, err)
 	}
 	return raw, rec
 }
@@ -73,7 +75,7 @@ func TestCreate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture()
-			raw, rec, err := f.tokens.Create(context.Background(), tt.owner, tt.role, tt.ttlDays, tt.desc)
+			raw, rec, err := f.tokens.Create(context.Background(), owner(tt.owner), tt.role, tt.ttlDays, tt.desc)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("Create error = %v, want %v", err, tt.wantErr)
@@ -94,7 +96,7 @@ func TestCreate(t *testing.T) {
 				t.Errorf("stored %+v, returned %+v", stored, rec)
 			}
 			now := f.clock.Now()
-			want := store.APIToken{Hash: apitoken.Hash(raw), Owner: tt.owner, Role: tt.wantRole, Description: tt.desc,
+			want := store.APIToken{Hash: apitoken.Hash(raw), Owner: tt.owner, AccountID: "acct-" + tt.owner, Role: tt.wantRole, Description: tt.desc,
 				CreatedAt: now, ExpiresAt: now.Add(time.Duration(tt.wantTTL) * day)}
 			if rec != want {
 				t.Errorf("record = %+v, want %+v", rec, want)
@@ -125,7 +127,7 @@ func TestCreateZeroLimitsUseDefaults(t *testing.T) {
 	if got := rec.ExpiresAt.Sub(rec.CreatedAt); got != apitoken.DefaultTTLDays*day {
 		t.Errorf("lives %v, want %d days", got, apitoken.DefaultTTLDays)
 	}
-	if _, _, err := f.tokens.Create(context.Background(), "alice", "", apitoken.DefaultMaxTTL+1, ""); !errors.Is(err, apitoken.ErrTTL) {
+	if _, _, err := f.tokens.Create(context.Background(), owner("alice"), "", apitoken.DefaultMaxTTL+1, ""); !errors.Is(err, apitoken.ErrTTL) {
 		t.Errorf("ttl over DefaultMaxTTL: %v, want ErrTTL", err)
 	}
 }
@@ -133,7 +135,7 @@ func TestCreateZeroLimitsUseDefaults(t *testing.T) {
 func TestCreateStoreFailure(t *testing.T) {
 	f := newFixture()
 	f.store.setFail(errBoom)
-	if _, _, err := f.tokens.Create(context.Background(), "alice", "", 0, ""); !errors.Is(err, errBoom) {
+	if _, _, err := f.tokens.Create(context.Background(), owner("alice"), "", 0, ""); !errors.Is(err, errBoom) {
 		t.Errorf("Create = %v, want the store's error", err)
 	}
 }
@@ -175,16 +177,8 @@ func TestAuthenticate(t *testing.T) {
 			},
 		},
 		{
-			name: "owner removed", username: "token", wantErr: authn.ErrBadCredentials,
-			prepare: func(_ *testing.T, s setup) { s.f.users.remove("alice") },
-		},
-		{
 			name: "store failure", username: "token", wantErr: errBoom,
 			prepare: func(_ *testing.T, s setup) { s.f.store.setFail(errBoom) },
-		},
-		{
-			name: "user lookup failure", username: "token", wantErr: errBoom,
-			prepare: func(_ *testing.T, s setup) { s.f.users.fail = errBoom },
 		},
 	}
 	for _, tt := range tests {
@@ -220,7 +214,8 @@ func TestAuthenticate(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Authenticate: %v", err)
 			}
-			want := authn.Identity{Name: "alice", Source: "apitoken", Role: "write"}
+			want := authn.Identity{Name: "alice", Source: "apitoken", Role: "write", AccountID: "acct-alice",
+				TokenID: apitoken.HashPrefix(apitoken.Hash(raw))}
 			if id != want {
 				t.Errorf("identity = %+v, want %+v", id, want)
 			}
@@ -293,21 +288,21 @@ func TestList(t *testing.T) {
 	_, a2 := f.create(t, "alice", "write", 0)
 	ctx := context.Background()
 
-	got, err := f.tokens.List(ctx, "alice")
+	got, err := f.tokens.List(ctx, "alice", store.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || got[0] != a1 || got[1] != a2 {
 		t.Errorf("List(alice) = %+v, want her two tokens oldest first", got)
 	}
-	got, err = f.tokens.ListAll(ctx)
+	got, err = f.tokens.ListAll(ctx, store.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 3 || got[0] != a1 || got[1] != b1 || got[2] != a2 {
 		t.Errorf("ListAll = %+v, want all three", got)
 	}
-	got, err = f.tokens.List(ctx, "")
+	got, err = f.tokens.List(ctx, "", store.Page{})
 	if err != nil || len(got) != 0 {
 		t.Errorf(`List("") = %+v, %v; want nothing (not everyone's)`, got, err)
 	}
@@ -382,12 +377,63 @@ func TestRevokeTwiceKeepsFirstTime(t *testing.T) {
 	}
 }
 
-func TestIsAdmin(t *testing.T) {
+// TestCreateLimitsLiveTokens: a user holds at most MaxPerUser live tokens;
+// revoking one makes room.
+func TestCreateLimitsLiveTokens(t *testing.T) {
 	f := newFixture()
-	for name, want := range map[string]bool{"admin": true, "alice": false, "": false, "Admin": false} {
-		if got := f.tokens.IsAdmin(name); got != want {
-			t.Errorf("IsAdmin(%q) = %v, want %v", name, got, want)
+	f.tokens.Limits.MaxPerUser = 2
+	f.create(t, "alice", "read", 0)
+	_, rec := f.create(t, "alice", "read", 0)
+	f.create(t, "bob", "read", 0)
+	_, _, err := f.tokens.Create(context.Background(), owner("alice"), "read", 0, "")
+	if !errors.Is(err, apitoken.ErrTooMany) {
+		t.Fatalf("third token: err = %v, want ErrTooMany", err)
+	}
+	if _, err := f.tokens.Revoke(context.Background(), "alice", apitoken.HashPrefix(rec.Hash), false); err != nil {
+		t.Fatal(err)
+	}
+	f.create(t, "alice", "read", 0)
+}
+
+// TestCreateNeedsAnAccount: without an account (the store was away at
+// login) nothing can be bound to, so nothing is created.
+func TestCreateNeedsAnAccount(t *testing.T) {
+	f := newFixture()
+	_, _, err := f.tokens.Create(context.Background(), authn.Identity{Name: "alice"}, "read", 0, "")
+	if !errors.Is(err, apitoken.ErrNoAccount) {
+		t.Fatalf("err = %v, want ErrNoAccount", err)
+	}
+}
+
+// TestCheck: what was minted from a token lives as long as the token.
+func TestCheck(t *testing.T) {
+	f := newFixture()
+	raw, rec := f.create(t, "alice", "write", 10)
+	ctx := context.Background()
+	prefix := apitoken.HashPrefix(rec.Hash)
+	if err := f.tokens.Check(ctx, prefix); err != nil {
+		t.Fatalf("live token: %v", err)
+	}
+	for _, bad := range []string{"", "zz", strings.Repeat("0", 16)} {
+		if err := f.tokens.Check(ctx, bad); !errors.Is(err, authn.ErrBadCredentials) {
+			t.Errorf("Check(%q) = %v, want ErrBadCredentials", bad, err)
 		}
+	}
+	if got, err := f.tokens.Lookup(ctx, raw); err != nil || got.Hash != rec.Hash {
+		t.Errorf("Lookup = %+v, %v", got, err)
+	}
+	if _, err := f.tokens.Revoke(ctx, "alice", prefix, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.tokens.Check(ctx, prefix); !errors.Is(err, authn.ErrBadCredentials) {
+		t.Errorf("revoked token: Check = %v, want ErrBadCredentials", err)
+	}
+	if _, err := f.tokens.Lookup(ctx, raw); !errors.Is(err, authn.ErrBadCredentials) {
+		t.Errorf("revoked token: Lookup err = %v, want ErrBadCredentials", err)
+	}
+	f.store.setFail(errBoom)
+	if err := f.tokens.Check(ctx, prefix); !errors.Is(err, errBoom) {
+		t.Errorf("store failure: Check = %v, want it passed on", err)
 	}
 }
 
@@ -403,7 +449,7 @@ func TestRevokeAmbiguousAndStoreFailure(t *testing.T) {
 	f := newFixture()
 	ctx := context.Background()
 	for _, h := range []string{strings.Repeat("a", 16) + strings.Repeat("0", 48), strings.Repeat("a", 16) + strings.Repeat("1", 48)} {
-		if err := f.store.CreateAPIToken(ctx, store.APIToken{Hash: h, Owner: "alice", Role: "read", ExpiresAt: f.clock.Now().Add(day)}); err != nil {
+		if err := f.store.CreateAPIToken(ctx, store.APIToken{Hash: h, Owner: "alice", Role: "read", ExpiresAt: f.clock.Now().Add(day)}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -415,7 +461,7 @@ func TestRevokeAmbiguousAndStoreFailure(t *testing.T) {
 	if !errors.Is(err, errBoom) || errors.Is(err, apitoken.ErrNotFound) {
 		t.Errorf("Revoke with a failing store = %v, want the store's error", err)
 	}
-	if _, err := f.tokens.List(ctx, "alice"); !errors.Is(err, errBoom) {
+	if _, err := f.tokens.List(ctx, "alice", store.Page{}); !errors.Is(err, errBoom) {
 		t.Errorf("List with a failing store = %v, want the store's error", err)
 	}
 }

@@ -32,6 +32,10 @@ type File struct {
 	// bcrypt comparison Authenticate makes (unknown users' dummy ones
 	// too), for metrics. It must be cheap and safe for concurrent use.
 	OnCompare func()
+	// OnChange, when set before the File is reloaded, is told after every
+	// reload that changed the users which ones were added, removed or got
+	// a new password. It runs in the reloading goroutine.
+	OnChange func(Change)
 
 	snap     atomic.Pointer[snapshot]
 	reloadMu sync.Mutex // one reload at a time, so versions go up in order
@@ -43,18 +47,28 @@ var (
 	_ authn.Versioned     = (*File)(nil)
 )
 
-// snapshot is one parse of the file. It is never changed once published.
-type snapshot struct {
-	users   map[string][]byte // name → bcrypt hash
-	cost    int               // highest cost in the file, or bcrypt.DefaultCost if empty
-	dummy   []byte            // hash of a random password at cost, for unknown users
-	digest  [sha256.Size]byte // of the file's bytes, to skip reloads that change nothing
-	empty   bool              // the file had no bytes at all
-	version uint64
+// Change is what a reload changed: users added, removed, and users whose
+// password hash changed. A user whose line was rejected is in none of them
+// (it is not removed: the line may be fixed).
+type Change struct {
+	Added, Removed, Changed []string
 }
 
-// Load reads the htpasswd file at path. Every rejected line is reported, each
-// as a *ParseError. A nil logger discards logs.
+// snapshot is one parse of the file. It is never changed once published.
+type snapshot struct {
+	users    map[string]user
+	rejected map[string]bool   // users whose line was rejected
+	problems []error           // the rejected lines (*ParseError), for Problems
+	cost     int               // most common cost in the file, or bcrypt.DefaultCost if empty
+	dummy    []byte            // hash of a random password at cost, for unknown users
+	digest   [sha256.Size]byte // of the file's bytes, to skip reloads that change nothing
+	empty    bool              // the file had no bytes at all
+	version  uint64
+}
+
+// Load reads the htpasswd file at path. A file with rejected lines is not
+// loaded: every one is reported, each as a *ParseError (a later reload
+// keeps the good lines instead, see Reload). A nil logger discards logs.
 func Load(path string, logger *slog.Logger) (*File, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -64,15 +78,21 @@ func Load(path string, logger *slog.Logger) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := errors.Join(s.problems...); err != nil {
+		return nil, err
+	}
 	s.version = 1
 	f.snap.Store(s)
 	logger.Info("htpasswd loaded", "file", path, "users", len(s.users))
 	return f, nil
 }
 
-// Reload re-reads the file. On error the previous users stay in place and
-// the error is returned (not logged). A successful reload that changes the
-// file's content bumps Version and logs the user count.
+// Reload re-reads the file. A file that cannot be read keeps the previous
+// users and the error is returned (not logged). Rejected lines do not stop
+// a reload: every good line applies (removals and password changes take
+// effect), each rejected line is logged and reported by Problems until the
+// file is fixed, and its user cannot log in meanwhile. A reload that changes
+// the file's content bumps Version, logs the user count and tells OnChange.
 func (f *File) Reload() error { return f.reload(true) }
 
 // errEmptyUnconfirmed: the file read empty while users were loaded. An
@@ -99,8 +119,43 @@ func (f *File) reload(allowEmpty bool) error {
 	s.version = old.version + 1
 	f.snap.Store(s)
 	f.logger.Info("htpasswd reloaded", "file", f.path, "users", len(s.users), "version", s.version)
+	for _, p := range s.problems {
+		f.logger.Error("htpasswd line rejected; that user cannot log in until it is fixed", "error", p)
+	}
+	if ch := diff(old, s); f.OnChange != nil && !ch.empty() {
+		f.OnChange(ch)
+	}
 	return nil
 }
+
+// diff compares two snapshots, leaving users on rejected lines out.
+func diff(old, cur *snapshot) Change {
+	var ch Change
+	for name, u := range cur.users {
+		prev, ok := old.users[name]
+		switch {
+		case !ok:
+			ch.Added = append(ch.Added, name)
+		case prev.epoch != u.epoch:
+			ch.Changed = append(ch.Changed, name)
+		}
+	}
+	for name := range old.users {
+		if _, ok := cur.users[name]; !ok && !cur.rejected[name] {
+			ch.Removed = append(ch.Removed, name)
+		}
+	}
+	slices.Sort(ch.Added)
+	slices.Sort(ch.Removed)
+	slices.Sort(ch.Changed)
+	return ch
+}
+
+func (c Change) empty() bool { return len(c.Added)+len(c.Removed)+len(c.Changed) == 0 }
+
+// Problems returns the lines the last load rejected (each a *ParseError,
+// holding no hash), or nil.
+func (f *File) Problems() []error { return f.snap.Load().problems }
 
 // read parses the file into a new, unpublished snapshot. prev, when not nil,
 // lends its dummy hash if the cost has not changed.
@@ -109,14 +164,16 @@ func (f *File) read(prev *snapshot) (*snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("htpasswd: %w", err)
 	}
-	users, cost, err := parse(f.path, data)
-	if err != nil {
-		return nil, err
+	p := parse(f.path, data)
+	for _, name := range p.skipped {
+		f.logger.Warn("htpasswd user skipped: the name cannot be used in the ACL", "file", f.path, "error", SafeName(name))
 	}
+	cost := p.cost
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
-	s := &snapshot{users: users, cost: cost, digest: sha256.Sum256(data), empty: len(data) == 0}
+	s := &snapshot{users: p.users, rejected: p.rejected, problems: p.problems, cost: cost,
+		digest: sha256.Sum256(data), empty: len(data) == 0}
 	if prev != nil && prev.cost == cost {
 		s.dummy = prev.dummy
 		return s, nil
@@ -144,15 +201,15 @@ func (f *File) Authenticate(_ context.Context, username string, secret authn.Sec
 	if f.OnCompare != nil {
 		defer f.OnCompare()
 	}
-	hash, ok := s.users[username]
+	u, ok := s.users[username]
 	if !ok {
 		_ = bcrypt.CompareHashAndPassword(s.dummy, []byte(secret)) // same work as a real user
 		return authn.Identity{}, fmt.Errorf("htpasswd: user %q: %w", username, authn.ErrNoSuchUser)
 	}
-	err := bcrypt.CompareHashAndPassword(hash, []byte(secret))
+	err := bcrypt.CompareHashAndPassword(u.hash, []byte(secret))
 	switch {
 	case err == nil:
-		return authn.Identity{Name: username, Source: Source}, nil
+		return authn.Identity{Name: username, Source: Source, Epoch: u.epoch}, nil
 	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
 		return authn.Identity{}, fmt.Errorf("htpasswd: user %q: %w", username, authn.ErrBadCredentials)
 	default:
@@ -164,6 +221,13 @@ func (f *File) Authenticate(_ context.Context, username string, secret authn.Sec
 func (f *File) Exists(_ context.Context, username string) (bool, error) {
 	_, ok := f.snap.Load().users[username]
 	return ok, nil
+}
+
+// Epoch returns the epoch of username's password (see epochOf), or "" for
+// an unknown user. Credentials made with a password record its epoch; a
+// new password ends them.
+func (f *File) Epoch(username string) string {
+	return f.snap.Load().users[username].epoch
 }
 
 // Version starts at 1 and goes up with every reload that changes the file.

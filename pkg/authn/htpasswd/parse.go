@@ -1,6 +1,8 @@
 package htpasswd
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,28 +41,87 @@ type line struct {
 	text string // the line without its line ending
 }
 
-// parse reads htpasswd content. It returns the users' hashes and the highest
-// cost among them, or every rejected line joined into one error.
-func parse(path string, data []byte) (users map[string][]byte, highest int, err error) {
-	lines, highest, err := parseLines(path, data)
-	if err != nil {
-		return nil, 0, err
-	}
-	users = make(map[string][]byte, len(lines))
-	for _, l := range lines {
-		if l.User != "" {
-			users[l.User] = []byte(l.Hash)
-		}
-	}
-	return users, highest, nil
+// user is one loaded user: the bcrypt hash and its epoch.
+type user struct {
+	hash  []byte
+	epoch string
 }
 
-// parseLines reads htpasswd content into its lines, in order, and the
-// highest cost among the users, or every rejected line joined into one error.
-// A final line ending does not start another (empty) line.
-func parseLines(path string, data []byte) (lines []line, highest int, err error) {
+// parsed is htpasswd content as the loader takes it: the users of the good
+// lines, the names on rejected lines, every rejected line as a *ParseError,
+// the users skipped for a name the ACL cannot take, and the most common
+// cost.
+type parsed struct {
+	users    map[string]user
+	rejected map[string]bool
+	problems []error
+	skipped  []string
+	cost     int // 0 when there are no users
+}
+
+// parse reads htpasswd content, keeping every good line: a rejected line
+// costs only its own user (reported in problems, named in rejected).
+func parse(path string, data []byte) parsed {
+	lines, problems := scanLines(path, data)
+	p := parsed{users: make(map[string]user, len(lines)), rejected: make(map[string]bool), problems: problems}
+	costs := make(map[int]int)
+	for _, l := range lines {
+		switch {
+		case l.User == "":
+		case SafeName(l.User) != nil:
+			p.skipped = append(p.skipped, l.User)
+		default:
+			p.users[l.User] = user{hash: []byte(l.Hash), epoch: epochOf(l.Hash)}
+			cost, _ := bcrypt.Cost([]byte(l.Hash))
+			costs[cost]++
+		}
+	}
+	for _, e := range problems {
+		if pe, ok := e.(*ParseError); ok && pe.User != "" {
+			p.rejected[pe.User] = true
+		}
+	}
+	p.cost = mostCommon(costs)
+	return p
+}
+
+// mostCommon returns the cost most users have (the higher one on a tie), or
+// 0 for none. Unknown users are compared at it: as long as the typical
+// login, without multiplying the work for a file with one slow hash.
+func mostCommon(costs map[int]int) int {
+	best, n := 0, 0
+	for cost, count := range costs {
+		if count > n || (count == n && cost > best) {
+			best, n = cost, count
+		}
+	}
+	return best
+}
+
+// epochOf names the version of a password: the first 64 bits of SHA-256
+// over its bcrypt hash, in hex. The hash holds a random salt, so a new
+// password (or the same one set again) gets a new epoch, and the epoch
+// tells nothing about the password.
+func epochOf(hash string) string {
+	sum := sha256.Sum256([]byte(hash))
+	return hex.EncodeToString(sum[:8])
+}
+
+// parseLines reads htpasswd content into its lines, in order, or every
+// rejected line joined into one error. A final line ending does not start
+// another (empty) line.
+func parseLines(path string, data []byte) ([]line, error) {
+	lines, problems := scanLines(path, data)
+	if err := errors.Join(problems...); err != nil {
+		return nil, err
+	}
+	return lines, nil
+}
+
+// scanLines reads htpasswd content into its good lines, in order, and a
+// *ParseError for each rejected one.
+func scanLines(path string, data []byte) (lines []line, problems []error) {
 	firstLine := make(map[string]int)
-	var errs []error
 	for i, text := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
 		text = strings.TrimSuffix(text, "\r")
 		if skip(text) {
@@ -69,21 +130,17 @@ func parseLines(path string, data []byte) (lines []line, highest int, err error)
 			}
 			continue
 		}
-		user, hash, cost, reason := parseLine(text, firstLine)
+		user, hash, reason := parseLine(text, firstLine)
 		if user != "" && firstLine[user] == 0 {
 			firstLine[user] = i + 1
 		}
 		if reason != "" {
-			errs = append(errs, &ParseError{Path: path, Line: i + 1, User: user, Reason: reason})
+			problems = append(problems, &ParseError{Path: path, Line: i + 1, User: user, Reason: reason})
 			continue
 		}
 		lines = append(lines, line{Entry: Entry{User: user, Hash: hash}, text: text})
-		highest = max(highest, cost)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, 0, err
-	}
-	return lines, highest, nil
+	return lines, problems
 }
 
 // skip reports blank lines and # comments.
@@ -94,20 +151,20 @@ func skip(line string) bool {
 
 // parseLine splits "user:hash" and checks both halves. reason is empty when
 // the line is good.
-func parseLine(line string, firstLine map[string]int) (user, hash string, cost int, reason string) {
+func parseLine(line string, firstLine map[string]int) (user, hash, reason string) {
 	user, hash, ok := strings.Cut(line, ":")
 	if !ok {
-		return "", "", 0, "malformed line: want user:hash"
+		return "", "", "malformed line: want user:hash"
 	}
 	if user == "" {
-		return "", "", 0, "empty user name"
+		return "", "", "empty user name"
 	}
 	if first := firstLine[user]; first != 0 {
-		return user, "", 0, fmt.Sprintf("duplicate user, first defined on line %d", first)
+		return user, "", fmt.Sprintf("duplicate user, first defined on line %d", first)
 	}
 	hash = strings.TrimRight(hash, " \t")
-	cost, reason = checkHash(hash)
-	return user, hash, cost, reason
+	_, reason = checkHash(hash)
+	return user, hash, reason
 }
 
 // checkHash accepts a well-formed bcrypt hash and names what it got otherwise.

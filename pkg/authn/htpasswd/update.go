@@ -22,9 +22,9 @@ type Entry struct {
 // written to an htpasswd file.
 var ErrInvalidUser = errors.New("htpasswd: invalid user name")
 
-// ValidateUser accepts a name that an htpasswd line can hold and that reads
-// back as the same user: not empty, valid UTF-8, no ':', no white space or
-// control characters, and no leading '#' (that line would be a comment).
+// ValidateUser accepts a name that an htpasswd line can hold, that reads
+// back as the same user and that the ACL can take (SafeName): not empty,
+// valid UTF-8, no ':', no leading '#' (that line would be a comment).
 func ValidateUser(name string) error {
 	var why string
 	switch {
@@ -36,6 +36,26 @@ func ValidateUser(name string) error {
 		why = "contains ':'"
 	case strings.HasPrefix(name, "#"):
 		why = "starts with '#'"
+	default:
+		return SafeName(name)
+	}
+	return fmt.Errorf("%w %q: %s", ErrInvalidUser, name, why)
+}
+
+// SafeName refuses names the ACL cannot take literally. `${account}` puts
+// the name into repository patterns, so a user "shared/bot" or "a*" could
+// reach repositories that are not theirs: no '/', glob characters ('*',
+// '?', '['), "..", white space or control characters. The loader skips
+// such users with a warning; `tollgate users add` refuses them.
+func SafeName(name string) error {
+	var why string
+	switch {
+	case strings.Contains(name, "/"):
+		why = "contains '/'"
+	case strings.ContainsAny(name, "*?["):
+		why = "contains a glob character ('*', '?' or '[')"
+	case strings.Contains(name, ".."):
+		why = "contains '..'"
 	case strings.ContainsFunc(name, unicode.IsSpace):
 		why = "contains white space"
 	case strings.ContainsFunc(name, unicode.IsControl):
@@ -53,7 +73,7 @@ func Entries(path string) ([]Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("htpasswd: %w", err)
 	}
-	lines, _, err := parseLines(path, data)
+	lines, err := parseLines(path, data)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +142,7 @@ func readForUpdate(path string) ([]line, fs.FileInfo, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("htpasswd: %w", err)
 	}
-	lines, _, err := parseLines(path, data)
+	lines, err := parseLines(path, data)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -12,11 +13,32 @@ import (
 	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
 
-// CreateAPIToken implements store.APITokens.
-func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO api_tokens (`+rows.APITokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		t.Hash, t.Owner, t.Role, t.Description, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt),
+// CreateAPIToken implements store.APITokens. With a limit, a transaction
+// takes an advisory lock on the account (hashtext of its ID) before it
+// counts, so concurrent creates for one account count one after another.
+func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken, maxLive int) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("create api token: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if maxLive > 0 {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, apiTokenLock, t.AccountID); err != nil {
+			return fmt.Errorf("create api token: %w", err)
+		}
+		var live int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM api_tokens
+			WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2`,
+			t.AccountID, rows.ToDB(t.CreatedAt)).Scan(&live); err != nil {
+			return fmt.Errorf("create api token: %w", err)
+		}
+		if live >= maxLive {
+			return fmt.Errorf("api token: %d live: %w", live, store.ErrLimit)
+		}
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO api_tokens (`+rows.APITokenColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		t.Hash, t.Owner, t.AccountID, t.Role, t.Description, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt),
 		rows.NullTime(t.LastUsedAt), rows.NullTime(t.RevokedAt))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("api token: %w", store.ErrConflict)
@@ -24,8 +46,15 @@ func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken) error {
 	if err != nil {
 		return fmt.Errorf("create api token: %w", err)
 	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("create api token: %w", err)
+	}
 	return nil
 }
+
+// apiTokenLock is the first key of the advisory locks CreateAPIToken takes
+// ("apitok" in ASCII), so they never meet the migration lock.
+const apiTokenLock int32 = 0x61706974
 
 // APIToken implements store.APITokens.
 func (s *Store) APIToken(ctx context.Context, hash string) (store.APIToken, error) {
@@ -39,11 +68,31 @@ func (s *Store) APIToken(ctx context.Context, hash string) (store.APIToken, erro
 	return t, nil
 }
 
-// ListAPITokens implements store.APITokens. Tokens created at the same
-// instant come in insertion (seq) order.
-func (s *Store) ListAPITokens(ctx context.Context, owner string) ([]store.APIToken, error) {
+// FindAPIToken implements store.APITokens.
+func (s *Store) FindAPIToken(ctx context.Context, prefix string) (store.APIToken, error) {
+	if prefix == "" {
+		return store.APIToken{}, fmt.Errorf("api token: empty prefix: %w", store.ErrNotFound)
+	}
+	hash, err := matchPrefix(ctx, s.pool, prefix, "")
+	if err != nil {
+		return store.APIToken{}, err
+	}
+	return s.APIToken(ctx, hash)
+}
+
+// ListAPITokens implements store.APITokens.
+func (s *Store) ListAPITokens(ctx context.Context, owner string, page store.Page) ([]store.APIToken, error) {
+	var limit *int
+	if page.Limit > 0 {
+		limit = &page.Limit
+	}
+	after := int64(math.MinInt64)
+	if !page.AfterCreated.IsZero() {
+		after = rows.ToDB(page.AfterCreated)
+	}
 	rs, err := s.pool.Query(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens
-		WHERE $1::text = '' OR owner = $1::text ORDER BY created_at, seq`, owner)
+		WHERE ($1::text = '' OR owner = $1::text) AND (created_at, hash) > ($2, $3::text)
+		ORDER BY created_at, hash LIMIT $4`, owner, after, page.AfterHash, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}
@@ -87,18 +136,23 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, owner string, at tim
 	return t, nil
 }
 
+// querier is *pgxpool.Pool or pgx.Tx.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
 // matchPrefix returns the one hash starting with prefix (and owned by
 // owner unless owner is ""): ErrNotFound for none, ErrConflict for several.
-func matchPrefix(ctx context.Context, tx pgx.Tx, prefix, owner string) (string, error) {
-	rs, err := tx.Query(ctx, `SELECT hash FROM api_tokens
+func matchPrefix(ctx context.Context, q querier, prefix, owner string) (string, error) {
+	rs, err := q.Query(ctx, `SELECT hash FROM api_tokens
 		WHERE left(hash, length($1::text)) = $1::text AND ($2::text = '' OR owner = $2::text) LIMIT 2`,
 		prefix, owner)
 	if err != nil {
-		return "", fmt.Errorf("revoke api token: %w", err)
+		return "", fmt.Errorf("match api token prefix: %w", err)
 	}
 	hashes, err := pgx.CollectRows(rs, pgx.RowTo[string])
 	if err != nil {
-		return "", fmt.Errorf("revoke api token: %w", err)
+		return "", fmt.Errorf("match api token prefix: %w", err)
 	}
 	switch len(hashes) {
 	case 0:

@@ -70,3 +70,12 @@ func (s *Store) ListAudit(ctx context.Context, afterID int64, since time.Time, l
 	}
 	return out, nil
 }
+
+// DeleteAuditBefore implements store.Audit.
+func (s *Store) DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM audit_events WHERE occurred_at < $1`, rows.ToDB(t))
+	if err != nil {
+		return 0, fmt.Errorf("delete audit: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -43,7 +43,11 @@ var errBadDSN = errors.New("postgres store: store.dsn is not a valid connection 
 // Open connects to the database named by dsn (a postgres:// URL or
 // key=value string; a search_path parameter selects the schema) and applies
 // pending migrations. The DSN may hold a password, so no error quotes it.
-func Open(ctx context.Context, dsn string) (*Store, error) {
+func Open(ctx context.Context, dsn string) (*Store, error) { return openUpTo(ctx, dsn, "") }
+
+// openUpTo is Open applying the migrations up to last only ("": all), so that
+// tests can build a schema as an older version left it.
+func openUpTo(ctx context.Context, dsn, last string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, errBadDSN
@@ -57,7 +61,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, last); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
@@ -75,13 +79,16 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // migrate applies the embedded migrations not yet recorded, in file-name
 // order, each in its own transaction.
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context, last string) error {
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
 	sort.Strings(names)
 	for _, name := range names {
+		if last != "" && migrationVersion(name) > last {
+			break
+		}
 		if err := s.apply(ctx, name); err != nil {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
@@ -94,7 +101,7 @@ func (s *Store) migrate(ctx context.Context) error {
 // once exactly one creates schema_migrations and applies the migration; the
 // others wait, then find it recorded.
 func (s *Store) apply(ctx context.Context, name string) error {
-	version := strings.TrimSuffix(path.Base(name), ".sql")
+	version := migrationVersion(name)
 	body, err := migrations.ReadFile(name)
 	if err != nil {
 		return err
@@ -130,6 +137,9 @@ func (s *Store) apply(ctx context.Context, name string) error {
 	}
 	return tx.Commit(ctx)
 }
+
+// migrationVersion is a migration file's name without ".sql": 0005_accounts.
+func migrationVersion(name string) string { return strings.TrimSuffix(path.Base(name), ".sql") }
 
 // isUniqueViolation reports a UNIQUE/PRIMARY KEY violation.
 func isUniqueViolation(err error) bool {

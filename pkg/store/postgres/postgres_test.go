@@ -111,7 +111,7 @@ func TestPostgresReopenKeepsDataAndSkipsApplied(t *testing.T) {
 	dsn := pgtest.FreshSchema(t, pgtest.DSN(t))
 	s := open(t, dsn)
 	tok := store.APIToken{Hash: "keep", Owner: "alice", Role: "read", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
-	if err := s.CreateAPIToken(ctx, tok); err != nil {
+	if err := s.CreateAPIToken(ctx, tok, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.AppendAudit(ctx, []store.AuditEvent{{Time: time.Now(), Kind: "apitoken.created"}}); err != nil {
@@ -153,4 +153,24 @@ func TestOpenErrorsHideDSN(t *testing.T) {
 			t.Errorf("error quotes the DSN: %v", err)
 		}
 	}
+}
+
+// TestPostgresMigrationAdoptsLegacyCredentials: a schema of the version
+// before accounts gets an account for each credential's subject.
+func TestPostgresMigrationAdoptsLegacyCredentials(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.FreshSchema(t, pgtest.DSN(t))
+	old, err := openUpTo(ctx, dsn, "0004_engine_refresh_tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range storetest.LegacyRows {
+		if _, err := old.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	old.Close()
+	s := open(t, dsn)
+	defer s.Close()
+	storetest.CheckAdopted(t, s)
 }

@@ -13,8 +13,9 @@ import (
 func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO refresh_tokens
 		(`+rows.RefreshTokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		t.Hash, t.Subject, t.ClientID, t.Service, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt), rows.NullTime(t.RevokedAt))
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		t.Hash, t.Subject, t.AccountID, t.Epoch, t.ClientID, t.Service, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt),
+		rows.NullTime(t.RevokedAt))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("refresh token: %w", store.ErrConflict)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -12,16 +13,36 @@ import (
 	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
 
-// CreateAPIToken implements store.APITokens.
-func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO api_tokens (`+rows.APITokenColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.Owner, t.Role, t.Description, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt),
+// CreateAPIToken implements store.APITokens. The count of live tokens and
+// the insert share one (immediate, hence serialized) transaction.
+func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken, maxLive int) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create api token: %w", err)
+	}
+	defer tx.Rollback()
+	if maxLive > 0 {
+		var live int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM api_tokens
+			WHERE account_id = ? AND revoked_at IS NULL AND expires_at > ?`,
+			t.AccountID, rows.ToDB(t.CreatedAt)).Scan(&live); err != nil {
+			return fmt.Errorf("create api token: %w", err)
+		}
+		if live >= maxLive {
+			return fmt.Errorf("api token: %d live: %w", live, store.ErrLimit)
+		}
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO api_tokens (`+rows.APITokenColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.Owner, t.AccountID, t.Role, t.Description, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt),
 		rows.NullTime(t.LastUsedAt), rows.NullTime(t.RevokedAt))
 	if isConstraint(err) {
 		return fmt.Errorf("api token: %w", store.ErrConflict)
 	}
 	if err != nil {
+		return fmt.Errorf("create api token: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("create api token: %w", err)
 	}
 	return nil
@@ -39,11 +60,31 @@ func (s *Store) APIToken(ctx context.Context, hash string) (store.APIToken, erro
 	return t, nil
 }
 
-// ListAPITokens implements store.APITokens. Tokens created at the same
-// instant come in insertion (rowid) order.
-func (s *Store) ListAPITokens(ctx context.Context, owner string) ([]store.APIToken, error) {
+// FindAPIToken implements store.APITokens.
+func (s *Store) FindAPIToken(ctx context.Context, prefix string) (store.APIToken, error) {
+	if prefix == "" {
+		return store.APIToken{}, fmt.Errorf("api token: empty prefix: %w", store.ErrNotFound)
+	}
+	hash, err := matchPrefix(ctx, s.db, prefix, "")
+	if err != nil {
+		return store.APIToken{}, err
+	}
+	return s.APIToken(ctx, hash)
+}
+
+// ListAPITokens implements store.APITokens.
+func (s *Store) ListAPITokens(ctx context.Context, owner string, page store.Page) ([]store.APIToken, error) {
+	limit := int64(page.Limit)
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	after := int64(math.MinInt64)
+	if !page.AfterCreated.IsZero() {
+		after = rows.ToDB(page.AfterCreated)
+	}
 	rs, err := s.db.QueryContext(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens
-		WHERE ?1 = '' OR owner = ?1 ORDER BY created_at, rowid`, owner)
+		WHERE (?1 = '' OR owner = ?1) AND (created_at, hash) > (?2, ?3)
+		ORDER BY created_at, hash LIMIT ?4`, owner, after, page.AfterHash, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}
@@ -86,25 +127,30 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, owner string, at tim
 	return t, nil
 }
 
+// querier is *sql.DB or *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // matchPrefix returns the one hash starting with prefix (and owned by
 // owner unless owner is ""): ErrNotFound for none, ErrConflict for several.
-func matchPrefix(ctx context.Context, tx *sql.Tx, prefix, owner string) (string, error) {
-	rs, err := tx.QueryContext(ctx, `SELECT hash FROM api_tokens
+func matchPrefix(ctx context.Context, q querier, prefix, owner string) (string, error) {
+	rs, err := q.QueryContext(ctx, `SELECT hash FROM api_tokens
 		WHERE substr(hash, 1, length(?1)) = ?1 AND (?2 = '' OR owner = ?2) LIMIT 2`, prefix, owner)
 	if err != nil {
-		return "", fmt.Errorf("revoke api token: %w", err)
+		return "", fmt.Errorf("match api token prefix: %w", err)
 	}
 	defer rs.Close()
 	var hashes []string
 	for rs.Next() {
 		var h string
 		if err := rs.Scan(&h); err != nil {
-			return "", fmt.Errorf("revoke api token: %w", err)
+			return "", fmt.Errorf("match api token prefix: %w", err)
 		}
 		hashes = append(hashes, h)
 	}
 	if err := rs.Err(); err != nil {
-		return "", fmt.Errorf("revoke api token: %w", err)
+		return "", fmt.Errorf("match api token prefix: %w", err)
 	}
 	switch len(hashes) {
 	case 0:

@@ -11,18 +11,12 @@ import (
 	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
 
-// engineRefreshRead reads a token with, as its revoked_at, the first
-// revocation of its family: a token created after its family was revoked
-// (its rotation racing a reuse) is revoked too.
-const engineRefreshRead = `hash, family_id, subject, client_id, created_at, expires_at, used_at,
-	COALESCE(revoked_at, (SELECT MIN(f.revoked_at) FROM engine_refresh_tokens f
-		WHERE f.family_id = engine_refresh_tokens.family_id))`
-
 // CreateEngineRefreshToken implements store.EngineRefreshTokens.
 func (s *Store) CreateEngineRefreshToken(ctx context.Context, t store.EngineRefreshToken) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO engine_refresh_tokens (`+rows.EngineRefreshColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.FamilyID, t.Subject, t.ClientID, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt), rows.NullTime(t.UsedAt), rows.NullTime(t.RevokedAt))
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.FamilyID, t.Subject, t.AccountID, t.Epoch, t.ClientID, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt),
+		rows.NullTime(t.UsedAt), rows.NullTime(t.RevokedAt))
 	if isConstraint(err) {
 		return fmt.Errorf("engine refresh token: %w", store.ErrConflict)
 	}
@@ -34,7 +28,7 @@ func (s *Store) CreateEngineRefreshToken(ctx context.Context, t store.EngineRefr
 
 // EngineRefreshToken implements store.EngineRefreshTokens.
 func (s *Store) EngineRefreshToken(ctx context.Context, hash string) (store.EngineRefreshToken, error) {
-	t, err := rows.ScanEngineRefreshToken(s.db.QueryRowContext(ctx, `SELECT `+engineRefreshRead+`
+	t, err := rows.ScanEngineRefreshToken(s.db.QueryRowContext(ctx, `SELECT `+rows.EngineRefreshRead+`
 		FROM engine_refresh_tokens WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.EngineRefreshToken{}, fmt.Errorf("engine refresh token: %w", store.ErrNotFound)
@@ -50,7 +44,7 @@ func (s *Store) EngineRefreshToken(ctx context.Context, hash string) (store.Engi
 // second use finds used_at set and matches nothing.
 func (s *Store) UseEngineRefreshToken(ctx context.Context, hash string, at time.Time) (store.EngineRefreshToken, error) {
 	t, err := rows.ScanEngineRefreshToken(s.db.QueryRowContext(ctx, `UPDATE engine_refresh_tokens SET used_at = ?
-		WHERE hash = ? AND used_at IS NULL RETURNING `+engineRefreshRead, rows.ToDB(at), hash))
+		WHERE hash = ? AND used_at IS NULL RETURNING `+rows.EngineRefreshRead, rows.ToDB(at), hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		prev, err := s.EngineRefreshToken(ctx, hash)
 		if err != nil {
@@ -70,6 +64,18 @@ func (s *Store) RevokeEngineRefreshFamily(ctx context.Context, familyID string, 
 		WHERE family_id = ?`, rows.ToDB(at), familyID)
 	if err != nil {
 		return 0, fmt.Errorf("revoke engine refresh family: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// DeleteEngineRefreshTokens implements store.EngineRefreshTokens.
+func (s *Store) DeleteEngineRefreshTokens(ctx context.Context, expired, used time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM engine_refresh_tokens WHERE expires_at < ?1
+		OR (used_at IS NOT NULL AND used_at < ?2)
+		OR family_id IN (SELECT family_id FROM engine_refresh_tokens WHERE revoked_at IS NOT NULL)`,
+		rows.ToDB(expired), rows.ToDB(used))
+	if err != nil {
+		return 0, fmt.Errorf("delete engine refresh tokens: %w", err)
 	}
 	return res.RowsAffected()
 }

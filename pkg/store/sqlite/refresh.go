@@ -15,8 +15,9 @@ import (
 func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO refresh_tokens
 		(`+rows.RefreshTokenColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.Subject, t.ClientID, t.Service, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt), rows.NullTime(t.RevokedAt))
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.Subject, t.AccountID, t.Epoch, t.ClientID, t.Service, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt),
+		rows.NullTime(t.RevokedAt))
 	if isConstraint(err) {
 		return fmt.Errorf("refresh token: %w", store.ErrConflict)
 	}

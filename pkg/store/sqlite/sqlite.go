@@ -32,7 +32,11 @@ var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the database file at path and applies
 // pending migrations.
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string) (*Store, error) { return openUpTo(ctx, path, "") }
+
+// openUpTo is Open applying the migrations up to last only ("": all), so that
+// tests can build a database as an older version left it.
+func openUpTo(ctx context.Context, path, last string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)
 	}
@@ -47,7 +51,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
 	s := &Store{db: db}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, last); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
@@ -62,7 +66,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // migrate applies the embedded migrations not yet recorded, each in its
 // own transaction, in file-name order.
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context, last string) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("migrations table: %w", err)
@@ -73,6 +77,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	sort.Strings(names)
 	for _, name := range names {
+		if last != "" && migrationVersion(name) > last {
+			break
+		}
 		if err := s.apply(ctx, name); err != nil {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
@@ -81,7 +88,7 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 func (s *Store) apply(ctx context.Context, name string) error {
-	version := strings.TrimSuffix(filepath.Base(name), ".sql")
+	version := migrationVersion(name)
 	body, err := migrations.ReadFile(name)
 	if err != nil {
 		return err
@@ -107,6 +114,9 @@ func (s *Store) apply(ctx context.Context, name string) error {
 	}
 	return tx.Commit()
 }
+
+// migrationVersion is a migration file's name without ".sql": 0005_accounts.
+func migrationVersion(name string) string { return strings.TrimSuffix(filepath.Base(name), ".sql") }
 
 // isConstraint reports a UNIQUE/PRIMARY KEY violation.
 func isConstraint(err error) bool {

@@ -40,3 +40,26 @@ func TestReopenKeepsDataAndSkipsApplied(t *testing.T) {
 		t.Fatalf("after reopen: %+v, %v", got, err)
 	}
 }
+
+// TestMigrationAdoptsLegacyCredentials: a database of the version before
+// accounts gets an account for each credential's subject.
+func TestMigrationAdoptsLegacyCredentials(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tollgate.db")
+	old, err := sqlite.OpenUpTo(ctx, path, "0004_engine_refresh_tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range storetest.LegacyRows {
+		if err := old.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	old.Close()
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckAdopted(t, s)
+}

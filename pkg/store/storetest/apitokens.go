@@ -19,6 +19,10 @@ func runAPITokens(t *testing.T, newStore NewStore) {
 		{"NotFound", apiNotFound},
 		{"Conflict", apiConflict},
 		{"ListInCreatedOrder", apiList},
+		{"ListPages", apiListPages},
+		{"LimitLiveTokens", apiLimit},
+		{"LimitConcurrentCreates", apiLimitConcurrent},
+		{"FindByPrefix", apiFind},
 		{"RevokeOwn", apiRevokeOwn},
 		{"RevokeOtherOwnersToken", apiRevokeOtherOwner},
 		{"RevokeAsAdmin", apiRevokeAsAdmin},
@@ -41,7 +45,7 @@ func hash(prefix string) string {
 
 func sampleAPI(h, owner string) store.APIToken {
 	return store.APIToken{
-		Hash: h, Owner: owner, Role: "write", Description: "ci pipeline",
+		Hash: h, Owner: owner, AccountID: "acct-" + owner, Role: "write", Description: "ci pipeline",
 		CreatedAt: nonUTC, ExpiresAt: nonUTC.Add(90 * 24 * time.Hour),
 	}
 }
@@ -49,7 +53,7 @@ func sampleAPI(h, owner string) store.APIToken {
 func mustCreateAPI(t *testing.T, s store.Store, tokens ...store.APIToken) {
 	t.Helper()
 	for _, tok := range tokens {
-		if err := s.CreateAPIToken(context.Background(), tok); err != nil {
+		if err := s.CreateAPIToken(context.Background(), tok, 0); err != nil {
 			t.Fatalf("create %s: %v", tok.Hash, err)
 		}
 	}
@@ -67,7 +71,8 @@ func mustGetAPI(t *testing.T, s store.Store, h string) store.APIToken {
 // sameAPI compares every field, times exactly and in UTC.
 func sameAPI(t *testing.T, got, want store.APIToken) {
 	t.Helper()
-	if got.Hash != want.Hash || got.Owner != want.Owner || got.Role != want.Role || got.Description != want.Description {
+	if got.Hash != want.Hash || got.Owner != want.Owner || got.AccountID != want.AccountID ||
+		got.Role != want.Role || got.Description != want.Description {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 	sameTime(t, want.Hash[:8]+" CreatedAt", got.CreatedAt, want.CreatedAt)
@@ -105,7 +110,7 @@ func apiConflict(t *testing.T, s store.Store) {
 	first := sampleAPI(hash("d0"), "alice")
 	mustCreateAPI(t, s, first)
 	other := sampleAPI(hash("d0"), "mallory")
-	if err := s.CreateAPIToken(context.Background(), other); !errors.Is(err, store.ErrConflict) {
+	if err := s.CreateAPIToken(context.Background(), other, 0); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("second create: err = %v, want ErrConflict", err)
 	}
 	sameAPI(t, mustGetAPI(t, s, first.Hash), first)
@@ -122,8 +127,8 @@ func apiList(t *testing.T, s store.Store) {
 	expired.ExpiresAt = nonUTC.Add(time.Hour + time.Minute)
 	revoked := at("e2", "bob", 2*time.Hour)
 	revoked.RevokedAt = nonUTC.Add(3 * time.Hour)
-	// Inserted out of created order; e3 and e0 share an instant and must
-	// keep insertion order.
+	// Inserted out of created order; e3 and e0 share an instant and come
+	// in hash order.
 	tokens := []store.APIToken{
 		at("e5", "alice", 5*time.Hour), revoked, at("e3", "bob", 3*time.Hour),
 		at("e0", "alice", 3*time.Hour), expired, at("e4", "alice", 4*time.Hour),
@@ -135,7 +140,7 @@ func apiList(t *testing.T, s store.Store) {
 	}
 	check := func(owner string, want ...string) {
 		t.Helper()
-		got, err := s.ListAPITokens(ctx, owner)
+		got, err := s.ListAPITokens(ctx, owner, store.Page{})
 		if err != nil {
 			t.Fatalf("list %q: %v", owner, err)
 		}
@@ -152,8 +157,117 @@ func apiList(t *testing.T, s store.Store) {
 	}
 	check("alice", "e1", "e0", "e4", "e5")
 	check("bob", "e2", "e3")
-	check("", "e1", "e2", "e3", "e0", "e4", "e5")
+	check("", "e1", "e2", "e0", "e3", "e4", "e5")
 	check("nobody")
+}
+
+// apiListPages walks every token two at a time: each page starts after the
+// last item of the previous one, ties of CreatedAt broken by hash.
+func apiListPages(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var want []string
+	for i, h := range []string{"f3", "f1", "f2", "f0", "f4"} {
+		tok := sampleAPI(hash(h), "alice")
+		tok.CreatedAt = nonUTC.Add(time.Duration(i/2) * time.Second) // f3,f1 | f2,f0 | f4
+		mustCreateAPI(t, s, tok)
+	}
+	want = []string{"f1", "f3", "f0", "f2", "f4"}
+	var got []string
+	page := store.Page{Limit: 2}
+	for range 10 {
+		items, err := s.ListAPITokens(ctx, "alice", page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) > 2 {
+			t.Fatalf("page of %d items, want at most 2", len(items))
+		}
+		if len(items) == 0 {
+			break
+		}
+		for _, it := range items {
+			got = append(got, it.Hash[:2])
+		}
+		last := items[len(items)-1]
+		page.AfterCreated, page.AfterHash = last.CreatedAt, last.Hash
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("pages = %v, want %v", got, want)
+	}
+	if rest, err := s.ListAPITokens(ctx, "bob", store.Page{Limit: 2}); err != nil || len(rest) != 0 {
+		t.Errorf("bob's pages = %v, %v; want none", rest, err)
+	}
+}
+
+// apiLimit: live tokens count against the limit; revoked and expired ones
+// (at the new token's CreatedAt) do not; other accounts' never do.
+func apiLimit(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	revoked := sampleAPI(hash("10"), "alice")
+	revoked.RevokedAt = nonUTC
+	expired := sampleAPI(hash("11"), "alice")
+	expired.ExpiresAt = nonUTC.Add(-time.Second)
+	mustCreateAPI(t, s, revoked, expired, sampleAPI(hash("12"), "alice"), sampleAPI(hash("13"), "bob"))
+	if err := s.CreateAPIToken(ctx, sampleAPI(hash("14"), "alice"), 2); err != nil {
+		t.Fatalf("second live token under a limit of 2: %v", err)
+	}
+	err := s.CreateAPIToken(ctx, sampleAPI(hash("15"), "alice"), 2)
+	if !errors.Is(err, store.ErrLimit) {
+		t.Fatalf("third live token: err = %v, want ErrLimit", err)
+	}
+	if _, err := s.APIToken(ctx, hash("15")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("refused token stored anyway: %v", err)
+	}
+	if err := s.CreateAPIToken(ctx, sampleAPI(hash("16"), "bob"), 2); err != nil {
+		t.Errorf("bob's second token: %v", err)
+	}
+}
+
+// apiLimitConcurrent: 16 creates racing for a limit of 5 store exactly 5.
+func apiLimitConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const racers, limit = 16, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, racers)
+	for i := range racers {
+		wg.Go(func() { errs <- s.CreateAPIToken(ctx, sampleAPI(hash(fmt.Sprintf("c%02d", i)), "alice"), limit) })
+	}
+	wg.Wait()
+	close(errs)
+	ok := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, store.ErrLimit):
+			t.Fatalf("concurrent create: %v", err)
+		}
+	}
+	all, err := s.ListAPITokens(ctx, "alice", store.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok != limit || len(all) != limit {
+		t.Errorf("%d creates succeeded, %d stored; want %d and %d", ok, len(all), limit, limit)
+	}
+}
+
+func apiFind(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	aliceABC, _, _ := prefixFixture(t, s)
+	got, err := s.FindAPIToken(ctx, "abc1")
+	if err != nil {
+		t.Fatalf("find abc1: %v", err)
+	}
+	sameAPI(t, got, aliceABC)
+	if _, err := s.FindAPIToken(ctx, "abc"); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("find ambiguous abc: err = %v, want ErrConflict", err)
+	}
+	for _, p := range []string{"", "fff", "%", "_"} {
+		if _, err := s.FindAPIToken(ctx, p); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("find %q: err = %v, want ErrNotFound", p, err)
+		}
+	}
 }
 
 // prefixFixture creates alice's abc1… and def0…, and bob's abc2….

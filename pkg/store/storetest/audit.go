@@ -19,6 +19,7 @@ func runAudit(t *testing.T, newStore NewStore) {
 		{"Limit", auditLimit},
 		{"IDOrderAcrossBatches", auditOrder},
 		{"ConcurrentAppend", auditConcurrentAppend},
+		{"DeleteBefore", auditDeleteBefore},
 	})
 }
 
@@ -226,5 +227,17 @@ func auditConcurrentAppend(t *testing.T, s store.Store) {
 			t.Fatalf("writer %d: event %q at position %d of its own, want %d", w, e.Kind, next[w], seq)
 		}
 		next[w]++
+	}
+}
+
+func auditDeleteBefore(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustAppend(t, s, sampleEvent("old", nonUTC), sampleEvent("edge", nonUTC.Add(time.Hour)), sampleEvent("new", nonUTC.Add(2*time.Hour)))
+	n, err := s.DeleteAuditBefore(ctx, nonUTC.Add(time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("delete = %d, %v; want 1, nil", n, err)
+	}
+	if got := kinds(t, mustList(t, s, 0, time.Time{}, 10)); got != "edge new" {
+		t.Errorf("left %q, want \"edge new\"", got)
 	}
 }

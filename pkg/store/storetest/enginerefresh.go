@@ -19,12 +19,13 @@ func runEngineRefreshTokens(t *testing.T, newStore NewStore) {
 		{"ReuseAfterRotationRevokesFamily", engineRefreshReuse},
 		{"ConcurrentUse", engineRefreshConcurrentUse},
 		{"LateMemberOfRevokedFamily", engineRefreshLateMember},
+		{"Delete", engineRefreshDelete},
 	})
 }
 
 func sampleEngineRefresh(hash, family string) store.EngineRefreshToken {
 	return store.EngineRefreshToken{
-		Hash: hash, FamilyID: family, Subject: "alice", ClientID: "anonymous",
+		Hash: hash, FamilyID: family, Subject: "alice", AccountID: "acct-alice", Epoch: "e1", ClientID: "anonymous",
 		CreatedAt: nonUTC, ExpiresAt: nonUTC.Add(720 * time.Hour),
 	}
 }
@@ -44,7 +45,8 @@ func engineRefreshCreateAndGet(t *testing.T, s store.Store) {
 		t.Fatalf("create: %v", err)
 	}
 	got := mustEngineRefresh(t, s, "h1")
-	if got.Hash != want.Hash || got.FamilyID != want.FamilyID || got.Subject != want.Subject || got.ClientID != want.ClientID {
+	if got.Hash != want.Hash || got.FamilyID != want.FamilyID || got.Subject != want.Subject || got.ClientID != want.ClientID ||
+		got.AccountID != want.AccountID || got.Epoch != want.Epoch {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 	sameTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
@@ -213,5 +215,37 @@ func engineRefreshLateMember(t *testing.T, s store.Store) {
 	sameTime(t, "late RevokedAt on use", got.RevokedAt, at)
 	if got.Usable(at) {
 		t.Error("a late member of a revoked family is usable")
+	}
+}
+
+// engineRefreshDelete removes expired tokens, revoked families whole and
+// tokens used before the cut-off, and nothing else.
+func engineRefreshDelete(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	expired := sampleEngineRefresh("expired", "f1")
+	expired.ExpiresAt = nonUTC.Add(time.Minute)
+	usedLong := sampleEngineRefresh("used-long-ago", "f2")
+	usedLong.UsedAt = nonUTC.Add(time.Minute)
+	usedLately := sampleEngineRefresh("used-lately", "f2")
+	usedLately.UsedAt = nonUTC.Add(3 * time.Hour)
+	revokedA, revokedB := sampleEngineRefresh("revoked-a", "f3"), sampleEngineRefresh("revoked-b", "f3")
+	revokedA.RevokedAt = nonUTC
+	live := sampleEngineRefresh("live", "f2")
+	for _, tok := range []store.EngineRefreshToken{expired, usedLong, usedLately, revokedA, revokedB, live} {
+		if err := s.CreateEngineRefreshToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.DeleteEngineRefreshTokens(ctx, nonUTC.Add(time.Hour), nonUTC.Add(2*time.Hour))
+	if err != nil || n != 4 {
+		t.Fatalf("delete = %d, %v; want 4, nil", n, err)
+	}
+	for _, gone := range []string{"expired", "used-long-ago", "revoked-a", "revoked-b"} {
+		if _, err := s.EngineRefreshToken(ctx, gone); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: err = %v, want ErrNotFound", gone, err)
+		}
+	}
+	for _, kept := range []string{"used-lately", "live"} {
+		mustEngineRefresh(t, s, kept)
 	}
 }

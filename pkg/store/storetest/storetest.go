@@ -24,6 +24,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Audit", func(t *testing.T) { runAudit(t, newStore) })
 	t.Run("Clients", func(t *testing.T) { runClients(t, newStore) })
 	t.Run("KeyRings", func(t *testing.T) { runKeyRings(t, newStore) })
+	t.Run("Accounts", func(t *testing.T) { runAccounts(t, newStore) })
 }
 
 // testCase is one independent case; it gets a fresh store.
@@ -59,7 +60,7 @@ var nonUTC = time.Date(2026, 3, 4, 5, 6, 7, 123456789, time.FixedZone("X", 5*360
 
 func sampleRefresh(hash string) store.RefreshToken {
 	return store.RefreshToken{
-		Hash: hash, Subject: "alice", ClientID: "docker", Service: "registry.local",
+		Hash: hash, Subject: "alice", AccountID: "acct-alice", Epoch: "e1", ClientID: "docker", Service: "registry.local",
 		CreatedAt: nonUTC, ExpiresAt: nonUTC.Add(720 * time.Hour),
 	}
 }
@@ -74,7 +75,8 @@ func refreshCreateAndGet(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("get: %v", err)
 	}
-	if got.Hash != want.Hash || got.Subject != want.Subject || got.ClientID != want.ClientID || got.Service != want.Service {
+	if got.Hash != want.Hash || got.Subject != want.Subject || got.ClientID != want.ClientID || got.Service != want.Service ||
+		got.AccountID != want.AccountID || got.Epoch != want.Epoch {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 	if !got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) {

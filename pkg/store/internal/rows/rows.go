@@ -62,7 +62,7 @@ func ScanClient(r Scanner) (store.Client, error) {
 }
 
 // APITokenColumns are the columns ScanAPIToken reads, in order.
-const APITokenColumns = `hash, owner, role, description, created_at, expires_at, last_used_at, revoked_at`
+const APITokenColumns = `hash, owner, account_id, role, description, created_at, expires_at, last_used_at, revoked_at`
 
 // ScanAPIToken reads a row of APITokenColumns.
 func ScanAPIToken(r Scanner) (store.APIToken, error) {
@@ -71,7 +71,7 @@ func ScanAPIToken(r Scanner) (store.APIToken, error) {
 		created, expires  int64
 		lastUsed, revoked *int64
 	)
-	if err := r.Scan(&t.Hash, &t.Owner, &t.Role, &t.Description, &created, &expires, &lastUsed, &revoked); err != nil {
+	if err := r.Scan(&t.Hash, &t.Owner, &t.AccountID, &t.Role, &t.Description, &created, &expires, &lastUsed, &revoked); err != nil {
 		return store.APIToken{}, err
 	}
 	t.CreatedAt, t.ExpiresAt = FromDB(created), FromDB(expires)
@@ -80,7 +80,7 @@ func ScanAPIToken(r Scanner) (store.APIToken, error) {
 }
 
 // RefreshTokenColumns are the columns ScanRefreshToken reads, in order.
-const RefreshTokenColumns = `hash, subject, client_id, service, created_at, expires_at, revoked_at`
+const RefreshTokenColumns = `hash, subject, account_id, epoch, client_id, service, created_at, expires_at, revoked_at`
 
 // ScanRefreshToken reads a row of RefreshTokenColumns.
 func ScanRefreshToken(r Scanner) (store.RefreshToken, error) {
@@ -89,7 +89,7 @@ func ScanRefreshToken(r Scanner) (store.RefreshToken, error) {
 		created, expires int64
 		revoked          *int64
 	)
-	if err := r.Scan(&t.Hash, &t.Subject, &t.ClientID, &t.Service, &created, &expires, &revoked); err != nil {
+	if err := r.Scan(&t.Hash, &t.Subject, &t.AccountID, &t.Epoch, &t.ClientID, &t.Service, &created, &expires, &revoked); err != nil {
 		return store.RefreshToken{}, err
 	}
 	t.CreatedAt, t.ExpiresAt, t.RevokedAt = FromDB(created), FromDB(expires), FromNull(revoked)
@@ -98,7 +98,14 @@ func ScanRefreshToken(r Scanner) (store.RefreshToken, error) {
 
 // EngineRefreshColumns are the columns of engine_refresh_tokens, in the
 // order ScanEngineRefreshToken reads them.
-const EngineRefreshColumns = `hash, family_id, subject, client_id, created_at, expires_at, used_at, revoked_at`
+const EngineRefreshColumns = `hash, family_id, subject, account_id, epoch, client_id, created_at, expires_at, used_at, revoked_at`
+
+// EngineRefreshRead is EngineRefreshColumns as read: with, as revoked_at,
+// the first revocation of the token's family, so that a token created after
+// its family was revoked (its rotation racing a reuse) is revoked too.
+const EngineRefreshRead = `hash, family_id, subject, account_id, epoch, client_id, created_at, expires_at, used_at,
+	COALESCE(revoked_at, (SELECT MIN(f.revoked_at) FROM engine_refresh_tokens f
+		WHERE f.family_id = engine_refresh_tokens.family_id))`
 
 // ScanEngineRefreshToken reads a row of EngineRefreshColumns, or of an
 // expression list in that order.
@@ -108,7 +115,7 @@ func ScanEngineRefreshToken(r Scanner) (store.EngineRefreshToken, error) {
 		created, expires int64
 		used, revoked    *int64
 	)
-	if err := r.Scan(&t.Hash, &t.FamilyID, &t.Subject, &t.ClientID, &created, &expires, &used, &revoked); err != nil {
+	if err := r.Scan(&t.Hash, &t.FamilyID, &t.Subject, &t.AccountID, &t.Epoch, &t.ClientID, &created, &expires, &used, &revoked); err != nil {
 		return store.EngineRefreshToken{}, err
 	}
 	t.CreatedAt, t.ExpiresAt, t.UsedAt, t.RevokedAt = FromDB(created), FromDB(expires), FromNull(used), FromNull(revoked)
@@ -149,4 +156,21 @@ func ScanKeyRing(r Scanner) (store.KeyRing, error) {
 	}
 	k.UpdatedAt = FromNull(at)
 	return k, nil
+}
+
+// AccountColumns are the columns ScanAccount reads, in order.
+const AccountColumns = `id, name, email, type, state, created_at, updated_at, tokens_not_before`
+
+// ScanAccount reads a row of AccountColumns.
+func ScanAccount(r Scanner) (store.Account, error) {
+	var (
+		a                store.Account
+		created, updated int64
+		notBefore        *int64
+	)
+	if err := r.Scan(&a.ID, &a.Name, &a.Email, &a.Type, &a.State, &created, &updated, &notBefore); err != nil {
+		return store.Account{}, err
+	}
+	a.CreatedAt, a.UpdatedAt, a.TokensNotBefore = FromDB(created), FromDB(updated), FromNull(notBefore)
+	return a, nil
 }

@@ -1,0 +1,97 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// FileActor is the audit subject of changes made because the user file
+// changed (a reload, or a start that finds users gone).
+const FileActor = "(htpasswd)"
+
+// DefaultConfirmDelay is how long a user must stay gone from the file
+// before Apply ends the account: a file rewritten in place (truncate, then
+// write) can be read half-written for a moment.
+const DefaultConfirmDelay = time.Second
+
+// Start brings the accounts in line with the users a server starts with:
+// every user gets an account, and an account whose user is gone (removed
+// while no server was running) is removed with everything it held. Only
+// accounts older than the user file are removed, so a server started with
+// a stale copy of the file (another host's copy not yet updated) does not
+// end users added since; a file that lists nobody removes nothing. Errors
+// are logged: a store that is away must not keep the server from starting.
+func (s *Service) Start(ctx context.Context, users []string, fileTime time.Time) {
+	listed := make(map[string]bool, len(users))
+	for _, name := range users {
+		listed[name] = true
+		if _, err := s.Ensure(ctx, name); err != nil {
+			s.logger().ErrorContext(ctx, "create account", "user", name, "error", err)
+		}
+	}
+	if len(users) == 0 {
+		return
+	}
+	all, err := s.Store.ListAccounts(ctx)
+	if err != nil {
+		s.logger().ErrorContext(ctx, "list accounts", "error", err)
+		return
+	}
+	for _, acct := range all {
+		if !listed[acct.Name] && acct.CreatedAt.Before(fileTime) {
+			s.end(ctx, acct.Name, "no longer in the user file at start")
+		}
+	}
+}
+
+// Apply follows a change of the user file: added users get an account,
+// changed passwords end the refresh tokens of the old one, and removed
+// users, once still gone after confirm (0: DefaultConfirmDelay), lose their
+// account and everything it held. stillUser tells whether a name is a user
+// now. Several replicas applying one change end each thing once.
+func (s *Service) Apply(ctx context.Context, added, removed, changed []string, confirm time.Duration) {
+	for _, name := range added {
+		if _, err := s.Ensure(ctx, name); err != nil {
+			s.logger().ErrorContext(ctx, "create account", "user", name, "error", err)
+		}
+	}
+	for _, name := range changed {
+		_, err := s.PasswordChanged(ctx, name, FileActor, false)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			s.logger().ErrorContext(ctx, "end the refresh tokens of an old password", "user", name, "error", err)
+		}
+	}
+	if len(removed) == 0 {
+		return
+	}
+	if confirm <= 0 {
+		confirm = DefaultConfirmDelay
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(confirm):
+	}
+	for _, name := range removed {
+		if s.Users != nil {
+			if back, err := s.Users.Exists(ctx, name); err != nil || back {
+				continue
+			}
+		}
+		s.end(ctx, name, "removed from the user file")
+	}
+}
+
+// end removes name's account, logging what it ended.
+func (s *Service) end(ctx context.Context, name, why string) {
+	r, ok, err := s.Remove(ctx, name, FileActor, why)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		s.logger().ErrorContext(ctx, "remove account", "user", name, "error", err)
+	case ok:
+		s.logger().InfoContext(ctx, "account removed; its credentials are revoked", "user", name, "reason", why,
+			"refresh_tokens", r.RefreshTokens, "engine_refresh_tokens", r.EngineRefreshTokens, "api_tokens", r.APITokens)
+	}
+}

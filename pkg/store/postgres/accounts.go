@@ -1,0 +1,135 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
+)
+
+// CreateAccount implements store.Accounts.
+func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO accounts (`+rows.AccountColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		a.ID, a.Name, a.Email, a.Type, a.State, rows.ToDB(a.CreatedAt), rows.ToDB(a.UpdatedAt), rows.NullTime(a.TokensNotBefore))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("account %q: %w", a.Name, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create account: %w", err)
+	}
+	return nil
+}
+
+// Account implements store.Accounts.
+func (s *Store) Account(ctx context.Context, name string) (store.Account, error) {
+	a, err := rows.ScanAccount(s.pool.QueryRow(ctx, `SELECT `+rows.AccountColumns+` FROM accounts WHERE name = $1`, name))
+	if isNoRows(err) {
+		return store.Account{}, fmt.Errorf("account %q: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Account{}, fmt.Errorf("get account: %w", err)
+	}
+	return a, nil
+}
+
+// ListAccounts implements store.Accounts.
+func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
+	rs, err := s.pool.Query(ctx, `SELECT `+rows.AccountColumns+` FROM accounts ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	defer rs.Close()
+	out, err := rows.All(rs, rows.ScanAccount)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateAccount implements store.Accounts.
+func (s *Store) UpdateAccount(ctx context.Context, a store.Account) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE accounts SET email = $1, type = $2, state = $3, updated_at = $4,
+		tokens_not_before = $5 WHERE id = $6`,
+		a.Email, a.Type, a.State, rows.ToDB(a.UpdatedAt), rows.NullTime(a.TokensNotBefore), a.ID)
+	if err != nil {
+		return fmt.Errorf("update account: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("account %s: %w", a.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteAccount implements store.Accounts: the row is deleted and the
+// credentials revoked in one transaction.
+func (s *Store) DeleteAccount(ctx context.Context, id string, at time.Time) (store.Revoked, error) {
+	var r store.Revoked
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM accounts WHERE id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("delete account: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("account %s: %w", id, store.ErrNotFound)
+		}
+		r, err = revokeCredentials(ctx, tx, id, store.AllKinds, "", at)
+		return err
+	})
+	if err != nil {
+		return store.Revoked{}, err
+	}
+	return r, nil
+}
+
+// RevokeCredentials implements store.Accounts.
+func (s *Store) RevokeCredentials(ctx context.Context, accountID string, kinds store.CredentialKinds, keepEpoch string, at time.Time) (store.Revoked, error) {
+	var r store.Revoked
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		r, err = revokeCredentials(ctx, tx, accountID, kinds, keepEpoch, at)
+		return err
+	})
+	if err != nil {
+		return store.Revoked{}, err
+	}
+	return r, nil
+}
+
+// revokeCredentials revokes, within tx, the account's credentials of the
+// given kinds that are not revoked yet, and counts them. An engine family
+// is revoked whole when any of its tokens matches.
+func revokeCredentials(ctx context.Context, tx pgx.Tx, accountID string, kinds store.CredentialKinds, keepEpoch string, at time.Time) (store.Revoked, error) {
+	var r store.Revoked
+	steps := []struct {
+		kind  store.CredentialKinds
+		query string
+		args  []any
+		n     *int64
+	}{
+		{store.KindRefresh, `UPDATE refresh_tokens SET revoked_at = $1
+			WHERE account_id = $2 AND revoked_at IS NULL AND ($3::text = '' OR epoch <> $3::text)`,
+			[]any{rows.ToDB(at), accountID, keepEpoch}, &r.RefreshTokens},
+		{store.KindEngineRefresh, `UPDATE engine_refresh_tokens SET revoked_at = $1
+			WHERE revoked_at IS NULL AND family_id IN (SELECT family_id FROM engine_refresh_tokens
+				WHERE account_id = $2 AND ($3::text = '' OR epoch <> $3::text))`,
+			[]any{rows.ToDB(at), accountID, keepEpoch}, &r.EngineRefreshTokens},
+		{store.KindAPIToken, `UPDATE api_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL`,
+			[]any{rows.ToDB(at), accountID}, &r.APITokens}, // API tokens survive a password change: no epoch
+	}
+	for _, st := range steps {
+		if kinds&st.kind == 0 {
+			continue
+		}
+		tag, err := tx.Exec(ctx, st.query, st.args...)
+		if err != nil {
+			return store.Revoked{}, fmt.Errorf("revoke credentials: %w", err)
+		}
+		*st.n = tag.RowsAffected()
+	}
+	return r, nil
+}

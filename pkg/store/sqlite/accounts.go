@@ -1,0 +1,144 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
+)
+
+// CreateAccount implements store.Accounts.
+func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO accounts (`+rows.AccountColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.Name, a.Email, a.Type, a.State, rows.ToDB(a.CreatedAt), rows.ToDB(a.UpdatedAt), rows.NullTime(a.TokensNotBefore))
+	if isConstraint(err) {
+		return fmt.Errorf("account %q: %w", a.Name, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create account: %w", err)
+	}
+	return nil
+}
+
+// Account implements store.Accounts.
+func (s *Store) Account(ctx context.Context, name string) (store.Account, error) {
+	a, err := rows.ScanAccount(s.db.QueryRowContext(ctx, `SELECT `+rows.AccountColumns+` FROM accounts WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Account{}, fmt.Errorf("account %q: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Account{}, fmt.Errorf("get account: %w", err)
+	}
+	return a, nil
+}
+
+// ListAccounts implements store.Accounts.
+func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
+	rs, err := s.db.QueryContext(ctx, `SELECT `+rows.AccountColumns+` FROM accounts ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	defer rs.Close()
+	out, err := rows.All(rs, rows.ScanAccount)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateAccount implements store.Accounts.
+func (s *Store) UpdateAccount(ctx context.Context, a store.Account) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE accounts SET email = ?, type = ?, state = ?, updated_at = ?,
+		tokens_not_before = ? WHERE id = ?`,
+		a.Email, a.Type, a.State, rows.ToDB(a.UpdatedAt), rows.NullTime(a.TokensNotBefore), a.ID)
+	if err != nil {
+		return fmt.Errorf("update account: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return errors.Join(fmt.Errorf("account %s: %w", a.ID, store.ErrNotFound), err)
+	}
+	return nil
+}
+
+// DeleteAccount implements store.Accounts: the credentials are revoked and
+// the row deleted in one (immediate, hence serialized) transaction.
+func (s *Store) DeleteAccount(ctx context.Context, id string, at time.Time) (store.Revoked, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Revoked{}, fmt.Errorf("delete account: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM accounts WHERE id = ?`, id)
+	if err != nil {
+		return store.Revoked{}, fmt.Errorf("delete account: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return store.Revoked{}, errors.Join(fmt.Errorf("account %s: %w", id, store.ErrNotFound), err)
+	}
+	r, err := revokeCredentials(ctx, tx, id, store.AllKinds, "", at)
+	if err != nil {
+		return store.Revoked{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return store.Revoked{}, fmt.Errorf("delete account: %w", err)
+	}
+	return r, nil
+}
+
+// RevokeCredentials implements store.Accounts.
+func (s *Store) RevokeCredentials(ctx context.Context, accountID string, kinds store.CredentialKinds, keepEpoch string, at time.Time) (store.Revoked, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Revoked{}, fmt.Errorf("revoke credentials: %w", err)
+	}
+	defer tx.Rollback()
+	r, err := revokeCredentials(ctx, tx, accountID, kinds, keepEpoch, at)
+	if err != nil {
+		return store.Revoked{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return store.Revoked{}, fmt.Errorf("revoke credentials: %w", err)
+	}
+	return r, nil
+}
+
+// revokeCredentials revokes, within tx, the account's credentials of the
+// given kinds that are not revoked yet, and counts them. An engine family
+// is revoked whole when any of its tokens matches.
+func revokeCredentials(ctx context.Context, tx *sql.Tx, accountID string, kinds store.CredentialKinds, keepEpoch string, at time.Time) (store.Revoked, error) {
+	var r store.Revoked
+	steps := []struct {
+		kind  store.CredentialKinds
+		query string
+		args  []any
+		n     *int64
+	}{
+		{store.KindRefresh, `UPDATE refresh_tokens SET revoked_at = ?1
+			WHERE account_id = ?2 AND revoked_at IS NULL AND (?3 = '' OR epoch <> ?3)`,
+			[]any{rows.ToDB(at), accountID, keepEpoch}, &r.RefreshTokens},
+		{store.KindEngineRefresh, `UPDATE engine_refresh_tokens SET revoked_at = ?1
+			WHERE revoked_at IS NULL AND family_id IN (SELECT family_id FROM engine_refresh_tokens
+				WHERE account_id = ?2 AND (?3 = '' OR epoch <> ?3))`,
+			[]any{rows.ToDB(at), accountID, keepEpoch}, &r.EngineRefreshTokens},
+		{store.KindAPIToken, `UPDATE api_tokens SET revoked_at = ?1 WHERE account_id = ?2 AND revoked_at IS NULL`,
+			[]any{rows.ToDB(at), accountID}, &r.APITokens}, // API tokens survive a password change: no epoch
+	}
+	for _, st := range steps {
+		if kinds&st.kind == 0 {
+			continue
+		}
+		res, err := tx.ExecContext(ctx, st.query, st.args...)
+		if err != nil {
+			return store.Revoked{}, fmt.Errorf("revoke credentials: %w", err)
+		}
+		if *st.n, err = res.RowsAffected(); err != nil {
+			return store.Revoked{}, fmt.Errorf("revoke credentials: %w", err)
+		}
+	}
+	return r, nil
+}

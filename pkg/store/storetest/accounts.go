@@ -1,0 +1,344 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/pkg/store"
+)
+
+func runAccounts(t *testing.T, newStore NewStore) {
+	runCases(t, newStore, []testCase{
+		{"CreateAndGet", accountCreateAndGet},
+		{"NameAndIDAreUnique", accountConflict},
+		{"NotFound", accountNotFound},
+		{"ListInNameOrder", accountList},
+		{"Update", accountUpdate},
+		{"DeleteEndsEveryCredential", accountDelete},
+		{"RevokeByKind", accountRevokeKinds},
+		{"RevokeKeepsCurrentEpoch", accountRevokeKeepEpoch},
+		{"RevokeCountsOnlyLive", accountRevokeTwice},
+		{"ConcurrentCreateOneWins", accountConcurrentCreate},
+	})
+}
+
+func sampleAccount(name string) store.Account {
+	return store.Account{
+		ID: "acct-" + name, Name: name, Email: name + "@example.com",
+		Type: store.AccountUser, State: store.AccountEnabled,
+		CreatedAt: nonUTC, UpdatedAt: nonUTC.Add(time.Second),
+	}
+}
+
+func mustCreateAccount(t *testing.T, s store.Store, accounts ...store.Account) {
+	t.Helper()
+	for _, a := range accounts {
+		if err := s.CreateAccount(context.Background(), a); err != nil {
+			t.Fatalf("create account %s: %v", a.Name, err)
+		}
+	}
+}
+
+func mustAccount(t *testing.T, s store.Store, name string) store.Account {
+	t.Helper()
+	a, err := s.Account(context.Background(), name)
+	if err != nil {
+		t.Fatalf("account %s: %v", name, err)
+	}
+	return a
+}
+
+func sameAccount(t *testing.T, got, want store.Account) {
+	t.Helper()
+	if got.ID != want.ID || got.Name != want.Name || got.Email != want.Email || got.Type != want.Type || got.State != want.State {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	sameTime(t, want.Name+" CreatedAt", got.CreatedAt, want.CreatedAt)
+	sameTime(t, want.Name+" UpdatedAt", got.UpdatedAt, want.UpdatedAt)
+	sameTime(t, want.Name+" TokensNotBefore", got.TokensNotBefore, want.TokensNotBefore)
+}
+
+func accountCreateAndGet(t *testing.T, s store.Store) {
+	want := sampleAccount("alice")
+	want.Email = "ålice@exämple.com"
+	mustCreateAccount(t, s, want)
+	got := mustAccount(t, s, "alice")
+	sameAccount(t, got, want)
+	if !got.Enabled() {
+		t.Error("enabled account reported disabled")
+	}
+}
+
+func accountConflict(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	first := sampleAccount("alice")
+	mustCreateAccount(t, s, first)
+	sameName := sampleAccount("alice")
+	sameName.ID = "another-id"
+	if err := s.CreateAccount(ctx, sameName); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("same name: err = %v, want ErrConflict", err)
+	}
+	sameID := sampleAccount("bob")
+	sameID.ID = first.ID
+	if err := s.CreateAccount(ctx, sameID); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("same id: err = %v, want ErrConflict", err)
+	}
+	sameAccount(t, mustAccount(t, s, "alice"), first)
+	if _, err := s.Account(ctx, "bob"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("bob stored after a conflict: %v", err)
+	}
+}
+
+func accountNotFound(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.Account(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("get: err = %v, want ErrNotFound", err)
+	}
+	if err := s.UpdateAccount(ctx, sampleAccount("nobody")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("update: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.DeleteAccount(ctx, "acct-nobody", nonUTC); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("delete: err = %v, want ErrNotFound", err)
+	}
+}
+
+func accountList(t *testing.T, s store.Store) {
+	mustCreateAccount(t, s, sampleAccount("bob"), sampleAccount("Zed"), sampleAccount("alice"), sampleAccount("a-b"))
+	got, err := s.ListAccounts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range got {
+		names = append(names, a.Name)
+	}
+	if fmt.Sprint(names) != "[Zed a-b alice bob]" { // byte order
+		t.Errorf("list = %v, want [Zed a-b alice bob]", names)
+	}
+}
+
+func accountUpdate(t *testing.T, s store.Store) {
+	a := sampleAccount("alice")
+	mustCreateAccount(t, s, a)
+	a.Email, a.Type, a.State = "new@example.com", store.AccountAdmin, store.AccountDisabled
+	a.UpdatedAt, a.TokensNotBefore = nonUTC.Add(time.Hour), nonUTC.Add(time.Hour+time.Nanosecond)
+	a.CreatedAt = nonUTC.Add(99 * time.Hour) // not updatable
+	a.Name = "renamed"                       // not updatable
+	if err := s.UpdateAccount(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	want := a
+	want.Name, want.CreatedAt = "alice", nonUTC
+	got := mustAccount(t, s, "alice")
+	sameAccount(t, got, want)
+	if got.Enabled() {
+		t.Error("disabled account reported enabled")
+	}
+}
+
+// credentialFixture gives alice and bob one credential of each kind, all
+// under epoch e1, and alice a second engine family of epoch e2.
+func credentialFixture(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	for _, owner := range []string{"alice", "bob"} {
+		mustCreateAccount(t, s, sampleAccount(owner))
+		r := sampleRefresh("r-" + owner)
+		r.Subject, r.AccountID = owner, "acct-"+owner
+		if err := s.CreateRefreshToken(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		e := sampleEngineRefresh("e-"+owner, "f-"+owner)
+		e.Subject, e.AccountID = owner, "acct-"+owner
+		if err := s.CreateEngineRefreshToken(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		mustCreateAPI(t, s, sampleAPI(hash("a"+fmt.Sprint(len(owner))), owner))
+	}
+	e2 := sampleEngineRefresh("e-alice-2", "f-alice-2")
+	e2.Epoch = "e2"
+	if err := s.CreateEngineRefreshToken(ctx, e2); err != nil {
+		t.Fatal(err)
+	}
+	r2 := sampleRefresh("r-alice-2")
+	r2.Epoch = "e2"
+	if err := s.CreateRefreshToken(ctx, r2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// revokedState reports which of the fixture's credentials are revoked.
+func revokedState(t *testing.T, s store.Store) map[string]bool {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]bool{}
+	for _, h := range []string{"r-alice", "r-alice-2", "r-bob"} {
+		r, err := s.RefreshToken(ctx, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[h] = !r.RevokedAt.IsZero()
+	}
+	for _, h := range []string{"e-alice", "e-alice-2", "e-bob"} {
+		out[h] = !mustEngineRefresh(t, s, h).RevokedAt.IsZero()
+	}
+	out["api-alice"] = !mustGetAPI(t, s, hash("a5")).RevokedAt.IsZero()
+	out["api-bob"] = !mustGetAPI(t, s, hash("a3")).RevokedAt.IsZero()
+	return out
+}
+
+func wantRevoked(t *testing.T, got map[string]bool, revoked ...string) {
+	t.Helper()
+	want := map[string]bool{}
+	for k := range got {
+		want[k] = false
+	}
+	for _, k := range revoked {
+		want[k] = true
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("revoked = %v, want %v", got, want)
+	}
+}
+
+func accountDelete(t *testing.T, s store.Store) {
+	credentialFixture(t, s)
+	r, err := s.DeleteAccount(context.Background(), "acct-alice", nonUTC.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r != (store.Revoked{RefreshTokens: 2, EngineRefreshTokens: 2, APITokens: 1}) {
+		t.Errorf("revoked %+v, want 2 refresh, 2 engine, 1 API token", r)
+	}
+	if _, err := s.Account(context.Background(), "alice"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleted account: err = %v, want ErrNotFound", err)
+	}
+	wantRevoked(t, revokedState(t, s), "r-alice", "r-alice-2", "e-alice", "e-alice-2", "api-alice")
+	sameTime(t, "revoked at", mustGetAPI(t, s, hash("a5")).RevokedAt, nonUTC.Add(time.Hour))
+	// The name is free again, under a new ID.
+	again := sampleAccount("alice")
+	again.ID = "acct-alice-2"
+	mustCreateAccount(t, s, again)
+}
+
+func accountRevokeKinds(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	credentialFixture(t, s)
+	r, err := s.RevokeCredentials(ctx, "acct-alice", store.KindAPIToken|store.KindRefresh, "", nonUTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r != (store.Revoked{RefreshTokens: 2, APITokens: 1}) {
+		t.Errorf("revoked %+v, want 2 refresh and 1 API token", r)
+	}
+	wantRevoked(t, revokedState(t, s), "r-alice", "r-alice-2", "api-alice")
+	mustAccount(t, s, "alice") // the account stays
+}
+
+func accountRevokeKeepEpoch(t *testing.T, s store.Store) {
+	credentialFixture(t, s)
+	r, err := s.RevokeCredentials(context.Background(), "acct-alice", store.KindRefresh|store.KindEngineRefresh, "e2", nonUTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r != (store.Revoked{RefreshTokens: 1, EngineRefreshTokens: 1}) {
+		t.Errorf("revoked %+v, want the e1 refresh token and the e1 engine family", r)
+	}
+	wantRevoked(t, revokedState(t, s), "r-alice", "e-alice")
+}
+
+func accountRevokeTwice(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	credentialFixture(t, s)
+	if _, err := s.RevokeCredentials(ctx, "acct-bob", store.AllKinds, "", nonUTC); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.RevokeCredentials(ctx, "acct-bob", store.AllKinds, "", nonUTC.Add(time.Hour))
+	if err != nil || r.Total() != 0 {
+		t.Errorf("second revocation = %+v, %v; want nothing more", r, err)
+	}
+	sameTime(t, "first revocation kept", mustGetAPI(t, s, hash("a3")).RevokedAt, nonUTC)
+	if r, err := s.RevokeCredentials(ctx, "acct-nobody", store.AllKinds, "", nonUTC); err != nil || r.Total() != 0 {
+		t.Errorf("unknown account = %+v, %v; want nothing, nil", r, err)
+	}
+}
+
+// accountConcurrentCreate: 8 replicas creating the same user at once; one
+// account results and every loser gets ErrConflict.
+func accountConcurrentCreate(t *testing.T, s store.Store) {
+	const racers = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, racers)
+	for i := range racers {
+		wg.Go(func() {
+			a := sampleAccount("alice")
+			a.ID = fmt.Sprintf("id-%d", i)
+			errs <- s.CreateAccount(context.Background(), a)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	won := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, store.ErrConflict):
+			t.Fatalf("create: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d creates won, want 1", won)
+	}
+	mustAccount(t, s, "alice")
+}
+
+// LegacyRows are credentials as a store before accounts (migration 0004)
+// held them, in SQL both backends run: alice has one of each kind, bob an
+// API token.
+var LegacyRows = []string{
+	`INSERT INTO api_tokens (hash, owner, role, description, created_at, expires_at)
+		VALUES ('legacy-api-alice', 'alice', 'write', '', 1, 4000000000000000000)`,
+	`INSERT INTO api_tokens (hash, owner, role, description, created_at, expires_at)
+		VALUES ('legacy-api-bob', 'bob', 'read', '', 1, 4000000000000000000)`,
+	`INSERT INTO refresh_tokens (hash, subject, client_id, service, created_at, expires_at)
+		VALUES ('legacy-refresh-alice', 'alice', 'docker', 'registry.local', 1, 4000000000000000000)`,
+	`INSERT INTO engine_refresh_tokens (hash, family_id, subject, client_id, created_at, expires_at)
+		VALUES ('legacy-engine-alice', 'f1', 'alice', 'anonymous', 1, 4000000000000000000)`,
+}
+
+// CheckAdopted checks a store migrated from LegacyRows: alice and bob each
+// got an account with its own random UUID, and every credential is bound
+// to its subject's account.
+func CheckAdopted(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	alice, bob := mustAccount(t, s, "alice"), mustAccount(t, s, "bob")
+	for _, a := range []store.Account{alice, bob} {
+		if !uuidShape.MatchString(a.ID) || a.State != store.AccountEnabled || a.Type != store.AccountUser || a.CreatedAt.IsZero() {
+			t.Errorf("adopted account %+v: want a version-4 UUID, enabled, user, a creation time", a)
+		}
+	}
+	if alice.ID == bob.ID {
+		t.Errorf("alice and bob share the id %s", alice.ID)
+	}
+	if got := mustGetAPI(t, s, "legacy-api-alice").AccountID; got != alice.ID {
+		t.Errorf("alice's API token bound to %q, want %q", got, alice.ID)
+	}
+	if got := mustGetAPI(t, s, "legacy-api-bob").AccountID; got != bob.ID {
+		t.Errorf("bob's API token bound to %q, want %q", got, bob.ID)
+	}
+	if r, err := s.RefreshToken(ctx, "legacy-refresh-alice"); err != nil || r.AccountID != alice.ID {
+		t.Errorf("alice's refresh token = %+v, %v; want bound to %s", r, err, alice.ID)
+	}
+	if got := mustEngineRefresh(t, s, "legacy-engine-alice").AccountID; got != alice.ID {
+		t.Errorf("alice's engine refresh token bound to %q, want %q", got, alice.ID)
+	}
+}
+
+var uuidShape = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
