@@ -167,7 +167,7 @@ func serverOptions(cfg *config.Config, p *parts, m *metrics.Metrics, auth *authn
 		TrustedProxies: p.proxies, Limits: serverLimits(cfg.Limits),
 		Metrics: m, RateLimited: m.RateLimited, Ready: readyChecks(p.store, p.signing, p.users),
 		Discovery: server.Discovery{Issuer: cfg.Token.Issuer, PublicURL: cfg.Server.PublicURL,
-			JWKS: func() []byte { return p.signing.holder.Load().JWKS() }, Engine: eng != nil},
+			JWKS: func() []byte { return p.signing.holder.Load().JWKS() }},
 	}
 }
 
