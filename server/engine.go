@@ -28,7 +28,8 @@ import (
 type engineEndpoint struct {
 	eng    *engine.Service
 	authn  authn.Authenticator // API tokens, then passwords
-	oauth  *oauthserver.Server
+	grants tokenGrants         // of /v1/oauth/token: dispatch, errors and discovery
+	oauth  *oauthserver.Server // the password grant
 	cc     *oauthserver.Server // client_credentials, for eng.Registered
 	rd     renderer
 	limits *limiter // failed-authentication budgets, checked before any password
@@ -38,7 +39,23 @@ func newEngineEndpoint(eng *engine.Service, a authn.Authenticator, rd renderer, 
 	e := &engineEndpoint{eng: eng, authn: a, rd: rd, limits: limits}
 	e.oauth = newOAuthServer(e.client, passwordGrantUser(a), oauth2.PasswordCredentials)
 	e.cc = newClientCredentialsServer()
+	e.grants = e.grantTable()
 	return e
+}
+
+// grantTable lists the grants /v1/oauth/token serves: the password grant
+// of public clients always; refresh_token when the API issues refresh
+// tokens (engine_refresh.go); client_credentials, authenticated by the
+// client's secret, when it has registered clients (engine_clients.go).
+func (e *engineEndpoint) grantTable() tokenGrants {
+	g := tokenGrants{{typ: oauth2.PasswordCredentials, auth: publicAuth, serve: e.passwordGrant}}
+	if e.eng.Refresh != nil {
+		g = append(g, tokenGrant{typ: oauth2.Refreshing, auth: publicAuth, serve: e.refreshGrant})
+	}
+	if e.eng.Registered != nil {
+		g = append(g, tokenGrant{typ: oauth2.ClientCredentials, auth: confidentialAuth, serve: e.clientCredentials})
+	}
+	return g
 }
 
 // Mount registers the routes.
@@ -75,25 +92,25 @@ type engineTokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 }
 
-// token serves POST /v1/oauth/token (grant_type=password).
+// token serves POST /v1/oauth/token: whichever grant of e.grants the
+// request names, or unsupported_grant_type naming them (RFC 6749 §5.2).
 func (e *engineEndpoint) token(w http.ResponseWriter, r *http.Request) {
 	// 1. Parse: a form, or an empty body with Basic credentials.
 	if oerr := e.parseTokenRequest(w, r); oerr != nil {
 		e.rd.oauth(w, *oerr)
 		return
 	}
-	if clients := e.eng.Registered; clients != nil && r.Form.Get("grant_type") == string(oauth2.ClientCredentials) {
-		e.clientCredentials(w, r, clients) // engine_clients.go
+	g, ok := e.grants.find(r.Form.Get("grant_type"))
+	if !ok {
+		e.rd.oauth(w, e.grants.unsupported())
 		return
 	}
-	if e.eng.Refresh != nil && r.Form.Get("grant_type") == string(oauth2.Refreshing) {
-		e.refreshGrant(w, r) // engine_refresh.go
-		return
-	}
-	if !e.oauth.CheckGrantType(oauth2.GrantType(r.Form.Get("grant_type"))) {
-		e.failure(w, r, oautherrors.ErrUnsupportedGrantType)
-		return
-	}
+	g.serve(w, r)
+}
+
+// passwordGrant serves grant_type=password (RFC 6749 §4.3) for the public
+// clients; the form is parsed.
+func (e *engineEndpoint) passwordGrant(w http.ResponseWriter, r *http.Request) {
 	// 2. Authenticate the password (or API token) through go-oauth2's
 	// password grant, unless a failure budget is spent.
 	user, pass := r.Form.Get("username"), authn.Secret(r.Form.Get("password"))
@@ -209,7 +226,7 @@ func (e *engineEndpoint) failure(w http.ResponseWriter, r *http.Request, err err
 	case errors.Is(err, engine.ErrNoAccount):
 		e.rd.storeOrInternalOAuth(w, r, fmt.Errorf("%w: %w", store.ErrUnavailable, err))
 	case errors.Is(err, oautherrors.ErrUnsupportedGrantType):
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be password"))
+		e.rd.oauth(w, e.grants.unsupported())
 	case errors.Is(err, oautherrors.ErrInvalidRequest):
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_request", "username and password are required"))
 	default:

@@ -52,8 +52,10 @@ func confidentialClient(r *http.Request) (string, string, error) {
 }
 
 // clientCredentials serves POST /v1/oauth/token with
-// grant_type=client_credentials, for the registered clients.
-func (e *engineEndpoint) clientCredentials(w http.ResponseWriter, r *http.Request, clients *engine.Clients) {
+// grant_type=client_credentials, for the registered clients
+// (e.eng.Registered, set whenever the grant is in e.grants).
+func (e *engineEndpoint) clientCredentials(w http.ResponseWriter, r *http.Request) {
+	clients := e.eng.Registered
 	// 1. Parse: the client's credentials, scope and audience.
 	_, tgr, err := e.cc.ValidationTokenRequest(r)
 	if err != nil {

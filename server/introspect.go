@@ -22,6 +22,11 @@ type introspectEndpoint struct {
 	limits *limiter
 }
 
+// introspectAuth is how callers of revocation and introspection
+// authenticate (RFC 8414 §2 *_endpoint_auth_methods_supported): HTTP Basic
+// with a password or an API token as the secret.
+var introspectAuth = []string{"client_secret_basic"}
+
 // Mount registers the routes.
 func (e *introspectEndpoint) Mount(r *mux.Router) {
 	r.HandleFunc("/oauth2/revoke", e.revoke).Methods(http.MethodPost)

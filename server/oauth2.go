@@ -25,7 +25,8 @@ type oauthTokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 }
 
-// post serves POST /oauth2/token (grant_type=password|refresh_token).
+// post serves POST /oauth2/token: the grants of e.grants (password and
+// refresh_token).
 func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 	// 1. Parse (go-oauth2 validates the grant; the password grant
 	// authenticates there, through passwordGrantUser).
@@ -33,8 +34,8 @@ func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 		e.rd.oauth(w, *oerr)
 		return
 	}
-	if !e.oauth.CheckGrantType(oauth2.GrantType(r.Form.Get("grant_type"))) {
-		e.oauthFailure(w, r, oautherrors.ErrUnsupportedGrantType)
+	if _, ok := e.grants.find(r.Form.Get("grant_type")); !ok {
+		e.rd.oauth(w, e.grants.unsupported())
 		return
 	}
 	scopes, err := scope.ParseAll(r.Form["scope"])
@@ -148,7 +149,7 @@ func (e *tokenEndpoint) oauthFailure(w http.ResponseWriter, r *http.Request, err
 	case errors.Is(err, grant.ErrUnknownService):
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_request", err.Error()))
 	case errors.Is(err, oautherrors.ErrUnsupportedGrantType):
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be password or refresh_token"))
+		e.rd.oauth(w, e.grants.unsupported())
 	case errors.Is(err, oautherrors.ErrInvalidRequest):
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_request", missingParams(r)))
 	default:

@@ -81,12 +81,17 @@ func New(o Options) http.Handler {
 	lim := newLimiter(o.Limits, o.RateLimited)
 	ins := newInstrumentation(o.Metrics)
 	r := mux.NewRouter()
-	newTokenEndpoint(ins.grant(o.Grant), ins.authn(o.Authn, true), rd, lim).Mount(r)
+	d := o.Discovery // told below what is mounted
+	tok := newTokenEndpoint(ins.grant(o.Grant), ins.authn(o.Authn, true), rd, lim)
+	tok.Mount(r)
+	d.token = tok.grants
 	if o.APITokens != nil && o.Passwords != nil {
 		newAPITokenEndpoint(o.APITokens, ins.authn(o.Passwords, false), ins.authn(o.Authn, false), rd, lim).Mount(r)
 	}
 	if o.Engine != nil {
-		newEngineEndpoint(o.Engine, ins.authn(o.Authn, false), rd, lim).Mount(r)
+		eng := newEngineEndpoint(o.Engine, ins.authn(o.Authn, false), rd, lim)
+		eng.Mount(r)
+		d.engine = eng.grants
 	}
 	if o.Introspection != nil {
 		callers := o.IntrospectionAuthn
@@ -94,13 +99,12 @@ func New(o Options) http.Handler {
 			callers = o.Authn
 		}
 		(&introspectEndpoint{svc: o.Introspection, authn: ins.authn(callers, false), rd: rd, limits: lim}).Mount(r)
+		d.introspection = true
 	}
 	if o.Accounts != nil {
 		(&usersEndpoint{accounts: o.Accounts, authn: ins.authn(o.Authn, false), rd: rd, limits: lim}).Mount(r)
 	}
-	if o.Discovery.JWKS != nil {
-		d := o.Discovery
-		d.introspection = o.Introspection != nil
+	if d.JWKS != nil {
 		wellKnownEndpoint{d: d}.Mount(r)
 	}
 	mountAPIDocs(r)

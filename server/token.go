@@ -27,17 +27,21 @@ const maxFormBytes = 64 << 10
 // tokenEndpoint serves /oauth2/token: the Docker token protocol (GET,
 // distribution token.md) and its OAuth2 form (POST, distribution oauth.md).
 type tokenEndpoint struct {
-	grant loggedGrant
-	authn authn.Authenticator
-	oauth *oauthserver.Server
-	rd    renderer
+	grant  loggedGrant
+	grants tokenGrants // of POST: dispatch, errors and discovery
+	authn  authn.Authenticator
+	oauth  *oauthserver.Server
+	rd     renderer
 
 	limits *limiter // failed-authentication budgets, checked before any password
 }
 
 func newTokenEndpoint(g *grant.Service, a authn.Authenticator, rd renderer, limits *limiter) *tokenEndpoint {
 	e := &tokenEndpoint{grant: loggedGrant{Service: g, logger: rd.logger}, authn: a, rd: rd, limits: limits}
-	e.oauth = newOAuthServer(publicClient, passwordGrantUser(a), oauth2.PasswordCredentials, oauth2.Refreshing)
+	// POST's grants (distribution oauth.md), for public clients: one flow
+	// serves both, go-oauth2 validating each.
+	e.grants = tokenGrants{{typ: oauth2.PasswordCredentials, auth: publicAuth}, {typ: oauth2.Refreshing, auth: publicAuth}}
+	e.oauth = newOAuthServer(publicClient, passwordGrantUser(a), e.grants.types()...)
 	return e
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -14,9 +15,12 @@ type Discovery struct {
 	Issuer    string
 	PublicURL string        // e.g. https://auth.example.com; "" derives it from each request
 	JWKS      func() []byte // the current key set; called per request (a ring swaps under it)
-	Engine    bool          // /v1/oauth/token is served
 
-	introspection bool // /oauth2/revoke and /oauth2/introspect are served (set by New)
+	// Set by New from what it mounts, so that the metadata lists what is
+	// served: the grants of /oauth2/token and of /v1/oauth/token (nil when
+	// the Engine API is off), and whether introspection is.
+	token, engine tokenGrants
+	introspection bool
 }
 
 // wellKnownEndpoint serves /.well-known/jwks.json and the metadata.
@@ -43,23 +47,24 @@ func (e wellKnownEndpoint) jwks(w http.ResponseWriter, _ *http.Request) {
 // answers openid-configuration, which JWKS-fetching libraries look for.
 func (e wellKnownEndpoint) metadata(w http.ResponseWriter, r *http.Request) {
 	base := e.baseURL(r)
-	grants := []string{"password", "refresh_token"}
 	doc := map[string]any{
 		"issuer":                                e.d.Issuer,
 		"token_endpoint":                        base + "/oauth2/token",
 		"jwks_uri":                              base + "/.well-known/jwks.json",
-		"grant_types_supported":                 grants,
-		"token_endpoint_auth_methods_supported": []string{"none"},
+		"grant_types_supported":                 e.d.grantTypes(),
+		"token_endpoint_auth_methods_supported": e.d.token.authMethods(),
 		"response_types_supported":              []string{"token"},
 	}
-	if e.d.Engine {
+	if e.d.engine != nil { // RFC 8414 §2 allows more metadata; these describe the second token endpoint
 		doc["engine_token_endpoint"] = base + "/v1/oauth/token"
+		doc["engine_grant_types_supported"] = e.d.engine.names()
+		doc["engine_token_endpoint_auth_methods_supported"] = e.d.engine.authMethods()
 	}
 	if e.d.introspection { // RFC 8414 §2
 		doc["revocation_endpoint"] = base + "/oauth2/revoke"
 		doc["introspection_endpoint"] = base + "/oauth2/introspect"
-		doc["revocation_endpoint_auth_methods_supported"] = []string{"client_secret_basic"}
-		doc["introspection_endpoint_auth_methods_supported"] = []string{"client_secret_basic"}
+		doc["revocation_endpoint_auth_methods_supported"] = introspectAuth
+		doc["introspection_endpoint_auth_methods_supported"] = introspectAuth
 	}
 	// A document built from the request's Host must not be cached for
 	// others (cache poisoning); only a configured URL makes it public.
@@ -69,6 +74,20 @@ func (e wellKnownEndpoint) metadata(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 	}
 	writeJSON(w, http.StatusOK, doc)
+}
+
+// grantTypes lists every grant type the server serves, each once:
+// grant_types_supported is the authorization server's (RFC 8414 §2), and
+// each token endpoint's own list is in its *_auth_methods_supported
+// neighbours.
+func (d Discovery) grantTypes() []string {
+	var out []string
+	for _, name := range append(d.token.names(), d.engine.names()...) {
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // baseURL is the configured public URL, or the request's own scheme and host.

@@ -40,6 +40,9 @@ const purgeEvery = time.Hour
 // app is a running Tollgate: everything built from one configuration.
 type app struct {
 	handler  http.Handler
+	cfg      *config.Config // as loaded at start; a reload changes only the ACL (reload.go)
+	acl      *authz.Holder  // the ACL in force
+	metrics  *metrics.Metrics
 	signing  *signing
 	store    store.Store
 	tokens   *apitoken.Tokens // API tokens; their last-used times are flushed on Close
@@ -51,7 +54,7 @@ type app struct {
 
 // parts are what newApp loads before it starts anything.
 type parts struct {
-	acl       *authz.ACL
+	acl       *authz.Holder
 	proxies   []netip.Prefix
 	users     *htpasswd.File
 	store     store.Store
@@ -63,10 +66,11 @@ type parts struct {
 // store is closed again if a later part fails.
 func loadParts(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*parts, error) {
 	var p parts
-	var err error
-	if p.acl, err = authz.Compile(cfg.ACL); err != nil {
+	acl, err := authz.Compile(cfg.ACL)
+	if err != nil {
 		return nil, err
 	}
+	p.acl = authz.NewHolder(acl)
 	if p.proxies, err = cfg.Server.Proxies(); err != nil {
 		return nil, err
 	}
@@ -99,10 +103,11 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	// packages doing the work report through hooks, never import Prometheus.
 	m := metrics.New(metrics.NewRegistry())
 	m.SetSigningKey(signingKeyInfo(p.signing, cfg.Keys.PrivateKey))
+	m.ConfigReloaded(true) // loaded and applied at start
 	p.store = m.InstrumentStore(p.store)
 	p.users.OnCompare = m.BcryptVerified
 	ctx, cancel := context.WithCancel(ctx)
-	a := &app{signing: p.signing, store: p.store, cancel: cancel, users: p.users}
+	a := &app{cfg: cfg, acl: p.acl, metrics: m, signing: p.signing, store: p.store, cancel: cancel, users: p.users}
 	recorder := audit.NewRecorder(p.store, logger)
 	auth := authn.NewCache(p.users, cfg.Users.CacheTTL, credentialCacheSize)
 	auth.Observe = m.CredentialCache
@@ -185,7 +190,7 @@ func serverOptions(cfg *config.Config, p *parts, m *metrics.Metrics, auth *authn
 		TrustedProxies:     p.proxies, Limits: serverLimits(cfg.Limits),
 		Metrics: m, RateLimited: m.RateLimited, Ready: readyChecks(p.store, p.signing, p.users),
 		Discovery: server.Discovery{Issuer: cfg.Token.Issuer, PublicURL: cfg.Server.PublicURL,
-			JWKS: func() []byte { return p.signing.holder.Load().JWKS() }, Engine: eng != nil},
+			JWKS: func() []byte { return p.signing.holder.Load().JWKS() }},
 	}
 }
 
@@ -288,13 +293,16 @@ func serverLimits(l config.Limits) server.Limits {
 	}
 }
 
-// Reload re-reads what can change without a restart (SIGHUP): the
-// htpasswd file. A file that does not parse keeps the previous users. TLS
-// certificates are re-read on their own when they change.
+// Reload re-reads what can change without a restart (SIGHUP): the key
+// ring, the ACL of the configuration (reloadConfig) and the htpasswd file.
+// Each part that fails keeps what was in force: a configuration that does
+// not validate keeps the ACL, a file that does not parse the previous
+// users. TLS certificates are re-read on their own when they change.
 func (a *app) Reload(ctx context.Context, logger *slog.Logger) {
 	if err := a.signing.sync(ctx); err != nil {
 		logger.Error("key ring sync on SIGHUP failed; still signing with the ring loaded", "error", err)
 	}
+	a.reloadConfig(logger)
 	if err := a.users.Reload(); err != nil {
 		logger.Error("reload on SIGHUP failed; keeping the previous users", "error", err)
 		return

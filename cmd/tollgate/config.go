@@ -13,29 +13,50 @@ func newConfigCommand() *cobra.Command {
 	var path string
 	check := &cobra.Command{
 		Use:   "check",
-		Short: "Load and validate a configuration file, printing every problem",
+		Short: "Load and validate a configuration file and the TOLLGATE_* variables, printing every problem",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := loadConfig(path); err != nil {
+			cfg, err := loadConfig(path)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", path)
+			src, _ := cfg.Source()
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", src)
 			return nil
 		},
 	}
-	check.Flags().StringVarP(&path, "config", "c", config.DefaultFile, "configuration file")
+	check.Flags().StringVarP(&path, "config", "c", "", configFlagUsage)
 	cmd.AddCommand(check)
 	return cmd
 }
 
-// loadConfig loads and validates the file.
+// configFlagUsage describes --config of the commands that can run without
+// a file (serve, config check).
+const configFlagUsage = "configuration file (default " + config.DefaultFile +
+	" when it exists; without it, the defaults and the " + config.EnvPrefix + "_* variables alone)"
+
+// loadConfig loads and validates the configuration that --config path
+// names (config.Locate) with the environment's overrides.
 func loadConfig(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
+	return loadSource(config.Locate(path))
+}
+
+// loadSource loads and validates the configuration of src.
+func loadSource(src config.Source) (*config.Config, error) {
+	cfg, err := src.Load()
 	if err != nil {
 		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", src, err)
 	}
 	return cfg, nil
+}
+
+// configOrigin names where cfg was loaded from, for the log.
+func configOrigin(cfg *config.Config) string {
+	if src, ok := cfg.Source(); ok {
+		return src.String()
+	}
+	return "built in code"
 }

@@ -147,7 +147,7 @@ func TestKill9KeepsReturnedAPITokens(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
 			if backend == "postgres" {
-				dsn := pgtest.FreshSchema(t, pgtest.DSN(t)) // before clearTollgateEnv blanks the variable
+				dsn := pgtest.FreshSchema(t, pgtest.DSN(t)) // before any server starts on it
 				clearTollgateEnv(t)
 				usePostgresStore(t, dsn)
 			} else {

@@ -100,11 +100,19 @@ func newE2E(t *testing.T) *e2eEnv {
 	return env
 }
 
+// clearTollgateEnv unsets every TOLLGATE_* variable of this shell for the
+// test (an empty one would be an explicit empty value) and restores them
+// after it. The TOLLGATE_TEST_* variables stay: config.Load ignores them,
+// and they lead the tests to their resources (pgtest.DSNEnv).
 func clearTollgateEnv(t *testing.T) {
 	t.Helper()
 	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, config.EnvPrefix+"_") {
-			t.Setenv(k, "") // viper ignores empty variables
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, config.EnvPrefix+"_") && !strings.HasPrefix(k, config.TestEnvPrefix) {
+			t.Setenv(k, "") // records the value, restored after the test
+			if err := os.Unsetenv(k); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }

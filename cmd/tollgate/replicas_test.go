@@ -22,7 +22,7 @@ import (
 // replicas behind a load balancer: what one replica stores, the other
 // honours, and a revocation on one is refused at once on both.
 func TestTwoReplicasShareOnePostgres(t *testing.T) {
-	dsn := pgtest.FreshSchema(t, pgtest.DSN(t)) // before clearTollgateEnv blanks the variable
+	dsn := pgtest.FreshSchema(t, pgtest.DSN(t)) // before any server starts on it
 	clearTollgateEnv(t)
 	usePostgresStore(t, dsn)
 	dir, cfg := tollgateDir(t)

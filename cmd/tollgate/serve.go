@@ -49,7 +49,7 @@ func newServeCommand() *cobra.Command {
 			return serve(ctx, cfg, logger, ln)
 		},
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", config.DefaultFile, "configuration file")
+	cmd.Flags().StringVarP(&path, "config", "c", "", configFlagUsage)
 	cmd.Flags().BoolVar(&initDev, "init-dev", false,
 		"create a development signing key, certificate and htpasswd user when they are missing (never in production)")
 	return cmd
@@ -111,7 +111,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ln net.
 	}()
 	logger.Info("tollgate listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil,
 		"client_auth", cfg.Server.TLS.ClientAuth, "issuer", cfg.Token.Issuer,
-		"kid", a.signing.active().ID(), "algorithm", a.signing.active().Algorithm(), "version", version)
+		"kid", a.signing.active().ID(), "algorithm", a.signing.active().Algorithm(), "version", version,
+		"config", configOrigin(cfg))
 	if err := waitForEnd(ctx, errc, a, logger); err != nil {
 		return err
 	}

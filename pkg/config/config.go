@@ -3,6 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -16,7 +19,8 @@ import (
 // DefaultFile is the configuration used when none is named.
 const DefaultFile = "configs/tollgate.yaml"
 
-// EnvPrefix prefixes every environment override: TOLLGATE_SERVER_ADDR.
+// EnvPrefix prefixes every environment override: TOLLGATE_SERVER_ADDR
+// (see EnvVar).
 const EnvPrefix = "TOLLGATE"
 
 // ErrInvalid wraps every configuration problem.
@@ -36,6 +40,8 @@ type Config struct {
 	Limits    Limits    `mapstructure:"limits"`
 	Engine    Engine    `mapstructure:"engine"`
 	Audit     Audit     `mapstructure:"audit"`
+
+	source *Source // where Load read it; nil when built in code
 }
 
 // Audit configures the audit log kept in the store.
@@ -171,8 +177,8 @@ type Log struct {
 	Format string `mapstructure:"format"`
 }
 
-// defaults lists every scalar key, so environment variables can override
-// keys that the file leaves out.
+// defaults are the values of the keys that neither the file nor the
+// environment sets; a key missing here is the zero value.
 var defaults = map[string]any{
 	"server.addr":              ":5001",
 	"token.issuer":             "tollgate",
@@ -233,31 +239,92 @@ var defaults = map[string]any{
 	"engine.refresh_expiration": "720h",
 }
 
-// Load reads the YAML file at path (DefaultFile when empty), applies
-// TOLLGATE_* environment overrides and decodes strictly: unknown keys are an
-// error naming them. It does not Validate.
-func Load(path string) (*Config, error) {
-	if path == "" {
-		path = DefaultFile
+// Source is where a configuration is read from: a YAML file (or none) and
+// the TOLLGATE_* variables of an environment over it.
+type Source struct {
+	File    string   // "": no file, the defaults and the environment alone
+	Environ []string // "NAME=value" pairs; nil: the process's (os.Environ) when loading
+}
+
+// Locate returns the source that --config path names: the file path when
+// it is given (it must then exist), else DefaultFile when it exists, else
+// no file at all (containers and Kubernetes configure by environment).
+func Locate(path string) Source {
+	if path != "" {
+		return Source{File: path}
 	}
+	if _, err := os.Stat(DefaultFile); errors.Is(err, fs.ErrNotExist) {
+		return Source{}
+	}
+	return Source{File: DefaultFile}
+}
+
+// String names the source for messages: the file, or that there is none.
+func (s Source) String() string {
+	if s.File == "" {
+		return "no configuration file (defaults and " + EnvPrefix + "_* variables)"
+	}
+	return s.File
+}
+
+// Load reads the configuration that Locate(path) names. See Source.Load.
+func Load(path string) (*Config, error) {
+	return Locate(path).Load()
+}
+
+// Load reads the YAML file (if any) over the defaults and decodes it
+// strictly: unknown keys are an error naming them. Then it applies every
+// TOLLGATE_* variable of the environment (applyEnv): any key of Config, a
+// list or map as JSON; variables that cannot apply are all reported at
+// once. It does not Validate. The Config remembers its source, with the
+// environment as it was, so that it can be loaded again the same way.
+func (s Source) Load() (*Config, error) {
 	v := viper.New()
 	for k, val := range defaults {
 		v.SetDefault(k, val)
 	}
-	v.SetEnvPrefix(EnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
-	v.SetConfigFile(path)
-	v.SetConfigType("yaml")
-	if err := v.ReadInConfig(); err != nil {
-		return nil, fmt.Errorf("read config %s: %w", path, err)
+	if s.File != "" {
+		v.SetConfigFile(s.File)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("read config %s: %w", s.File, err)
+		}
 	}
 	var c Config
 	if err := v.UnmarshalExact(&c); err != nil {
-		return nil, fmt.Errorf("%w: %s: %s", ErrInvalid, path, describeDecodeError(err))
+		return nil, fmt.Errorf("%w: %s: %s", ErrInvalid, s, describeDecodeError(err))
+	}
+	if s.Environ == nil {
+		s.Environ = os.Environ()
+	}
+	if err := configSchema().applyEnv(&c, s.Environ); err != nil {
+		return nil, err
 	}
 	c.applyDerivedDefaults()
+	c.source = &s
 	return &c, nil
+}
+
+// Source returns where c was loaded from, with the environment as it was
+// then; ok is false for a Config built in code.
+func (c *Config) Source() (src Source, ok bool) {
+	if c.source == nil {
+		return Source{}, false
+	}
+	return *c.source, true
+}
+
+// Changed lists the keys whose values differ between a and b, in the order
+// of Config. It names keys only, never values (some are secret).
+func Changed(a, b *Config) []string {
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	var changed []string
+	for _, k := range configSchema().keys {
+		if !reflect.DeepEqual(va.FieldByIndex(k.index).Interface(), vb.FieldByIndex(k.index).Interface()) {
+			changed = append(changed, k.name)
+		}
+	}
+	return changed
 }
 
 var invalidKeys = regexp.MustCompile(`'([^']*)' has invalid keys: ([^\n]*)`)

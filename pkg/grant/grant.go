@@ -33,7 +33,8 @@ var (
 // Authorizer returns the granted subset of the requested scopes (a denial
 // is an empty result, never an error) and stores in rules[k], when rules is
 // not nil, the index of the rule that decided requested[k] (-1: none
-// matched). *authz.ACL implements it.
+// matched). *authz.ACL implements it, and *authz.Holder, which lets a
+// reload swap the ACL under running requests.
 type Authorizer interface {
 	AuthorizeRules(req authz.Request, requested []scope.Scope, rules []int) []scope.Scope
 }

@@ -125,6 +125,8 @@ type Metrics struct {
 	storeErrors *prometheus.CounterVec // operation
 	rateLimited *prometheus.CounterVec // endpoint
 
+	reloads reloads // configuration reloads (config.go)
+
 	gatherer prometheus.Gatherer // what Handler serves: New's registry, when it is one
 	now      func() time.Time
 }
@@ -203,6 +205,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}, []string{"endpoint"})
 	reg.MustRegister(m.requests, m.duration, tokens, authFails, apiOps, m.bcrypt, cache,
 		m.keyInfo, m.keyCreated, keyAge, m.storeErrors, m.rateLimited)
+	m.reloads = newReloads(reg)
 
 	// Resolve every series of the closed label sets now: they are exported
 	// as 0 from the start, and recording needs no lookup.
