@@ -137,11 +137,21 @@ func runCheck(ctx context.Context, c ReadyCheck) (err error) {
 	return c.Check(ctx)
 }
 
+// PublicReason is an error of a ReadyCheck that /ready may show as it is:
+// a text written to hold no secret, host or user name.
+type PublicReason string
+
+func (r PublicReason) Error() string { return string(r) }
+
 // publicReason is what /ready may say about a failed check: whether it
-// timed out, never its error text.
+// timed out, or its PublicReason; never another error's text.
 func publicReason(err error) string {
-	if errors.Is(err, errCheckTimeout) || errors.Is(err, context.DeadlineExceeded) {
+	var pr PublicReason
+	switch {
+	case errors.Is(err, errCheckTimeout) || errors.Is(err, context.DeadlineExceeded):
 		return "timed out"
+	case errors.As(err, &pr):
+		return string(pr)
 	}
 	return "check failed (details in the server log)"
 }

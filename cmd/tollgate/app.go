@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,8 +140,10 @@ func (a *app) start(ctx context.Context, cfg *config.Config, m *metrics.Metrics,
 	a.wg.Go(func() {
 		a.signing.run(ctx, cfg.Keys.Ring.SyncEvery, func() { m.SetSigningKey(signingKeyInfo(a.signing, "")) })
 	})
+	// The accounts follow the file in the background: a removal waits to
+	// be confirmed, and the file must go on being watched meanwhile.
 	a.users.OnChange = func(ch htpasswd.Change) {
-		a.accounts.Apply(ctx, ch.Added, ch.Removed, ch.Changed, 0)
+		a.wg.Go(func() { a.accounts.Apply(ctx, ch.Added, ch.Removed, ch.Changed, 0) })
 	}
 	a.wg.Go(func() { watchUsers(ctx, a.users, logger) })
 	a.wg.Go(func() { purge(ctx, a.store, cfg.Audit.Retention, logger) })
@@ -262,9 +265,27 @@ func readyChecks(st store.Store, sig *signing, users *htpasswd.File) []server.Re
 			if users == nil || users.Version() == 0 {
 				return errors.New("htpasswd file not loaded")
 			}
-			return nil
+			return htpasswdProblems(users.Problems())
 		}},
 	}
+}
+
+// htpasswdProblems is the readiness error of rejected htpasswd lines:
+// their line numbers and reasons, which name no user and show no hash, so
+// /ready may say them; nil when there are none.
+func htpasswdProblems(problems []error) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	reasons := make([]string, 0, len(problems))
+	for _, p := range problems {
+		var pe *htpasswd.ParseError
+		if errors.As(p, &pe) {
+			reasons = append(reasons, fmt.Sprintf("line %d: %s", pe.Line, pe.Reason))
+		}
+	}
+	return server.PublicReason(fmt.Sprintf("%d line(s) rejected (those users cannot log in): %s",
+		len(problems), strings.Join(reasons, "; ")))
 }
 
 // keyCreated is when the signing key was made, as far as can be known: a

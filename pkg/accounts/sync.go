@@ -39,8 +39,8 @@ func (s *Service) Start(ctx context.Context, users []string, fileTime time.Time)
 		return
 	}
 	for _, acct := range all {
-		if !listed[acct.Name] && acct.CreatedAt.Before(fileTime) {
-			s.end(ctx, acct.Name, "no longer in the user file at start")
+		if !listed[acct.Name] {
+			s.end(ctx, acct.Name, "no longer in the user file at start", fileTime)
 		}
 	}
 }
@@ -48,9 +48,14 @@ func (s *Service) Start(ctx context.Context, users []string, fileTime time.Time)
 // Apply follows a change of the user file: added users get an account,
 // changed passwords end the refresh tokens of the old one, and removed
 // users, once still gone after confirm (0: DefaultConfirmDelay), lose their
-// account and everything it held. stillUser tells whether a name is a user
-// now. Several replicas applying one change end each thing once.
+// account and everything it held. An account made since the change was
+// seen (the name added again meanwhile, `tollgate users add`) is kept.
+// Several replicas applying one change end each thing once. Apply waits
+// for the confirmation: run it where waiting stops nothing else (the file
+// must go on being watched meanwhile, or the confirmation sees a stale
+// file).
 func (s *Service) Apply(ctx context.Context, added, removed, changed []string, confirm time.Duration) {
+	seen := s.now()
 	for _, name := range added {
 		if _, err := s.Ensure(ctx, name); err != nil {
 			s.logger().ErrorContext(ctx, "create account", "user", name, "error", err)
@@ -79,12 +84,16 @@ func (s *Service) Apply(ctx context.Context, added, removed, changed []string, c
 				continue
 			}
 		}
-		s.end(ctx, name, "removed from the user file")
+		s.end(ctx, name, "removed from the user file", seen)
 	}
 }
 
-// end removes name's account, logging what it ended.
-func (s *Service) end(ctx context.Context, name, why string) {
+// end removes name's account if it was made before, logging what it
+// ended: an account made later belongs to a user added since.
+func (s *Service) end(ctx context.Context, name, why string, before time.Time) {
+	if acct, err := s.Store.Account(ctx, name); err != nil || !acct.CreatedAt.Before(before) {
+		return
+	}
 	r, ok, err := s.Remove(ctx, name, FileActor, why)
 	switch {
 	case errors.Is(err, ErrNotFound):

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/pkg/authn/apitoken"
+	"github.com/tollgate/tollgate/pkg/authn/htpasswd"
+	"github.com/tollgate/tollgate/pkg/logtest"
+	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/sqlite"
+)
+
+// lifecycleApp is an app as serve builds it over a fresh directory (the
+// e2e users, SQLite), with its HTTP server and the configuration's path.
+type lifecycleApp struct {
+	app     *app
+	srv     *httptest.Server
+	dir     string
+	cfgPath string
+	logs    *logtest.Buffer
+}
+
+func newLifecycleApp(t *testing.T) *lifecycleApp {
+	t.Helper()
+	clearTollgateEnv(t)
+	dir, cfg := tollgateDir(t)
+	logs := &logtest.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := newApp(ctx, cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	la := &lifecycleApp{app: a, srv: httptest.NewServer(a.handler), dir: dir, cfgPath: filepath.Join(dir, "tollgate.yaml"), logs: logs}
+	t.Cleanup(func() {
+		la.srv.Close()
+		cancel()
+		if err := a.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("tollgate log:\n%s", logs.String())
+		}
+	})
+	return la
+}
+
+// get asks GET /oauth2/token with Basic user:password and returns the status.
+func (la *lifecycleApp) get(t *testing.T, user, password string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, la.srv.URL+"/oauth2/token?service="+e2eService, nil)
+	req.SetBasicAuth(user, password)
+	resp, err := la.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// ready returns the status and body of GET /ready.
+func (la *lifecycleApp) ready(t *testing.T) (int, string) {
+	t.Helper()
+	resp, err := la.srv.Client().Get(la.srv.URL + "/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func eventuallyTrue(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReadyReportsRejectedHtpasswdLines: a reload that meets an unsupported
+// line applies the others (a removal takes effect), names the line in the
+// log and in /ready (503, without the user or the hash) until it is fixed.
+func TestReadyReportsRejectedHtpasswdLines(t *testing.T) {
+	la := newLifecycleApp(t)
+	path := filepath.Join(la.dir, "htpasswd")
+	entries, err := htpasswd.Entries(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep strings.Builder
+	for _, e := range entries {
+		if e.User != "bob" { // bob is removed in the same edit
+			keep.WriteString(e.User + ":" + e.Hash + "\n")
+		}
+	}
+	const md5 = "carol:$apr1$Dq4Lz9Yf$4Yf2u5ZxWc1bq9X5Vj0xK/\n"
+	if err := os.WriteFile(path, []byte(keep.String()+md5), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	la.app.Reload(context.Background(), slog.New(slog.DiscardHandler))
+	status, body := la.ready(t)
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "line 3") || !strings.Contains(body, "only bcrypt") {
+		t.Errorf("/ready = %d %s; want 503 naming line 3 and why", status, body)
+	}
+	if strings.Contains(body, "carol") || strings.Contains(body, "Dq4Lz9Yf") {
+		t.Errorf("/ready shows the user or the hash: %s", body)
+	}
+	if got := la.get(t, "bob", e2eUsers["bob"]); got != http.StatusUnauthorized {
+		t.Errorf("bob removed in the same edit: status %d, want 401", got)
+	}
+	if got := la.get(t, "alice", e2eUsers["alice"]); got != http.StatusOK {
+		t.Errorf("alice: status %d, want 200", got)
+	}
+	if err := os.WriteFile(path, []byte(keep.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	la.app.Reload(context.Background(), slog.New(slog.DiscardHandler))
+	if status, body := la.ready(t); status != http.StatusOK {
+		t.Errorf("/ready after the fix = %d %s", status, body)
+	}
+}
+
+// TestRemovedFromTheFileEndsEverything: a user who leaves the htpasswd file
+// of a running server loses every credential (audited); adding the name
+// again revives nothing.
+func TestRemovedFromTheFileEndsEverything(t *testing.T) {
+	la := newLifecycleApp(t)
+	tok, _ := createAPIToken(t, la.srv.Client(), la.srv.URL, "alice", "write")
+	if got := la.get(t, "token", tok); got != http.StatusOK {
+		t.Fatalf("fresh token: status %d", got)
+	}
+	if _, err := runCLI(t, "", "users", "remove", "alice", "--config", la.cfgPath); err != nil {
+		t.Fatal(err)
+	}
+	if got := la.get(t, "token", tok); got != http.StatusUnauthorized {
+		t.Errorf("token of a removed user: status %d, want 401", got)
+	}
+	if _, err := runCLI(t, "a-new-password\n", "users", "add", "alice", "--password-stdin", "--config", la.cfgPath); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyTrue(t, "the server to read the new alice", func() bool {
+		return la.app.users.Epoch("alice") != ""
+	})
+	if got := la.get(t, "alice", "a-new-password"); got != http.StatusOK {
+		t.Errorf("the new alice: status %d, want 200", got)
+	}
+	if got := la.get(t, "token", tok); got != http.StatusUnauthorized {
+		t.Errorf("the old token after alice was added again: status %d, want 401", got)
+	}
+
+	// The same by editing the file, while the server watches it.
+	tok, _ = createAPIToken(t, la.srv.Client(), la.srv.URL, "bob", "read")
+	path := filepath.Join(la.dir, "htpasswd")
+	err := htpasswd.Update(path, func(entries []htpasswd.Entry) ([]htpasswd.Entry, error) {
+		var kept []htpasswd.Entry
+		for _, e := range entries {
+			if e.User != "bob" {
+				kept = append(kept, e)
+			}
+		}
+		return kept, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventuallyTrue(t, "bob's account to end", func() bool {
+		_, err := la.app.store.Account(context.Background(), "bob")
+		return errors.Is(err, store.ErrNotFound)
+	})
+	rec, err := la.app.store.APIToken(context.Background(), apitoken.Hash(tok))
+	if err != nil || rec.RevokedAt.IsZero() {
+		t.Errorf("bob's API token after his removal: %+v, %v; want revoked", rec, err)
+	}
+	events, err := la.app.store.ListAudit(context.Background(), 0, time.Time{}, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var removed []string
+	for _, e := range events {
+		if e.Kind == "user.removed" {
+			removed = append(removed, e.Subject+" "+e.Detail)
+		}
+	}
+	if len(removed) != 2 || !strings.Contains(removed[0], "user=alice") || !strings.Contains(removed[1], "(htpasswd) user=bob") {
+		t.Errorf("user.removed events = %q, want alice (cli) then bob (htpasswd)", removed)
+	}
+}
+
+// TestUsersAccountCommands: add with --email and --type, set, disable,
+// enable and revoke-tokens change the account in the store, and each is
+// audited as the CLI.
+func TestUsersAccountCommands(t *testing.T) {
+	clearTollgateEnv(t)
+	dir, _ := tollgateDir(t)
+	cfg := filepath.Join(dir, "tollgate.yaml")
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		out, err := runCLI(t, stdin, append(args, "--config", cfg)...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	run("carol-password\n", "users", "add", "carol", "--password-stdin", "--email", "carol@example.com", "--type", "service")
+	run("", "users", "set", "carol", "--type", "admin")
+	run("", "users", "disable", "carol")
+	out := run("", "users", "revoke-tokens", "carol", "--kind", "api,refresh")
+	if !strings.Contains(out, "revoked 0 refresh tokens, 0 engine refresh tokens, 0 API tokens") {
+		t.Errorf("revoke-tokens said %q", out)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "tollgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	acct, err := st.Account(context.Background(), "carol")
+	if err != nil || acct.Email != "carol@example.com" || acct.Type != store.AccountAdmin || acct.State != store.AccountDisabled {
+		t.Errorf("carol = %+v, %v; want admin, disabled, with her email", acct, err)
+	}
+	run("", "users", "enable", "carol")
+	if acct, _ := st.Account(context.Background(), "carol"); acct.State != store.AccountEnabled {
+		t.Errorf("after enable: %+v", acct)
+	}
+	events, _ := st.ListAudit(context.Background(), 0, time.Time{}, 100)
+	var kinds []string
+	for _, e := range events {
+		if e.Subject != cliActor {
+			t.Errorf("event %+v not by the CLI", e)
+		}
+		kinds = append(kinds, e.Kind)
+	}
+	want := "user.added user.updated user.disabled user.tokens_revoked user.enabled"
+	if strings.Join(kinds, " ") != want {
+		t.Errorf("audit = %v, want %s", kinds, want)
+	}
+	for _, bad := range [][]string{
+		{"users", "add", "shared/bot", "--password-stdin"},
+		{"users", "add", "dave", "--password-stdin", "--type", "root"},
+		{"users", "disable", "nobody"},
+		{"users", "revoke-tokens", "carol", "--kind", "passwords"},
+		{"users", "set", "carol"},
+	} {
+		if out, err := runCLI(t, "dave-password\n", append(bad, "--config", cfg)...); err == nil {
+			t.Errorf("%v succeeded: %s", bad, out)
+		}
+	}
+}
+
+// TestUsersAddRefusesAClientName: users and clients are separate
+// namespaces.
+func TestUsersAddRefusesAClientName(t *testing.T) {
+	clearTollgateEnv(t)
+	dir, _ := tollgateDir(t)
+	cfg := filepath.Join(dir, "tollgate.yaml")
+	if out, err := runCLI(t, "", "clients", "add", "service-a", "--audience", "b", "--scope", "r", "--config", cfg); err != nil {
+		t.Fatalf("clients add: %v\n%s", err, out)
+	}
+	out, err := runCLI(t, "a-password-1\n", "users", "add", "service-a", "--password-stdin", "--config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "registered client") {
+		t.Errorf("users add service-a = %v, %s; want refused: a client has that name", err, out)
+	}
+	if users := fileUsers(t, filepath.Join(dir, "htpasswd")); strings.Contains(strings.Join(users, " "), "service-a") {
+		t.Error("service-a was added to the htpasswd file")
+	}
+}
+
+// TestAccountEndpointShowsTheStore: /v1/account fills email, type, state
+// and times from the accounts table.
+func TestAccountEndpointShowsTheStore(t *testing.T) {
+	cfg, _ := engineConfig(t, 48, 0o600)
+	if out, err := runCLI(t, "", "users", "set", "alice", "--email", "alice@example.com", "--config",
+		filepath.Join(filepath.Dir(cfg.Users.Htpasswd), "tollgate.yaml")); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv := httptest.NewServer(a.handler)
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/account", nil)
+	req.SetBasicAuth("alice", e2eUsers["alice"])
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if body["email"] != "alice@example.com" || body["type"] != "user" || body["state"] != "enabled" ||
+		body["created_at"] == nil || body["last_updated"] == nil {
+		t.Errorf("/v1/account = %v", body)
+	}
+}
