@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/audit"
@@ -90,12 +91,14 @@ func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
 		Audit:     e.audit,
 		Refresh:   &engine.Refreshes{Store: te.store, TTL: engineRefreshTTL, Now: o.now},
 	}
+	eng.Registered = engine.NewClients(te.store, eng.Tokens, bcrypt.MinCost, e.audit)
 	callers := te.accounts.Authenticator(authn.Chain{te.tokens, te.auth})
 	te.handler = server.New(server.Options{
 		Grant: svc, Authn: callers, Logger: logger, Realm: issuer,
 		APITokens: te.tokens, Passwords: te.accounts.Authenticator(te.auth), Engine: eng, Limits: o.limits,
-		Introspection: introspection(te, svc, eng), // engine_refresh_test.go
-		Accounts:      te.accounts,
+		Introspection:      introspection(te, svc, eng), // engine_refresh_test.go
+		IntrospectionAuthn: authn.Chain{eng.Registered.Caller(), callers},
+		Accounts:           te.accounts,
 	})
 	te.srv = httptest.NewServer(te.handler)
 	tb.Cleanup(te.srv.Close) // runs before env's log check
@@ -403,7 +406,7 @@ func TestEngineTokenErrors(t *testing.T) {
 		{"unknown client", formType, form(func(f url.Values) { f.Set("client_id", "docker") }), 401, "invalid_client"},
 		{"no client", formType, form(func(f url.Values) { f.Del("client_id") }), 400, "invalid_request"},
 		{"no password", formType, form(func(f url.Values) { f.Del("password") }), 400, "invalid_request"},
-		{"client credentials", formType, form(func(f url.Values) { f.Set("grant_type", "client_credentials") }), 400, "unsupported_grant_type"},
+		{"client credentials", formType, form(func(f url.Values) { f.Set("grant_type", "client_credentials") }), 401, "invalid_client"}, // registered clients are on: it needs client credentials
 		{"refresh grant without refresh_token", formType, form(func(f url.Values) { f.Set("grant_type", "refresh_token") }), 400, "invalid_request"},
 		{"no grant type", formType, form(func(f url.Values) { f.Del("grant_type") }), 400, "unsupported_grant_type"},
 		{"form without content type", "", form(func(url.Values) {}), 400, "invalid_request"},

@@ -7,7 +7,10 @@ import (
 	"net/url"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
+	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/token"
 )
 
@@ -243,4 +246,39 @@ func TestAPITokenLimitAndPages(t *testing.T) {
 	}()) {
 		t.Error("listed hash prefixes are not hash prefixes")
 	}
+}
+
+// TestResourceServerIntrospects: a registered client (a resource server)
+// authenticates to introspection with its client credentials (RFC 7662
+// §2.1) and sees the tokens it is sent; it may not revoke a user's token;
+// the API token, once revoked by its owner, introspects inactive.
+func TestResourceServerIntrospects(t *testing.T) {
+	e := newEngineEnv(t, engineOptions{})
+	hash, err := bcrypt.GenerateFromPassword([]byte("rs-secret-0123456789"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateClient(context.Background(), store.Client{ID: "resource-server", SecretHash: string(hash),
+		Audiences: []string{"x"}, Scopes: []string{"y"}}); err != nil {
+		t.Fatal(err)
+	}
+	rs := basicWith("resource-server", "rs-secret-0123456789")
+	tok := e.create(t, "alice", "read", 7)
+	e.remember(tok.Token)
+	got := e.introspect(t, tok.Token, rs)
+	checkClaims(t, "API token", got, map[string]any{"active": true, "username": "alice", "role": "read",
+		"sub": e.accountID(t, "alice"), "token_type": "api_token"})
+	if got["exp"] == nil || got["iat"] == nil {
+		t.Errorf("API token introspection %v: want exp and iat", got)
+	}
+	checkOAuthError(t, e.revokeToken(t, tok.Token, "", rs), http.StatusBadRequest, "unauthorized_client")
+	checkOAuthError(t, e.tokenCall(t, "/oauth2/introspect", url.Values{"token": {tok.Token}},
+		basicWith("resource-server", "wrong")), http.StatusUnauthorized, "invalid_client")
+	if r := e.revokeToken(t, tok.Token, "", basic("alice")); r.status != http.StatusOK {
+		t.Fatalf("alice revokes her token: %d %s", r.status, r.body)
+	}
+	if got := e.introspect(t, tok.Token, rs); got["active"] != false {
+		t.Errorf("revoked API token: %v, want inactive", got)
+	}
+	checkDockerError(t, e.get(t, "service="+service, basicWith("token", tok.Token)), http.StatusUnauthorized, "UNAUTHORIZED", false)
 }
