@@ -313,3 +313,46 @@ func TestAccountEndpointShowsTheStore(t *testing.T) {
 		t.Errorf("/v1/account = %v", body)
 	}
 }
+
+// TestUsersPasswdEndsRefreshTokens: `tollgate users passwd` ends the
+// refresh tokens of the old password (API tokens stay), audited as the CLI.
+func TestUsersPasswdEndsRefreshTokens(t *testing.T) {
+	clearTollgateEnv(t)
+	dir, _ := tollgateDir(t)
+	cfg := filepath.Join(dir, "tollgate.yaml")
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "tollgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if err := st.CreateAccount(ctx, store.Account{ID: "acct-bob", Name: "bob", Type: "user", State: "enabled"}); err != nil {
+		t.Fatal(err)
+	}
+	users, err := htpasswd.Load(filepath.Join(dir, "htpasswd"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour)
+	if err := st.CreateRefreshToken(ctx, store.RefreshToken{Hash: "r", Subject: "bob", AccountID: "acct-bob",
+		Epoch: users.Epoch("bob"), ExpiresAt: later}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateAPIToken(ctx, store.APIToken{Hash: "a", Owner: "bob", AccountID: "acct-bob", Role: "read", ExpiresAt: later}, 0); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "bob-new-password\n", "users", "passwd", "bob", "--password-stdin", "--config", cfg)
+	if err != nil || !strings.Contains(out, "ended 1 refresh tokens") {
+		t.Fatalf("passwd: %v\n%s", err, out)
+	}
+	if r, _ := st.RefreshToken(ctx, "r"); r.RevokedAt.IsZero() {
+		t.Error("the old password's refresh token survived")
+	}
+	if a, _ := st.APIToken(ctx, "a"); !a.RevokedAt.IsZero() {
+		t.Error("an API token ended with the password")
+	}
+	events, _ := st.ListAudit(ctx, 0, time.Time{}, 10)
+	if len(events) != 1 || events[0].Kind != "user.password_changed" || events[0].Subject != cliActor {
+		t.Errorf("audit = %+v, want one user.password_changed by the CLI", events)
+	}
+}

@@ -125,13 +125,21 @@ func (s *Service) RevokeTokens(ctx context.Context, name string, kinds store.Cre
 // are separate credentials and stay. Unless always, nothing is audited when
 // nothing was ended (several replicas see the same change).
 func (s *Service) PasswordChanged(ctx context.Context, name, actor string, always bool) (store.Revoked, error) {
-	acct, err := s.existing(ctx, name)
-	if err != nil {
-		return store.Revoked{}, err
-	}
 	epoch := ""
 	if s.Users != nil {
 		epoch = s.Users.Epoch(name)
+	}
+	return s.PasswordChangedTo(ctx, name, epoch, actor, always)
+}
+
+// PasswordChangedTo is PasswordChanged for a password whose epoch is
+// known before the user backend has it (`tollgate users passwd` ends the
+// old credentials before it writes the file, so that a watching server
+// finds nothing left to end).
+func (s *Service) PasswordChangedTo(ctx context.Context, name, epoch, actor string, always bool) (store.Revoked, error) {
+	acct, err := s.existing(ctx, name)
+	if err != nil {
+		return store.Revoked{}, err
 	}
 	r, err := s.Store.RevokeCredentials(ctx, acct.ID, store.KindRefresh|store.KindEngineRefresh, epoch, s.now())
 	if err != nil {

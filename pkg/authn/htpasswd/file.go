@@ -223,7 +223,7 @@ func (f *File) Exists(_ context.Context, username string) (bool, error) {
 	return ok, nil
 }
 
-// Epoch returns the epoch of username's password (see epochOf), or "" for
+// Epoch returns the epoch of username's password (see EpochOf), or "" for
 // an unknown user. Credentials made with a password record its epoch; a
 // new password ends them.
 func (f *File) Epoch(username string) string {

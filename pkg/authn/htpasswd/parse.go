@@ -71,7 +71,7 @@ func parse(path string, data []byte) parsed {
 		case SafeName(l.User) != nil:
 			p.skipped = append(p.skipped, l.User)
 		default:
-			p.users[l.User] = user{hash: []byte(l.Hash), epoch: epochOf(l.Hash)}
+			p.users[l.User] = user{hash: []byte(l.Hash), epoch: EpochOf(l.Hash)}
 			cost, _ := bcrypt.Cost([]byte(l.Hash))
 			costs[cost]++
 		}
@@ -98,11 +98,11 @@ func mostCommon(costs map[int]int) int {
 	return best
 }
 
-// epochOf names the version of a password: the first 64 bits of SHA-256
+// EpochOf names the version of a password: the first 64 bits of SHA-256
 // over its bcrypt hash, in hex. The hash holds a random salt, so a new
 // password (or the same one set again) gets a new epoch, and the epoch
 // tells nothing about the password.
-func epochOf(hash string) string {
+func EpochOf(hash string) string {
 	sum := sha256.Sum256([]byte(hash))
 	return hex.EncodeToString(sum[:8])
 }
