@@ -135,7 +135,7 @@ func newEnvWith(tb testing.TB, o envOptions) *env {
 	}
 	tb.Cleanup(func() { e.store.Close() })
 	e.accounts = &accounts.Service{Store: e.store, Users: users, Admins: []string{"admin"}, Audit: audit.NewRecorder(e.store, logger),
-		Logger: logger}
+		Logger: logger, CacheTTL: accounts.DefaultCacheTTL}
 	e.accounts.Start(context.Background(), users.Users(), time.Now()) // as the server starts
 
 	svc := e.grantService(acl)
