@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -48,7 +49,13 @@ type Service struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedAccount
+
+	lastWarned atomic.Int64 // Unix ns of the last "store away" warning, to log one per warnEvery
 }
+
+// warnEvery spaces the warnings of password logins going on without the
+// store: under load there would be one per request.
+const warnEvery = 10 * time.Second
 
 type cachedAccount struct {
 	acct store.Account
@@ -186,12 +193,20 @@ func (s *Service) cached(ctx context.Context, name string) store.Account {
 	}
 	acct, err := s.Ensure(ctx, name)
 	if err != nil {
-		s.logger().WarnContext(ctx, "account not readable; the password login goes on with the last account known",
-			"user", name, "known", ok, "error", err)
+		s.warnStoreAway(ctx, now, err)
 		return c.acct
 	}
 	s.remember(name, acct, now)
 	return acct
+}
+
+func (s *Service) warnStoreAway(ctx context.Context, now time.Time, err error) {
+	last := s.lastWarned.Load()
+	if now.UnixNano()-last < int64(warnEvery) || !s.lastWarned.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	s.logger().WarnContext(ctx, "accounts not readable; password logins go on with the last account known of each user",
+		"error", err)
 }
 
 func (s *Service) remember(name string, acct store.Account, at time.Time) {
