@@ -93,11 +93,11 @@ func (e *engineEndpoint) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// 2. Authenticate the password (or API token) through go-oauth2's
-	// password grant, unless a failure budget is spent.
+	// password grant, unless a failure budget is spent (a 429 is counted
+	// in the metrics, never audited).
 	user, pass := r.Form.Get("username"), authn.Secret(r.Form.Get("password"))
 	req := engine.Request{Identity: authn.Identity{Name: user}, ClientID: r.Form.Get("client_id"), ClientIP: clientIP(r)}
 	if !e.limits.admit(w, r, user, pass, e.rd.tooManyOAuth) {
-		e.eng.Denied(req, tooManyFailures)
 		return
 	}
 	var authenticated authn.Identity // filled by passwordGrantUser

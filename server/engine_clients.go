@@ -66,9 +66,9 @@ func (e *engineEndpoint) clientCredentials(w http.ResponseWriter, r *http.Reques
 	}
 	req := engine.ClientRequest{ClientID: tgr.ClientID, Secret: authn.Secret(tgr.ClientSecret), Scope: tgr.Scope,
 		Audience: r.Form.Get("audience"), ClientIP: clientIP(r)}
-	// 2. Authenticate the client, unless a failure budget is spent.
+	// 2. Authenticate the client, unless a failure budget is spent (a 429
+	// is counted in the metrics, never audited).
 	if !e.limits.admit(w, r, req.ClientID, req.Secret, e.rd.tooManyOAuth) {
-		clients.Denied(req, tooManyFailures)
 		return
 	}
 	client, err := clients.Authenticate(r.Context(), req.ClientID, req.Secret)

@@ -1,10 +1,12 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/audit"
@@ -60,11 +63,14 @@ type directory struct{ authn.Lookup }
 func (directory) Users() []string { return []string{"admin", "alice", "bob"} }
 
 // engineEnv is a tokenEnv whose server also serves the Engine API, wired as
-// cmd/tollgate wires it; admin is the admin user.
+// cmd/tollgate wires it; admin is the admin user. Every endpoint's audit
+// events go to audit, and passwordCalls counts what reaches the password
+// users.
 type engineEnv struct {
 	*tokenEnv
-	engineKey *keys.Key // the HS256 secret, or the registry signing key
-	audit     *auditLog
+	engineKey     *keys.Key // the HS256 secret, or the registry signing key
+	audit         *auditLog
+	passwordCalls *countingAuthn
 }
 
 type engineOptions struct {
@@ -72,12 +78,17 @@ type engineOptions struct {
 	limits   server.Limits
 	now      func() time.Time // the refresh tokens' clock; nil: time.Now
 	users    engine.Directory // nil: the htpasswd users
+	// clients are registered client_credentials clients, ID → secret, each
+	// with the audience service-b and the scope reports:read.
+	clients map[string]string
+	// trusted believes X-Forwarded-For from loopback peers (see from).
+	trusted bool
 }
 
 func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
 	tb.Helper()
 	te := newTokenEnv(tb)
-	e := &engineEnv{tokenEnv: te, audit: &auditLog{}, engineKey: te.key}
+	e := &engineEnv{tokenEnv: te, audit: &auditLog{}, engineKey: te.key, passwordCalls: &countingAuthn{inner: te.auth}}
 	if !o.keysMode {
 		var err error
 		if e.engineKey, err = keys.Generate(keys.Options{Algorithm: "HS256"}); err != nil {
@@ -90,6 +101,7 @@ func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
 		tb.Fatal(err)
 	}
 	svc := &grant.Service{
+		Audit:    e.audit,
 		Authz:    acl,
 		Minter:   &token.Minter{Issuer: issuer, TTL: ttl, Signer: te.key},
 		Refresh:  &refresh.Tokens{Store: te.store, TTL: time.Hour},
@@ -107,14 +119,43 @@ func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
 	if o.users != nil {
 		eng.Users = o.users
 	}
+	if o.clients != nil {
+		eng.Registered = engine.NewClients(te.store, eng.Tokens, bcrypt.MinCost, e.audit)
+		registerClients(tb, te.store, o.clients)
+	}
+	var trusted []netip.Prefix
+	if o.trusted {
+		trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
 	te.handler = server.New(server.Options{
-		Grant: svc, Authn: authn.Chain{te.tokens, te.auth}, Logger: logger, Realm: issuer,
-		APITokens: te.tokens, Passwords: te.auth, Engine: eng, Limits: o.limits,
+		Grant: svc, Authn: authn.Chain{te.tokens, e.passwordCalls}, Logger: logger, Realm: issuer,
+		APITokens: te.tokens, Passwords: e.passwordCalls, Engine: eng, Limits: o.limits, TrustedProxies: trusted,
 		Introspection: introspection(te.env, svc, eng), // engine_refresh_test.go
 	})
 	te.srv = httptest.NewServer(te.handler)
 	tb.Cleanup(te.srv.Close) // runs before env's log check
 	return e
+}
+
+// registerClients stores each client (ID → secret) as `tollgate clients
+// add` does: a bcrypt hash, the audience service-b, the scope reports:read.
+func registerClients(tb testing.TB, st store.Clients, clients map[string]string) {
+	tb.Helper()
+	for id, secret := range clients {
+		hash, err := bcrypt.GenerateFromPassword([]byte(secret), bcrypt.MinCost)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := st.CreateClient(context.Background(), store.Client{ID: id, SecretHash: string(hash),
+			Audiences: []string{"service-b"}, Scopes: []string{"reports:read"}, CreatedAt: time.Now()}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// clientForm is a client_credentials request authenticating in the form.
+func clientForm(id, secret string) url.Values {
+	return url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}
 }
 
 // engineForm is the seed request: the password grant of the anonymous client.

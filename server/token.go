@@ -207,9 +207,9 @@ func (e *tokenEndpoint) get(w http.ResponseWriter, r *http.Request) {
 		e.rd.docker(w, badRequest("unknown service", err.Error()))
 		return
 	}
-	// 2. Authenticate (Basic, or anonymous), unless a failure budget is spent.
+	// 2. Authenticate (Basic, or anonymous), unless a failure budget is
+	// spent (a 429 is counted in the metrics, never audited).
 	if user, pass, ok := r.BasicAuth(); ok && !e.limits.admit(w, r, user, authn.Secret(pass), e.rd.tooManyDocker) {
-		e.denied(r, q.Get("service"), scopes, tooManyFailures)
 		return
 	}
 	id, derr, err := e.basicIdentity(r)
