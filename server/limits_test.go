@@ -382,19 +382,19 @@ func TestRefusalsAreNotAudited(t *testing.T) {
 			return e.get(t, "service="+service, with(basicWith("alice", "wrong-password"), from(addrA)))
 		}, false},
 		{"POST password grant", func(t *testing.T, e *engineEnv) response {
-			return e.send(t, endpoint, wrongPasswordForm("alice"))
+			return e.send(t, endpoint, wrongPasswordForm("alice"), addrA)
 		}, true},
 		{"POST refresh grant", func(t *testing.T, e *engineEnv) response {
-			return e.send(t, endpoint, bogusRefresh)
+			return e.send(t, endpoint, bogusRefresh, addrA)
 		}, true},
 		{"engine password grant", func(t *testing.T, e *engineEnv) response {
-			return e.send(t, engineToken, engineForm("alice", "wrong-password"))
+			return e.send(t, engineToken, engineForm("alice", "wrong-password"), addrA)
 		}, true},
 		{"engine refresh grant", func(t *testing.T, e *engineEnv) response {
-			return e.send(t, engineToken, refreshForm("tge_bogus", "anonymous"))
+			return e.send(t, engineToken, refreshForm("tge_bogus", "anonymous"), addrA)
 		}, true},
 		{"client_credentials", func(t *testing.T, e *engineEnv) response {
-			return e.send(t, engineToken, clientForm("service-a", "not-the-secret-0123456789"))
+			return e.send(t, engineToken, clientForm("service-a", "not-the-secret-0123456789"), addrA)
 		}, true},
 	}
 	for _, tt := range tests {
@@ -422,15 +422,15 @@ func TestRefusalsAreNotAudited(t *testing.T) {
 	}
 }
 
-// send POSTs a form to path on behalf of addrA.
-func (e *engineEnv) send(t testing.TB, path string, form url.Values) response {
+// send POSTs a form to path on behalf of addr.
+func (e *engineEnv) send(t testing.TB, path string, form url.Values, addr string) response {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	from(addrA)(req)
+	from(addr)(req)
 	return e.do(t, req)
 }
 
@@ -443,4 +443,33 @@ func deniedEvents(events []store.AuditEvent) int {
 		}
 	}
 	return n
+}
+
+// A registered client's secret is not a password a guesser can lock out:
+// like an API token, a client spends only the address budget, so failures
+// under its ID from elsewhere never refuse the client itself. The
+// addresses that fail are still refused.
+func TestClientsSpendOnlyTheAddressBudget(t *testing.T) {
+	const secret = "service-a-secret-0123456789"
+	e := newEngineEnv(t, engineOptions{trusted: true, clients: map[string]string{"service-a": secret},
+		limits: server.Limits{
+			PerUser:    ratelimit.Budget{PerMinute: 1, Burst: 2},
+			PerIP:      ratelimit.Budget{PerMinute: 1, Burst: 2},
+			MaxTracked: 10,
+		}})
+	wrong := clientForm("service-a", "not-the-secret-0123456789")
+	// A username budget's worth of failures from B and C, then more.
+	for _, addr := range []string{addrB, addrB, addrC, addrC} {
+		if r := e.send(t, engineToken, wrong, addr); r.status != http.StatusUnauthorized {
+			t.Fatalf("wrong secret from %s: status %d, body %s; want 401 invalid_client", addr, r.status, r.body)
+		}
+	}
+	// The client, from its own address, is not refused.
+	if r := e.send(t, engineToken, clientForm("service-a", secret), addrA); r.status != http.StatusOK {
+		t.Errorf("the right secret from A after failures elsewhere: status %d, body %s; want 200", r.status, r.body)
+	}
+	// The failing addresses spent their budgets: even the right secret is refused there.
+	for _, addr := range []string{addrB, addrC} {
+		tooManyOAuth(t, e.send(t, engineToken, clientForm("service-a", secret), addr), 120)
+	}
 }
