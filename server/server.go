@@ -94,12 +94,47 @@ func New(o Options) http.Handler {
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		rd.docker(w, DockerError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "no such endpoint"})
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		w.Header().Set("Allow", strings.Join(allowedMethods(r, req), ", "))
-		rd.docker(w, DockerError{Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED", Message: "method not allowed"})
-	})
+	r.MethodNotAllowedHandler = methodNotAllowed(r, rd)
 	h := withClientIP(ipResolver{o.TrustedProxies}, withAccessLog(withClientIPLogs(logger), withMetrics(ins, withRecover(rd, r))))
 	return &routedHandler{Handler: withRequestID(h), router: r}
+}
+
+// errorFormat is how an endpoint renders its errors.
+type errorFormat uint8
+
+const (
+	dockerFormat errorFormat = iota // distribution's errcode body (DockerError)
+	oauthFormat                     // RFC 6749 §5.2 (OAuthError)
+	engineFormat                    // Anchore's body (EngineError)
+)
+
+// errorFormats are the paths that do not answer in the registry's format.
+// /oauth2/token keeps it: its GET is the registry's protocol.
+var errorFormats = map[string]errorFormat{
+	"/v1/oauth/token":    oauthFormat,
+	"/oauth2/revoke":     oauthFormat,
+	"/oauth2/introspect": oauthFormat,
+	"/v1/account":        engineFormat,
+	"/v1/accounts":       engineFormat,
+}
+
+// methodNotAllowed answers 405 (RFC 9110 §15.5.6) in the error format of
+// the endpoint at the request's path, with an Allow header naming the
+// methods served there. HEAD gets the same answer: mux serves it only on
+// routes that list it (none does), and net/http then leaves out the body.
+func methodNotAllowed(r *mux.Router, rd renderer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Allow", strings.Join(allowedMethods(r, req), ", "))
+		const message = "method not allowed"
+		switch errorFormats[req.URL.Path] {
+		case oauthFormat:
+			rd.oauth(w, oauthError(http.StatusMethodNotAllowed, "invalid_request", message))
+		case engineFormat:
+			rd.engine(w, EngineError{Status: http.StatusMethodNotAllowed, Message: message})
+		default:
+			rd.docker(w, DockerError{Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED", Message: message})
+		}
+	})
 }
 
 // allowedMethods lists the methods the router serves for req's path (the
