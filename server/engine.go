@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/engine"
+	"github.com/tollgate/tollgate/pkg/redact"
 )
 
 // engineEndpoint serves the Engine OAuth2 API (Anchore Engine's
@@ -96,7 +97,9 @@ func (e *engineEndpoint) token(w http.ResponseWriter, r *http.Request) {
 	// password grant, unless a failure budget is spent (a 429 is counted
 	// in the metrics, never audited).
 	user, pass := r.Form.Get("username"), authn.Secret(r.Form.Get("password"))
-	req := engine.Request{Identity: authn.Identity{Name: user}, ClientID: r.Form.Get("client_id"), ClientIP: clientIP(r)}
+	// The identity audited if the grant fails: the name given, unless it
+	// has the shape of a secret (a token pasted as the user name).
+	req := engine.Request{Identity: authn.Identity{Name: redact.Secrets(user)}, ClientID: r.Form.Get("client_id"), ClientIP: clientIP(r)}
 	if !e.limits.admit(w, r, user, pass, e.rd.tooManyOAuth) {
 		return
 	}

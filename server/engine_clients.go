@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/engine"
+	"github.com/tollgate/tollgate/pkg/redact"
 )
 
 // A client_credentials request without client credentials, or with them
@@ -77,7 +78,9 @@ func (e *engineEndpoint) clientCredentials(w http.ResponseWriter, r *http.Reques
 	client, err := clients.Authenticate(r.Context(), req.ClientID, req.Secret)
 	if errors.Is(err, engine.ErrInvalidClient) {
 		e.limits.failed(r, "", "")
-		clients.Denied(req, "invalid client credentials")
+		denied := req // audited under the ID given, unless it has the shape of a secret
+		denied.ClientID, denied.Secret = redact.Secrets(req.ClientID), ""
+		clients.Denied(denied, "invalid client credentials")
 	}
 	if err != nil {
 		e.clientFailure(w, r, err)

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/tollgate/tollgate/pkg/redact"
 )
 
 // DockerError is an error on the registry-facing token endpoint, rendered
@@ -81,9 +83,11 @@ func (rd renderer) internalOAuth(w http.ResponseWriter, r *http.Request, err err
 	rd.oauth(w, oauthError(http.StatusInternalServerError, "server_error", "internal server error"))
 }
 
+// logInternal logs err; an error may quote what the caller gave (htpasswd's
+// quote the user name), so secrets pasted there are redacted.
 func (rd renderer) logInternal(r *http.Request, err error) {
 	rd.logger.ErrorContext(r.Context(), "internal error", "request_id", requestID(r.Context()),
-		"method", r.Method, "path", r.URL.Path, "error", err)
+		"method", r.Method, "path", r.URL.Path, "error", redact.Secrets(err.Error()))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

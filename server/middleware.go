@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/tollgate/tollgate/pkg/redact"
 )
 
 type ctxKey int
@@ -97,7 +99,8 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // withAccessLog writes one line per request. It logs the path, never the
 // query (scopes are harmless but a misused client may put secrets there)
 // and never a header; the route (the path template) and the subject the
-// request authenticated as, never its credentials. Successful probes and
+// request authenticated as, never its credentials (nor a subject with the
+// shape of one). Successful probes and
 // scrapes of the operations endpoints are logged at debug level.
 func withAccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -119,7 +122,7 @@ func withAccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			"method", r.Method,
 			"path", r.URL.Path,
 			"route", route,
-			"subject", subject,
+			"subject", redact.Secrets(subject),
 			"status", rec.status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000,
 			"remote", r.RemoteAddr,
