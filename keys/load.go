@@ -32,7 +32,7 @@ func Load(privateKeyPath, certificatePath string, opts Options) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := readPrivateFile(privateKeyPath)
+	data, err := ReadPrivateFile(privateKeyPath)
 	if err != nil {
 		return nil, err
 	}
@@ -56,9 +56,11 @@ func Load(privateKeyPath, certificatePath string, opts Options) (*Key, error) {
 	return newSigningKey(priv, chain, opts)
 }
 
-// readPrivateFile reads a key or secret file, refusing one that its group or
-// others may read.
-func readPrivateFile(path string) ([]byte, error) {
+// ReadPrivateFile reads a private key or secret file, refusing one that its
+// group or others may read (ErrKeyPermissions, naming the file and its
+// mode). Every private file Tollgate reads goes through it: signing keys,
+// secrets, the TLS key.
+func ReadPrivateFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)

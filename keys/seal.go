@@ -106,7 +106,7 @@ func (s *gcmSealer) GoString() string { return s.String() }
 // ErrKeyPermissions). Surrounding whitespace is trimmed; at least 32 bytes
 // must remain.
 func LoadSecretFile(path string) ([]byte, error) {
-	data, err := readPrivateFile(path)
+	data, err := ReadPrivateFile(path)
 	if err != nil {
 		return nil, err
 	}

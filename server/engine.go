@@ -18,6 +18,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/engine"
+	"github.com/tollgate/tollgate/pkg/redact"
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
@@ -112,11 +113,13 @@ func (e *engineEndpoint) token(w http.ResponseWriter, r *http.Request) {
 // clients; the form is parsed.
 func (e *engineEndpoint) passwordGrant(w http.ResponseWriter, r *http.Request) {
 	// 2. Authenticate the password (or API token) through go-oauth2's
-	// password grant, unless a failure budget is spent.
+	// password grant, unless a failure budget is spent (a 429 is counted
+	// in the metrics, never audited).
 	user, pass := r.Form.Get("username"), authn.Secret(r.Form.Get("password"))
-	req := engine.Request{Identity: authn.Identity{Name: user}, ClientID: r.Form.Get("client_id"), ClientIP: clientIP(r)}
+	// The identity audited if the grant fails: the name given, unless it
+	// has the shape of a secret (a token pasted as the user name).
+	req := engine.Request{Identity: authn.Identity{Name: redact.Secrets(user)}, ClientID: r.Form.Get("client_id"), ClientIP: clientIP(r)}
 	if !e.limits.admit(w, r, user, pass, e.rd.tooManyOAuth) {
-		e.eng.Denied(req, tooManyFailures)
 		return
 	}
 	var authenticated authn.Identity // filled by passwordGrantUser

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/engine"
+	"github.com/tollgate/tollgate/pkg/redact"
 )
 
 // A client_credentials request without client credentials, or with them
@@ -68,15 +69,20 @@ func (e *engineEndpoint) clientCredentials(w http.ResponseWriter, r *http.Reques
 	}
 	req := engine.ClientRequest{ClientID: tgr.ClientID, Secret: authn.Secret(tgr.ClientSecret), Scope: tgr.Scope,
 		Audience: r.Form.Get("audience"), ClientIP: clientIP(r)}
-	// 2. Authenticate the client, unless a failure budget is spent.
-	if !e.limits.admit(w, r, req.ClientID, req.Secret, e.rd.tooManyOAuth) {
-		clients.Denied(req, tooManyFailures)
+	// 2. Authenticate the client, unless the address's failure budget is
+	// spent (a 429 is counted in the metrics, never audited). Like an API
+	// token, a client is charged to the address alone: its ID is no user
+	// name, and a guesser failing under it from elsewhere must not lock
+	// the service out (userKey).
+	if !e.limits.admit(w, r, "", "", e.rd.tooManyOAuth) {
 		return
 	}
 	client, err := clients.Authenticate(r.Context(), req.ClientID, req.Secret)
 	if errors.Is(err, engine.ErrInvalidClient) {
-		e.limits.failed(r, req.ClientID, req.Secret)
-		clients.Denied(req, "invalid client credentials")
+		e.limits.failed(r, "", "")
+		denied := req // audited under the ID given, unless it has the shape of a secret
+		denied.ClientID, denied.Secret = redact.Secrets(req.ClientID), ""
+		clients.Denied(denied, "invalid client credentials")
 	}
 	if err != nil {
 		e.clientFailure(w, r, err)

@@ -34,8 +34,7 @@ func (e *engineEndpoint) refreshGrant(w http.ResponseWriter, r *http.Request) {
 	}
 	req := engine.Request{ClientID: clientID, ClientIP: clientIP(r)}
 	if !e.limits.admit(w, r, "", "", e.rd.tooManyOAuth) {
-		e.eng.Denied(req, tooManyFailures)
-		return
+		return // a 429 is counted in the metrics, never audited
 	}
 	// 2-3. Authenticate (the token stands for its user), rotate and mint.
 	tok, next, err := e.eng.RefreshGrant(r.Context(), raw, req)

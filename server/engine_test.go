@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"slices"
@@ -53,23 +54,31 @@ func (a *auditLog) all() []store.AuditEvent {
 }
 
 // engineEnv is a tokenEnv whose server also serves the Engine API, wired as
-// cmd/tollgate wires it; admin is the admin user.
+// cmd/tollgate wires it; admin is the admin user. Every endpoint's audit
+// events go to audit, and passwordCalls counts what reaches the password
+// users.
 type engineEnv struct {
 	*tokenEnv
-	engineKey *keys.Key // the HS256 secret, or the registry signing key
-	audit     *auditLog
+	engineKey     *keys.Key // the HS256 secret, or the registry signing key
+	audit         *auditLog
+	passwordCalls *countingAuthn
 }
 
 type engineOptions struct {
 	keysMode bool // sign with the registry signing key instead of an HS256 secret
 	limits   server.Limits
 	now      func() time.Time // the refresh tokens' clock; nil: time.Now
+	// clients are registered client_credentials clients, ID → secret, each
+	// with the audience service-b and the scope reports:read.
+	clients map[string]string
+	// trusted believes X-Forwarded-For from loopback peers (see from).
+	trusted bool
 }
 
 func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
 	tb.Helper()
 	te := newTokenEnv(tb)
-	e := &engineEnv{tokenEnv: te, audit: &auditLog{}, engineKey: te.key}
+	e := &engineEnv{tokenEnv: te, audit: &auditLog{}, engineKey: te.key, passwordCalls: &countingAuthn{inner: te.auth}}
 	if !o.keysMode {
 		var err error
 		if e.engineKey, err = keys.Generate(keys.Options{Algorithm: "HS256"}); err != nil {
@@ -82,6 +91,7 @@ func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
 		tb.Fatal(err)
 	}
 	svc := te.grantService(acl)
+	svc.Audit = e.audit
 	eng := &engine.Service{
 		Tokens:    &engine.Tokens{Issuer: engineIssuer, Audience: engineAudience, TTL: engineTTL, Key: e.engineKey},
 		Clients:   []string{"anchorectl"},
@@ -92,10 +102,16 @@ func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
 		Refresh:   &engine.Refreshes{Store: te.store, TTL: engineRefreshTTL, Now: o.now},
 	}
 	eng.Registered = engine.NewClients(te.store, eng.Tokens, bcrypt.MinCost, e.audit)
-	callers := te.accounts.Authenticator(authn.Chain{te.tokens, te.auth})
+	registerClients(tb, te.store, o.clients)
+	var trusted []netip.Prefix
+	if o.trusted {
+		trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	callers := te.accounts.Authenticator(authn.Chain{te.tokens, e.passwordCalls})
 	te.handler = server.New(server.Options{
 		Grant: svc, Authn: callers, Logger: logger, Realm: issuer,
-		APITokens: te.tokens, Passwords: te.accounts.Authenticator(te.auth), Engine: eng, Limits: o.limits,
+		APITokens: te.tokens, Passwords: te.accounts.Authenticator(e.passwordCalls), Engine: eng, Limits: o.limits,
+		TrustedProxies:     trusted,
 		Introspection:      introspection(te, svc, eng), // engine_refresh_test.go
 		IntrospectionAuthn: authn.Chain{eng.Registered.Caller(), callers},
 		Accounts:           te.accounts,
@@ -113,6 +129,27 @@ func (e *env) accountID(t testing.TB, name string) string {
 		t.Fatal(err)
 	}
 	return acct.ID
+}
+
+// registerClients stores each client (ID → secret) as `tollgate clients
+// add` does: a bcrypt hash, the audience service-b, the scope reports:read.
+func registerClients(tb testing.TB, st store.Clients, clients map[string]string) {
+	tb.Helper()
+	for id, secret := range clients {
+		hash, err := bcrypt.GenerateFromPassword([]byte(secret), bcrypt.MinCost)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := st.CreateClient(context.Background(), store.Client{ID: id, SecretHash: string(hash),
+			Audiences: []string{"service-b"}, Scopes: []string{"reports:read"}, CreatedAt: time.Now()}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// clientForm is a client_credentials request authenticating in the form.
+func clientForm(id, secret string) url.Values {
+	return url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}
 }
 
 // engineForm is the seed request: the password grant of the anonymous client.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tollgate/tollgate/pkg/redact"
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
@@ -120,12 +121,14 @@ func (rd renderer) storeOrInternalOAuth(w http.ResponseWriter, r *http.Request, 
 
 func (rd renderer) logUnavailable(r *http.Request, err error) {
 	rd.logger.WarnContext(r.Context(), "store unavailable", "request_id", requestID(r.Context()),
-		"method", r.Method, "path", r.URL.Path, "error", err)
+		"method", r.Method, "path", r.URL.Path, "error", redact.Secrets(err.Error()))
 }
 
+// logInternal logs err; an error may quote what the caller gave (htpasswd's
+// quote the user name), so secrets pasted there are redacted.
 func (rd renderer) logInternal(r *http.Request, err error) {
 	rd.logger.ErrorContext(r.Context(), "internal error", "request_id", requestID(r.Context()),
-		"method", r.Method, "path", r.URL.Path, "error", err)
+		"method", r.Method, "path", r.URL.Path, "error", redact.Secrets(err.Error()))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

@@ -15,11 +15,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/refresh"
+	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/server"
 )
@@ -356,4 +358,110 @@ func TestClientIPBehindProxy(t *testing.T) {
 			t.Errorf("a spoofed X-Forwarded-For reached the logs:\n%s", logs)
 		}
 	})
+}
+
+// A refusal for a spent budget (429) writes no audit event: a flood of
+// them must not fill the audit log, and tollgate_rate_limited_requests_total
+// counts them already. A real authentication failure is still audited.
+func TestRefusalsAreNotAudited(t *testing.T) {
+	bogusRefresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh.Prefix + "bogus"}, "client_id": {"docker"}, "service": {service}}
+	tests := []struct {
+		name  string
+		send  func(t *testing.T, e *engineEnv) response
+		oauth bool // the 429 is RFC 6749, else Docker
+	}{
+		{"GET Basic", func(t *testing.T, e *engineEnv) response {
+			return e.get(t, "service="+service, with(basicWith("alice", "wrong-password"), from(addrA)))
+		}, false},
+		{"POST password grant", func(t *testing.T, e *engineEnv) response {
+			return e.send(t, endpoint, wrongPasswordForm("alice"), addrA)
+		}, true},
+		{"POST refresh grant", func(t *testing.T, e *engineEnv) response {
+			return e.send(t, endpoint, bogusRefresh, addrA)
+		}, true},
+		{"engine password grant", func(t *testing.T, e *engineEnv) response {
+			return e.send(t, engineToken, engineForm("alice", "wrong-password"), addrA)
+		}, true},
+		{"engine refresh grant", func(t *testing.T, e *engineEnv) response {
+			return e.send(t, engineToken, refreshForm("tge_bogus", "anonymous"), addrA)
+		}, true},
+		{"client_credentials", func(t *testing.T, e *engineEnv) response {
+			return e.send(t, engineToken, clientForm("service-a", "not-the-secret-0123456789"), addrA)
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEngineEnv(t, engineOptions{trusted: true, clients: map[string]string{"service-a": "service-a-secret-0123456789"},
+				limits: server.Limits{PerIP: ratelimit.Budget{PerMinute: 1, Burst: 1}, MaxTracked: 10}})
+			if r := tt.send(t, e); r.status == http.StatusTooManyRequests || r.status < 400 {
+				t.Fatalf("first failure: status %d, want a refusal of the credentials", r.status)
+			}
+			if got := deniedEvents(e.audit.all()); got != 1 {
+				t.Fatalf("%d token.denied events after one failed authentication, want 1", got)
+			}
+			for range 20 {
+				r := tt.send(t, e)
+				if tt.oauth {
+					tooManyOAuth(t, r, 60)
+				} else {
+					tooManyDocker(t, r, 60)
+				}
+			}
+			if got := len(e.audit.all()); got != 1 {
+				t.Errorf("%d audit events after 20 refusals with 429, want the 1 of the failure before them", got)
+			}
+		})
+	}
+}
+
+// send POSTs a form to path on behalf of addr.
+func (e *engineEnv) send(t testing.TB, path string, form url.Values, addr string) response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	from(addr)(req)
+	return e.do(t, req)
+}
+
+// deniedEvents counts the token.denied events.
+func deniedEvents(events []store.AuditEvent) int {
+	n := 0
+	for _, ev := range events {
+		if ev.Kind == audit.TokenDenied {
+			n++
+		}
+	}
+	return n
+}
+
+// A registered client's secret is not a password a guesser can lock out:
+// like an API token, a client spends only the address budget, so failures
+// under its ID from elsewhere never refuse the client itself. The
+// addresses that fail are still refused.
+func TestClientsSpendOnlyTheAddressBudget(t *testing.T) {
+	const secret = "service-a-secret-0123456789"
+	e := newEngineEnv(t, engineOptions{trusted: true, clients: map[string]string{"service-a": secret},
+		limits: server.Limits{
+			PerUser:    ratelimit.Budget{PerMinute: 1, Burst: 2},
+			PerIP:      ratelimit.Budget{PerMinute: 1, Burst: 2},
+			MaxTracked: 10,
+		}})
+	wrong := clientForm("service-a", "not-the-secret-0123456789")
+	// A username budget's worth of failures from B and C, then more.
+	for _, addr := range []string{addrB, addrB, addrC, addrC} {
+		if r := e.send(t, engineToken, wrong, addr); r.status != http.StatusUnauthorized {
+			t.Fatalf("wrong secret from %s: status %d, body %s; want 401 invalid_client", addr, r.status, r.body)
+		}
+	}
+	// The client, from its own address, is not refused.
+	if r := e.send(t, engineToken, clientForm("service-a", secret), addrA); r.status != http.StatusOK {
+		t.Errorf("the right secret from A after failures elsewhere: status %d, body %s; want 200", r.status, r.body)
+	}
+	// The failing addresses spent their budgets: even the right secret is refused there.
+	for _, addr := range []string{addrB, addrC} {
+		tooManyOAuth(t, e.send(t, engineToken, clientForm("service-a", secret), addr), 120)
+	}
 }

@@ -6,7 +6,12 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/tollgate/tollgate/pkg/redact"
 )
 
 type ctxKey int
@@ -94,7 +99,8 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // withAccessLog writes one line per request. It logs the path, never the
 // query (scopes are harmless but a misused client may put secrets there)
 // and never a header; the route (the path template) and the subject the
-// request authenticated as, never its credentials. Successful probes and
+// request authenticated as, never its credentials (nor a subject with the
+// shape of one). Successful probes and
 // scrapes of the operations endpoints are logged at debug level.
 func withAccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -116,7 +122,7 @@ func withAccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			"method", r.Method,
 			"path", r.URL.Path,
 			"route", route,
-			"subject", subject,
+			"subject", redact.Secrets(subject),
 			"status", rec.status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000,
 			"remote", r.RemoteAddr,
@@ -144,4 +150,51 @@ func withRecover(rd renderer, next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// bodyLimits are the largest request bodies the endpoints read, by route
+// template: token forms and API-token JSON.
+var bodyLimits = map[string]int64{
+	"/oauth2/token":      maxFormBytes,
+	"/v1/oauth/token":    maxFormBytes,
+	"/oauth2/revoke":     maxFormBytes,
+	"/oauth2/introspect": maxFormBytes,
+	"/api/tokens":        maxAPITokenBody,
+	"/api/tokens/list":   maxAPITokenBody,
+	"/api/tokens/revoke": maxAPITokenBody,
+}
+
+// limitBodies makes the routes of bodyLimits refuse a request whose
+// Content-Length exceeds their limit (RFC 9110 §15.5.14) before the
+// handler reads a byte or checks a credential. A body of unknown length
+// (chunked) is bounded as it is read, by the handlers' MaxBytesReader.
+func limitBodies(r *mux.Router, rd renderer) {
+	_ = r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		template, err := route.GetPathTemplate()
+		limit, ok := bodyLimits[template]
+		next := route.GetHandler()
+		if err != nil || !ok || next == nil {
+			return nil
+		}
+		route.Handler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.ContentLength > limit {
+				rd.tooLarge(w, req, limit)
+				return
+			}
+			next.ServeHTTP(w, req)
+		}))
+		return nil
+	})
+}
+
+// tooLarge answers 413 in the error format of r's endpoint. Over HTTP/1
+// it closes the connection: the unread body must be neither drained
+// (net/http would read up to 256 KiB of it before answering) nor taken for
+// the next request. HTTP/2 resets the stream alone.
+func (rd renderer) tooLarge(w http.ResponseWriter, r *http.Request, limit int64) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+	rd.endpointError(w, r, http.StatusRequestEntityTooLarge, "INVALID_REQUEST", "request body too large",
+		"at most "+strconv.FormatInt(limit>>10, 10)+" KiB")
 }

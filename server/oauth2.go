@@ -53,10 +53,10 @@ func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// A password grant is charged to its username and the address, a
-	// refresh grant (no username) to the address alone.
+	// refresh grant (no username) to the address alone. A 429 is counted
+	// in the metrics, never audited.
 	user, pass := r.Form.Get("username"), authn.Secret(r.Form.Get("password"))
 	if !e.limits.admit(w, r, user, pass, e.rd.tooManyOAuth) {
-		e.denied(r, r.Form.Get("service"), nil, tooManyFailures)
 		return
 	}
 	var authenticated authn.Identity // filled by passwordGrantUser

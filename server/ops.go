@@ -328,10 +328,8 @@ func (a observedAuthn) Authenticate(ctx context.Context, username string, secret
 	switch {
 	case errors.Is(err, authn.ErrBadCredentials) && apitoken.LooksLike(string(secret)):
 		reason = metrics.APITokenInvalid // the chain never tries a token as a password
-	case errors.Is(err, authn.ErrBadCredentials):
-		reason = metrics.BadCredentials
-	case errors.Is(err, authn.ErrNoSuchUser):
-		reason = metrics.UnknownUser
+	case errors.Is(err, authn.ErrBadCredentials), errors.Is(err, authn.ErrNoSuchUser):
+		reason = metrics.BadCredentials // one reason: the metric must not tell which names exist
 	default:
 		return id, err // an internal failure, not the caller's
 	}

@@ -109,16 +109,71 @@ func New(o Options) http.Handler {
 	}
 	mountAPIDocs(r)
 	newOpsEndpoint(o.Ready, o.ReadyTimeout, o.Metrics, logger).Mount(r)
-	ins.wrapRoutes(r) // after every Mount
+	limitBodies(r, rd) // after every Mount
+	ins.wrapRoutes(r)  // after every Mount, around the body limits
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		rd.docker(w, DockerError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "no such endpoint"})
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		w.Header().Set("Allow", strings.Join(allowedMethods(r, req), ", "))
-		rd.docker(w, DockerError{Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED", Message: "method not allowed"})
-	})
+	r.MethodNotAllowedHandler = methodNotAllowed(r, rd)
 	h := withClientIP(ipResolver{o.TrustedProxies}, withAccessLog(withClientIPLogs(logger), withMetrics(ins, withRecover(rd, r))))
 	return &routedHandler{Handler: withRequestID(h), router: r}
+}
+
+// errorFormat is how an endpoint renders its errors.
+type errorFormat uint8
+
+const (
+	dockerFormat errorFormat = iota // distribution's errcode body (DockerError)
+	oauthFormat                     // RFC 6749 §5.2 (OAuthError)
+	engineFormat                    // Anchore's body (EngineError)
+)
+
+// errorFormats are the paths that do not answer in the registry's format.
+// /oauth2/token keeps it: its GET is the registry's protocol.
+var errorFormats = map[string]errorFormat{
+	"/v1/oauth/token":    oauthFormat,
+	"/oauth2/revoke":     oauthFormat,
+	"/oauth2/introspect": oauthFormat,
+	"/v1/account":        engineFormat,
+	"/v1/accounts":       engineFormat,
+}
+
+// errorFormatOf is the error format of r's endpoint: that of its path, but
+// RFC 6749's for the OAuth2 form of /oauth2/token (POST).
+func errorFormatOf(r *http.Request) errorFormat {
+	if r.URL.Path == tokenRoute && r.Method == http.MethodPost {
+		return oauthFormat
+	}
+	return errorFormats[r.URL.Path]
+}
+
+// endpointError writes an error that any endpoint may answer (405, 413) in
+// the format of r's endpoint: dockerCode is the registry's error code; RFC
+// 6749 has none for these, so its code is invalid_request.
+func (rd renderer) endpointError(w http.ResponseWriter, r *http.Request, status int, dockerCode, message, detail string) {
+	text := message
+	if detail != "" {
+		text += ": " + detail
+	}
+	switch errorFormatOf(r) {
+	case oauthFormat:
+		rd.oauth(w, oauthError(status, "invalid_request", text))
+	case engineFormat:
+		rd.engine(w, EngineError{Status: status, Message: text})
+	default:
+		rd.docker(w, DockerError{Status: status, Code: dockerCode, Message: message, Detail: detail})
+	}
+}
+
+// methodNotAllowed answers 405 (RFC 9110 §15.5.6) in the error format of
+// the endpoint at the request's path, with an Allow header naming the
+// methods served there. HEAD gets the same answer: mux serves it only on
+// routes that list it (none does), and net/http then leaves out the body.
+func methodNotAllowed(r *mux.Router, rd renderer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Allow", strings.Join(allowedMethods(r, req), ", "))
+		rd.endpointError(w, req, http.StatusMethodNotAllowed, "UNSUPPORTED", "method not allowed", "")
+	})
 }
 
 // allowedMethods lists the methods the router serves for req's path (the

@@ -441,6 +441,20 @@ func checkOAuthError(t testing.TB, r response, wantStatus int, wantCode string) 
 	}
 }
 
+// checkEngineError checks an error of the Engine API's account calls:
+// Anchore's {"message","httpcode","detail"} and nothing else.
+func checkEngineError(t testing.TB, r response, wantStatus int) {
+	t.Helper()
+	if r.status != wantStatus {
+		t.Fatalf("status = %d, want %d; body %s", r.status, wantStatus, r.body)
+	}
+	var body map[string]any
+	decodeStrict(t, r.body, &body)
+	if m, _ := body["message"].(string); len(body) != 3 || m == "" || body["httpcode"] != float64(wantStatus) || body["detail"] == nil {
+		t.Errorf("body %s: want Anchore's {message, httpcode: %d, detail}", r.body, wantStatus)
+	}
+}
+
 // checkGetOK checks a successful GET response and returns the body.
 func (e *env) checkGetOK(t testing.TB, r response) getResponse {
 	t.Helper()
@@ -1028,6 +1042,62 @@ func TestRouting(t *testing.T) {
 			checkDockerError(t, r, tt.wantStatus, tt.wantCode, false)
 			if tt.wantStatus == http.StatusMethodNotAllowed && r.header.Get("Allow") != "GET, POST" {
 				t.Errorf("Allow = %q, want %q", r.header.Get("Allow"), "GET, POST")
+			}
+		})
+	}
+}
+
+// HEAD on a token endpoint is not GET: mux serves no route for it, and
+// net/http would send no body anyway. Each answers 405 with an Allow that
+// names only the methods it serves, in its own error format: what the
+// handler writes is checked through a recorder (which keeps a HEAD's
+// body), what a client gets over the wire through the test server.
+func TestHeadOnTokenEndpoints(t *testing.T) {
+	const docker, oauth, anchore = "docker", "oauth", "anchore"
+	tests := []struct {
+		path   string
+		allow  string
+		format string
+	}{
+		{endpoint, "GET, POST", docker},
+		{engineToken, "POST", oauth},
+		{"/oauth2/revoke", "POST", oauth},
+		{"/oauth2/introspect", "POST", oauth},
+		{"/api/tokens", "POST", docker},
+		{"/api/tokens/list", "POST", docker},
+		{"/api/tokens/revoke", "POST", docker},
+		{"/v1/account", "GET", anchore},
+		{"/v1/accounts", "GET", anchore},
+	}
+	e := newEngineEnv(t, engineOptions{})
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			e.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodHead, tt.path, nil))
+			r := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+			switch tt.format {
+			case oauth:
+				checkOAuthError(t, r, http.StatusMethodNotAllowed, "invalid_request")
+			case anchore:
+				checkEngineError(t, r, http.StatusMethodNotAllowed)
+			default:
+				checkDockerError(t, r, http.StatusMethodNotAllowed, "UNSUPPORTED", false)
+			}
+			req, err := http.NewRequest(http.MethodHead, e.srv.URL+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wire := e.do(t, req)
+			if wire.status != http.StatusMethodNotAllowed || len(wire.body) != 0 {
+				t.Errorf("over the wire: status %d, %d body bytes; want 405 and no body", wire.status, len(wire.body))
+			}
+			for _, h := range []http.Header{r.header, wire.header} {
+				if got := h.Get("Allow"); got != tt.allow {
+					t.Errorf("Allow = %q, want %q (never HEAD)", got, tt.allow)
+				}
+			}
+			if got, want := wire.header.Get("Cache-Control"), r.header.Get("Cache-Control"); got != want {
+				t.Errorf("Cache-Control over the wire = %q, want %q as written", got, want)
 			}
 		})
 	}

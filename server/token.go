@@ -18,6 +18,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/grant"
+	"github.com/tollgate/tollgate/pkg/redact"
 	"github.com/tollgate/tollgate/pkg/scope"
 )
 
@@ -82,7 +83,7 @@ func (g loggedGrant) logReduced(ctx context.Context, req grant.Request, res gran
 		if k < len(res.Rules) {
 			rule = res.Rules[k]
 		}
-		attrs := []any{"request_id", requestID(ctx), "subject", req.Identity.Name, "service", req.Service,
+		attrs := []any{"request_id", requestID(ctx), "subject", redact.Secrets(req.Identity.Name), "service", req.Service,
 			"scope", asked.String(), "granted", strings.Join(got.Actions, ","), "rule", rule}
 		if req.Identity.Role != "" {
 			attrs = append(attrs, "role", req.Identity.Role)
@@ -216,7 +217,8 @@ func (e *tokenEndpoint) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// 2. Authenticate (Basic, Bearer with an API token, or anonymous),
-	// unless a failure budget is spent.
+	// unless a failure budget is spent (a 429 is counted in the metrics,
+	// never audited).
 	user, secret := requestCredentials(r)
 	if secret != "" && !e.limits.admit(w, r, user, secret, e.rd.tooManyDocker) {
 		return
@@ -336,18 +338,19 @@ func isBearer(r *http.Request) bool {
 	return strings.EqualFold(scheme, "Bearer")
 }
 
-// denied audits a refused token request under the name the caller gave.
+// denied audits a refused token request under the name the caller gave,
+// unless it has the shape of a secret (a token pasted as the user name).
 func (e *tokenEndpoint) denied(r *http.Request, service string, scopes []scope.Scope, reason string) {
 	user, _ := requestCredentials(r)
 	if user == "" {
 		user = r.FormValue("username")
 	}
 	e.grant.Denied(grant.Request{
-		Identity: authn.Identity{Name: user},
+		Identity: authn.Identity{Name: redact.Secrets(user)},
 		Service:  service,
 		Scopes:   scopes,
 		ClientIP: clientIP(r),
-		ClientID: r.FormValue("client_id"),
+		ClientID: redact.Secrets(r.FormValue("client_id")),
 	}, reason)
 }
 

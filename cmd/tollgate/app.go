@@ -81,6 +81,7 @@ func loadParts(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*p
 	if p.store, err = openStore(ctx, cfg.Store); err != nil {
 		return nil, err
 	}
+	warnExposedStore(cfg.Store, logger)
 	if p.signing, err = newSigning(ctx, cfg, p.store, logger); err != nil {
 		p.store.Close()
 		return nil, err
@@ -365,6 +366,22 @@ func openStore(ctx context.Context, c config.Store) (store.Store, error) {
 		return postgres.Open(ctx, string(c.DSN))
 	}
 	return nil, fmt.Errorf("store.type %q is not supported", c.Type)
+}
+
+// warnExposedStore logs a warning naming each file of a SQLite store that
+// group or others may access: Tollgate creates them private, but an older
+// database keeps its mode, and it holds token hashes and the audit log.
+func warnExposedStore(c config.Store, logger *slog.Logger) {
+	if c.Type != "sqlite" {
+		return
+	}
+	exposed, err := sqlite.ExposedFiles(c.Path)
+	if err != nil {
+		logger.Warn("cannot check the modes of the SQLite files", "error", err)
+	}
+	for _, f := range exposed {
+		logger.Warn("SQLite file is readable by group or others; chmod 600 it", "file", f.Path, "mode", fmt.Sprintf("%04o", f.Mode))
+	}
 }
 
 func watchUsers(ctx context.Context, users *htpasswd.File, logger *slog.Logger) {

@@ -85,6 +85,9 @@ func (f *clientsFlags) add(cmd *cobra.Command, name string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkClientNamespace(name, cfg.Users.Htpasswd); err != nil {
+		return err
+	}
 	secret, generated, err := f.secret(cmd)
 	if err != nil {
 		return err
@@ -191,6 +194,50 @@ func checkClientName(name string) error {
 		}
 	}
 	return nil
+}
+
+// Names a client may not take: a client's token has its name as sub, and
+// engine tokens carry a user's name, or soon the account's UUID, as sub.
+var (
+	errClientIsUser = errors.New("is a user")
+	errClientUUID   = errors.New("is shaped like a UUID (8-4-4-4-12 hex digits)")
+)
+
+// checkClientNamespace refuses a client name that a user has (in the
+// htpasswd file at htpasswdPath; a missing file has no users) or that has
+// the shape of a UUID, so that no client's sub ever equals a user's.
+func checkClientNamespace(name, htpasswdPath string) error {
+	if looksLikeUUID(name) {
+		return fmt.Errorf("client name %q %w: UUIDs are kept for users' account IDs, the sub of their tokens", name, errClientUUID)
+	}
+	isUser, err := hasUser(htpasswdPath, name)
+	if err != nil {
+		return err
+	}
+	if isUser {
+		return fmt.Errorf("client name %q %w (in %s): clients and users share one namespace, the sub of their tokens",
+			name, errClientIsUser, htpasswdPath)
+	}
+	return nil
+}
+
+// looksLikeUUID reports the RFC 9562 §4 string form, 8-4-4-4-12 hex digits
+// in either case, whatever its version and variant.
+func looksLikeUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'):
+			return false
+		}
+	}
+	return true
 }
 
 // checkScopeToken enforces RFC 6749 §3.3's scope-token (printable ASCII

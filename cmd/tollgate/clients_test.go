@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -326,4 +328,58 @@ func TestClientsCommand(t *testing.T) {
 	if status != http.StatusUnauthorized || body["error"] != "invalid_client" {
 		t.Errorf("removed client: %d %v, want 401 invalid_client", status, body)
 	}
+}
+
+// Clients and users live in one namespace: a client's sub is its name, and
+// engine tokens will carry a user's account UUID as sub. So `clients add`
+// refuses a name of the htpasswd file and a name shaped like a UUID,
+// saying why, and stores nothing; a missing htpasswd file has no users.
+func TestClientsAddRefusesUserNamesAndUUIDs(t *testing.T) {
+	cfg, _ := engineConfig(t, 48, 0o600)
+	path := filepath.Join(filepath.Dir(cfg.Store.Path), "tollgate.yaml")
+	tests := []struct {
+		name    string
+		client  string
+		wantErr error
+		words   []string // in the error
+	}{
+		{"a user", "alice", errClientIsUser, []string{`"alice"`, cfg.Users.Htpasswd}},
+		{"another user", "admin", errClientIsUser, []string{`"admin"`}},
+		{"a UUID", "123e4567-e89b-12d3-a456-426614174000", errClientUUID, []string{"8-4-4-4-12"}},
+		{"an upper-case UUID", "123E4567-E89B-12D3-A456-426614174000", errClientUUID, []string{"UUID"}},
+		{"a user's name in another case", "Alice", nil, nil},
+		{"hex without the dashes", "123e4567e89b12d3a456426614174000", nil, nil},
+		{"a UUID with a non-hex digit", "123e4567-e89b-12d3-a456-42661417400g", nil, nil},
+		{"a service", "service-x", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := runCLI(t, "", "clients", "add", tt.client, "--config", path, "--audience", "ledger")
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("add %q: %v\n%s", tt.client, err, out)
+				}
+				return
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("add %q: %v, want %v\n%s", tt.client, err, tt.wantErr, out)
+			}
+			for _, w := range tt.words {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %s", err, w)
+				}
+			}
+			if out, _ := runCLI(t, "", "clients", "list", "--config", path); strings.Contains(out, tt.client) {
+				t.Errorf("the refused client %q was stored:\n%s", tt.client, out)
+			}
+		})
+	}
+	t.Run("no htpasswd file", func(t *testing.T) {
+		if err := os.Remove(cfg.Users.Htpasswd); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := runCLI(t, "", "clients", "add", "bob", "--config", path); err != nil {
+			t.Errorf("add bob without an htpasswd file: %v\n%s", err, out)
+		}
+	})
 }

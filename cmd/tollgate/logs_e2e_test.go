@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -18,8 +19,12 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
+	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/logtest"
+	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/sqlite"
 )
 
 // logUsers have passwords distinctive enough that a leak is found by a
@@ -149,6 +154,7 @@ func TestLogsHoldNoSecretsEndToEnd(t *testing.T) {
 	writeHtpasswd(t, filepath.Join(dir, "htpasswd"), logUsers)
 	cfg := loadE2EConfig(t, dir) // log: {level: debug, format: json}
 	cfg.Users.Admins = []string{"admin"}
+	enableEngine(t, cfg, dir)
 
 	s := &secretLog{logs: &logtest.Buffer{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -254,6 +260,8 @@ func TestLogsHoldNoSecretsEndToEnd(t *testing.T) {
 	unknown := apitoken.Generate()
 	st, m = s.get(t, q, apitoken.Username, unknown)
 	expectStatus(t, "GET with an unknown token", st, http.StatusUnauthorized, m)
+	// API tokens pasted where the user name goes.
+	audited := s.misplacedTokens(t, q)
 
 	// The operations endpoints, and /metrics after all of the above.
 	metricsPage := ""
@@ -300,6 +308,19 @@ func TestLogsHoldNoSecretsEndToEnd(t *testing.T) {
 	if len(s.secrets) < 40 {
 		t.Fatalf("only %d secrets collected: the flows above did not run", len(s.secrets))
 	}
+	auditRows := readAudit(t, cfg.Store.Path)
+	if n := redactedDenials(auditRows); n != audited {
+		t.Errorf("%d token.denied audit rows name a (redacted) subject, want one per misplaced token refused by a token endpoint (%d)",
+			n, audited)
+	}
+	for _, row := range auditRows {
+		text := fmt.Sprintf("%+v", row)
+		for _, secret := range s.secrets {
+			if strings.Contains(text, secret) {
+				t.Errorf("audit row %d (%s) holds a secret: %.10s…", row.ID, row.Kind, secret)
+			}
+		}
+	}
 	for name, text := range map[string]string{"log": logs, "/metrics": metricsPage} {
 		for _, secret := range s.secrets {
 			if strings.Contains(text, secret) {
@@ -317,6 +338,101 @@ func TestLogsHoldNoSecretsEndToEnd(t *testing.T) {
 			}
 		}
 	}
+}
+
+// enableEngine turns the Engine API on in cfg (HS256 over a secret file
+// in dir), so that its token endpoint and client_credentials are exercised.
+func enableEngine(t *testing.T, cfg *config.Config, dir string) {
+	t.Helper()
+	secretPath := filepath.Join(dir, "engine.secret")
+	if err := os.WriteFile(secretPath, []byte(rand.Text()+rand.Text()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Engine = config.Engine{Enabled: true, Issuer: "anchore-engine", Expiration: time.Hour, Signing: "hmac",
+		HMACSecretFile: secretPath, PublicClients: []string{"anonymous"}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// misplacedTokens sends well-formed API tokens where a user name goes, the
+// common paste mistake: as the Basic user of GET /oauth2/token (with a
+// password, and with the token as the password too), of the engine's
+// empty-body grant, of /v1/account and of /oauth2/introspect; as the
+// username of both password grants and of the API-token JSON; as the
+// client_id of client_credentials. Each is refused, and the tokens are
+// remembered as secrets. It returns how many refusals are audited (those
+// of the token endpoints).
+func (s *secretLog) misplacedTokens(t *testing.T, query string) (audited int) {
+	t.Helper()
+	next := func() string {
+		tok := apitoken.Generate()
+		s.remember(tok)
+		return tok
+	}
+	// send sends one request; audit says its refusal is audited.
+	send := func(what string, audit bool, method, path, contentType, body string, user, password string, want int) {
+		t.Helper()
+		if audit {
+			audited++
+		}
+		req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		if user != "" {
+			req.SetBasicAuth(user, password)
+		}
+		st, m := s.call(t, req)
+		expectStatus(t, what, st, want, m)
+	}
+	const formType = "application/x-www-form-urlencoded"
+	send("GET, a token as the user", true, http.MethodGet, "/oauth2/token?"+query, "", "", next(), "wrong-Pass-5e1c9a07", http.StatusUnauthorized)
+	tok := next()
+	send("GET, a token as user and password", true, http.MethodGet, "/oauth2/token?"+query, "", "", tok, tok, http.StatusUnauthorized)
+	form := url.Values{"grant_type": {"password"}, "username": {next()}, "password": {"wrong-Pass-5e1c9a07"},
+		"client_id": {"docker"}, "service": {e2eService}}
+	send("POST password grant, a token as the username", true, http.MethodPost, "/oauth2/token", formType, form.Encode(), "", "", http.StatusBadRequest)
+	form = url.Values{"grant_type": {"password"}, "username": {next()}, "password": {"wrong-Pass-5e1c9a07"}, "client_id": {"anonymous"}}
+	send("engine password grant, a token as the username", true, http.MethodPost, "/v1/oauth/token", formType, form.Encode(), "", "", http.StatusBadRequest)
+	send("engine Basic grant, a token as the user", true, http.MethodPost, "/v1/oauth/token", "", "", next(), "wrong-Pass-5e1c9a07", http.StatusBadRequest)
+	form = url.Values{"grant_type": {"client_credentials"}}
+	send("client_credentials, a token as the client", true, http.MethodPost, "/v1/oauth/token", formType, form.Encode(), next(), "wrong-Secret-7d02b4e1", http.StatusUnauthorized)
+	body := fmt.Sprintf(`{"username":%q,"password":"wrong-Pass-5e1c9a07"}`, next())
+	send("API token create, a token as the username", false, http.MethodPost, "/api/tokens", "application/json", body, "", "", http.StatusUnauthorized)
+	send("account, a token as the user", false, http.MethodGet, "/v1/account", "", "", next(), "wrong-Pass-5e1c9a07", http.StatusUnauthorized)
+	send("introspect, a token as the user", false, http.MethodPost, "/oauth2/introspect", formType, "token=x", next(), "wrong-Pass-5e1c9a07", http.StatusUnauthorized)
+	return audited
+}
+
+// readAudit reads every audit row of the SQLite store at path (after the
+// server has stopped and written its queue).
+func readAudit(t *testing.T, path string) []store.AuditEvent {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rows, err := st.ListAudit(context.Background(), 0, time.Time{}, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// redactedDenials counts the token.denied rows whose subject was redacted.
+func redactedDenials(rows []store.AuditEvent) int {
+	n := 0
+	for _, row := range rows {
+		if row.Kind == audit.TokenDenied && row.Subject == "(redacted)" {
+			n++
+		}
+	}
+	return n
 }
 
 // TestKeyCreated: a key file records no creation time; the certificate's

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/config"
 )
 
@@ -158,10 +159,21 @@ func (c *certReloader) stat() (fileStamp, error) {
 	return fileStamp{certMod: cs.ModTime().UnixNano(), keyMod: ks.ModTime().UnixNano(), certSize: cs.Size(), keySize: ks.Size()}, nil
 }
 
-// load reads the pair that st describes. If the files change between the
-// stat and the read, the next look sees another stamp and reads them again.
+// load reads the pair that st describes; the key file is refused, as a
+// signing key is, when its group or others may read it. If the files change
+// between the stat and the read, the next look sees another stamp and reads
+// them again.
 func (c *certReloader) load(st fileStamp) error {
-	pair, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	certPEM, err := os.ReadFile(c.certFile)
+	if err != nil {
+		return err
+	}
+	keyPEM, err := keys.ReadPrivateFile(c.keyFile)
+	if err != nil {
+		return err
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	clear(keyPEM)
 	if err != nil {
 		return err
 	}

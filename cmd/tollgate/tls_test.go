@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
 	"log"
 	"log/slog"
@@ -16,11 +17,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/logtest"
 )
@@ -261,6 +264,68 @@ func TestTLSConfigRefusesBadFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The TLS private key is refused when its group or others may read it,
+// with the check and the words of the signing key's (keys.ReadPrivateFile),
+// at start and when the files are re-read; 0600 and 0400 are fine.
+func TestTLSKeyFileMode(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no permission bits on Windows")
+	}
+	ca := newTestCA(t, "server CA")
+	tests := []struct {
+		mode os.FileMode
+		ok   bool
+	}{
+		{0o600, true}, {0o400, true}, {0o640, false}, {0o604, false}, {0o644, false}, {0o440, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode.String(), func(t *testing.T) {
+			certPath, keyPath := writePair(t, ca, t.TempDir(), 1)
+			if err := os.Chmod(keyPath, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			_, err := newTLSConfig(config.TLS{Cert: certPath, Key: keyPath, ClientAuth: "none"}, slog.New(slog.DiscardHandler))
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("mode %04o refused: %v", tt.mode, err)
+				}
+				return
+			}
+			_, signingErr := keys.Load(keyPath, "", keys.Options{Algorithm: "ES256"})
+			if !errors.Is(err, keys.ErrKeyPermissions) || signingErr == nil || !strings.Contains(err.Error(), signingErr.Error()) {
+				t.Errorf("mode %04o: error %v; want ErrKeyPermissions worded as for a signing key (%v)", tt.mode, err, signingErr)
+			}
+		})
+	}
+	t.Run("on reload", func(t *testing.T) {
+		dir := t.TempDir()
+		certPath, keyPath := writePair(t, ca, dir, 1)
+		logs := &logtest.Buffer{}
+		clock := &fakeClock{t: time.Now()}
+		certs, err := newCertReloader(certPath, keyPath, slog.New(slog.NewJSONHandler(logs, nil)), clock.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2, k2 := ca.issue(t, 2, false)
+		writeFile(t, certPath, c2)
+		writeFile(t, keyPath, k2)
+		if err := os.Chmod(keyPath, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		later := time.Now().Add(time.Minute)
+		touch(t, certPath, later)
+		touch(t, keyPath, later)
+		clock.advance(tlsReloadEvery)
+		cert, _ := certs.getCertificate(nil)
+		if got := cert.Leaf.SerialNumber.Int64(); got != 1 {
+			t.Errorf("serial %d after a renewal with a readable key, want the previous certificate (1)", got)
+		}
+		if !strings.Contains(logs.String(), keys.ErrKeyPermissions.Error()) {
+			t.Errorf("the refused key is not logged:\n%s", logs.String())
+		}
+	})
 }
 
 // fakeClock is a settable clock.

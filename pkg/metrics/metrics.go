@@ -50,10 +50,11 @@ func (r TokenResult) String() string { return tokenResultNames[r] }
 // AuthFailure is why a caller was not authenticated.
 type AuthFailure uint8
 
-// Authentication failure reasons.
+// Authentication failure reasons. An unknown user and a wrong password are
+// both BadCredentials: /metrics is readable without authentication, and a
+// reason of its own would tell a scraper which user names exist.
 const (
-	BadCredentials      AuthFailure = iota // a known user, a wrong password
-	UnknownUser                            // no backend knows the user
+	BadCredentials      AuthFailure = iota // an unknown user, or a wrong password
 	Malformed                              // credentials missing or not in the form asked for
 	APITokenInvalid                        // an API token that is unknown, expired, revoked or sent under another name
 	RefreshTokenInvalid                    // a refresh token that is unknown, expired, revoked or for another service
@@ -61,7 +62,7 @@ const (
 )
 
 var authFailureNames = [numAuthFailures]string{
-	"bad_credentials", "unknown_user", "malformed", "api_token_invalid", "refresh_token_invalid",
+	"bad_credentials", "malformed", "api_token_invalid", "refresh_token_invalid",
 }
 
 func (a AuthFailure) String() string { return authFailureNames[a] }

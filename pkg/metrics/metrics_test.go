@@ -119,6 +119,22 @@ func TestClosedLabelSetsStartAtZero(t *testing.T) {
 	}
 }
 
+// TestAuthFailureReasons: the reasons exported are a closed set that does
+// not tell an unknown user from a wrong password, so that /metrics, which
+// anyone who can reach it may read, never confirms that a name exists.
+func TestAuthFailureReasons(t *testing.T) {
+	_, reg := newTest(t)
+	want := []string{"bad_credentials", "malformed", "api_token_invalid", "refresh_token_invalid"}
+	if n := seriesCount(t, reg, "tollgate_authentication_failures_total"); n != len(want) {
+		t.Errorf("%d reasons exported, want %d: %v", n, len(want), want)
+	}
+	for _, r := range want {
+		if v := value(t, reg, "tollgate_authentication_failures_total", "reason="+r); v != 0 {
+			t.Errorf("reason %s = %v before any request", r, v)
+		}
+	}
+}
+
 func TestCounters(t *testing.T) {
 	m, reg := newTest(t)
 	m.TokenIssued(GrantGet, Granted)
@@ -194,7 +210,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	tests := map[string]func(){
 		"Route.Observe":   func() { r.Observe("GET", 200, time.Millisecond) },
 		"TokenIssued":     func() { m.TokenIssued(GrantPassword, PartiallyGranted) },
-		"AuthFailed":      func() { m.AuthFailed(UnknownUser) },
+		"AuthFailed":      func() { m.AuthFailed(BadCredentials) },
 		"CredentialCache": func() { m.CredentialCache(true) },
 		"BcryptVerified":  func() { m.BcryptVerified() },
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -31,13 +32,17 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the database file at path and applies
-// pending migrations.
+// pending migrations. A new file is created with mode 0600; an existing
+// one keeps its mode (see ExposedFiles).
 func Open(ctx context.Context, path string) (*Store, error) { return openUpTo(ctx, path, "") }
 
 // openUpTo is Open applying the migrations up to last only ("": all), so that
 // tests can build a database as an older version left it.
 func openUpTo(ctx context.Context, path, last string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite store: %w", err)
+	}
+	if err := createPrivate(path); err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)
 	}
 	q := url.Values{}
@@ -56,6 +61,53 @@ func openUpTo(ctx context.Context, path, last string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// createPrivate creates an empty file at path, mode 0600, unless one
+// exists. SQLite takes an empty file for an empty database, and creates
+// the -wal and -shm files with the mode of the database file (os_unix.c,
+// findCreateFileMode), so the three hold token hashes and the audit log
+// for Tollgate's account alone, whatever the umask.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// Exposed is a file of a database that group or others may access.
+type Exposed struct {
+	Path string
+	Mode fs.FileMode // permission bits
+}
+
+// ExposedFiles returns those of the database at path, its -wal and its
+// -shm files that exist and that group or others may read or write, in
+// that order. Open does not refuse them (the database worked before and
+// chmod 600 fixes it): report them, so the operator does. Windows has no
+// such permission bits: nothing is reported there.
+func ExposedFiles(path string) ([]Exposed, error) {
+	if runtime.GOOS == "windows" {
+		return nil, nil
+	}
+	var exposed []Exposed
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return exposed, fmt.Errorf("sqlite store: %w", err)
+		}
+		if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+			exposed = append(exposed, Exposed{Path: f, Mode: mode})
+		}
+	}
+	return exposed, nil
 }
 
 // Close closes the database.
