@@ -23,19 +23,25 @@ const DefaultConfirmDelay = time.Second
 // end users added since; a file that lists nobody removes nothing. Errors
 // are logged: a store that is away must not keep the server from starting.
 func (s *Service) Start(ctx context.Context, users []string, fileTime time.Time) {
-	listed := make(map[string]bool, len(users))
-	for _, name := range users {
-		listed[name] = true
-		if _, err := s.Ensure(ctx, name); err != nil {
-			s.logger().ErrorContext(ctx, "create account", "user", name, "error", err)
-		}
-	}
-	if len(users) == 0 {
-		return
-	}
 	all, err := s.Store.ListAccounts(ctx)
 	if err != nil {
 		s.logger().ErrorContext(ctx, "list accounts", "error", err)
+		return
+	}
+	known := make(map[string]bool, len(all))
+	for _, acct := range all {
+		known[acct.Name] = true
+	}
+	listed := make(map[string]bool, len(users))
+	for _, name := range users {
+		listed[name] = true
+		if !known[name] {
+			if _, err := s.Ensure(ctx, name); err != nil {
+				s.logger().ErrorContext(ctx, "create account", "user", name, "error", err)
+			}
+		}
+	}
+	if len(users) == 0 {
 		return
 	}
 	for _, acct := range all {
