@@ -295,6 +295,15 @@ func requestCredentials(r *http.Request) (user string, secret authn.Secret) {
 // callerIdentity authenticates what requestCredentials read. It returns a
 // client error to render, or an internal (or store) error.
 func (e *tokenEndpoint) callerIdentity(r *http.Request, user string, secret authn.Secret) (authn.Identity, *DockerError, error) {
+	return identify(r, e.authn, e.limits, user, secret)
+}
+
+// identify authenticates credentials read by requestCredentials with a
+// (API tokens, then passwords): none is the anonymous caller; a header of
+// another scheme, or a Bearer credential that is not an API token, is a
+// 401 without asking a; a refused credential a 401 charged to the
+// failure budgets (a disabled account's is not: its owner proved it).
+func identify(r *http.Request, a authn.Authenticator, limits *limiter, user string, secret authn.Secret) (authn.Identity, *DockerError, error) {
 	switch {
 	case user == "" && secret == "":
 		return authn.Identity{}, nil, nil
@@ -302,14 +311,14 @@ func (e *tokenEndpoint) callerIdentity(r *http.Request, user string, secret auth
 		d := unauthorized(errMalformedCredentials.Error())
 		return authn.Identity{}, &d, nil
 	case user == apitoken.Username && !apitoken.LooksLike(string(secret)) && isBearer(r):
-		e.limits.failed(r, "", "")
+		limits.failed(r, "", "")
 		d := unauthorized(errBearerNotAPIToken.Error())
 		return authn.Identity{}, &d, nil
 	}
-	id, err := e.authn.Authenticate(r.Context(), user, secret)
+	id, err := a.Authenticate(r.Context(), user, secret)
 	if d := credentialFailure(err); d != nil {
 		if !errors.Is(err, authn.ErrDisabled) {
-			e.limits.failed(r, user, secret)
+			limits.failed(r, user, secret)
 		}
 		return authn.Identity{}, d, nil
 	}

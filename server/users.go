@@ -8,7 +8,6 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/authn"
-	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
@@ -112,20 +111,13 @@ func (e *usersEndpoint) admin(w http.ResponseWriter, r *http.Request) (authn.Ide
 	if !e.limits.admit(w, r, user, secret, e.rd.tooManyDocker) {
 		return authn.Identity{}, false
 	}
-	var id authn.Identity
-	err := error(authn.ErrBadCredentials)
-	if user != "" && (user != apitoken.Username || apitoken.LooksLike(string(secret)) || !isBearer(r)) {
-		id, err = e.authn.Authenticate(r.Context(), user, secret)
-	}
-	if d := credentialFailure(err); d != nil {
-		if !errors.Is(err, authn.ErrDisabled) {
-			e.limits.failed(r, user, secret)
-		}
-		e.rd.docker(w, *d)
-		return authn.Identity{}, false
-	}
+	id, derr, err := identify(r, e.authn, e.limits, user, secret)
 	if err != nil {
 		e.rd.storeOrInternalDocker(w, r, err)
+		return authn.Identity{}, false
+	}
+	if derr != nil {
+		e.rd.docker(w, *derr)
 		return authn.Identity{}, false
 	}
 	if !id.ActsAsAdmin() {
