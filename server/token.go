@@ -223,7 +223,7 @@ func (e *tokenEndpoint) get(w http.ResponseWriter, r *http.Request) {
 	if secret != "" && !e.limits.admit(w, r, user, secret, e.rd.tooManyDocker) {
 		return
 	}
-	id, derr, err := e.callerIdentity(r, user, secret)
+	id, derr, err := identify(r, e.authn, e.limits, user, secret)
 	if err != nil {
 		e.rd.storeOrInternalDocker(w, r, err)
 		return
@@ -290,12 +290,6 @@ func requestCredentials(r *http.Request) (user string, secret authn.Secret) {
 		return apitoken.Username, authn.Secret(strings.TrimSpace(cred))
 	}
 	return "", authn.Secret(h)
-}
-
-// callerIdentity authenticates what requestCredentials read. It returns a
-// client error to render, or an internal (or store) error.
-func (e *tokenEndpoint) callerIdentity(r *http.Request, user string, secret authn.Secret) (authn.Identity, *DockerError, error) {
-	return identify(r, e.authn, e.limits, user, secret)
 }
 
 // identify authenticates credentials read by requestCredentials with a
