@@ -275,7 +275,7 @@ var (
 // Basic, or an API token as Bearer (NORA-style clients), which stands for
 // Basic with the user name apitoken.Username. No Authorization header, or
 // empty Basic credentials, is the anonymous caller (both ""). A header that
-// is neither gives the user "" and a non-empty secret that callerIdentity
+// is neither gives the user "" and a non-empty secret that identify
 // refuses.
 func requestCredentials(r *http.Request) (user string, secret authn.Secret) {
 	h := r.Header.Get("Authorization")
