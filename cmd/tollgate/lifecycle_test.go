@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,9 +17,11 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/authn/htpasswd"
+	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/logtest"
 	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/store/sqlite"
+	"github.com/tollgate/tollgate/pkg/verify"
 )
 
 // lifecycleApp is an app as serve builds it over a fresh directory (the
@@ -354,5 +357,67 @@ func TestUsersPasswdEndsRefreshTokens(t *testing.T) {
 	events, _ := st.ListAudit(ctx, 0, time.Time{}, 10)
 	if len(events) != 1 || events[0].Kind != "user.password_changed" || events[0].Subject != cliActor {
 		t.Errorf("audit = %+v, want one user.password_changed by the CLI", events)
+	}
+}
+
+// TestEngineTokensVerifyOutOfTheBox: with engine.audience left out, the
+// engine issuer is the audience too, and pkg/verify accepts the tokens of
+// the password grant as the README's example says.
+func TestEngineTokensVerifyOutOfTheBox(t *testing.T) {
+	clearTollgateEnv(t)
+	dir, _ := tollgateDir(t)
+	secret := []byte("a-shared-engine-secret-of-32-bytes-or-more")
+	secretPath := filepath.Join(dir, "engine.secret")
+	if err := os.WriteFile(secretPath, secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml, err := os.ReadFile(filepath.Join(dir, "tollgate.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml = append(yaml, []byte("engine: {enabled: true, issuer: anchore-engine, hmac_secret_file: "+secretPath+"}\n")...)
+	path := filepath.Join(dir, "tollgate.yaml")
+	if err := os.WriteFile(path, yaml, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Engine.Audience != "anchore-engine" {
+		t.Fatalf("engine.audience = %q, want the issuer", cfg.Engine.Audience)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv := httptest.NewServer(a.handler)
+	defer srv.Close()
+	form := url.Values{"grant_type": {"password"}, "client_id": {"anonymous"}, "username": {"alice"}, "password": {e2eUsers["alice"]}}
+	resp, err := srv.Client().PostForm(srv.URL+"/v1/oauth/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if err != nil || tok.AccessToken == "" {
+		t.Fatalf("token: %v, status %d", err, resp.StatusCode)
+	}
+	v, err := verify.New(verify.Options{Issuer: "anchore-engine", Audience: "anchore-engine", HMACSecret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.Verify(ctx, tok.AccessToken)
+	if err != nil {
+		t.Fatalf("pkg/verify refuses an engine token: %v", err)
+	}
+	if acct, _ := a.accounts.Get(ctx, "alice"); c.Subject != acct.ID {
+		t.Errorf("sub = %q, want alice's account id %q", c.Subject, acct.ID)
 	}
 }
