@@ -139,8 +139,11 @@ func (a *app) start(ctx context.Context, cfg *config.Config, m *metrics.Metrics,
 	a.wg.Go(func() {
 		a.signing.run(ctx, cfg.Keys.Ring.SyncEvery, func() { m.SetSigningKey(signingKeyInfo(a.signing, "")) })
 	})
+	// Apply waits to confirm removals, so it runs beside the watcher: the
+	// watcher must go on reloading meanwhile, or Apply would never see a
+	// user come back (and would end the account of a user added again).
 	a.users.OnChange = func(ch htpasswd.Change) {
-		a.accounts.Apply(ctx, ch.Added, ch.Removed, ch.Changed, 0)
+		a.wg.Go(func() { a.accounts.Apply(ctx, ch.Added, ch.Removed, ch.Changed, 0) })
 	}
 	a.wg.Go(func() { watchUsers(ctx, a.users, logger) })
 	a.wg.Go(func() { purge(ctx, a.store, cfg.Audit.Retention, logger) })
