@@ -141,8 +141,9 @@ func (a *app) start(ctx context.Context, cfg *config.Config, m *metrics.Metrics,
 	a.wg.Go(func() {
 		a.signing.run(ctx, cfg.Keys.Ring.SyncEvery, func() { m.SetSigningKey(signingKeyInfo(a.signing, "")) })
 	})
-	// The accounts follow the file in the background: a removal waits to
-	// be confirmed, and the file must go on being watched meanwhile.
+	// Apply waits to confirm removals, so it runs beside the watcher: the
+	// watcher must go on reloading meanwhile, or Apply would never see a
+	// user come back (and would end the account of a user added again).
 	a.users.OnChange = func(ch htpasswd.Change) {
 		a.wg.Go(func() { a.accounts.Apply(ctx, ch.Added, ch.Removed, ch.Changed, 0) })
 	}

@@ -69,6 +69,7 @@ type e2eEnv struct {
 	realm        string // http://localhost:TPORT/oauth2/token
 	registryHost string // localhost:RPORT
 	certPath     string // the registry's rootcertbundle
+	configPath   string // Tollgate's YAML, for the operator commands (runCLI --config)
 	dials        *dialLog
 	transport    *http.Transport // loopback-only; every client here uses it
 	client       *http.Client
@@ -92,6 +93,7 @@ func newE2E(t *testing.T) *e2eEnv {
 	}
 	writeHtpasswd(t, filepath.Join(dir, "htpasswd"), e2eUsers)
 	cfg := loadE2EConfig(t, dir)
+	env.configPath = filepath.Join(dir, "tollgate.yaml")
 
 	env.tokenHost = startTollgate(t, cfg)
 	env.realm = "http://" + env.tokenHost + "/oauth2/token"

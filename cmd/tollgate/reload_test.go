@@ -8,12 +8,16 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tollgate/tollgate/pkg/accounts"
+	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/logtest"
 )
 
@@ -261,5 +265,71 @@ func TestReloadKeepsACLOnBadConfig(t *testing.T) {
 				t.Errorf("after the fix alice is granted %q, want %s", got, reloadScope)
 			}
 		})
+	}
+}
+
+// TestUserBackWithinConfirmDelayKeepsCredentials: a user missing from one
+// read of the htpasswd file (a file rewritten in place and read
+// half-written, or `users remove` followed by `users add`) who is back
+// before accounts.DefaultConfirmDelay keeps her account and what it holds.
+// The server must see her come back while it waits to confirm the removal.
+func TestUserBackWithinConfirmDelayKeepsCredentials(t *testing.T) {
+	r := startReloadApp(t)
+	path := r.app.cfg.Users.Htpasswd
+	full, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, _ := createAPIToken(t, r.client.client, r.client.base(), "alice", "read")
+	identity := r.client.identityToken(t, "alice", e2eUsers["alice"])
+
+	var without strings.Builder
+	for line := range strings.Lines(string(full)) {
+		if !strings.HasPrefix(line, "alice:") {
+			without.WriteString(line)
+		}
+	}
+	if err := os.WriteFile(path, []byte(without.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gone := waitUser(t, r.app, "alice", false, 5*time.Second)
+	if err := os.WriteFile(path, full, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	back := waitUser(t, r.app, "alice", true, 5*time.Second)
+	t.Logf("alice back in the server's users %s after she left them", back.Sub(gone).Round(time.Millisecond))
+	if back.Sub(gone) >= accounts.DefaultConfirmDelay {
+		t.Errorf("the server saw alice back only %s after she left, not within the confirmation delay (%s)",
+			back.Sub(gone).Round(time.Millisecond), accounts.DefaultConfirmDelay)
+	}
+	// Past the confirmation (with room for a slow machine), nothing ended.
+	time.Sleep(time.Until(gone.Add(accounts.DefaultConfirmDelay + 500*time.Millisecond)))
+
+	if status, body := r.client.getToken(t, apitoken.Username, api, aliceScope); status != http.StatusOK {
+		t.Errorf("alice's API token after her return: %d %v, want 200", status, body)
+	}
+	status, body := r.client.postToken(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {identity},
+		"client_id": {"docker"}, "service": {e2eService}})
+	if status != http.StatusOK {
+		t.Errorf("alice's identity token after her return: %d %v, want 200", status, body)
+	}
+	if recs := logRecords(t, r.logs.String(), "account removed; its credentials are revoked"); len(recs) != 0 {
+		t.Errorf("the server removed an account: %v", recs)
+	}
+}
+
+// waitUser waits until the app's users list name (or not, as want says)
+// and returns when it saw that.
+func waitUser(t *testing.T, a *app, name string, want bool, timeout time.Duration) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if ok, _ := a.users.Exists(t.Context(), name); ok == want {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s in the server's users: still %v after %s", name, !want, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -288,8 +288,10 @@ func (s *Service) registryAccess(ctx context.Context, raw string) (Result, error
 }
 
 // subjectLives checks the account a registry token names (anonymous
-// tokens have none): it must exist, be enabled and have had no
-// revoke-tokens since issuedAt.
+// tokens have none): it must exist, be enabled, be older than the token
+// (a registry token names its account only by name, so one issued before
+// the account was made belonged to an earlier user of the name) and have
+// had no revoke-tokens since issuedAt. iat has whole seconds.
 func (s *Service) subjectLives(ctx context.Context, name string, issuedAt time.Time) error {
 	if s.Accounts == nil || name == "" {
 		return nil
@@ -302,6 +304,8 @@ func (s *Service) subjectLives(ctx context.Context, name string, issuedAt time.T
 		return err
 	case !acct.Enabled():
 		return authn.ErrDisabled
+	case issuedAt.Before(acct.CreatedAt.Truncate(time.Second)):
+		return fmt.Errorf("issued to an earlier account named %q: %w", name, authn.ErrBadCredentials)
 	case issuedAt.Before(acct.TokensNotBefore):
 		return fmt.Errorf("issued before a revocation: %w", authn.ErrBadCredentials)
 	}

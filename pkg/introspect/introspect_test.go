@@ -192,3 +192,43 @@ func TestRevokeByAdminAndAccountEnd(t *testing.T) {
 		t.Error("the API token of a removed account is active for the new alice")
 	}
 }
+
+// TestRegistryTokenOfAnEarlierAccount: a registry token names its subject
+// only by name, so one issued before the name's account was made (to a
+// user since removed and added again) is inactive: adding a name again
+// revives nothing. A token of the new account is active.
+func TestRegistryTokenOfAnEarlierAccount(t *testing.T) {
+	ctx := context.Background()
+	c := newCredentials(t)
+	k := genKey(t, "ES256")
+	c.s.Registry, c.s.Issuer = lookup(k), "tollgate"
+	mint := func(at time.Time) string {
+		t.Helper()
+		m := &token.Minter{Issuer: "tollgate", TTL: time.Minute, Signer: k, Now: func() time.Time { return at }}
+		tok, err := m.Mint(token.Grant{Subject: "alice", Audience: "registry.local"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Raw
+	}
+	old := mint(time.Now())
+	if res, err := c.s.Introspect(ctx, adminCaller, old, ""); err != nil || !res.Active {
+		t.Fatalf("alice's registry token before her removal: %+v, %v; want active", res, err)
+	}
+	// alice is removed, and the name added again two seconds later (iat
+	// has whole seconds).
+	later := func() time.Time { return time.Now().Add(2 * time.Second) }
+	c.accounts.Now, c.s.Now = later, later
+	if _, _, err := c.accounts.Remove(ctx, "alice", "test", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.accounts.Ensure(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.s.Introspect(ctx, adminCaller, old, ""); err != nil || res.Active {
+		t.Errorf("the old alice's registry token after the name was added again: %+v, %v; want inactive", res, err)
+	}
+	if res, err := c.s.Introspect(ctx, adminCaller, mint(later()), ""); err != nil || !res.Active {
+		t.Errorf("the new alice's registry token: %+v, %v; want active", res, err)
+	}
+}

@@ -34,7 +34,8 @@ type File struct {
 	OnCompare func()
 	// OnChange, when set before the File is reloaded, is told after every
 	// reload that changed the users which ones were added, removed or got
-	// a new password. It runs in the reloading goroutine.
+	// a new password. It runs in the reloading goroutine, holding up every
+	// other reload until it returns: it must not wait.
 	OnChange func(Change)
 
 	snap     atomic.Pointer[snapshot]
