@@ -162,7 +162,7 @@ func (e *apiTokenEndpoint) list(w http.ResponseWriter, r *http.Request) {
 	if c.ActsAsAdmin() {
 		toks, err = e.tokens.ListAll(r.Context(), page)
 	} else {
-		toks, err = e.tokens.List(r.Context(), c.Name, page)
+		toks, err = e.tokens.List(r.Context(), c, page)
 	}
 	if err != nil {
 		e.rd.storeOrInternalDocker(w, r, err)
@@ -198,7 +198,7 @@ func (e *apiTokenEndpoint) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// 3. Revoke: the caller's own token, or anyone's for an admin.
-	rec, err := e.tokens.Revoke(r.Context(), c.Name, req.HashPrefix, c.ActsAsAdmin())
+	rec, err := e.tokens.Revoke(r.Context(), c, req.HashPrefix)
 	if err != nil {
 		e.tokenError(w, r, err)
 		return

@@ -148,6 +148,7 @@ func TestRemovedFromTheFileEndsEverything(t *testing.T) {
 	if got := la.get(t, "token", tok); got != http.StatusOK {
 		t.Fatalf("fresh token: status %d", got)
 	}
+	oldEpoch := la.app.users.Epoch("alice")
 	if _, err := runCLI(t, "", "users", "remove", "alice", "--config", la.cfgPath); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,8 @@ func TestRemovedFromTheFileEndsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventuallyTrue(t, "the server to read the new alice", func() bool {
-		return la.app.users.Epoch("alice") != ""
+		e := la.app.users.Epoch("alice")
+		return e != "" && e != oldEpoch
 	})
 	if got := la.get(t, "alice", "a-new-password"); got != http.StatusOK {
 		t.Errorf("the new alice: status %d, want 200", got)

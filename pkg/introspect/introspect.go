@@ -333,12 +333,17 @@ func (s *Service) Revoke(ctx context.Context, caller authn.Identity, raw, hint s
 	return nil
 }
 
-// mayRevoke tells whether caller may revoke a token of owner issued to
-// clientID.
-func (s *Service) mayRevoke(caller authn.Identity, owner, clientID string) error {
+// mayRevoke tells whether caller may revoke a token of the user owner (of
+// the account ownerAccount, when known) issued to clientID: its owner (the
+// same account, not an earlier user of the name), an admin acting as one,
+// or the registered client it was issued to.
+func (s *Service) mayRevoke(caller authn.Identity, owner, ownerAccount, clientID string) error {
 	switch {
 	case caller.Source == engine.ClientSource && caller.Name == clientID:
-	case caller.Source != engine.ClientSource && (caller.Name == owner || caller.ActsAsAdmin()):
+	case caller.Source == engine.ClientSource:
+		return ErrNotYours
+	case caller.ActsAsAdmin():
+	case caller.Name == owner && (ownerAccount == "" || caller.AccountID == ownerAccount):
 	default:
 		return ErrNotYours
 	}
@@ -356,10 +361,10 @@ func (s *Service) revokeAPIToken(ctx context.Context, caller authn.Identity, raw
 	if err != nil {
 		return err
 	}
-	if err := s.mayRevoke(caller, rec.Owner, ""); err != nil {
+	if err := s.mayRevoke(caller, rec.Owner, rec.AccountID, ""); err != nil {
 		return err
 	}
-	_, err = s.APITokens.Revoke(ctx, caller.Name, apitoken.HashPrefix(rec.Hash), caller.Name != rec.Owner)
+	_, err = s.APITokens.Revoke(ctx, caller, apitoken.HashPrefix(rec.Hash))
 	return err
 }
 
@@ -374,7 +379,7 @@ func (s *Service) revokeEngineRefresh(ctx context.Context, caller authn.Identity
 	if err != nil {
 		return err
 	}
-	if err := s.mayRevoke(caller, rec.Subject, rec.ClientID); err != nil {
+	if err := s.mayRevoke(caller, rec.Subject, rec.AccountID, rec.ClientID); err != nil {
 		return err
 	}
 	return s.Engine.Refresh.RevokeFamily(ctx, rec.FamilyID)
@@ -391,7 +396,7 @@ func (s *Service) revokeDockerRefresh(ctx context.Context, caller authn.Identity
 	if err != nil {
 		return err
 	}
-	if err := s.mayRevoke(caller, rec.Subject, rec.ClientID); err != nil {
+	if err := s.mayRevoke(caller, rec.Subject, rec.AccountID, rec.ClientID); err != nil {
 		return err
 	}
 	return s.Docker.Revoke(ctx, raw)

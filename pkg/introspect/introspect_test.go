@@ -88,6 +88,7 @@ func TestRegistryTokens(t *testing.T) {
 type credentials struct {
 	s        *introspect.Service
 	accounts *accounts.Service
+	alice    authn.Identity // alice logged in with her password
 	apiToken string
 	refresh  string
 }
@@ -116,11 +117,10 @@ func newCredentials(t *testing.T) credentials {
 		t.Fatal(err)
 	}
 	s := &introspect.Service{Docker: docker, APITokens: tokens, Accounts: accts, Issuer: "tollgate"}
-	return credentials{s: s, accounts: accts, apiToken: raw, refresh: issued.Raw}
+	return credentials{s: s, accounts: accts, alice: alice, apiToken: raw, refresh: issued.Raw}
 }
 
 var (
-	aliceCaller = authn.Identity{Name: "alice", Source: "htpasswd"}
 	bobCaller   = authn.Identity{Name: "bob", Source: "htpasswd"}
 	adminCaller = authn.Identity{Name: "root", Source: "htpasswd", Admin: true}
 	client      = authn.Identity{Name: "registry-sidecar", Source: engine.ClientSource}
@@ -133,7 +133,7 @@ var (
 func TestAPITokens(t *testing.T) {
 	ctx := context.Background()
 	c := newCredentials(t)
-	for _, caller := range []authn.Identity{aliceCaller, adminCaller, client} {
+	for _, caller := range []authn.Identity{c.alice, adminCaller, client} {
 		res, err := c.s.Introspect(ctx, caller, c.apiToken, "")
 		if err != nil || !res.Active || res.Username != "alice" || res.Role != "read" || res.TokenType != introspect.TypeAPIToken ||
 			res.ExpiresAt.Sub(res.IssuedAt) != 10*24*time.Hour || res.Subject == "" {
@@ -148,13 +148,13 @@ func TestAPITokens(t *testing.T) {
 			t.Errorf("%+v revokes alice's token: err = %v, want ErrNotYours", caller, err)
 		}
 	}
-	if res, _ := c.s.Introspect(ctx, aliceCaller, c.apiToken, ""); !res.Active {
+	if res, _ := c.s.Introspect(ctx, c.alice, c.apiToken, ""); !res.Active {
 		t.Fatal("a refused revocation revoked the token")
 	}
-	if err := c.s.Revoke(ctx, aliceCaller, c.apiToken, ""); err != nil {
+	if err := c.s.Revoke(ctx, c.alice, c.apiToken, ""); err != nil {
 		t.Fatalf("alice revokes her token: %v", err)
 	}
-	if res, err := c.s.Introspect(ctx, aliceCaller, c.apiToken, ""); err != nil || res.Active {
+	if res, err := c.s.Introspect(ctx, c.alice, c.apiToken, ""); err != nil || res.Active {
 		t.Errorf("revoked token: Introspect = %+v, %v; want inactive", res, err)
 	}
 	if err := c.s.Revoke(ctx, bobCaller, c.apiToken, ""); !errors.Is(err, introspect.ErrNotYours) {
@@ -176,20 +176,24 @@ func TestRevokeByAdminAndAccountEnd(t *testing.T) {
 	if err := c.s.Revoke(ctx, adminCaller, c.refresh, ""); err != nil {
 		t.Fatalf("admin revokes: %v", err)
 	}
-	if res, _ := c.s.Introspect(ctx, aliceCaller, c.refresh, ""); res.Active {
+	if res, _ := c.s.Introspect(ctx, c.alice, c.refresh, ""); res.Active {
 		t.Error("revoked refresh token active")
 	}
-	if res, _ := c.s.Introspect(ctx, aliceCaller, c.apiToken, ""); !res.Active {
+	if res, _ := c.s.Introspect(ctx, c.alice, c.apiToken, ""); !res.Active {
 		t.Fatal("API token inactive before the account ended")
 	}
 	if _, _, err := c.accounts.Remove(ctx, "alice", "test", "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.accounts.Ensure(ctx, "alice"); err != nil { // the name added again
+	newAlice, err := c.accounts.Admit(ctx, authn.Identity{Name: "alice", Source: "htpasswd"}) // the name added again
+	if err != nil {
 		t.Fatal(err)
 	}
-	if res, _ := c.s.Introspect(ctx, aliceCaller, c.apiToken, ""); res.Active {
+	if res, _ := c.s.Introspect(ctx, newAlice, c.apiToken, ""); res.Active {
 		t.Error("the API token of a removed account is active for the new alice")
+	}
+	if err := c.s.Revoke(ctx, newAlice, c.apiToken, ""); !errors.Is(err, introspect.ErrNotYours) {
+		t.Errorf("the new alice revokes the earlier alice's token: err = %v, want ErrNotYours", err)
 	}
 }
 

@@ -112,14 +112,14 @@ func (s *instrumentedStore) APIToken(ctx context.Context, hash string) (store.AP
 	return t, err
 }
 
-func (s *instrumentedStore) ListAPITokens(ctx context.Context, owner string, page store.Page) ([]store.APIToken, error) {
-	ts, err := s.Store.ListAPITokens(ctx, owner, page)
+func (s *instrumentedStore) ListAPITokens(ctx context.Context, accountID string, page store.Page) ([]store.APIToken, error) {
+	ts, err := s.Store.ListAPITokens(ctx, accountID, page)
 	s.count(opListAPITokens, err)
 	return ts, err
 }
 
-func (s *instrumentedStore) RevokeAPIToken(ctx context.Context, prefix, owner string, at time.Time) (store.APIToken, error) {
-	t, err := s.Store.RevokeAPIToken(ctx, prefix, owner, at)
+func (s *instrumentedStore) RevokeAPIToken(ctx context.Context, prefix, accountID string, at time.Time) (store.APIToken, error) {
+	t, err := s.Store.RevokeAPIToken(ctx, prefix, accountID, at)
 	s.count(opRevokeAPIToken, err)
 	return t, err
 }

@@ -139,15 +139,16 @@ type APITokens interface {
 	// FindAPIToken returns the one token whose hash starts with prefix:
 	// ErrNotFound for none (or an empty prefix), ErrConflict for several.
 	FindAPIToken(ctx context.Context, prefix string) (APIToken, error)
-	// ListAPITokens returns owner's tokens (every token when owner is ""),
-	// oldest first (ties by hash), revoked and expired ones included, as
-	// page selects.
-	ListAPITokens(ctx context.Context, owner string, page Page) ([]APIToken, error)
+	// ListAPITokens returns the tokens of the account with that ID (every
+	// token when accountID is ""), oldest first (ties by hash), revoked and
+	// expired ones included, as page selects.
+	ListAPITokens(ctx context.Context, accountID string, page Page) ([]APIToken, error)
 	// RevokeAPIToken revokes the one token whose hash starts with prefix
-	// and, unless owner is "", belongs to owner. ErrNotFound if there is
-	// none, ErrConflict if the prefix matches several. Revoking twice keeps
-	// the first time. It returns the token as revoked.
-	RevokeAPIToken(ctx context.Context, prefix, owner string, at time.Time) (APIToken, error)
+	// and, unless accountID is "", belongs to the account with that ID.
+	// ErrNotFound if there is none, ErrConflict if the prefix matches
+	// several. Revoking twice keeps the first time. It returns the token as
+	// revoked.
+	RevokeAPIToken(ctx context.Context, prefix, accountID string, at time.Time) (APIToken, error)
 	// TouchAPITokens records last-used times (hash → time) in one batch;
 	// a time older than the stored one is ignored, unknown hashes too.
 	TouchAPITokens(ctx context.Context, used map[string]time.Time) error

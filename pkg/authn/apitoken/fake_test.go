@@ -87,7 +87,7 @@ func (f *fakeStore) FindAPIToken(_ context.Context, prefix string) (store.APITok
 
 // ListAPITokens lists in insertion order and ignores the page: the tests
 // here create tokens at distinct times (the real order is the stores').
-func (f *fakeStore) ListAPITokens(_ context.Context, owner string, _ store.Page) ([]store.APIToken, error) {
+func (f *fakeStore) ListAPITokens(_ context.Context, accountID string, _ store.Page) ([]store.APIToken, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
@@ -95,14 +95,14 @@ func (f *fakeStore) ListAPITokens(_ context.Context, owner string, _ store.Page)
 	}
 	var out []store.APIToken
 	for _, h := range f.order {
-		if t := f.tokens[h]; owner == "" || t.Owner == owner {
+		if t := f.tokens[h]; accountID == "" || t.AccountID == accountID {
 			out = append(out, t)
 		}
 	}
 	return out, nil
 }
 
-func (f *fakeStore) RevokeAPIToken(_ context.Context, prefix, owner string, at time.Time) (store.APIToken, error) {
+func (f *fakeStore) RevokeAPIToken(_ context.Context, prefix, accountID string, at time.Time) (store.APIToken, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
@@ -110,7 +110,7 @@ func (f *fakeStore) RevokeAPIToken(_ context.Context, prefix, owner string, at t
 	}
 	var match []string
 	for h, t := range f.tokens {
-		if strings.HasPrefix(h, prefix) && (owner == "" || t.Owner == owner) {
+		if strings.HasPrefix(h, prefix) && (accountID == "" || t.AccountID == accountID) {
 			match = append(match, h)
 		}
 	}

@@ -146,12 +146,13 @@ func (t *Tokens) ttlDays(role string, requested int) (int, error) {
 }
 
 // List returns a page of owner's tokens, oldest first, expired and revoked
-// ones included.
-func (t *Tokens) List(ctx context.Context, owner string, page store.Page) ([]store.APIToken, error) {
-	if owner == "" {
-		return nil, nil // "" would list everyone's
+// ones included: those of owner's account, not of an earlier user of the
+// name.
+func (t *Tokens) List(ctx context.Context, owner authn.Identity, page store.Page) ([]store.APIToken, error) {
+	if owner.AccountID == "" {
+		return nil, ErrNoAccount // "" would list everyone's
 	}
-	return t.list(ctx, owner, page)
+	return t.list(ctx, owner.AccountID, page)
 }
 
 // ListAll returns a page of every user's tokens, for admins.
@@ -159,26 +160,28 @@ func (t *Tokens) ListAll(ctx context.Context, page store.Page) ([]store.APIToken
 	return t.list(ctx, "", page)
 }
 
-func (t *Tokens) list(ctx context.Context, owner string, page store.Page) ([]store.APIToken, error) {
-	toks, err := t.Store.ListAPITokens(ctx, owner, page)
+func (t *Tokens) list(ctx context.Context, accountID string, page store.Page) ([]store.APIToken, error) {
+	toks, err := t.Store.ListAPITokens(ctx, accountID, page)
 	if err != nil {
 		return nil, fmt.Errorf("list API tokens: %w", err)
 	}
 	return toks, nil
 }
 
-// Revoke revokes the token whose hash starts with prefix. Unless asAdmin,
-// it must belong to owner: another user's token is ErrNotFound, as is an
-// unknown one, so a caller learns nothing about tokens that are not theirs.
-// Revoking a revoked token succeeds and keeps the first revocation time.
-func (t *Tokens) Revoke(ctx context.Context, owner, prefix string, asAdmin bool) (store.APIToken, error) {
+// Revoke revokes the token whose hash starts with prefix for caller. Unless
+// the caller acts as an admin, it must be of the caller's account: another
+// user's token is ErrNotFound, as is an unknown one (or one of an earlier
+// user of the name), so a caller learns nothing about tokens that are not
+// theirs. Revoking a revoked token succeeds and keeps the first revocation
+// time.
+func (t *Tokens) Revoke(ctx context.Context, caller authn.Identity, prefix string) (store.APIToken, error) {
 	if !ValidHashPrefix(prefix) {
 		return store.APIToken{}, ErrInvalidPrefix // not echoed: it may be a token pasted by mistake
 	}
-	filter := owner
-	if asAdmin {
+	filter := caller.AccountID
+	if caller.ActsAsAdmin() {
 		filter = ""
-	} else if owner == "" {
+	} else if filter == "" {
 		return store.APIToken{}, ErrNotFound
 	}
 	rec, err := t.Store.RevokeAPIToken(ctx, prefix, filter, t.now())
@@ -190,7 +193,7 @@ func (t *Tokens) Revoke(ctx context.Context, owner, prefix string, asAdmin bool)
 	case err != nil:
 		return store.APIToken{}, fmt.Errorf("revoke API token: %w", err)
 	}
-	t.record(ctx, audit.APITokenRevoked, owner, rec)
+	t.record(ctx, audit.APITokenRevoked, caller.Name, rec)
 	return rec, nil
 }
 

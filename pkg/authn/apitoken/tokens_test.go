@@ -171,7 +171,7 @@ func TestAuthenticate(t *testing.T) {
 		{
 			name: "revoked", username: "token", wantErr: authn.ErrBadCredentials,
 			prepare: func(t *testing.T, s setup) {
-				if _, err := s.f.tokens.Revoke(context.Background(), "alice", apitoken.HashPrefix(apitoken.Hash(s.token)), false); err != nil {
+				if _, err := s.f.tokens.Revoke(context.Background(), owner("alice"), apitoken.HashPrefix(apitoken.Hash(s.token))); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -288,7 +288,7 @@ func TestList(t *testing.T) {
 	_, a2 := f.create(t, "alice", "write", 0)
 	ctx := context.Background()
 
-	got, err := f.tokens.List(ctx, "alice", store.Page{})
+	got, err := f.tokens.List(ctx, owner("alice"), store.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,9 +302,14 @@ func TestList(t *testing.T) {
 	if len(got) != 3 || got[0] != a1 || got[1] != b1 || got[2] != a2 {
 		t.Errorf("ListAll = %+v, want all three", got)
 	}
-	got, err = f.tokens.List(ctx, "", store.Page{})
-	if err != nil || len(got) != 0 {
-		t.Errorf(`List("") = %+v, %v; want nothing (not everyone's)`, got, err)
+	got, err = f.tokens.List(ctx, authn.Identity{Name: "nobody"}, store.Page{})
+	if !errors.Is(err, apitoken.ErrNoAccount) || len(got) != 0 {
+		t.Errorf(`List without an account = %+v, %v; want nothing (not everyone's) and ErrNoAccount`, got, err)
+	}
+	other := owner("alice")
+	other.AccountID = "acct-alice-before" // an earlier user of the name
+	if got, err := f.tokens.List(ctx, other, store.Page{}); err != nil || len(got) != 0 {
+		t.Errorf("List of an earlier alice = %+v, %v; want nothing of the current one", got, err)
 	}
 }
 
@@ -333,7 +338,9 @@ func TestRevoke(t *testing.T) {
 			f := newFixture()
 			raw, rec := f.create(t, "alice", "read", 0)
 			f.clock.Advance(time.Hour)
-			got, err := f.tokens.Revoke(context.Background(), tt.caller, tt.prefix(rec.Hash), tt.asAdmin)
+			caller := owner(tt.caller)
+			caller.Admin = tt.asAdmin
+			got, err := f.tokens.Revoke(context.Background(), caller, tt.prefix(rec.Hash))
 			_, authErr := f.tokens.Authenticate(context.Background(), "token", authn.Secret(raw))
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
@@ -363,12 +370,12 @@ func TestRevokeTwiceKeepsFirstTime(t *testing.T) {
 	f := newFixture()
 	_, rec := f.create(t, "alice", "read", 0)
 	ctx := context.Background()
-	first, err := f.tokens.Revoke(ctx, "alice", rec.Hash[:16], false)
+	first, err := f.tokens.Revoke(ctx, owner("alice"), rec.Hash[:16])
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Hour)
-	second, err := f.tokens.Revoke(ctx, "alice", rec.Hash[:16], false)
+	second, err := f.tokens.Revoke(ctx, owner("alice"), rec.Hash[:16])
 	if err != nil {
 		t.Fatalf("second revocation: %v", err)
 	}
@@ -389,7 +396,7 @@ func TestCreateLimitsLiveTokens(t *testing.T) {
 	if !errors.Is(err, apitoken.ErrTooMany) {
 		t.Fatalf("third token: err = %v, want ErrTooMany", err)
 	}
-	if _, err := f.tokens.Revoke(context.Background(), "alice", apitoken.HashPrefix(rec.Hash), false); err != nil {
+	if _, err := f.tokens.Revoke(context.Background(), owner("alice"), apitoken.HashPrefix(rec.Hash)); err != nil {
 		t.Fatal(err)
 	}
 	f.create(t, "alice", "read", 0)
@@ -422,7 +429,7 @@ func TestCheck(t *testing.T) {
 	if got, err := f.tokens.Lookup(ctx, raw); err != nil || got.Hash != rec.Hash {
 		t.Errorf("Lookup = %+v, %v", got, err)
 	}
-	if _, err := f.tokens.Revoke(ctx, "alice", prefix, false); err != nil {
+	if _, err := f.tokens.Revoke(ctx, owner("alice"), prefix); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.tokens.Check(ctx, prefix); !errors.Is(err, authn.ErrBadCredentials) {
@@ -449,19 +456,19 @@ func TestRevokeAmbiguousAndStoreFailure(t *testing.T) {
 	f := newFixture()
 	ctx := context.Background()
 	for _, h := range []string{strings.Repeat("a", 16) + strings.Repeat("0", 48), strings.Repeat("a", 16) + strings.Repeat("1", 48)} {
-		if err := f.store.CreateAPIToken(ctx, store.APIToken{Hash: h, Owner: "alice", Role: "read", ExpiresAt: f.clock.Now().Add(day)}, 0); err != nil {
+		if err := f.store.CreateAPIToken(ctx, store.APIToken{Hash: h, Owner: "alice", AccountID: "acct-alice", Role: "read", ExpiresAt: f.clock.Now().Add(day)}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.tokens.Revoke(ctx, "alice", strings.Repeat("a", 16), false); !errors.Is(err, apitoken.ErrAmbiguousPrefix) {
+	if _, err := f.tokens.Revoke(ctx, owner("alice"), strings.Repeat("a", 16)); !errors.Is(err, apitoken.ErrAmbiguousPrefix) {
 		t.Errorf("Revoke of a shared prefix = %v, want ErrAmbiguousPrefix", err)
 	}
 	f.store.setFail(errBoom)
-	_, err := f.tokens.Revoke(ctx, "alice", strings.Repeat("a", 16), false)
+	_, err := f.tokens.Revoke(ctx, owner("alice"), strings.Repeat("a", 16))
 	if !errors.Is(err, errBoom) || errors.Is(err, apitoken.ErrNotFound) {
 		t.Errorf("Revoke with a failing store = %v, want the store's error", err)
 	}
-	if _, err := f.tokens.List(ctx, "alice", store.Page{}); !errors.Is(err, errBoom) {
+	if _, err := f.tokens.List(ctx, owner("alice"), store.Page{}); !errors.Is(err, errBoom) {
 		t.Errorf("List with a failing store = %v, want the store's error", err)
 	}
 }
@@ -479,7 +486,7 @@ func TestCreateAndRevokeAreAuditedWithoutTheSecret(t *testing.T) {
 	log := &auditLog{}
 	f.tokens.Audit = log
 	raw, rec := f.create(t, "alice", "write", 7)
-	if _, err := f.tokens.Revoke(context.Background(), "admin", apitoken.HashPrefix(rec.Hash), true); err != nil {
+	if _, err := f.tokens.Revoke(context.Background(), owner("admin"), apitoken.HashPrefix(rec.Hash)); err != nil {
 		t.Fatal(err)
 	}
 	if len(*log) != 2 {

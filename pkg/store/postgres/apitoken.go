@@ -81,7 +81,7 @@ func (s *Store) FindAPIToken(ctx context.Context, prefix string) (store.APIToken
 }
 
 // ListAPITokens implements store.APITokens.
-func (s *Store) ListAPITokens(ctx context.Context, owner string, page store.Page) ([]store.APIToken, error) {
+func (s *Store) ListAPITokens(ctx context.Context, accountID string, page store.Page) ([]store.APIToken, error) {
 	var limit *int
 	if page.Limit > 0 {
 		limit = &page.Limit
@@ -91,8 +91,8 @@ func (s *Store) ListAPITokens(ctx context.Context, owner string, page store.Page
 		after = rows.ToDB(page.AfterCreated)
 	}
 	rs, err := s.pool.Query(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens
-		WHERE ($1::text = '' OR owner = $1::text) AND (created_at, hash) > ($2, $3::text)
-		ORDER BY created_at, hash LIMIT $4`, owner, after, page.AfterHash, limit)
+		WHERE ($1::text = '' OR account_id = $1::text) AND (created_at, hash) > ($2, $3::text)
+		ORDER BY created_at, hash LIMIT $4`, accountID, after, page.AfterHash, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}
@@ -109,7 +109,7 @@ func (s *Store) ListAPITokens(ctx context.Context, owner string, page store.Page
 // prefix matches nothing. Concurrent revocations of one token serialize on
 // its row lock, and the later UPDATE re-reads the row, so COALESCE keeps
 // the first time.
-func (s *Store) RevokeAPIToken(ctx context.Context, prefix, owner string, at time.Time) (store.APIToken, error) {
+func (s *Store) RevokeAPIToken(ctx context.Context, prefix, accountID string, at time.Time) (store.APIToken, error) {
 	if prefix == "" {
 		return store.APIToken{}, fmt.Errorf("api token: empty prefix: %w", store.ErrNotFound)
 	}
@@ -118,7 +118,7 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, owner string, at tim
 		return store.APIToken{}, fmt.Errorf("revoke api token: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	hash, err := matchPrefix(ctx, tx, prefix, owner)
+	hash, err := matchPrefix(ctx, tx, prefix, accountID)
 	if err != nil {
 		return store.APIToken{}, err
 	}
@@ -141,12 +141,12 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// matchPrefix returns the one hash starting with prefix (and owned by
-// owner unless owner is ""): ErrNotFound for none, ErrConflict for several.
-func matchPrefix(ctx context.Context, q querier, prefix, owner string) (string, error) {
+// matchPrefix returns the one hash starting with prefix (and of the account
+// accountID unless it is ""): ErrNotFound for none, ErrConflict for several.
+func matchPrefix(ctx context.Context, q querier, prefix, accountID string) (string, error) {
 	rs, err := q.Query(ctx, `SELECT hash FROM api_tokens
-		WHERE left(hash, length($1::text)) = $1::text AND ($2::text = '' OR owner = $2::text) LIMIT 2`,
-		prefix, owner)
+		WHERE left(hash, length($1::text)) = $1::text AND ($2::text = '' OR account_id = $2::text) LIMIT 2`,
+		prefix, accountID)
 	if err != nil {
 		return "", fmt.Errorf("match api token prefix: %w", err)
 	}

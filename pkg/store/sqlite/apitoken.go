@@ -73,7 +73,7 @@ func (s *Store) FindAPIToken(ctx context.Context, prefix string) (store.APIToken
 }
 
 // ListAPITokens implements store.APITokens.
-func (s *Store) ListAPITokens(ctx context.Context, owner string, page store.Page) ([]store.APIToken, error) {
+func (s *Store) ListAPITokens(ctx context.Context, accountID string, page store.Page) ([]store.APIToken, error) {
 	limit := int64(page.Limit)
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
@@ -83,8 +83,8 @@ func (s *Store) ListAPITokens(ctx context.Context, owner string, page store.Page
 		after = rows.ToDB(page.AfterCreated)
 	}
 	rs, err := s.db.QueryContext(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens
-		WHERE (?1 = '' OR owner = ?1) AND (created_at, hash) > (?2, ?3)
-		ORDER BY created_at, hash LIMIT ?4`, owner, after, page.AfterHash, limit)
+		WHERE (?1 = '' OR account_id = ?1) AND (created_at, hash) > (?2, ?3)
+		ORDER BY created_at, hash LIMIT ?4`, accountID, after, page.AfterHash, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}
@@ -100,7 +100,7 @@ func (s *Store) ListAPITokens(ctx context.Context, owner string, page store.Page
 // plain string (substr), so '%' and '_' in it are no wildcards; an empty
 // prefix matches nothing. Lookup and update share one (immediate, hence
 // serialized) transaction.
-func (s *Store) RevokeAPIToken(ctx context.Context, prefix, owner string, at time.Time) (store.APIToken, error) {
+func (s *Store) RevokeAPIToken(ctx context.Context, prefix, accountID string, at time.Time) (store.APIToken, error) {
 	if prefix == "" {
 		return store.APIToken{}, fmt.Errorf("api token: empty prefix: %w", store.ErrNotFound)
 	}
@@ -109,7 +109,7 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, owner string, at tim
 		return store.APIToken{}, fmt.Errorf("revoke api token: %w", err)
 	}
 	defer tx.Rollback()
-	hash, err := matchPrefix(ctx, tx, prefix, owner)
+	hash, err := matchPrefix(ctx, tx, prefix, accountID)
 	if err != nil {
 		return store.APIToken{}, err
 	}
@@ -132,11 +132,11 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// matchPrefix returns the one hash starting with prefix (and owned by
-// owner unless owner is ""): ErrNotFound for none, ErrConflict for several.
-func matchPrefix(ctx context.Context, q querier, prefix, owner string) (string, error) {
+// matchPrefix returns the one hash starting with prefix (and of the account
+// accountID unless it is ""): ErrNotFound for none, ErrConflict for several.
+func matchPrefix(ctx context.Context, q querier, prefix, accountID string) (string, error) {
 	rs, err := q.QueryContext(ctx, `SELECT hash FROM api_tokens
-		WHERE substr(hash, 1, length(?1)) = ?1 AND (?2 = '' OR owner = ?2) LIMIT 2`, prefix, owner)
+		WHERE substr(hash, 1, length(?1)) = ?1 AND (?2 = '' OR account_id = ?2) LIMIT 2`, prefix, accountID)
 	if err != nil {
 		return "", fmt.Errorf("match api token prefix: %w", err)
 	}

@@ -140,7 +140,7 @@ func apiList(t *testing.T, s store.Store) {
 	}
 	check := func(owner string, want ...string) {
 		t.Helper()
-		got, err := s.ListAPITokens(ctx, owner, store.Page{})
+		got, err := s.ListAPITokens(ctx, acct(owner), store.Page{})
 		if err != nil {
 			t.Fatalf("list %q: %v", owner, err)
 		}
@@ -175,7 +175,7 @@ func apiListPages(t *testing.T, s store.Store) {
 	var got []string
 	page := store.Page{Limit: 2}
 	for range 10 {
-		items, err := s.ListAPITokens(ctx, "alice", page)
+		items, err := s.ListAPITokens(ctx, "acct-alice", page)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +194,7 @@ func apiListPages(t *testing.T, s store.Store) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("pages = %v, want %v", got, want)
 	}
-	if rest, err := s.ListAPITokens(ctx, "bob", store.Page{Limit: 2}); err != nil || len(rest) != 0 {
+	if rest, err := s.ListAPITokens(ctx, "acct-bob", store.Page{Limit: 2}); err != nil || len(rest) != 0 {
 		t.Errorf("bob's pages = %v, %v; want none", rest, err)
 	}
 }
@@ -243,7 +243,7 @@ func apiLimitConcurrent(t *testing.T, s store.Store) {
 			t.Fatalf("concurrent create: %v", err)
 		}
 	}
-	all, err := s.ListAPITokens(ctx, "alice", store.Page{})
+	all, err := s.ListAPITokens(ctx, "acct-alice", store.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func prefixFixture(t *testing.T, s store.Store) (aliceABC, aliceDEF, bobABC stor
 func apiRevokeOwn(t *testing.T, s store.Store) {
 	aliceABC, aliceDEF, bobABC := prefixFixture(t, s)
 	at := nonUTC.Add(time.Hour + 3*time.Nanosecond)
-	got, err := s.RevokeAPIToken(context.Background(), "abc1", "alice", at)
+	got, err := s.RevokeAPIToken(context.Background(), "abc1", "acct-alice", at)
 	if err != nil {
 		t.Fatalf("revoke: %v", err)
 	}
@@ -292,7 +292,7 @@ func apiRevokeOwn(t *testing.T, s store.Store) {
 	sameAPI(t, mustGetAPI(t, s, bobABC.Hash), bobABC)
 
 	// The whole hash is a prefix too.
-	if _, err := s.RevokeAPIToken(context.Background(), aliceDEF.Hash, "alice", at); err != nil {
+	if _, err := s.RevokeAPIToken(context.Background(), aliceDEF.Hash, "acct-alice", at); err != nil {
 		t.Fatalf("revoke by whole hash: %v", err)
 	}
 	if mustGetAPI(t, s, aliceDEF.Hash).RevokedAt.IsZero() {
@@ -302,7 +302,7 @@ func apiRevokeOwn(t *testing.T, s store.Store) {
 
 func apiRevokeOtherOwner(t *testing.T, s store.Store) {
 	_, _, bobABC := prefixFixture(t, s)
-	_, err := s.RevokeAPIToken(context.Background(), "abc2", "alice", nonUTC)
+	_, err := s.RevokeAPIToken(context.Background(), "abc2", "acct-alice", nonUTC)
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("alice revoking bob's token: err = %v, want ErrNotFound", err)
 	}
@@ -332,7 +332,7 @@ func apiRevokeAmbiguous(t *testing.T, s store.Store) {
 		sameAPI(t, mustGetAPI(t, s, tok.Hash), tok)
 	}
 	// Among alice's tokens alone, "abc" names one.
-	got, err := s.RevokeAPIToken(ctx, "abc", "alice", nonUTC)
+	got, err := s.RevokeAPIToken(ctx, "abc", "acct-alice", nonUTC)
 	if err != nil {
 		t.Fatalf("alice revoke abc: %v", err)
 	}
@@ -342,7 +342,7 @@ func apiRevokeAmbiguous(t *testing.T, s store.Store) {
 	sameAPI(t, mustGetAPI(t, s, bobABC.Hash), bobABC)
 	// Two of alice's own tokens sharing a prefix.
 	mustCreateAPI(t, s, sampleAPI(hash("def1"), "alice"))
-	if _, err := s.RevokeAPIToken(ctx, "def", "alice", nonUTC); !errors.Is(err, store.ErrConflict) {
+	if _, err := s.RevokeAPIToken(ctx, "def", "acct-alice", nonUTC); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("alice revoke def: err = %v, want ErrConflict", err)
 	}
 }
@@ -359,7 +359,7 @@ func apiRevokeNotFound(t *testing.T, s store.Store) {
 		{"", ""},                 // an empty prefix names nothing, even with one token
 		{"", "alice"},
 	} {
-		if _, err := s.RevokeAPIToken(ctx, tc.prefix, tc.owner, nonUTC); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.RevokeAPIToken(ctx, tc.prefix, acct(tc.owner), nonUTC); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("revoke %q as %q: err = %v, want ErrNotFound", tc.prefix, tc.owner, err)
 		}
 	}
@@ -385,7 +385,7 @@ func apiRevokeTwice(t *testing.T, s store.Store) {
 	tok := sampleAPI(hash("abc1"), "alice")
 	mustCreateAPI(t, s, tok)
 	first := nonUTC.Add(time.Hour)
-	if _, err := s.RevokeAPIToken(ctx, "abc1", "alice", first); err != nil {
+	if _, err := s.RevokeAPIToken(ctx, "abc1", "acct-alice", first); err != nil {
 		t.Fatalf("revoke: %v", err)
 	}
 	got, err := s.RevokeAPIToken(ctx, "abc", "", first.Add(time.Hour))
@@ -395,7 +395,7 @@ func apiRevokeTwice(t *testing.T, s store.Store) {
 	sameTime(t, "returned RevokedAt", got.RevokedAt, first)
 	sameTime(t, "stored RevokedAt", mustGetAPI(t, s, tok.Hash).RevokedAt, first)
 	// An earlier time does not move it either: the first revocation stays.
-	if _, err := s.RevokeAPIToken(ctx, "abc1", "alice", first.Add(-time.Hour)); err != nil {
+	if _, err := s.RevokeAPIToken(ctx, "abc1", "acct-alice", first.Add(-time.Hour)); err != nil {
 		t.Fatalf("revoke a third time: %v", err)
 	}
 	sameTime(t, "stored RevokedAt", mustGetAPI(t, s, tok.Hash).RevokedAt, first)
@@ -431,7 +431,7 @@ func apiTouch(t *testing.T, s store.Store) {
 	sameTime(t, "c LastUsedAt (zero time ignored)", mustGetAPI(t, s, c.Hash).LastUsedAt, time.Time{})
 
 	// Touching a revoked token records use but does not un-revoke it.
-	if _, err := s.RevokeAPIToken(ctx, "b0", "bob", t2); err != nil {
+	if _, err := s.RevokeAPIToken(ctx, "b0", "acct-bob", t2); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.TouchAPITokens(ctx, map[string]time.Time{b.Hash: t3}); err != nil {
@@ -461,7 +461,7 @@ func apiUsable(t *testing.T, s store.Store) {
 			t.Errorf("Usable(%v) = %v, want %v (expires %v)", tc.at, !tc.want, tc.want, got.ExpiresAt)
 		}
 	}
-	revoked, err := s.RevokeAPIToken(ctx, "a0", "alice", nonUTC.Add(time.Minute))
+	revoked, err := s.RevokeAPIToken(ctx, "a0", "acct-alice", nonUTC.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +498,7 @@ func apiConcurrentTouchAndRevoke(t *testing.T, s store.Store) {
 				if w%2 == 0 {
 					owner = "" // an admin
 				}
-				got, err := s.RevokeAPIToken(ctx, "abc1", owner, nonUTC.Add(time.Duration(w*rounds+i+1)*time.Hour))
+				got, err := s.RevokeAPIToken(ctx, "abc1", acct(owner), nonUTC.Add(time.Duration(w*rounds+i+1)*time.Hour))
 				errs <- err
 				if err == nil {
 					mu.Lock()
@@ -564,4 +564,12 @@ func apiConcurrentTouchBatches(t *testing.T, s store.Store) {
 	for i := range tokens {
 		sameTime(t, fmt.Sprintf("token %02x LastUsedAt", i), mustGetAPI(t, s, hash(fmt.Sprintf("%02x", i))).LastUsedAt, latest)
 	}
+}
+
+// acct is the account ID sampleAPI gives owner's tokens ("" stays "").
+func acct(owner string) string {
+	if owner == "" {
+		return ""
+	}
+	return "acct-" + owner
 }
