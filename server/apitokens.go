@@ -290,11 +290,11 @@ func (e *apiTokenEndpoint) tokenError(w http.ResponseWriter, r *http.Request, er
 		e.rd.docker(w, DockerError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "no such token"})
 	case errors.Is(err, apitoken.ErrAmbiguousPrefix):
 		e.rd.docker(w, DockerError{Status: http.StatusConflict, Code: "CONFLICT", Message: "hash prefix matches several tokens"})
+	case credentialFailure(err) != nil: // the owner's account, read again
+		e.rd.docker(w, *credentialFailure(err))
 	case errors.Is(err, apitoken.ErrTooMany):
 		e.rd.docker(w, DockerError{Status: http.StatusConflict, Code: "TOO_MANY_TOKENS",
-			Message: "too many live API tokens", Detail: err.Error()})
-	case errors.Is(err, apitoken.ErrNoAccount):
-		e.rd.storeOrInternalDocker(w, r, fmt.Errorf("%w: %w", store.ErrUnavailable, err))
+			Message: "too many live API tokens", Detail: "revoke one first (api_tokens.max_per_user)"})
 	default:
 		e.rd.storeOrInternalDocker(w, r, err)
 	}

@@ -38,9 +38,10 @@ func newTokenEnv(tb testing.TB) *tokenEnv {
 		tb.Fatal(err)
 	}
 	tokens := &apitoken.Tokens{
-		Store:  e.store,
-		Limits: apitoken.Limits{DefaultTTLDays: 30, MaxTTLDays: 365, MaxTTLDaysByRole: map[string]int{"admin": 30}, MaxPerUser: 10},
-		Logger: logger,
+		Store:    e.store,
+		Accounts: e.accounts,
+		Limits:   apitoken.Limits{DefaultTTLDays: 30, MaxTTLDays: 365, MaxTTLDaysByRole: map[string]int{"admin": 30}, MaxPerUser: 10},
+		Logger:   logger,
 	}
 	e.handler = server.New(server.Options{
 		Grant: e.grantService(acl), Authn: e.accounts.Authenticator(authn.Chain{tokens, e.auth}), Logger: logger, Realm: issuer,

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -19,7 +18,6 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/redact"
-	"github.com/tollgate/tollgate/pkg/store"
 )
 
 // engineEndpoint serves the Engine OAuth2 API (Anchore Engine's
@@ -129,6 +127,9 @@ func (e *engineEndpoint) passwordGrant(w http.ResponseWriter, r *http.Request) {
 		e.limits.failed(r, user, pass)
 		e.eng.Denied(req, "invalid username or password")
 	}
+	if errors.Is(err, authn.ErrDisabled) {
+		e.eng.Denied(req, "account is disabled")
+	}
 	if err != nil {
 		e.failure(w, r, err)
 		return
@@ -151,7 +152,7 @@ func (e *engineEndpoint) passwordGrant(w http.ResponseWriter, r *http.Request) {
 		resp.Scope = &none
 	}
 	if resp.RefreshToken, err = e.startRefresh(r, req); err != nil { // engine_refresh.go
-		e.rd.storeOrInternalOAuth(w, r, err)
+		e.failure(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -226,8 +227,8 @@ func (e *engineEndpoint) failure(w http.ResponseWriter, r *http.Request, err err
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "invalid username or password"))
 	case errors.Is(err, authn.ErrDisabled):
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "account is disabled"))
-	case errors.Is(err, engine.ErrNoAccount):
-		e.rd.storeOrInternalOAuth(w, r, fmt.Errorf("%w: %w", store.ErrUnavailable, err))
+	case isCredentialError(err): // the account ended while the request ran
+		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "invalid username or password"))
 	case errors.Is(err, oautherrors.ErrUnsupportedGrantType):
 		e.rd.oauth(w, e.grants.unsupported())
 	case errors.Is(err, oautherrors.ErrInvalidRequest):

@@ -327,7 +327,7 @@ func TestIntrospectLiveTokens(t *testing.T) {
 	docker := e.offlineToken(t, "alice", "docker", service)
 	e.remember(docker)
 	checkClaims(t, "docker identity token", e.introspect(t, docker, basic("alice")), map[string]any{
-		"active": true, "sub": "alice", "aud": service, "client_id": "docker", "token_type": "refresh_token"})
+		"active": true, "sub": e.accountID(t, "alice"), "username": "alice", "aud": service, "client_id": "docker", "token_type": "refresh_token"})
 
 	// An API token authenticates the caller too.
 	c := e.create(t, "alice", "read", 0)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -16,10 +17,11 @@ import (
 // authenticate with HTTP Basic: a registered client (a resource server,
 // RFC 7662 §2.1), a password user or an API token.
 type introspectEndpoint struct {
-	svc    *introspect.Service
-	authn  authn.Authenticator // API tokens, then passwords
-	rd     renderer
-	limits *limiter
+	svc      *introspect.Service
+	authn    authn.Authenticator // registered clients, API tokens, then passwords
+	isClient func(ctx context.Context, name string) bool
+	rd       renderer
+	limits   *limiter
 }
 
 // introspectAuth is how callers of revocation and introspection
@@ -115,13 +117,20 @@ func (e *introspectEndpoint) parse(w http.ResponseWriter, r *http.Request) (auth
 		e.rd.oauth(w, *oerr)
 		return authn.Identity{}, "", "", false
 	}
-	if !e.limits.admit(w, r, user, authn.Secret(pass), e.rd.tooManyOAuth) {
+	// A registered client's secret is generated (128 bits): like an API
+	// token, its failures spend the address budget alone, so no one can
+	// lock a resource server out by failing under its name.
+	budget := user
+	if e.isClient != nil && e.isClient(r.Context(), user) {
+		budget = ""
+	}
+	if !e.limits.admit(w, r, budget, authn.Secret(pass), e.rd.tooManyOAuth) {
 		return authn.Identity{}, "", "", false
 	}
 	id, err := e.authn.Authenticate(r.Context(), user, authn.Secret(pass))
 	if d := credentialFailure(err); d != nil {
 		if !errors.Is(err, authn.ErrDisabled) {
-			e.limits.failed(r, user, authn.Secret(pass))
+			e.limits.failed(r, budget, authn.Secret(pass))
 		}
 		e.unauthorized(w, d.Message)
 		return authn.Identity{}, "", "", false

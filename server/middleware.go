@@ -162,6 +162,10 @@ var bodyLimits = map[string]int64{
 	"/api/tokens":        maxAPITokenBody,
 	"/api/tokens/list":   maxAPITokenBody,
 	"/api/tokens/revoke": maxAPITokenBody,
+
+	"/api/users/{name}/revoke-tokens": maxAPITokenBody,
+	"/api/users/{name}/disable":       maxAPITokenBody,
+	"/api/users/{name}/enable":        maxAPITokenBody,
 }
 
 // limitBodies makes the routes of bodyLimits refuse a request whose

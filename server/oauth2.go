@@ -66,6 +66,9 @@ func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 		e.limits.failed(r, user, pass)
 		e.denied(r, r.Form.Get("service"), nil, "invalid username or password")
 	}
+	if errors.Is(err, authn.ErrDisabled) {
+		e.denied(r, r.Form.Get("service"), nil, "account is disabled")
+	}
 	if err != nil {
 		e.oauthFailure(w, r, err)
 		return
@@ -144,6 +147,8 @@ func (e *tokenEndpoint) oauthFailure(w http.ResponseWriter, r *http.Request, err
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "invalid username or password"))
 	case errors.Is(err, authn.ErrDisabled):
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "account is disabled"))
+	case isCredentialError(err): // the account ended while the request ran
+		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "invalid username or password"))
 	case errors.Is(err, grant.ErrRefreshInvalid):
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "refresh token is invalid, expired or revoked"))
 	case errors.Is(err, grant.ErrUnknownService):

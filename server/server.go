@@ -98,7 +98,11 @@ func New(o Options) http.Handler {
 		if callers == nil {
 			callers = o.Authn
 		}
-		(&introspectEndpoint{svc: o.Introspection, authn: ins.authn(callers, false), rd: rd, limits: lim}).Mount(r)
+		ie := &introspectEndpoint{svc: o.Introspection, authn: ins.authn(callers, false), rd: rd, limits: lim}
+		if o.Engine != nil && o.Engine.Registered != nil {
+			ie.isClient = o.Engine.Registered.Known
+		}
+		ie.Mount(r)
 		d.introspection = true
 	}
 	if o.Accounts != nil {

@@ -250,6 +250,11 @@ func (e *tokenEndpoint) get(w http.ResponseWriter, r *http.Request) {
 		e.rd.docker(w, badRequest("unknown service", err.Error()))
 		return
 	}
+	if d := credentialFailure(err); d != nil { // the account, read again for a refresh token
+		e.denied(r, q.Get("service"), scopes, d.Message)
+		e.rd.docker(w, *d)
+		return
+	}
 	if err != nil {
 		e.rd.storeOrInternalDocker(w, r, err)
 		return

@@ -51,10 +51,20 @@ type accountStateResponse struct {
 
 // revokeTokens serves POST /api/users/{name}/revoke-tokens.
 func (e *usersEndpoint) revokeTokens(w http.ResponseWriter, r *http.Request) {
-	// 1. Parse: the optional kinds.
+	// 1. Authenticate an administrator, before the body is read.
+	admin, ok := e.admin(w, r)
+	if !ok {
+		return
+	}
+	// 2. Parse: the kinds; no body (or no "kinds") means all of them, an
+	// empty list is a mistake, never "all".
 	var req revokeTokensRequest
 	if derr := decodeJSONBody(w, r, &req, true); derr != nil {
 		e.rd.docker(w, *derr)
+		return
+	}
+	if req.Kinds != nil && len(req.Kinds) == 0 {
+		e.rd.docker(w, badRequest("invalid request", `"kinds" is empty: name refresh, engine or api, or leave it out for all`))
 		return
 	}
 	kinds, err := accounts.ParseKinds(req.Kinds)
@@ -62,12 +72,7 @@ func (e *usersEndpoint) revokeTokens(w http.ResponseWriter, r *http.Request) {
 		e.rd.docker(w, badRequest("invalid request", err.Error()))
 		return
 	}
-	// 2-3. Authenticate an administrator.
-	admin, ok := e.admin(w, r)
-	if !ok {
-		return
-	}
-	// 4. Revoke and respond.
+	// 3. Revoke and respond.
 	name := mux.Vars(r)["name"]
 	rev, err := e.accounts.RevokeTokens(r.Context(), name, kinds, admin.Name)
 	if e.accountError(w, r, err) {

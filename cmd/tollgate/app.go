@@ -114,7 +114,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	auth := authn.NewCache(p.users, cfg.Users.CacheTTL, credentialCacheSize)
 	auth.Observe = m.CredentialCache
 	a.accounts = newAccounts(cfg, p, recorder, logger)
-	a.tokens = newAPITokens(cfg, p.store, recorder, logger)
+	a.tokens = newAPITokens(cfg, p.store, a.accounts, recorder, logger)
 	a.accounts.Start(ctx, p.users.Users(), fileTime(cfg.Users.Htpasswd))
 	a.start(ctx, cfg, m, recorder, logger)
 	a.handler = server.New(serverOptions(cfg, p, m, auth, a.tokens, a.accounts, recorder, logger))
@@ -125,7 +125,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 // file tells it when users come, go or change their password.
 func newAccounts(cfg *config.Config, p *parts, recorder *audit.Recorder, logger *slog.Logger) *accounts.Service {
 	return &accounts.Service{Store: p.store, Users: p.users, Admins: cfg.Users.Admins, Audit: recorder,
-		Logger: logger, CacheTTL: cfg.Users.AccountCacheTTL}
+		Logger: logger, CacheTTL: cfg.Users.AccountCacheTTL, FileVersion: p.users.Version}
 }
 
 // fileTime is path's modification time, or the zero time.
@@ -145,7 +145,8 @@ func (a *app) start(ctx context.Context, cfg *config.Config, m *metrics.Metrics,
 	// watcher must go on reloading meanwhile, or Apply would never see a
 	// user come back (and would end the account of a user added again).
 	a.users.OnChange = func(ch htpasswd.Change) {
-		a.wg.Go(func() { a.accounts.Apply(ctx, ch.Added, ch.Removed, ch.Changed, 0) })
+		change := accounts.FileChange{Added: ch.Added, Removed: ch.Removed, Changed: ch.Changed, Since: ch.Since}
+		a.wg.Go(func() { a.accounts.Apply(ctx, change, 0) })
 	}
 	a.wg.Go(func() { watchUsers(ctx, a.users, logger) })
 	a.wg.Go(func() { purge(ctx, a.store, cfg.Audit.Retention, logger) })
@@ -154,9 +155,11 @@ func (a *app) start(ctx context.Context, cfg *config.Config, m *metrics.Metrics,
 }
 
 // newAPITokens is the API-token service of the configuration.
-func newAPITokens(cfg *config.Config, st store.Store, recorder *audit.Recorder, logger *slog.Logger) *apitoken.Tokens {
+func newAPITokens(cfg *config.Config, st store.Store, accts *accounts.Service, recorder *audit.Recorder,
+	logger *slog.Logger) *apitoken.Tokens {
 	return &apitoken.Tokens{
-		Store: st,
+		Store:    st,
+		Accounts: accts,
 		Limits: apitoken.Limits{
 			DefaultTTLDays:   cfg.APITokens.DefaultTTLDays,
 			MaxTTLDays:       cfg.APITokens.MaxTTLDays,
@@ -190,7 +193,7 @@ func serverOptions(cfg *config.Config, p *parts, m *metrics.Metrics, auth *authn
 		Grant: svc, Logger: logger, Realm: cfg.Token.Issuer,
 		Authn:     callers,
 		APITokens: tokens, Passwords: accts.Authenticator(auth), Engine: eng, Accounts: accts,
-		Introspection:      introspection(cfg, svc.Refresh, eng, tokens, accts, p.store, p.signing.holder),
+		Introspection:      introspection(cfg, svc.Refresh, eng, tokens, accts, p.store, recorder, p.signing.holder),
 		IntrospectionAuthn: introspectionCallers(eng, callers),
 		TrustedProxies:     p.proxies, Limits: serverLimits(cfg.Limits),
 		Metrics: m, RateLimited: m.RateLimited, Ready: readyChecks(p.store, p.signing, p.users),

@@ -15,13 +15,14 @@ import (
 // registry tokens, verified with the current key ring (every key in it,
 // whatever its state, as ring.Lookup gives them).
 func introspection(cfg *config.Config, docker *refresh.Tokens, eng *engine.Service, tokens *apitoken.Tokens,
-	accts *accounts.Service, clients introspect.ClientDirectory, holder *keys.Holder) *introspect.Service {
+	accts *accounts.Service, clients introspect.ClientDirectory, recorder introspect.Auditor, holder *keys.Holder) *introspect.Service {
 	return &introspect.Service{
 		Docker:    docker,
 		Engine:    eng,
 		APITokens: tokens,
 		Accounts:  accts,
 		Clients:   clients,
+		Audit:     recorder,
 		Issuer:    cfg.Token.Issuer,
 		Registry: func(kid string) (string, any, bool) {
 			r := holder.Load()

@@ -41,14 +41,18 @@ type Service struct {
 	Admins []string // users.admins: administrators whatever their account's type
 	Audit  Auditor  // records lifecycle changes
 	Logger *slog.Logger
+	// FileVersion, when set, is the version of the user file (it goes up on
+	// every change): a removal is confirmed once it stays put.
+	FileVersion func() uint64
 	// CacheTTL is how long a password login trusts an account it read; 0
 	// reads the store every time. Either way a store that does not answer
 	// is replaced by the last account read.
 	CacheTTL time.Duration
 	Now      func() time.Time
 
-	mu    sync.Mutex
-	cache map[string]cachedAccount
+	mu      sync.Mutex
+	cache   map[string]cachedAccount
+	pending map[string]int // removals Apply is confirming, by name
 
 	lastWarned atomic.Int64 // Unix ns of the last "store away" warning, to log one per warnEvery
 }
@@ -73,6 +77,32 @@ type cachedAccount struct {
 // none, go on without one: the password was right and the store is away).
 func (s *Service) Admit(ctx context.Context, id authn.Identity) (authn.Identity, error) {
 	return s.admit(ctx, id, time.Time{})
+}
+
+// Confirm is Admit reading the account from the store for every identity,
+// password logins included (never the cache): what makes a new lasting
+// credential (an API token, a refresh token) must not slip through the
+// cache's window after a disable or a revocation made elsewhere. Store
+// failures are returned as they are.
+func (s *Service) Confirm(ctx context.Context, id authn.Identity) (authn.Identity, error) {
+	if id.Anonymous() {
+		return id, nil
+	}
+	var acct store.Account
+	var err error
+	if id.AccountID == "" {
+		acct, err = s.Ensure(ctx, id.Name)
+	} else {
+		acct, err = s.bound(ctx, id)
+	}
+	if err != nil {
+		return authn.Identity{}, err
+	}
+	if err := s.check(acct, id, time.Time{}); err != nil {
+		return authn.Identity{}, err
+	}
+	s.remember(id.Name, acct, s.now())
+	return s.fill(id, acct), nil
 }
 
 // AdmitToken is Admit for an access token issued at issuedAt: one issued
@@ -102,8 +132,13 @@ func (s *Service) admit(ctx context.Context, id authn.Identity, issuedAt time.Ti
 	if err := s.check(acct, id, issuedAt); err != nil {
 		return authn.Identity{}, err
 	}
-	id.AccountID, id.Admin = acct.ID, s.IsAdmin(acct)
-	return id, nil
+	return s.fill(id, acct), nil
+}
+
+// fill completes id with what its account says.
+func (s *Service) fill(id authn.Identity, acct store.Account) authn.Identity {
+	id.AccountID, id.Admin, id.NotBefore = acct.ID, s.IsAdmin(acct), acct.TokensNotBefore
+	return id
 }
 
 // bound reads the account a stored credential names.

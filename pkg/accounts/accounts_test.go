@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -177,12 +178,15 @@ func TestAdmitPasswordThroughTheCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acct.State = store.AccountDisabled
-	if err := f.store.UpdateAccount(ctx, acct); err != nil {
+	disabled := store.AccountDisabled
+	if _, err := f.store.UpdateAccount(ctx, acct.ID, store.AccountChange{State: &disabled, At: now}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.Admit(ctx, authn.Identity{Name: "alice"}); err != nil {
 		t.Errorf("within the cache time: %v", err)
+	}
+	if _, err := f.svc.Confirm(ctx, authn.Identity{Name: "alice", AccountID: acct.ID}); !errors.Is(err, authn.ErrDisabled) {
+		t.Errorf("Confirm within the cache time: err = %v, want ErrDisabled (it reads the store)", err)
 	}
 	now = now.Add(time.Second)
 	if _, err := f.svc.Admit(ctx, authn.Identity{Name: "alice"}); !errors.Is(err, authn.ErrDisabled) {
@@ -353,7 +357,8 @@ func TestApplyFollowsTheFile(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		f.users.set("bob", "e1")
 	}()
-	f.svc.Apply(ctx, []string{"carol"}, []string{"alice", "bob"}, nil, 200*time.Millisecond)
+	f.svc.Apply(ctx, accounts.FileChange{Added: []string{"carol"}, Removed: []string{"alice", "bob"}, Since: time.Now()},
+		200*time.Millisecond)
 	if _, err := f.store.Account(ctx, "carol"); err != nil {
 		t.Errorf("carol has no account: %v", err)
 	}
@@ -392,5 +397,29 @@ func TestParseKinds(t *testing.T) {
 	}
 	if got := accounts.KindNames(store.AllKinds); got != "refresh,engine,api" {
 		t.Errorf("KindNames = %q", got)
+	}
+}
+
+// TestApplyWaitsForTheFileToSettle: a file rewritten slowly in place is
+// read half-written several times; a user missing from those reads is
+// judged once the file has stopped changing, and kept if back by then.
+func TestApplyWaitsForTheFileToSettle(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.login(t, "alice")
+	var version atomic.Uint64
+	f.svc.FileVersion = version.Load
+	f.users.set("alice", "")
+	go func() { // the rewrite goes on for 300 ms, then alice is back
+		for range 6 {
+			time.Sleep(50 * time.Millisecond)
+			version.Add(1)
+		}
+		f.users.set("alice", "e1")
+		version.Add(1)
+	}()
+	f.svc.Apply(ctx, accounts.FileChange{Removed: []string{"alice"}, Since: time.Now()}, 100*time.Millisecond)
+	if _, err := f.store.Account(ctx, "alice"); err != nil {
+		t.Errorf("alice, back once the file settled, lost her account: %v", err)
 	}
 }

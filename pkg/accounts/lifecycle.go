@@ -48,15 +48,21 @@ type Profile struct {
 // Update changes the email address and type of name's account, creating
 // the account if the user has none yet.
 func (s *Service) Update(ctx context.Context, name string, p Profile, actor string) (store.Account, error) {
-	return s.change(ctx, name, actor, audit.UserUpdated, func(a *store.Account) error {
-		if p.Email != nil {
-			a.Email = *p.Email
-		}
-		if p.Type != nil {
-			a.Type = *p.Type
-		}
-		return checkProfile(a.Email, a.Type)
-	})
+	acct, err := s.Ensure(ctx, name)
+	if err != nil {
+		return store.Account{}, err
+	}
+	email, typ := acct.Email, acct.Type
+	if p.Email != nil {
+		email = *p.Email
+	}
+	if p.Type != nil {
+		typ = *p.Type
+	}
+	if err := checkProfile(email, typ); err != nil {
+		return store.Account{}, err
+	}
+	return s.change(ctx, acct, actor, audit.UserUpdated, store.AccountChange{Email: p.Email, Type: p.Type})
 }
 
 // SetEnabled enables or disables name's account. A disabled account's
@@ -67,28 +73,24 @@ func (s *Service) SetEnabled(ctx context.Context, name string, enabled bool, act
 	if enabled {
 		kind, state = audit.UserEnabled, store.AccountEnabled
 	}
-	return s.change(ctx, name, actor, kind, func(a *store.Account) error {
-		a.State = state
-		return nil
-	})
-}
-
-// change applies fn to name's account (ensured: a user without one yet gets
-// one), stores it and audits the change as kind.
-func (s *Service) change(ctx context.Context, name, actor, kind string, fn func(*store.Account) error) (store.Account, error) {
 	acct, err := s.Ensure(ctx, name)
 	if err != nil {
 		return store.Account{}, err
 	}
-	if err := fn(&acct); err != nil {
-		return store.Account{}, err
+	return s.change(ctx, acct, actor, kind, store.AccountChange{State: &state})
+}
+
+// change applies c to acct in the store (only the fields c sets: changes
+// made meanwhile by others stay), forgets the cached account and audits the
+// change as kind.
+func (s *Service) change(ctx context.Context, acct store.Account, actor, kind string, c store.AccountChange) (store.Account, error) {
+	c.At = s.now()
+	acct, err := s.Store.UpdateAccount(ctx, acct.ID, c)
+	if err != nil {
+		return store.Account{}, fmt.Errorf("update account %q: %w", acct.Name, err)
 	}
-	acct.UpdatedAt = s.now()
-	if err := s.Store.UpdateAccount(ctx, acct); err != nil {
-		return store.Account{}, fmt.Errorf("update account %q: %w", name, err)
-	}
-	s.forget(name)
-	s.record(ctx, kind, actor, name, fmt.Sprintf("type=%s state=%s", acct.Type, acct.State))
+	s.forget(acct.Name)
+	s.record(ctx, kind, actor, acct.Name, fmt.Sprintf("type=%s state=%s", acct.Type, acct.State))
 	return acct, nil
 }
 
@@ -104,10 +106,10 @@ func (s *Service) RevokeTokens(ctx context.Context, name string, kinds store.Cre
 	now := s.now()
 	if kinds&store.KindEngineRefresh != 0 {
 		// Access tokens carry whole seconds (iat): count the current one as
-		// revoked, so none issued before now slips through.
-		acct.TokensNotBefore = now.Truncate(time.Second).Add(time.Second)
-		acct.UpdatedAt = now
-		if err := s.Store.UpdateAccount(ctx, acct); err != nil {
+		// revoked, so none issued before now slips through (new ones are
+		// issued at TokensNotBefore at the earliest, see AdmitToken).
+		c := store.AccountChange{TokensNotBefore: now.Truncate(time.Second).Add(time.Second), At: now}
+		if _, err := s.Store.UpdateAccount(ctx, acct.ID, c); err != nil {
 			return store.Revoked{}, fmt.Errorf("update account %q: %w", name, err)
 		}
 		s.forget(name)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/tollgate/tollgate/pkg/store"
 )
 
 // FileActor is the audit subject of changes made because the user file
@@ -41,6 +43,7 @@ func (s *Service) Start(ctx context.Context, users []string, fileTime time.Time)
 			}
 		}
 	}
+	s.adoptEpochs(ctx, all)
 	if len(users) == 0 {
 		return
 	}
@@ -51,46 +54,133 @@ func (s *Service) Start(ctx context.Context, users []string, fileTime time.Time)
 	}
 }
 
-// Apply follows a change of the user file: added users get an account,
-// changed passwords end the refresh tokens of the old one, and removed
-// users, once still gone after confirm (0: DefaultConfirmDelay), lose their
-// account and everything it held. An account made since the change was
-// seen (the name added again meanwhile, `tollgate users add`) is kept.
+// FileChange is a change of the user file (htpasswd.Change): who was
+// added, removed, or got a new password, and when the previous content was
+// read (an added user was not in the file then).
+type FileChange struct {
+	Added, Removed, Changed []string
+	Since                   time.Time
+}
+
+// maxConfirm bounds how long Apply waits for a file being rewritten to
+// settle before it confirms removals.
+const maxConfirm = time.Minute
+
+// Apply follows a change of the user file: added users get an account (an
+// account older than the content that lacked them belonged to an earlier
+// user of the name and ends first), changed passwords end the refresh
+// tokens of the old one, and removed users lose their account and
+// everything it held once confirmed: the file has stopped changing for
+// confirm (0: DefaultConfirmDelay; a file rewritten slowly in place is read
+// half-written more than once) and they are still gone. An account made
+// since the change was seen (the name added again meanwhile) is kept.
 // Several replicas applying one change end each thing once. Apply waits
 // for the confirmation: run it where waiting stops nothing else (the file
 // must go on being watched meanwhile, or the confirmation sees a stale
 // file).
-func (s *Service) Apply(ctx context.Context, added, removed, changed []string, confirm time.Duration) {
+func (s *Service) Apply(ctx context.Context, ch FileChange, confirm time.Duration) {
 	seen := s.now()
-	for _, name := range added {
-		if _, err := s.Ensure(ctx, name); err != nil {
-			s.logger().ErrorContext(ctx, "create account", "user", name, "error", err)
-		}
+	for _, name := range ch.Added {
+		s.added(ctx, name, ch.Since)
 	}
-	for _, name := range changed {
+	s.markPending(ch.Removed, 1)
+	defer s.markPending(ch.Removed, -1)
+	for _, name := range ch.Changed {
 		_, err := s.PasswordChanged(ctx, name, FileActor, false)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			s.logger().ErrorContext(ctx, "end the refresh tokens of an old password", "user", name, "error", err)
 		}
 	}
-	if len(removed) == 0 {
+	if len(ch.Removed) == 0 || !s.settled(ctx, confirm) {
 		return
 	}
-	if confirm <= 0 {
-		confirm = DefaultConfirmDelay
-	}
-	select {
-	case <-ctx.Done():
-		return
-	case <-time.After(confirm):
-	}
-	for _, name := range removed {
+	for _, name := range ch.Removed {
 		if s.Users != nil {
 			if back, err := s.Users.Exists(ctx, name); err != nil || back {
 				continue
 			}
 		}
 		s.end(ctx, name, "removed from the user file", seen)
+	}
+}
+
+// added gives an added user an account, ending first one made before the
+// file lacked the name: it belonged to an earlier user of the name. A name
+// whose removal is still being confirmed is the same user back (a file
+// read half-written): its account stays.
+func (s *Service) added(ctx context.Context, name string, since time.Time) {
+	if !s.isPending(name) {
+		s.end(ctx, name, "an earlier user of the name", since)
+	}
+	if _, err := s.Ensure(ctx, name); err != nil {
+		s.logger().ErrorContext(ctx, "create account", "user", name, "error", err)
+	}
+}
+
+// settled waits until the user file has not changed for confirm (its
+// Version stays), at most maxConfirm; false when ctx ends first.
+func (s *Service) settled(ctx context.Context, confirm time.Duration) bool {
+	if confirm <= 0 {
+		confirm = DefaultConfirmDelay
+	}
+	deadline := time.Now().Add(maxConfirm)
+	for v := s.version(); ; {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(confirm):
+		}
+		now := s.version()
+		if now == v || time.Now().After(deadline) {
+			return true
+		}
+		v = now
+	}
+}
+
+func (s *Service) markPending(names []string, d int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == nil {
+		s.pending = make(map[string]int)
+	}
+	for _, n := range names {
+		if s.pending[n] += d; s.pending[n] <= 0 {
+			delete(s.pending, n)
+		}
+	}
+}
+
+func (s *Service) isPending(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending[name] > 0
+}
+
+func (s *Service) version() uint64 {
+	if s.FileVersion == nil {
+		return 0
+	}
+	return s.FileVersion()
+}
+
+// adoptEpochs gives the refresh tokens stored before password epochs
+// existed the epoch of their user's password now: from the first start of
+// this version on, a new password ends them too.
+func (s *Service) adoptEpochs(ctx context.Context, all []store.Account) {
+	if s.Users == nil {
+		return
+	}
+	epochs := make(map[string]string, len(all))
+	for _, acct := range all {
+		if e := s.Users.Epoch(acct.Name); e != "" {
+			epochs[acct.ID] = e
+		}
+	}
+	if n, err := s.Store.AdoptEpochs(ctx, epochs); err != nil {
+		s.logger().ErrorContext(ctx, "bind older refresh tokens to their password", "error", err)
+	} else if n > 0 {
+		s.logger().InfoContext(ctx, "older refresh tokens bound to their user's current password", "count", n)
 	}
 }
 

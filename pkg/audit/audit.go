@@ -20,6 +20,7 @@ const (
 	TokenDenied     = "token.denied"
 	APITokenCreated = "apitoken.created"
 	APITokenRevoked = "apitoken.revoked"
+	TokenRevoked    = "token.revoked" // a refresh token revoked (RFC 7009)
 	KeyRotated      = "key.rotated"
 
 	UserAdded           = "user.added"

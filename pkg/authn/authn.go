@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/tollgate/tollgate/pkg/authz"
 )
@@ -51,6 +52,10 @@ type Identity struct {
 	// TokenID names the API token that vouched for the identity (its hash
 	// prefix), so that what is minted from it can be checked against it.
 	TokenID string
+	// NotBefore is the account's last revoke-tokens: access tokens issued
+	// to the identity carry it as their earliest issue time, so that one
+	// minted in the very second of a revocation is not taken for older.
+	NotBefore time.Time
 }
 
 // Anonymous reports whether the identity is the anonymous caller.

@@ -82,6 +82,13 @@ type ClientToken struct {
 	Audiences []string
 }
 
+// Known reports whether id is a registered client with a secret (a store
+// failure answers false).
+func (c *Clients) Known(ctx context.Context, id string) bool {
+	cl, err := c.store.Client(ctx, id)
+	return err == nil && cl.SecretHash != ""
+}
+
 // ClientSource is the Identity.Source of a registered client that
 // authenticated (with its ID and secret) as the caller of an endpoint
 // other than the token endpoint, such as introspection.

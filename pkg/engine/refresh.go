@@ -182,7 +182,11 @@ func (s *Service) StartRefresh(ctx context.Context, req Request) (issued Refresh
 	if s.Refresh == nil || req.Identity.Anonymous() || req.Identity.Role != "" {
 		return RefreshIssued{}, false, nil
 	}
-	issued, err = s.Refresh.Start(ctx, req.Identity, req.ClientID)
+	id, err := s.Accounts.Confirm(ctx, req.Identity)
+	if err != nil {
+		return RefreshIssued{}, false, err
+	}
+	issued, err = s.Refresh.Start(ctx, id, req.ClientID)
 	if err != nil {
 		return RefreshIssued{}, false, err
 	}

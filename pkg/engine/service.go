@@ -22,6 +22,9 @@ const AnonymousClient = "anonymous"
 type Accounts interface {
 	// Admit checks an identity against its account (see accounts.Service).
 	Admit(ctx context.Context, id authn.Identity) (authn.Identity, error)
+	// Confirm is Admit reading the account from the store, before a
+	// refresh family is made.
+	Confirm(ctx context.Context, id authn.Identity) (authn.Identity, error)
 	// AdmitToken is Admit for an access token issued at issuedAt.
 	AdmitToken(ctx context.Context, id authn.Identity, issuedAt time.Time) (authn.Identity, error)
 	// Get returns the account named name.

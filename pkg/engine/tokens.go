@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/store"
 )
 
 // Source is the Identity.Source of callers that present an engine token.
@@ -76,9 +77,13 @@ type Tokens struct {
 	Now      func() time.Time // nil means time.Now
 }
 
+// verifyLeeway is the clock skew Verify allows: between replicas, and for
+// a token issued at its account's NotBefore, up to a second ahead.
+const verifyLeeway = 5 * time.Second
+
 // ErrNoAccount: the identity has no account ID to put in sub (the store
-// was away when it logged in).
-var ErrNoAccount = errors.New("engine: the account is not known")
+// was away when it logged in). It is store.ErrUnavailable: try again later.
+var ErrNoAccount = fmt.Errorf("engine: the account is not known: %w", store.ErrUnavailable)
 
 // Mint signs a token for id with the given scopes: sub is the account ID,
 // username the name.
@@ -90,6 +95,9 @@ func (t *Tokens) Mint(id authn.Identity, scopes []string) (Token, error) {
 		return Token{}, ErrNoAccount
 	}
 	now := t.now().Truncate(time.Second)
+	if now.Before(id.NotBefore) { // minted in the second of a revoke-tokens: not older than it
+		now = id.NotBefore
+	}
 	jti, err := newID()
 	if err != nil {
 		return Token{}, err
@@ -156,6 +164,7 @@ func (t *Tokens) VerifyAny(raw string) (Claims, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(t.now),
+		jwt.WithLeeway(verifyLeeway),
 	}
 	if t.Audience != "" {
 		opts = append(opts, jwt.WithAudience(t.Audience))

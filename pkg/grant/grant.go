@@ -71,9 +71,11 @@ const RefreshSource = "refresh_token"
 
 // Admitter checks an identity against its account (accounts.Service):
 // a refresh token is good only while its account lives, is enabled and
-// has the password it was issued under.
+// has the password it was issued under. Confirm reads the account from
+// the store whatever a cache says, before a refresh token is made.
 type Admitter interface {
 	Admit(ctx context.Context, id authn.Identity) (authn.Identity, error)
+	Confirm(ctx context.Context, id authn.Identity) (authn.Identity, error)
 }
 
 // Service issues tokens.
@@ -116,6 +118,16 @@ func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
 	if err := s.CheckService(req.Service); err != nil {
 		return Result{}, err
 	}
+	// A role-capped identity (an API token) gets no refresh token: one would
+	// carry its owner's full rights and outlive the token's revocation.
+	offline := req.Offline && !req.Identity.Anonymous() && req.Identity.Role == ""
+	if offline && s.Accounts != nil { // a lasting credential: the account as the store has it now
+		id, err := s.Accounts.Confirm(ctx, req.Identity)
+		if err != nil {
+			return Result{}, err
+		}
+		req.Identity = id
+	}
 	// The deciding rules cost one small slice, paid only when someone reads them.
 	var rules []int
 	if (s.Audit != nil || req.WantRules) && len(req.Scopes) > 0 {
@@ -135,9 +147,7 @@ func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
 		s.record(audit.TokenIssued, req, granted, ruleDetail(req, rules))
 	}
 	res := Result{Token: tok, Granted: granted, Rules: rules}
-	// A role-capped identity (an API token) gets no refresh token: one would
-	// carry its owner's full rights and outlive the token's revocation.
-	if req.Offline && !req.Identity.Anonymous() && req.Identity.Role == "" {
+	if offline {
 		issued, err := s.Refresh.Issue(ctx, req.Identity, req.ClientID, req.Service)
 		if err != nil {
 			return Result{}, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/engine"
@@ -70,7 +71,22 @@ type Service struct {
 	Issuer    string           // token.issuer: the iss of registry tokens
 	Accounts  Accounts         // a token whose account ended or is disabled is inactive
 	Clients   ClientDirectory  // a client_credentials token of a removed client is inactive
+	Audit     Auditor          // optional: records revocations of refresh tokens
 	Now       func() time.Time
+}
+
+// Auditor receives audit events; it must not block (audit.Recorder).
+type Auditor interface {
+	Record(ev store.AuditEvent)
+}
+
+// recordRevoked audits caller's revocation of owner's refresh token of
+// kind; n names it without the secret (its hash prefix, or its family).
+func (s *Service) recordRevoked(caller authn.Identity, kind, owner, n string) {
+	if s.Audit != nil {
+		s.Audit.Record(store.AuditEvent{Kind: audit.TokenRevoked, Subject: caller.Name,
+			Detail: "kind=" + kind + " owner=" + owner + " " + n})
+	}
 }
 
 // Result is an introspection answer (RFC 7662 §2.2). Only Active is
@@ -189,7 +205,7 @@ func (s *Service) dockerRefresh(ctx context.Context, raw string) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Active: true, Subject: id.Name, Username: id.Name, Issuer: s.Issuer, Audience: []string{rec.Service},
+	return Result{Active: true, Subject: id.AccountID, Username: id.Name, Issuer: s.Issuer, Audience: []string{rec.Service},
 		IssuedAt: rec.CreatedAt, ExpiresAt: rec.ExpiresAt, ClientID: rec.ClientID, TokenType: TypeRefresh}, nil
 }
 
@@ -314,8 +330,9 @@ func (s *Service) subjectLives(ctx context.Context, name string, issuedAt time.T
 
 // Revoke revokes raw for caller (RFC 7009 §2.1): an API token, a Docker
 // identity token, or an engine refresh token with its whole family, when
-// the caller owns it, is an admin acting as one, or is the registered
-// client it was issued to; anyone else gets ErrNotYours. A token that is
+// the caller owns it or is an admin acting as one; anyone else gets
+// ErrNotYours. Revocations of refresh tokens are audited (API tokens audit
+// their own). A token that is
 // unknown or already revoked is left as it is without an error (§2.2). An
 // access token named by the hint gets ErrUnsupportedTokenType; one
 // without the hint is treated as unknown.
@@ -334,12 +351,13 @@ func (s *Service) Revoke(ctx context.Context, caller authn.Identity, raw, hint s
 }
 
 // mayRevoke tells whether caller may revoke a token of the user owner (of
-// the account ownerAccount, when known) issued to clientID: its owner (the
-// same account, not an earlier user of the name), an admin acting as one,
-// or the registered client it was issued to.
-func (s *Service) mayRevoke(caller authn.Identity, owner, ownerAccount, clientID string) error {
+// the account ownerAccount, when known): its owner (the same account, not
+// an earlier user of the name) or an admin acting as one. A registered
+// client holds no revocable token (its own are JWTs, and a refresh token's
+// client_id is a public client's name that anyone may send), so it may
+// revoke none.
+func (s *Service) mayRevoke(caller authn.Identity, owner, ownerAccount string) error {
 	switch {
-	case caller.Source == engine.ClientSource && caller.Name == clientID:
 	case caller.Source == engine.ClientSource:
 		return ErrNotYours
 	case caller.ActsAsAdmin():
@@ -361,7 +379,7 @@ func (s *Service) revokeAPIToken(ctx context.Context, caller authn.Identity, raw
 	if err != nil {
 		return err
 	}
-	if err := s.mayRevoke(caller, rec.Owner, rec.AccountID, ""); err != nil {
+	if err := s.mayRevoke(caller, rec.Owner, rec.AccountID); err != nil {
 		return err
 	}
 	_, err = s.APITokens.Revoke(ctx, caller, apitoken.HashPrefix(rec.Hash))
@@ -379,10 +397,14 @@ func (s *Service) revokeEngineRefresh(ctx context.Context, caller authn.Identity
 	if err != nil {
 		return err
 	}
-	if err := s.mayRevoke(caller, rec.Subject, rec.AccountID, rec.ClientID); err != nil {
+	if err := s.mayRevoke(caller, rec.Subject, rec.AccountID); err != nil {
 		return err
 	}
-	return s.Engine.Refresh.RevokeFamily(ctx, rec.FamilyID)
+	if err := s.Engine.Refresh.RevokeFamily(ctx, rec.FamilyID); err != nil {
+		return err
+	}
+	s.recordRevoked(caller, "engine_refresh", rec.Subject, "family="+rec.FamilyID)
+	return nil
 }
 
 func (s *Service) revokeDockerRefresh(ctx context.Context, caller authn.Identity, raw string) error {
@@ -396,10 +418,14 @@ func (s *Service) revokeDockerRefresh(ctx context.Context, caller authn.Identity
 	if err != nil {
 		return err
 	}
-	if err := s.mayRevoke(caller, rec.Subject, rec.AccountID, rec.ClientID); err != nil {
+	if err := s.mayRevoke(caller, rec.Subject, rec.AccountID); err != nil {
 		return err
 	}
-	return s.Docker.Revoke(ctx, raw)
+	if err := s.Docker.Revoke(ctx, raw); err != nil {
+		return err
+	}
+	s.recordRevoked(caller, "refresh", rec.Subject, "hash_prefix="+rec.Hash[:16])
+	return nil
 }
 
 func timeOf(d *jwt.NumericDate) time.Time {

@@ -190,10 +190,10 @@ func (s *instrumentedStore) ListAccounts(ctx context.Context) ([]store.Account, 
 	return as, err
 }
 
-func (s *instrumentedStore) UpdateAccount(ctx context.Context, a store.Account) error {
-	err := s.Store.UpdateAccount(ctx, a)
+func (s *instrumentedStore) UpdateAccount(ctx context.Context, id string, c store.AccountChange) (store.Account, error) {
+	a, err := s.Store.UpdateAccount(ctx, id, c)
 	s.count(opUpdateAccount, err)
-	return err
+	return a, err
 }
 
 func (s *instrumentedStore) DeleteAccount(ctx context.Context, id string, at time.Time) (store.Revoked, error) {

@@ -42,8 +42,9 @@ type Tokens struct {
 }
 
 // ErrNoAccount: the subject's account is not known (the store was away
-// when it logged in), so no token can be bound to it.
-var ErrNoAccount = errors.New("refresh token: the account is not known")
+// when it logged in), so no token can be bound to it. It is
+// store.ErrUnavailable: try again later.
+var ErrNoAccount = fmt.Errorf("refresh token: the account is not known: %w", store.ErrUnavailable)
 
 // Issue creates a token for the identity, bound to its account and to the
 // epoch of the password it proved.

@@ -260,6 +260,17 @@ type Account struct {
 	TokensNotBefore time.Time
 }
 
+// AccountChange is what UpdateAccount changes: the fields that are set.
+type AccountChange struct {
+	Email *string
+	Type  *string
+	State *string
+	// TokensNotBefore, when set, raises the account's TokensNotBefore to
+	// it (a later one already stored is kept).
+	TokensNotBefore time.Time
+	At              time.Time // the new UpdatedAt
+}
+
 // Enabled reports whether the account may authenticate.
 func (a Account) Enabled() bool { return a.State == AccountEnabled }
 
@@ -292,9 +303,15 @@ type Accounts interface {
 	Account(ctx context.Context, name string) (Account, error)
 	// ListAccounts returns every account in name (byte-wise) order.
 	ListAccounts(ctx context.Context) ([]Account, error)
-	// UpdateAccount replaces the email, type, state, updated time and
-	// TokensNotBefore of the account with a.ID; ErrNotFound if none has it.
-	UpdateAccount(ctx context.Context, a Account) error
+	// UpdateAccount applies c to the account with that ID in one statement
+	// (changes to different fields never undo each other) and returns the
+	// account as changed; ErrNotFound if none has the ID.
+	UpdateAccount(ctx context.Context, id string, c AccountChange) (Account, error)
+	// AdoptEpochs gives the refresh tokens and engine refresh tokens that
+	// have no password epoch (stored before epochs existed) the epoch of
+	// their account (account ID → epoch), in one transaction, so that the
+	// next password change ends them too. It returns how many it changed.
+	AdoptEpochs(ctx context.Context, epochs map[string]string) (int64, error)
 	// DeleteAccount removes the account with that ID and revokes, in the
 	// same transaction, every credential bound to it. ErrNotFound if none
 	// has it.

@@ -17,15 +17,15 @@ import (
 
 // Errors the HTTP layer maps to client errors.
 var (
-	ErrInvalidRole     = errors.New("apitoken: unknown role")                         // 400
-	ErrRoleNotAllowed  = errors.New("apitoken: role not allowed for this user")       // 403
-	ErrTTL             = errors.New("apitoken: ttl_days out of range")                // 400
-	ErrDescription     = errors.New("apitoken: invalid description")                  // 400
-	ErrInvalidPrefix   = errors.New("apitoken: hash prefix must be 16 lowercase hex") // 400
-	ErrNotFound        = errors.New("apitoken: no such token")                        // 404
-	ErrAmbiguousPrefix = errors.New("apitoken: hash prefix matches several tokens")   // 409
-	ErrTooMany         = errors.New("apitoken: too many live tokens")                 // 409
-	ErrNoAccount       = errors.New("apitoken: the owner's account is not known")     // 503: the store was away
+	ErrInvalidRole     = errors.New("apitoken: unknown role")                                               // 400
+	ErrRoleNotAllowed  = errors.New("apitoken: role not allowed for this user")                             // 403
+	ErrTTL             = errors.New("apitoken: ttl_days out of range")                                      // 400
+	ErrDescription     = errors.New("apitoken: invalid description")                                        // 400
+	ErrInvalidPrefix   = errors.New("apitoken: hash prefix must be 16 lowercase hex")                       // 400
+	ErrNotFound        = errors.New("apitoken: no such token")                                              // 404
+	ErrAmbiguousPrefix = errors.New("apitoken: hash prefix matches several tokens")                         // 409
+	ErrTooMany         = errors.New("apitoken: too many live tokens")                                       // 409
+	ErrNoAccount       = fmt.Errorf("apitoken: the owner's account is not known: %w", store.ErrUnavailable) // 503
 )
 
 // MaxDescription bounds a token's description, in bytes.
@@ -56,6 +56,9 @@ type Tokens struct {
 	Store  store.APITokens
 	Limits Limits
 	Audit  Auditor // optional: records creations and revocations
+	// Accounts, when set, confirms the owner's account in the store before
+	// a token is made (accounts.Service.Confirm), whatever a cache said.
+	Accounts Confirmer
 
 	Now        func() time.Time // nil means time.Now
 	FlushEvery time.Duration    // how often Run writes last-used times; 0 means DefaultFlushEvery
@@ -63,6 +66,11 @@ type Tokens struct {
 
 	mu   sync.Mutex
 	used map[string]time.Time // hash → latest use not yet written
+}
+
+// Confirmer checks an identity against its account in the store.
+type Confirmer interface {
+	Confirm(ctx context.Context, id authn.Identity) (authn.Identity, error)
 }
 
 // Auditor stores audit events before the reply (audit.Recorder.Write).
@@ -90,6 +98,11 @@ func (t *Tokens) Create(ctx context.Context, owner authn.Identity, role string, 
 	}
 	if len(description) > MaxDescription || !utf8.ValidString(description) {
 		return "", store.APIToken{}, fmt.Errorf("%w: at most %d bytes of UTF-8", ErrDescription, MaxDescription)
+	}
+	if t.Accounts != nil {
+		if owner, err = t.Accounts.Confirm(ctx, owner); err != nil {
+			return "", store.APIToken{}, err
+		}
 	}
 	if owner.AccountID == "" {
 		return "", store.APIToken{}, ErrNoAccount

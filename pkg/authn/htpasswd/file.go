@@ -50,9 +50,11 @@ var (
 
 // Change is what a reload changed: users added, removed, and users whose
 // password hash changed. A user whose line was rejected is in none of them
-// (it is not removed: the line may be fixed).
+// (it is not removed: the line may be fixed). Since is when the previous
+// content was read: an added user was not in the file then.
 type Change struct {
 	Added, Removed, Changed []string
+	Since                   time.Time
 }
 
 // snapshot is one parse of the file. It is never changed once published.
@@ -65,6 +67,7 @@ type snapshot struct {
 	digest   [sha256.Size]byte // of the file's bytes, to skip reloads that change nothing
 	empty    bool              // the file had no bytes at all
 	version  uint64
+	readAt   time.Time // when the content was read
 }
 
 // Load reads the htpasswd file at path. A file with rejected lines is not
@@ -131,7 +134,7 @@ func (f *File) reload(allowEmpty bool) error {
 
 // diff compares two snapshots, leaving users on rejected lines out.
 func diff(old, cur *snapshot) Change {
-	var ch Change
+	ch := Change{Since: old.readAt}
 	for name, u := range cur.users {
 		prev, ok := old.users[name]
 		switch {
@@ -174,7 +177,7 @@ func (f *File) read(prev *snapshot) (*snapshot, error) {
 		cost = bcrypt.DefaultCost
 	}
 	s := &snapshot{users: p.users, rejected: p.rejected, problems: p.problems, cost: cost,
-		digest: sha256.Sum256(data), empty: len(data) == 0}
+		digest: sha256.Sum256(data), empty: len(data) == 0, readAt: time.Now()}
 	if prev != nil && prev.cost == cost {
 		s.dummy = prev.dummy
 		return s, nil

@@ -51,18 +51,50 @@ func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	return out, nil
 }
 
-// UpdateAccount implements store.Accounts.
-func (s *Store) UpdateAccount(ctx context.Context, a store.Account) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE accounts SET email = $1, type = $2, state = $3, updated_at = $4,
-		tokens_not_before = $5 WHERE id = $6`,
-		a.Email, a.Type, a.State, rows.ToDB(a.UpdatedAt), rows.NullTime(a.TokensNotBefore), a.ID)
+// UpdateAccount implements store.Accounts with one UPDATE (the row lock
+// serializes concurrent ones, each re-reading the row): NULL leaves a
+// field as it is, and TokensNotBefore only ever moves forward.
+func (s *Store) UpdateAccount(ctx context.Context, id string, c store.AccountChange) (store.Account, error) {
+	a, err := rows.ScanAccount(s.pool.QueryRow(ctx, `UPDATE accounts SET email = COALESCE($1, email),
+		type = COALESCE($2, type), state = COALESCE($3, state), updated_at = $4,
+		tokens_not_before = GREATEST(tokens_not_before, $5::bigint)
+		WHERE id = $6 RETURNING `+rows.AccountColumns,
+		c.Email, c.Type, c.State, rows.ToDB(c.At), rows.NullTime(c.TokensNotBefore), id))
+	if isNoRows(err) {
+		return store.Account{}, fmt.Errorf("account %s: %w", id, store.ErrNotFound)
+	}
 	if err != nil {
-		return fmt.Errorf("update account: %w", err)
+		return store.Account{}, fmt.Errorf("update account: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("account %s: %w", a.ID, store.ErrNotFound)
+	return a, nil
+}
+
+// AdoptEpochs implements store.Accounts: one transaction, one round trip
+// (a batch).
+func (s *Store) AdoptEpochs(ctx context.Context, epochs map[string]string) (int64, error) {
+	if len(epochs) == 0 {
+		return 0, nil
 	}
-	return nil
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var b pgx.Batch
+		for id, epoch := range epochs {
+			for _, table := range []string{"refresh_tokens", "engine_refresh_tokens"} {
+				b.Queue(`UPDATE `+table+` SET epoch = $1 WHERE account_id = $2 AND epoch = ''`, epoch, id)
+			}
+		}
+		br := tx.SendBatch(ctx, &b)
+		defer br.Close()
+		for range b.Len() {
+			tag, err := br.Exec()
+			if err != nil {
+				return fmt.Errorf("adopt epochs: %w", err)
+			}
+			n += tag.RowsAffected()
+		}
+		return br.Close()
+	})
+	return n, err
 }
 
 // DeleteAccount implements store.Accounts: the row is deleted and the

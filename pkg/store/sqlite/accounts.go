@@ -51,18 +51,49 @@ func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	return out, nil
 }
 
-// UpdateAccount implements store.Accounts.
-func (s *Store) UpdateAccount(ctx context.Context, a store.Account) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE accounts SET email = ?, type = ?, state = ?, updated_at = ?,
-		tokens_not_before = ? WHERE id = ?`,
-		a.Email, a.Type, a.State, rows.ToDB(a.UpdatedAt), rows.NullTime(a.TokensNotBefore), a.ID)
+// UpdateAccount implements store.Accounts with one UPDATE: NULL leaves a
+// field as it is, and TokensNotBefore only ever moves forward.
+func (s *Store) UpdateAccount(ctx context.Context, id string, c store.AccountChange) (store.Account, error) {
+	a, err := rows.ScanAccount(s.db.QueryRowContext(ctx, `UPDATE accounts SET email = COALESCE(?1, email),
+		type = COALESCE(?2, type), state = COALESCE(?3, state), updated_at = ?4,
+		tokens_not_before = CASE WHEN ?5 IS NULL THEN tokens_not_before
+			ELSE MAX(COALESCE(tokens_not_before, ?5), ?5) END
+		WHERE id = ?6 RETURNING `+rows.AccountColumns,
+		c.Email, c.Type, c.State, rows.ToDB(c.At), rows.NullTime(c.TokensNotBefore), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Account{}, fmt.Errorf("account %s: %w", id, store.ErrNotFound)
+	}
 	if err != nil {
-		return fmt.Errorf("update account: %w", err)
+		return store.Account{}, fmt.Errorf("update account: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return errors.Join(fmt.Errorf("account %s: %w", a.ID, store.ErrNotFound), err)
+	return a, nil
+}
+
+// AdoptEpochs implements store.Accounts.
+func (s *Store) AdoptEpochs(ctx context.Context, epochs map[string]string) (int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("adopt epochs: %w", err)
 	}
-	return nil
+	defer tx.Rollback()
+	var n int64
+	for id, epoch := range epochs {
+		for _, table := range []string{"refresh_tokens", "engine_refresh_tokens"} {
+			res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET epoch = ? WHERE account_id = ? AND epoch = ''`, epoch, id)
+			if err != nil {
+				return 0, fmt.Errorf("adopt epochs: %w", err)
+			}
+			m, err := res.RowsAffected()
+			if err != nil {
+				return 0, fmt.Errorf("adopt epochs: %w", err)
+			}
+			n += m
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("adopt epochs: %w", err)
+	}
+	return n, nil
 }
 
 // DeleteAccount implements store.Accounts: the credentials are revoked and

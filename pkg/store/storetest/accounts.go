@@ -24,6 +24,8 @@ func runAccounts(t *testing.T, newStore NewStore) {
 		{"RevokeKeepsCurrentEpoch", accountRevokeKeepEpoch},
 		{"RevokeCountsOnlyLive", accountRevokeTwice},
 		{"ConcurrentCreateOneWins", accountConcurrentCreate},
+		{"ConcurrentChangesAllApply", accountConcurrentChanges},
+		{"AdoptEpoch", accountAdoptEpoch},
 	})
 }
 
@@ -99,7 +101,7 @@ func accountNotFound(t *testing.T, s store.Store) {
 	if _, err := s.Account(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("get: err = %v, want ErrNotFound", err)
 	}
-	if err := s.UpdateAccount(ctx, sampleAccount("nobody")); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.UpdateAccount(ctx, "acct-nobody", store.AccountChange{At: nonUTC}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("update: err = %v, want ErrNotFound", err)
 	}
 	if _, err := s.DeleteAccount(ctx, "acct-nobody", nonUTC); !errors.Is(err, store.ErrNotFound) {
@@ -123,21 +125,90 @@ func accountList(t *testing.T, s store.Store) {
 }
 
 func accountUpdate(t *testing.T, s store.Store) {
+	ctx := context.Background()
 	a := sampleAccount("alice")
 	mustCreateAccount(t, s, a)
-	a.Email, a.Type, a.State = "new@example.com", store.AccountAdmin, store.AccountDisabled
-	a.UpdatedAt, a.TokensNotBefore = nonUTC.Add(time.Hour), nonUTC.Add(time.Hour+time.Nanosecond)
-	a.CreatedAt = nonUTC.Add(99 * time.Hour) // not updatable
-	a.Name = "renamed"                       // not updatable
-	if err := s.UpdateAccount(context.Background(), a); err != nil {
+	email, typ, state := "new@example.com", store.AccountAdmin, store.AccountDisabled
+	got, err := s.UpdateAccount(ctx, a.ID, store.AccountChange{Email: &email, Type: &typ, State: &state,
+		TokensNotBefore: nonUTC.Add(time.Hour + time.Nanosecond), At: nonUTC.Add(time.Hour)})
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := a
-	want.Name, want.CreatedAt = "alice", nonUTC
-	got := mustAccount(t, s, "alice")
+	want.Email, want.Type, want.State = email, typ, state
+	want.UpdatedAt, want.TokensNotBefore = nonUTC.Add(time.Hour), nonUTC.Add(time.Hour+time.Nanosecond)
 	sameAccount(t, got, want)
+	sameAccount(t, mustAccount(t, s, "alice"), want)
 	if got.Enabled() {
 		t.Error("disabled account reported enabled")
+	}
+	// Only the fields set change; TokensNotBefore never moves back.
+	enabled := store.AccountEnabled
+	got, err = s.UpdateAccount(ctx, a.ID, store.AccountChange{State: &enabled, TokensNotBefore: nonUTC, At: nonUTC.Add(2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.State, want.UpdatedAt = enabled, nonUTC.Add(2*time.Hour)
+	sameAccount(t, got, want)
+}
+
+// accountConcurrentChanges: a disable and a revoke-tokens (TokensNotBefore)
+// racing each other both stay applied, whatever the order.
+func accountConcurrentChanges(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := sampleAccount("alice")
+	mustCreateAccount(t, s, a)
+	disabled := store.AccountDisabled
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			var c store.AccountChange
+			if i%2 == 0 {
+				c = store.AccountChange{State: &disabled, At: nonUTC}
+			} else {
+				c = store.AccountChange{TokensNotBefore: nonUTC.Add(time.Duration(i) * time.Second), At: nonUTC}
+			}
+			if _, err := s.UpdateAccount(ctx, a.ID, c); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	got := mustAccount(t, s, "alice")
+	if got.Enabled() || !got.TokensNotBefore.Equal(nonUTC.Add(15*time.Second)) {
+		t.Errorf("after the race: state %s, TokensNotBefore %v; want disabled and the latest (+15s)", got.State, got.TokensNotBefore)
+	}
+}
+
+// accountAdoptEpoch: refresh tokens without an epoch get the one given;
+// those with one, and other accounts', keep theirs.
+func accountAdoptEpoch(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for _, tok := range []store.RefreshToken{{Hash: "legacy"}, {Hash: "current", Epoch: "e1"}, {Hash: "bob", AccountID: "acct-bob"}} {
+		if tok.AccountID == "" {
+			tok.AccountID = "acct-alice"
+		}
+		tok.Subject, tok.ExpiresAt = "alice", nonUTC.Add(time.Hour)
+		if err := s.CreateRefreshToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := sampleEngineRefresh("engine-legacy", "f")
+	e.Epoch = ""
+	if err := s.CreateEngineRefreshToken(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.AdoptEpochs(ctx, map[string]string{"acct-alice": "e2", "acct-nobody": "e3"})
+	if err != nil || n != 2 {
+		t.Fatalf("AdoptEpochs = %d, %v; want 2 (the legacy refresh and engine tokens)", n, err)
+	}
+	for hash, want := range map[string]string{"legacy": "e2", "current": "e1", "bob": ""} {
+		if r, _ := s.RefreshToken(ctx, hash); r.Epoch != want {
+			t.Errorf("%s: epoch %q, want %q", hash, r.Epoch, want)
+		}
+	}
+	if got := mustEngineRefresh(t, s, "engine-legacy").Epoch; got != "e2" {
+		t.Errorf("engine token epoch %q, want e2", got)
 	}
 }
 
@@ -305,7 +376,7 @@ var LegacyRows = []string{
 	`INSERT INTO api_tokens (hash, owner, role, description, created_at, expires_at)
 		VALUES ('legacy-api-alice', 'alice', 'write', '', 1, 4000000000000000000)`,
 	`INSERT INTO api_tokens (hash, owner, role, description, created_at, expires_at)
-		VALUES ('legacy-api-bob', 'bob', 'read', '', 1, 4000000000000000000)`,
+		VALUES ('legacy-api-bob', 'bob', 'read', '', 2, 4000000000000000000)`,
 	`INSERT INTO refresh_tokens (hash, subject, client_id, service, created_at, expires_at)
 		VALUES ('legacy-refresh-alice', 'alice', 'docker', 'registry.local', 1, 4000000000000000000)`,
 	`INSERT INTO engine_refresh_tokens (hash, family_id, subject, client_id, created_at, expires_at)
@@ -320,12 +391,17 @@ func CheckAdopted(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	alice, bob := mustAccount(t, s, "alice"), mustAccount(t, s, "bob")
 	for _, a := range []store.Account{alice, bob} {
-		if !uuidShape.MatchString(a.ID) || a.State != store.AccountEnabled || a.Type != store.AccountUser || a.CreatedAt.IsZero() {
-			t.Errorf("adopted account %+v: want a version-4 UUID, enabled, user, a creation time", a)
+		if !uuidShape.MatchString(a.ID) || a.State != store.AccountEnabled || a.Type != store.AccountUser {
+			t.Errorf("adopted account %+v: want a version-4 UUID, enabled, user", a)
 		}
 	}
 	if alice.ID == bob.ID {
 		t.Errorf("alice and bob share the id %s", alice.ID)
+	}
+	// Made no later than the first credential (LegacyRows: alice's first at
+	// 1 ns, bob's at 2 ns), so older than any user file.
+	if !alice.CreatedAt.Equal(time.Unix(0, 1)) || !bob.CreatedAt.Equal(time.Unix(0, 2)) {
+		t.Errorf("created at %v and %v, want their first credentials' times", alice.CreatedAt, bob.CreatedAt)
 	}
 	if got := mustGetAPI(t, s, "legacy-api-alice").AccountID; got != alice.ID {
 		t.Errorf("alice's API token bound to %q, want %q", got, alice.ID)

@@ -29,14 +29,16 @@ CREATE INDEX api_tokens_created_at ON api_tokens (created_at, hash);
 
 -- Credentials stored before accounts existed get an account of their
 -- subject's name (gen_random_uuid: PostgreSQL 13 or later), so they keep
--- working and end with it from now on.
+-- working and end with it from now on. It was made no later than its
+-- first credential: a name already gone from the user file is ended at
+-- the next start, as an account older than the file.
 INSERT INTO accounts (id, name, email, type, state, created_at, updated_at)
-SELECT gen_random_uuid()::text, name, '', 'user', 'enabled',
-       (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint,
+SELECT gen_random_uuid()::text, name, '', 'user', 'enabled', MIN(created_at),
        (extract(epoch FROM clock_timestamp()) * 1000000000)::bigint
-FROM (SELECT owner AS name FROM api_tokens
-      UNION SELECT subject FROM refresh_tokens
-      UNION SELECT subject FROM engine_refresh_tokens) AS names;
+FROM (SELECT owner AS name, created_at FROM api_tokens
+      UNION ALL SELECT subject, created_at FROM refresh_tokens
+      UNION ALL SELECT subject, created_at FROM engine_refresh_tokens) AS names
+GROUP BY name;
 UPDATE api_tokens SET account_id = a.id FROM accounts a WHERE a.name = api_tokens.owner;
 UPDATE refresh_tokens SET account_id = a.id FROM accounts a WHERE a.name = refresh_tokens.subject;
 UPDATE engine_refresh_tokens SET account_id = a.id FROM accounts a WHERE a.name = engine_refresh_tokens.subject;

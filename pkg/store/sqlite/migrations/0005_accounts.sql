@@ -28,17 +28,19 @@ CREATE INDEX api_tokens_created_at ON api_tokens (created_at, hash);
 
 -- Credentials stored before accounts existed get an account of their
 -- subject's name (a random version-4 UUID each), so they keep working and
--- end with it from now on.
+-- end with it from now on. It was made no later than its first
+-- credential: a name already gone from the user file is ended at the next
+-- start, as an account older than the file.
 INSERT INTO accounts (id, name, email, type, state, created_at, updated_at)
 SELECT lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||
        substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) ||
        substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6))),
-       name, '', 'user', 'enabled',
-       CAST((julianday('now') - 2440587.5) * 86400000000000 AS INTEGER),
+       name, '', 'user', 'enabled', MIN(created_at),
        CAST((julianday('now') - 2440587.5) * 86400000000000 AS INTEGER)
-FROM (SELECT owner AS name FROM api_tokens
-      UNION SELECT subject FROM refresh_tokens
-      UNION SELECT subject FROM engine_refresh_tokens);
+FROM (SELECT owner AS name, created_at FROM api_tokens
+      UNION ALL SELECT subject, created_at FROM refresh_tokens
+      UNION ALL SELECT subject, created_at FROM engine_refresh_tokens)
+GROUP BY name;
 UPDATE api_tokens SET account_id = (SELECT id FROM accounts WHERE name = api_tokens.owner);
 UPDATE refresh_tokens SET account_id = (SELECT id FROM accounts WHERE name = refresh_tokens.subject);
 UPDATE engine_refresh_tokens SET account_id = (SELECT id FROM accounts WHERE name = engine_refresh_tokens.subject);
