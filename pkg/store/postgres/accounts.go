@@ -20,7 +20,7 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
 		return fmt.Errorf("account %q: %w", a.Name, store.ErrConflict)
 	}
 	if err != nil {
-		return fmt.Errorf("create account: %w", err)
+		return fmt.Errorf("create account: %w", s.classify(err))
 	}
 	return nil
 }
@@ -32,7 +32,7 @@ func (s *Store) Account(ctx context.Context, name string) (store.Account, error)
 		return store.Account{}, fmt.Errorf("account %q: %w", name, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Account{}, fmt.Errorf("get account: %w", err)
+		return store.Account{}, fmt.Errorf("get account: %w", s.classify(err))
 	}
 	return a, nil
 }
@@ -41,12 +41,12 @@ func (s *Store) Account(ctx context.Context, name string) (store.Account, error)
 func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	rs, err := s.pool.Query(ctx, `SELECT `+rows.AccountColumns+` FROM accounts ORDER BY name`)
 	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", err)
+		return nil, fmt.Errorf("list accounts: %w", s.classify(err))
 	}
 	defer rs.Close()
 	out, err := rows.All(rs, rows.ScanAccount)
 	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", err)
+		return nil, fmt.Errorf("list accounts: %w", s.classify(err))
 	}
 	return out, nil
 }
@@ -57,7 +57,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a store.Account) error {
 		tokens_not_before = $5 WHERE id = $6`,
 		a.Email, a.Type, a.State, rows.ToDB(a.UpdatedAt), rows.NullTime(a.TokensNotBefore), a.ID)
 	if err != nil {
-		return fmt.Errorf("update account: %w", err)
+		return fmt.Errorf("update account: %w", s.classify(err))
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("account %s: %w", a.ID, store.ErrNotFound)
@@ -81,7 +81,7 @@ func (s *Store) DeleteAccount(ctx context.Context, id string, at time.Time) (sto
 		return err
 	})
 	if err != nil {
-		return store.Revoked{}, err
+		return store.Revoked{}, s.classify(err)
 	}
 	return r, nil
 }
@@ -95,7 +95,7 @@ func (s *Store) RevokeCredentials(ctx context.Context, accountID string, kinds s
 		return err
 	})
 	if err != nil {
-		return store.Revoked{}, err
+		return store.Revoked{}, s.classify(err)
 	}
 	return r, nil
 }

@@ -62,7 +62,7 @@ func openUpTo(ctx context.Context, path, last string) (*Store, error) {
 func (s *Store) Close() error { return s.db.Close() }
 
 // Ping checks the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *Store) Ping(ctx context.Context) error { return classify(s.db.PingContext(ctx)) }
 
 // migrate applies the embedded migrations not yet recorded, each in its
 // own transaction, in file-name order.
