@@ -76,7 +76,7 @@ func (e *engineEndpoint) clientCredentials(w http.ResponseWriter, r *http.Reques
 	client, err := clients.Authenticate(r.Context(), req.ClientID, req.Secret)
 	if errors.Is(err, engine.ErrInvalidClient) {
 		e.limits.failed(r, req.ClientID, req.Secret)
-		clients.Denied(req, "invalid client credentials")
+		clients.FailedLogin(req)
 	}
 	if err != nil {
 		e.clientFailure(w, r, err)

@@ -4,8 +4,9 @@
 // their own; administrative events (API tokens, keys) are written before
 // the reply. While the store is away, events wait in a bounded buffer in
 // memory, then in an optional spool file, and are written in order when it
-// is back; what cannot be kept is dropped, counted and logged. Secrets
-// never enter an event.
+// is back; what cannot be kept is dropped, counted and logged. Refused
+// logins are aggregated into one row per client address and minute.
+// Secrets never enter an event.
 package audit
 
 import (
@@ -61,6 +62,7 @@ type Recorder struct {
 	queue  chan store.AuditEvent
 	kick   chan struct{} // tells the writer a batch is ready
 	now    func() time.Time
+	fails  *failures
 	buf    *backlog
 	// spoolPath is the spool file ("": none); Run opens it.
 	spoolPath string
@@ -95,7 +97,7 @@ func WithSpool(path string) Option { return func(r *Recorder) { r.spoolPath = pa
 // NewRecorder returns a Recorder writing to st.
 func NewRecorder(st store.Audit, logger *slog.Logger, opts ...Option) *Recorder {
 	r := &Recorder{store: st, logger: logger, queue: make(chan store.AuditEvent, defaultQueue),
-		kick: make(chan struct{}, 1), now: time.Now, buf: &backlog{max: DefaultBuffer},
+		kick: make(chan struct{}, 1), now: time.Now, fails: newFailures(), buf: &backlog{max: DefaultBuffer},
 		flushEvery: defaultFlushTime, minBackoff: minBackoff, maxBackoff: maxBackoff}
 	for _, o := range opts {
 		o(r)
@@ -115,6 +117,18 @@ func (r *Recorder) Record(ev store.AuditEvent) {
 	default:
 		r.dropped.Add(1)
 	}
+}
+
+// FailedLogin counts a refused login (a wrong password, an unknown user, an
+// invalid API token or refresh token) from ev.ClientIP under the name
+// ev.Subject tried ("" for none). It does not block. Run writes one
+// token.denied row per address and minute (see failures); the event's
+// other fields are not kept.
+func (r *Recorder) FailedLogin(ev store.AuditEvent) {
+	if ev.Time.IsZero() {
+		ev.Time = r.now()
+	}
+	r.fails.add(ev.Time, ev.ClientIP, ev.Subject)
 }
 
 // Write stores ev now, for events whose reply must wait for the record.
@@ -179,11 +193,13 @@ func (r *Recorder) Run(ctx context.Context) {
 		case ev := <-r.queue:
 			r.keep(ev)
 		case <-tick.C:
+			r.keep(r.fails.take(r.now(), false)...)
 			r.signal()
 			r.reportDropped()
 		case <-ctx.Done():
 			r.running.Store(false)
 			r.keep(r.drain()...)
+			r.keep(r.fails.take(r.now(), true)...)
 			stopWriter()
 			<-writerDone
 			r.finish()
