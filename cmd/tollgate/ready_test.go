@@ -1,12 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/pkg/audit"
+	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/sqlite"
 )
 
 // ready asks GET /ready and returns the status and the store check.
@@ -54,5 +61,38 @@ func TestReadyFailsOnCorruptSQLite(t *testing.T) {
 	}
 	if status, check := c.ready(t); status != http.StatusServiceUnavailable || check == "ok" {
 		t.Errorf("GET /ready with a corrupt file = %d, store %q; want 503 and the store failing", status, check)
+	}
+}
+
+// TestPurgeDeletesAuditPastRetention: the hourly purge removes the audit
+// events older than audit.retention and keeps the others.
+func TestPurgeDeletesAuditPastRetention(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tollgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	const retention = 90 * 24 * time.Hour
+	events := []store.AuditEvent{
+		{Time: now.Add(-retention - time.Minute), Kind: audit.TokenIssued, Detail: "old"},
+		{Time: now.Add(-retention + time.Minute), Kind: audit.TokenIssued, Detail: "kept"},
+		{Time: now.Add(-time.Minute), Kind: audit.TokenDenied, Detail: "recent"},
+	}
+	if err := st.AppendAudit(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	purgeOnce(ctx, st, retention, now, slog.New(slog.DiscardHandler))
+	left, err := st.ListAudit(ctx, 0, time.Time{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var details []string
+	for _, e := range left {
+		details = append(details, e.Detail)
+	}
+	if len(details) != 2 || details[0] != "kept" || details[1] != "recent" {
+		t.Errorf("after the purge the log holds %q, want [kept recent]", details)
 	}
 }
