@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,23 +107,19 @@ func outageCredentials(t *testing.T, c *e2eEnv) outageCreds {
 // stream sends token requests of every kind back to back, two clients a
 // kind, until stopped.
 type stream struct {
-	cancel  context.CancelFunc
+	stopped atomic.Bool
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	answers []answer
 }
 
 func startStream(c *e2eEnv, creds outageCreds) *stream {
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &stream{cancel: cancel}
+	s := &stream{}
 	for kind := range outageScopes {
 		for range 2 {
 			s.wg.Go(func() {
-				for ctx.Err() == nil {
-					a := send(ctx, c, kind, creds)
-					if ctx.Err() != nil && a.transportErr != nil {
-						return // cut off by stop
-					}
+				for !s.stopped.Load() {
+					a := send(context.Background(), c, kind, creds)
 					s.mu.Lock()
 					s.answers = append(s.answers, a)
 					s.mu.Unlock()
@@ -134,9 +131,11 @@ func startStream(c *e2eEnv, creds outageCreds) *stream {
 	return s
 }
 
-// stop ends the stream and returns its answers, in the order received.
+// stop ends the stream, letting the requests in flight finish (a request
+// cut off could have issued a token whose 200 the test never saw), and
+// returns its answers, in the order received.
 func (s *stream) stop() []answer {
-	s.cancel()
+	s.stopped.Store(true)
 	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
