@@ -116,7 +116,9 @@ func (s *spool) append(events []store.AuditEvent) error {
 		return nil
 	}
 	if s.f == nil {
-		f, err := os.OpenFile(s.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, spoolMode)
+		// A file left behind although all of it was written (its removal
+		// failed) starts over.
+		f, err := os.OpenFile(s.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC, spoolMode)
 		if err != nil {
 			return fmt.Errorf("audit spool: %w", err)
 		}
@@ -231,10 +233,26 @@ func (s *spool) rewrite(first []store.AuditEvent) error {
 	if err := os.Rename(tmp.Name(), s.path); err != nil {
 		return fmt.Errorf("audit spool: %w", err)
 	}
+	return s.reopen(len(first) + s.pending)
+}
+
+// reopen opens the file anew after rewrite, which holds pending events
+// from its start.
+func (s *spool) reopen(pending int) error {
 	if s.f != nil {
 		s.f.Close()
-		s.f = nil
 	}
+	s.f, s.read, s.size, s.pending = nil, 0, 0, 0
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_APPEND, spoolMode)
+	if err != nil {
+		return fmt.Errorf("audit spool: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("audit spool: %w", err)
+	}
+	s.f, s.size, s.pending = f, fi.Size(), pending
 	return nil
 }
 
