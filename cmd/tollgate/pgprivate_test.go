@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,6 +61,7 @@ func startPrivatePostgres(t *testing.T) *privatePostgres {
 		}
 		p.asUser = u
 	}
+	p.reapOrphans(t)
 	p.makeDirs(t)
 	_, p.port, _ = net.SplitHostPort(freeAddr(t))
 	p.dsn = "postgres://postgres@127.0.0.1:" + p.port + "/postgres?sslmode=disable"
@@ -75,15 +79,54 @@ func startPrivatePostgres(t *testing.T) *privatePostgres {
 
 func (p *privatePostgres) data() string { return filepath.Join(p.dir, "data") }
 
+// dirPattern names the temporary directories of private servers; each
+// holds ownerFile, the PID of the test process that made it.
+const (
+	dirPattern = "tollgate-pg-*"
+	ownerFile  = "owner.pid"
+)
+
+// reapOrphans stops and removes the private servers of test processes
+// that are gone: a test binary killed outright (SIGKILL, a closed pipe)
+// runs no cleanup, and postgres would run on.
+func (p *privatePostgres) reapOrphans(t *testing.T) {
+	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPattern))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue // not ours, or still being made
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || processAlive(pid) {
+			continue
+		}
+		orphan := &privatePostgres{bin: p.bin, dir: dir, asUser: p.asUser, logs: &logtest.Buffer{}}
+		cmd := orphan.command("pg_ctl", "-D", orphan.data(), "-m", "immediate", "-w", "stop")
+		cmd.Run() // fails when no server runs there; the directory goes either way
+		os.RemoveAll(dir)
+		t.Logf("removed the private PostgreSQL of test process %d, which is gone: %s", pid, dir)
+	}
+}
+
+// processAlive reports whether a process with that PID exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
 // makeDirs creates the directory and data/ and sock/ in it, owned by the
 // user the server runs as.
 func (p *privatePostgres) makeDirs(t *testing.T) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "tollgate-pg-")
+	dir, err := os.MkdirTemp("", dirPattern)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.dir = dir
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, d := range []string{dir, p.data(), filepath.Join(dir, "sock")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
