@@ -125,7 +125,7 @@ func (e *engineEndpoint) passwordGrant(w http.ResponseWriter, r *http.Request) {
 	_, tgr, err := e.oauth.ValidationTokenRequest(r)
 	if errors.Is(err, oautherrors.ErrInvalidGrant) {
 		e.limits.failed(r, user, pass)
-		e.eng.Denied(req, "invalid username or password")
+		e.eng.FailedLogin(req)
 	}
 	if errors.Is(err, authn.ErrDisabled) {
 		e.eng.Denied(req, "account is disabled")

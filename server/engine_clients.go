@@ -79,10 +79,10 @@ func (e *engineEndpoint) clientCredentials(w http.ResponseWriter, r *http.Reques
 	}
 	client, err := clients.Authenticate(r.Context(), req.ClientID, req.Secret)
 	if errors.Is(err, engine.ErrInvalidClient) {
-		e.limits.failed(r, "", "")
-		denied := req // audited under the ID given, unless it has the shape of a secret
+		e.limits.failed(r, "", "") // a client's secret is generated: only the address budget
+		denied := req              // audited under the ID given, unless it has the shape of a secret
 		denied.ClientID, denied.Secret = redact.Secrets(req.ClientID), ""
-		clients.Denied(denied, "invalid client credentials")
+		clients.FailedLogin(denied)
 	}
 	if err != nil {
 		e.clientFailure(w, r, err)

@@ -40,7 +40,7 @@ func (e *engineEndpoint) refreshGrant(w http.ResponseWriter, r *http.Request) {
 	tok, next, err := e.eng.RefreshGrant(r.Context(), raw, req)
 	if errors.Is(err, engine.ErrRefreshInvalid) {
 		e.limits.failed(r, "", "")
-		e.eng.Denied(req, "invalid refresh token")
+		e.eng.FailedLogin(req)
 		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "refresh token is invalid, expired, used or revoked"))
 		return
 	}

@@ -64,7 +64,7 @@ func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 	gt, tgr, err := e.oauth.ValidationTokenRequest(r)
 	if errors.Is(err, oautherrors.ErrInvalidGrant) {
 		e.limits.failed(r, user, pass)
-		e.denied(r, r.Form.Get("service"), nil, "invalid username or password")
+		e.failedLogin(r)
 	}
 	if errors.Is(err, authn.ErrDisabled) {
 		e.denied(r, r.Form.Get("service"), nil, "account is disabled")
@@ -80,7 +80,7 @@ func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 		if id, err = e.grant.Redeem(r.Context(), tgr.Refresh, service); err != nil {
 			if errors.Is(err, grant.ErrRefreshInvalid) {
 				e.limits.failed(r, "", "")
-				e.denied(r, service, nil, "invalid refresh token")
+				e.failedLogin(r)
 			}
 			e.oauthFailure(w, r, err)
 			return

@@ -223,14 +223,14 @@ func (e *tokenEndpoint) get(w http.ResponseWriter, r *http.Request) {
 	if secret != "" && !e.limits.admit(w, r, user, secret, e.rd.tooManyDocker) {
 		return
 	}
-	id, derr, err := identify(r, e.authn, e.limits, user, secret)
+	id, ref, err := identify(r, e.authn, e.limits, user, secret)
 	if err != nil {
 		e.rd.storeOrInternalDocker(w, r, err)
 		return
 	}
-	if derr != nil {
-		e.denied(r, q.Get("service"), scopes, derr.Message)
-		e.rd.docker(w, *derr)
+	if ref != nil {
+		e.refused(r, q.Get("service"), scopes, ref)
+		e.rd.docker(w, ref.DockerError)
 		return
 	}
 	if err := grant.CheckAccount(id, user, q.Get("account")); err != nil {
@@ -297,29 +297,38 @@ func requestCredentials(r *http.Request) (user string, secret authn.Secret) {
 	return "", authn.Secret(h)
 }
 
+// refusal is a credential identify refused: the 401 to render, and
+// whether it is a failed login (a wrong password, an unknown user, an
+// invalid API token), which the audit log aggregates per address and
+// minute, rather than a malformed credential or a disabled account, one
+// row each.
+type refusal struct {
+	DockerError
+	failedLogin bool
+}
+
 // identify authenticates credentials read by requestCredentials with a
 // (API tokens, then passwords): none is the anonymous caller; a header of
 // another scheme, or a Bearer credential that is not an API token, is a
 // 401 without asking a; a refused credential a 401 charged to the
 // failure budgets (a disabled account's is not: its owner proved it).
-func identify(r *http.Request, a authn.Authenticator, limits *limiter, user string, secret authn.Secret) (authn.Identity, *DockerError, error) {
+func identify(r *http.Request, a authn.Authenticator, limits *limiter, user string, secret authn.Secret) (authn.Identity, *refusal, error) {
 	switch {
 	case user == "" && secret == "":
 		return authn.Identity{}, nil, nil
 	case user == "":
-		d := unauthorized(errMalformedCredentials.Error())
-		return authn.Identity{}, &d, nil
+		return authn.Identity{}, &refusal{DockerError: unauthorized(errMalformedCredentials.Error())}, nil
 	case user == apitoken.Username && !apitoken.LooksLike(string(secret)) && isBearer(r):
 		limits.failed(r, "", "")
-		d := unauthorized(errBearerNotAPIToken.Error())
-		return authn.Identity{}, &d, nil
+		return authn.Identity{}, &refusal{DockerError: unauthorized(errBearerNotAPIToken.Error()), failedLogin: true}, nil
 	}
 	id, err := a.Authenticate(r.Context(), user, secret)
 	if d := credentialFailure(err); d != nil {
-		if !errors.Is(err, authn.ErrDisabled) {
+		disabled := errors.Is(err, authn.ErrDisabled)
+		if !disabled {
 			limits.failed(r, user, secret)
 		}
-		return authn.Identity{}, d, nil
+		return authn.Identity{}, &refusal{DockerError: *d, failedLogin: !disabled}, nil
 	}
 	if err != nil {
 		return authn.Identity{}, nil, err
@@ -346,15 +355,36 @@ func isBearer(r *http.Request) bool {
 	return strings.EqualFold(scheme, "Bearer")
 }
 
-// denied audits a refused token request under the name the caller gave,
-// unless it has the shape of a secret (a token pasted as the user name).
-func (e *tokenEndpoint) denied(r *http.Request, service string, scopes []scope.Scope, reason string) {
+// refused audits a refusal of identify.
+func (e *tokenEndpoint) refused(r *http.Request, service string, scopes []scope.Scope, ref *refusal) {
+	if ref.failedLogin {
+		e.failedLogin(r)
+		return
+	}
+	e.denied(r, service, scopes, ref.Message)
+}
+
+// failedLogin audits a refused login under the name the caller gave,
+// aggregated per client address and minute (grant.Service.FailedLogin).
+func (e *tokenEndpoint) failedLogin(r *http.Request) {
+	e.grant.FailedLogin(grant.Request{Identity: authn.Identity{Name: callerName(r)}, ClientIP: clientIP(r)})
+}
+
+// callerName is the name the caller gave: the Basic user name, else the
+// form's username; one of a secret's shape (a token pasted as the user
+// name) is redacted.
+func callerName(r *http.Request) string {
 	user, _ := requestCredentials(r)
 	if user == "" {
 		user = r.FormValue("username")
 	}
+	return redact.Secrets(user)
+}
+
+// denied audits a refused token request under the name the caller gave.
+func (e *tokenEndpoint) denied(r *http.Request, service string, scopes []scope.Scope, reason string) {
 	e.grant.Denied(grant.Request{
-		Identity: authn.Identity{Name: redact.Secrets(user)},
+		Identity: authn.Identity{Name: callerName(r)},
 		Service:  service,
 		Scopes:   scopes,
 		ClientIP: clientIP(r),

@@ -122,7 +122,7 @@ func (e *usersEndpoint) admin(w http.ResponseWriter, r *http.Request) (authn.Ide
 		return authn.Identity{}, false
 	}
 	if derr != nil {
-		e.rd.docker(w, *derr)
+		e.rd.docker(w, derr.DockerError)
 		return authn.Identity{}, false
 	}
 	if !id.ActsAsAdmin() {

@@ -38,6 +38,11 @@ const credentialCacheSize = 10000
 // purgeEvery is how often expired refresh tokens are deleted.
 const purgeEvery = time.Hour
 
+// storeCallTimeout bounds every store call on the request path
+// (store.WithTimeout): a database that does not answer costs a request at
+// most this, then a 503.
+const storeCallTimeout = 5 * time.Second
+
 // app is a running Tollgate: everything built from one configuration.
 type app struct {
 	handler  http.Handler
@@ -109,8 +114,13 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	p.store = m.InstrumentStore(p.store)
 	p.users.OnCompare = m.BcryptVerified
 	ctx, cancel := context.WithCancel(ctx)
+	// The purge, the audit writer (which bound their own calls) and Close
+	// use the store as it is; everything else, on the request path, with
+	// every call bounded.
 	a := &app{cfg: cfg, acl: p.acl, metrics: m, signing: p.signing, store: p.store, cancel: cancel, users: p.users}
-	recorder := audit.NewRecorder(p.store, logger)
+	recorder := newRecorder(cfg.Audit, p.store, logger)
+	m.ObserveAudit(recorder)
+	p.store = store.WithTimeout(p.store, storeCallTimeout)
 	auth := authn.NewCache(p.users, cfg.Users.CacheTTL, credentialCacheSize)
 	auth.Observe = m.CredentialCache
 	a.accounts = newAccounts(cfg, p, recorder, logger)
@@ -119,6 +129,13 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	a.start(ctx, cfg, m, recorder, logger)
 	a.handler = server.New(serverOptions(cfg, p, m, auth, a.tokens, a.accounts, recorder, logger))
 	return a, nil
+}
+
+// newRecorder is the audit recorder of the audit section: events wait for
+// a store that is away in memory (audit.buffer), then in the spool file
+// (audit.spool_file).
+func newRecorder(c config.Audit, st store.Audit, logger *slog.Logger) *audit.Recorder {
+	return audit.NewRecorder(st, logger, audit.WithBuffer(c.Buffer), audit.WithSpool(c.SpoolFile))
 }
 
 // newAccounts is the account service of the configuration. The htpasswd
@@ -253,10 +270,12 @@ func engineService(cfg *config.Config, key engine.Key, accts *accounts.Service, 
 }
 
 // readyChecks are what GET /ready checks: the store answers a ping (within
-// the endpoint's deadline), and a signing key and the htpasswd users are
-// loaded. The last two hold from a successful start on (newApp fails
-// without them, and a failed reload keeps the previous users); they are
-// there so that a future reload that can lose them is reported.
+// the endpoint's deadline; SQLite's also reads the file's header, the
+// schema and a row, so that a corrupt file fails it), and a signing key
+// and the htpasswd users are loaded. The last two hold from a successful
+// start on (newApp fails without them, and a failed reload keeps the
+// previous users); they are there so that a future reload that can lose
+// them is reported.
 func readyChecks(st store.Store, sig *signing, users *htpasswd.File) []server.ReadyCheck {
 	return []server.ReadyCheck{
 		{Name: "store", Check: st.Ping},

@@ -49,6 +49,13 @@ type Audit struct {
 	// Retention is how long events are kept; older ones are deleted every
 	// hour.
 	Retention time.Duration `mapstructure:"retention"`
+	// Buffer is how many events wait in memory while the store is away;
+	// past it they go to SpoolFile, or are dropped.
+	Buffer int `mapstructure:"buffer"`
+	// SpoolFile is where events that do not fit in Buffer go, and those
+	// left in memory at a shutdown without the store ("": nowhere). It is
+	// written to the store when it is back, and at the next start.
+	SpoolFile string `mapstructure:"spool_file"`
 }
 
 // Engine configures the Engine OAuth2 API (/v1/oauth/token, /v1/account,
@@ -212,6 +219,8 @@ var defaults = map[string]any{
 	"api_tokens.max_ttl_days":     365,
 	"api_tokens.max_per_user":     100,
 	"audit.retention":             "2160h",
+	"audit.buffer":                100000,
+	"audit.spool_file":            "",
 
 	"server.trusted_proxies":        []string{},
 	"server.read_header_timeout":    "10s",

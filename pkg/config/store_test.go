@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/config"
@@ -90,5 +91,59 @@ func TestHMACSecretFromEnvironment(t *testing.T) {
 	cfg.Keys.Algorithm = "ES256"
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "keys.hmac_secret") {
 		t.Errorf("an HMAC secret with ES256: err = %v, want a keys.hmac_secret problem", err)
+	}
+}
+
+func TestValidateAudit(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(*config.Config)
+		wantKey string // "" for valid
+	}{
+		{"defaults", func(*config.Config) {}, ""},
+		{"a spool file", func(c *config.Config) { c.Audit.SpoolFile = "./data/audit.spool" }, ""},
+		{"a buffer of one", func(c *config.Config) { c.Audit.Buffer = 1 }, ""},
+		{"no buffer", func(c *config.Config) { c.Audit.Buffer = 0 }, "audit.buffer"},
+		{"a buffer past the bound", func(c *config.Config) { c.Audit.Buffer = config.MaxAuditBuffer + 1 }, "audit.buffer"},
+		{"retention under an hour", func(c *config.Config) { c.Audit.Retention = time.Minute }, "audit.retention"},
+		{"spool in place of the database", func(c *config.Config) {
+			c.Store.Type, c.Store.Path, c.Audit.SpoolFile = "sqlite", "./data/tollgate.db", "data/tollgate.db"
+		}, "audit.spool_file"},
+		{"spool names a directory", func(c *config.Config) { c.Audit.SpoolFile = "./data/" }, "audit.spool_file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid(t)
+			tt.mutate(c)
+			err := c.Validate()
+			if tt.wantKey == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			problems := config.Problems(err)
+			if !errors.Is(err, config.ErrInvalid) || len(problems) != 1 || !strings.HasPrefix(problems[0], tt.wantKey+":") {
+				t.Errorf("problems = %q, want exactly one naming %s", problems, tt.wantKey)
+			}
+		})
+	}
+}
+
+func TestLoadAuditDefaultsAndEnvironment(t *testing.T) {
+	c, err := config.Load(writeConfig(t, "audit: {retention: 720h}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Audit.Buffer != 100000 || c.Audit.SpoolFile != "" {
+		t.Errorf("audit defaults: buffer %d, spool_file %q; want 100000 and none", c.Audit.Buffer, c.Audit.SpoolFile)
+	}
+	t.Setenv("TOLLGATE_AUDIT_BUFFER", "5000")
+	t.Setenv("TOLLGATE_AUDIT_SPOOL_FILE", "/var/lib/tollgate/audit.spool")
+	if c, err = config.Load(writeConfig(t, "")); err != nil {
+		t.Fatal(err)
+	}
+	if c.Audit.Buffer != 5000 || c.Audit.SpoolFile != "/var/lib/tollgate/audit.spool" {
+		t.Errorf("from the environment: buffer %d, spool_file %q", c.Audit.Buffer, c.Audit.SpoolFile)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -46,10 +47,31 @@ func (c *Config) Validate() error {
 	c.validateAPITokens(&p)
 	c.validateLimits(&p)
 	c.validateEngine(&p)
-	if c.Audit.Retention < time.Hour {
-		p.add("audit.retention: %s must be at least 1h", c.Audit.Retention)
-	}
+	c.validateAudit(&p)
 	return p.err()
+}
+
+// MaxAuditBuffer bounds audit.buffer: at a few hundred bytes an event,
+// ten million is gigabytes of memory.
+const MaxAuditBuffer = 10_000_000
+
+func (c *Config) validateAudit(p *problems) {
+	a := c.Audit
+	if a.Retention < time.Hour {
+		p.add("audit.retention: %s must be at least 1h", a.Retention)
+	}
+	if a.Buffer < 1 || a.Buffer > MaxAuditBuffer {
+		p.add("audit.buffer: %d must be between 1 and %d events", a.Buffer, MaxAuditBuffer)
+	}
+	if a.SpoolFile == "" {
+		return
+	}
+	if strings.HasSuffix(a.SpoolFile, "/") {
+		p.add("audit.spool_file: %q names a directory; name a file in it", a.SpoolFile)
+	}
+	if c.Store.Type == "sqlite" && filepath.Clean(a.SpoolFile) == filepath.Clean(c.Store.Path) {
+		p.add("audit.spool_file: %q is store.path, the database itself", a.SpoolFile)
+	}
 }
 
 // validateACL adds each rule problem authz.Compile finds (acl[i].field: ...).

@@ -168,9 +168,16 @@ func (c *Clients) Issue(cl store.Client, req ClientRequest) (ClientToken, error)
 	return ClientToken{Token: tok, Scopes: scopes, Audiences: aud}, nil
 }
 
-// Denied records a refused request; reason must hold no secret.
+// Denied records a refused request; reason must hold no secret. Wrong
+// client credentials go to FailedLogin instead.
 func (c *Clients) Denied(req ClientRequest, reason string) {
 	c.record(audit.TokenDenied, req, nil, reason)
+}
+
+// FailedLogin records wrong client credentials under the client ID
+// tried, aggregated per client address and minute like users' logins.
+func (c *Clients) FailedLogin(req ClientRequest) {
+	failedLogin(c.audit, req.ClientID, req.ClientIP)
 }
 
 // grantScopes returns the scopes asked, without repeats, if the client

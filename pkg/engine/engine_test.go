@@ -123,9 +123,10 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-type recorder struct{ events []store.AuditEvent }
+type recorder struct{ events, failed []store.AuditEvent }
 
-func (r *recorder) Record(ev store.AuditEvent) { r.events = append(r.events, ev) }
+func (r *recorder) Record(ev store.AuditEvent)      { r.events = append(r.events, ev) }
+func (r *recorder) FailedLogin(ev store.AuditEvent) { r.failed = append(r.failed, ev) }
 
 // accountsFixture is an accounts.Service over SQLite with users admin
 // (an administrator) and alice.

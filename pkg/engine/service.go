@@ -47,6 +47,9 @@ type TokenChecker interface {
 // Auditor receives audit events; it must not block (audit.Recorder).
 type Auditor interface {
 	Record(ev store.AuditEvent)
+	// FailedLogin counts a refused login from ev.ClientIP under the name
+	// ev.Subject; the log gets one row per address and minute.
+	FailedLogin(ev store.AuditEvent)
 }
 
 // Service issues engine tokens and describes accounts.
@@ -92,9 +95,29 @@ func (s *Service) Issue(req Request) (Token, error) {
 	return tok, nil
 }
 
-// Denied records a refused token request; reason must hold no secret.
+// Denied records a refused token request; reason must hold no secret. A
+// failed login goes to FailedLogin instead.
 func (s *Service) Denied(req Request, reason string) {
 	s.record(audit.TokenDenied, req, auditDetail+": "+reason)
+}
+
+// FailedLogin records a refused login (a wrong password, an unknown user,
+// an invalid API token or refresh token) under the name req.Identity
+// carries, aggregated per client address and minute.
+func (s *Service) FailedLogin(req Request) {
+	failedLogin(s.Audit, req.Identity.Name, req.ClientIP)
+}
+
+// failedLogin hands a refused login to a, when there is one.
+func failedLogin(a Auditor, name string, ip netip.Addr) {
+	if a == nil {
+		return
+	}
+	ev := store.AuditEvent{Subject: name}
+	if ip.IsValid() {
+		ev.ClientIP = ip.String()
+	}
+	a.FailedLogin(ev)
 }
 
 func (s *Service) record(kind string, req Request, detail string) {

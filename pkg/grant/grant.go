@@ -39,9 +39,12 @@ type Authorizer interface {
 	AuthorizeRules(req authz.Request, requested []scope.Scope, rules []int) []scope.Scope
 }
 
-// Auditor receives audit events; it must not block.
+// Auditor receives audit events; it must not block (audit.Recorder).
 type Auditor interface {
 	Record(ev store.AuditEvent)
+	// FailedLogin counts a refused login from ev.ClientIP under the name
+	// ev.Subject; the log gets one row per address and minute.
+	FailedLogin(ev store.AuditEvent)
 }
 
 // Observer is told how token requests end, for metrics. Its methods run on
@@ -191,10 +194,26 @@ func (s *Service) Redeem(ctx context.Context, raw, service string) (_ authn.Iden
 	return id, err
 }
 
-// Denied records a refused request (wrong credentials, malformed input
-// after authentication); reason must hold no secret.
+// Denied records a refused request (malformed credentials, a disabled
+// account); reason must hold no secret. A failed login goes to
+// FailedLogin instead.
 func (s *Service) Denied(req Request, reason string) {
 	s.record(audit.TokenDenied, req, nil, reason)
+}
+
+// FailedLogin records a refused login (a wrong password, an unknown user,
+// an invalid API token or refresh token) under the name req.Identity
+// carries (the one tried), aggregated per client address and minute so
+// that password guessing cannot flood the audit log.
+func (s *Service) FailedLogin(req Request) {
+	if s.Audit == nil {
+		return
+	}
+	ev := store.AuditEvent{Subject: req.Identity.Name}
+	if req.ClientIP.IsValid() {
+		ev.ClientIP = req.ClientIP.String()
+	}
+	s.Audit.FailedLogin(ev)
 }
 
 func (s *Service) record(kind string, req Request, granted []scope.Scope, detail string) {

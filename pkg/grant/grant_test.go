@@ -395,16 +395,23 @@ func TestIssueMintErrorPropagates(t *testing.T) {
 	}
 }
 
-// events collects audit events.
+// events collects audit events and failed logins.
 type events struct {
-	mu  sync.Mutex
-	got []store.AuditEvent
+	mu     sync.Mutex
+	got    []store.AuditEvent
+	failed []store.AuditEvent
 }
 
 func (e *events) Record(ev store.AuditEvent) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.got = append(e.got, ev)
+}
+
+func (e *events) FailedLogin(ev store.AuditEvent) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.failed = append(e.failed, ev)
 }
 
 func TestIssueAndDeniedAreAudited(t *testing.T) {
@@ -421,15 +428,21 @@ func TestIssueAndDeniedAreAudited(t *testing.T) {
 	if _, err := f.svc.Issue(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	f.svc.Denied(grant.Request{Identity: authn.Identity{Name: "mallory"}, Service: "registry.local"}, "invalid username or password")
+	f.svc.Denied(grant.Request{Identity: authn.Identity{Name: "bob"}, Service: "registry.local"}, "account is disabled")
+	f.svc.FailedLogin(grant.Request{Identity: authn.Identity{Name: "mallory"}, Service: "registry.local",
+		ClientIP: netip.MustParseAddr("192.0.2.9")})
 	want := []store.AuditEvent{
 		{Kind: audit.TokenIssued, Subject: "alice", ClientIP: "192.0.2.7", ClientID: "docker", Service: "registry.local",
 			Requested: "repository:alice/app:pull,push repository:bob/x:push", Granted: "repository:alice/app:pull,push",
 			Detail: "rules=repository:alice/app:1 repository:bob/x:-1"},
-		{Kind: audit.TokenDenied, Subject: "mallory", Service: "registry.local", Detail: "invalid username or password"},
+		{Kind: audit.TokenDenied, Subject: "bob", Service: "registry.local", Detail: "account is disabled"},
 	}
 	if !reflect.DeepEqual(rec.got, want) {
 		t.Errorf("audit events:\n got %+v\nwant %+v", rec.got, want)
+	}
+	// A failed login is handed over for aggregation: who tried, from where.
+	if wantFailed := []store.AuditEvent{{Subject: "mallory", ClientIP: "192.0.2.9"}}; !reflect.DeepEqual(rec.failed, wantFailed) {
+		t.Errorf("failed logins:\n got %+v\nwant %+v", rec.failed, wantFailed)
 	}
 }
 
@@ -555,4 +568,5 @@ func BenchmarkIssue(b *testing.B) {
 // discard is an Auditor that drops events.
 type discard struct{}
 
-func (discard) Record(store.AuditEvent) {}
+func (discard) Record(store.AuditEvent)      {}
+func (discard) FailedLogin(store.AuditEvent) {}

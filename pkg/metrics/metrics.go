@@ -126,7 +126,8 @@ type Metrics struct {
 	storeErrors *prometheus.CounterVec // operation
 	rateLimited *prometheus.CounterVec // endpoint
 
-	reloads reloads // configuration reloads (config.go)
+	reloads reloads                     // configuration reloads (config.go)
+	audit   atomic.Pointer[auditSource] // read by the audit metrics (audit.go)
 
 	gatherer prometheus.Gatherer // what Handler serves: New's registry, when it is one
 	now      func() time.Time
@@ -207,6 +208,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.requests, m.duration, tokens, authFails, apiOps, m.bcrypt, cache,
 		m.keyInfo, m.keyCreated, keyAge, m.storeErrors, m.rateLimited)
 	m.reloads = newReloads(reg)
+	m.registerAudit(reg)
 
 	// Resolve every series of the closed label sets now: they are exported
 	// as 0 from the start, and recording needs no lookup.

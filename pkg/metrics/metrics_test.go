@@ -320,3 +320,35 @@ func BenchmarkTokenIssued(b *testing.B) {
 		m.TokenIssued(GrantGet, Granted)
 	}
 }
+
+// auditCounts is an AuditSource with fixed counts.
+type auditCounts struct {
+	dropped         int64
+	memory, spooled int
+}
+
+func (a auditCounts) Dropped() int64                  { return a.dropped }
+func (a auditCounts) Buffered() (memory, spooled int) { return a.memory, a.spooled }
+
+func TestAuditMetrics(t *testing.T) {
+	m, reg := newTest(t)
+	if got := value(t, reg, "tollgate_audit_events_dropped_total"); got != 0 {
+		t.Errorf("dropped before ObserveAudit = %v, want 0", got)
+	}
+	m.ObserveAudit(auditCounts{dropped: 7, memory: 120, spooled: 3400})
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"tollgate_audit_events_dropped_total", nil, 7},
+		{"tollgate_audit_events_buffered", []string{"place=memory"}, 120},
+		{"tollgate_audit_events_buffered", []string{"place=spool"}, 3400},
+	} {
+		if got := value(t, reg, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	var nilMetrics *Metrics
+	nilMetrics.ObserveAudit(auditCounts{}) // a no-op, no panic
+}

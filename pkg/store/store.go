@@ -19,6 +19,13 @@ var (
 	ErrUnavailable = errors.New("store: unavailable")
 )
 
+// IsAnswer reports whether err is one of the store's answers (ErrNotFound,
+// ErrConflict, ErrLimit): the store worked and said no. An answer is never
+// ErrUnavailable, whatever else it wraps.
+func IsAnswer(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrLimit)
+}
+
 // RefreshToken is a stored refresh (identity) token. Only the SHA-256 of
 // the token is kept, never the token itself.
 type RefreshToken struct {

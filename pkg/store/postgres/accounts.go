@@ -20,7 +20,7 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
 		return fmt.Errorf("account %q: %w", a.Name, store.ErrConflict)
 	}
 	if err != nil {
-		return fmt.Errorf("create account: %w", err)
+		return fmt.Errorf("create account: %w", s.classify(err))
 	}
 	return nil
 }
@@ -32,7 +32,7 @@ func (s *Store) Account(ctx context.Context, name string) (store.Account, error)
 		return store.Account{}, fmt.Errorf("account %q: %w", name, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Account{}, fmt.Errorf("get account: %w", err)
+		return store.Account{}, fmt.Errorf("get account: %w", s.classify(err))
 	}
 	return a, nil
 }
@@ -41,12 +41,12 @@ func (s *Store) Account(ctx context.Context, name string) (store.Account, error)
 func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	rs, err := s.pool.Query(ctx, `SELECT `+rows.AccountColumns+` FROM accounts ORDER BY name`)
 	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", err)
+		return nil, fmt.Errorf("list accounts: %w", s.classify(err))
 	}
 	defer rs.Close()
 	out, err := rows.All(rs, rows.ScanAccount)
 	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", err)
+		return nil, fmt.Errorf("list accounts: %w", s.classify(err))
 	}
 	return out, nil
 }
@@ -64,7 +64,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, c store.AccountCha
 		return store.Account{}, fmt.Errorf("account %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Account{}, fmt.Errorf("update account: %w", err)
+		return store.Account{}, fmt.Errorf("update account: %w", s.classify(err))
 	}
 	return a, nil
 }
@@ -88,13 +88,16 @@ func (s *Store) AdoptEpochs(ctx context.Context, epochs map[string]string) (int6
 		for range b.Len() {
 			tag, err := br.Exec()
 			if err != nil {
-				return fmt.Errorf("adopt epochs: %w", err)
+				return fmt.Errorf("adopt epochs: %w", s.classify(err))
 			}
 			n += tag.RowsAffected()
 		}
 		return br.Close()
 	})
-	return n, err
+	if err != nil {
+		return 0, s.classify(err)
+	}
+	return n, nil
 }
 
 // DeleteAccount implements store.Accounts: the row is deleted and the
@@ -113,7 +116,7 @@ func (s *Store) DeleteAccount(ctx context.Context, id string, at time.Time) (sto
 		return err
 	})
 	if err != nil {
-		return store.Revoked{}, err
+		return store.Revoked{}, s.classify(err)
 	}
 	return r, nil
 }
@@ -127,7 +130,7 @@ func (s *Store) RevokeCredentials(ctx context.Context, accountID string, kinds s
 		return err
 	})
 	if err != nil {
-		return store.Revoked{}, err
+		return store.Revoked{}, s.classify(err)
 	}
 	return r, nil
 }

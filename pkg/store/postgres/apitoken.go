@@ -19,18 +19,18 @@ import (
 func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken, maxLive int) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("create api token: %w", err)
+		return fmt.Errorf("create api token: %w", s.classify(err))
 	}
 	defer tx.Rollback(ctx)
 	if maxLive > 0 {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, apiTokenLock, t.AccountID); err != nil {
-			return fmt.Errorf("create api token: %w", err)
+			return fmt.Errorf("create api token: %w", s.classify(err))
 		}
 		var live int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM api_tokens
 			WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2`,
 			t.AccountID, rows.ToDB(t.CreatedAt)).Scan(&live); err != nil {
-			return fmt.Errorf("create api token: %w", err)
+			return fmt.Errorf("create api token: %w", s.classify(err))
 		}
 		if live >= maxLive {
 			return fmt.Errorf("api token: %d live: %w", live, store.ErrLimit)
@@ -44,10 +44,10 @@ func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken, maxLive in
 		return fmt.Errorf("api token: %w", store.ErrConflict)
 	}
 	if err != nil {
-		return fmt.Errorf("create api token: %w", err)
+		return fmt.Errorf("create api token: %w", s.classify(err))
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("create api token: %w", err)
+		return fmt.Errorf("create api token: %w", s.classify(err))
 	}
 	return nil
 }
@@ -63,7 +63,7 @@ func (s *Store) APIToken(ctx context.Context, hash string) (store.APIToken, erro
 		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return store.APIToken{}, fmt.Errorf("get api token: %w", err)
+		return store.APIToken{}, fmt.Errorf("get api token: %w", s.classify(err))
 	}
 	return t, nil
 }
@@ -75,7 +75,7 @@ func (s *Store) FindAPIToken(ctx context.Context, prefix string) (store.APIToken
 	}
 	hash, err := matchPrefix(ctx, s.pool, prefix, "")
 	if err != nil {
-		return store.APIToken{}, err
+		return store.APIToken{}, s.classify(err)
 	}
 	return s.APIToken(ctx, hash)
 }
@@ -94,12 +94,12 @@ func (s *Store) ListAPITokens(ctx context.Context, accountID string, page store.
 		WHERE ($1::text = '' OR account_id = $1::text) AND (created_at, hash) > ($2, $3::text)
 		ORDER BY created_at, hash LIMIT $4`, accountID, after, page.AfterHash, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list api tokens: %w", err)
+		return nil, fmt.Errorf("list api tokens: %w", s.classify(err))
 	}
 	defer rs.Close()
 	out, err := rows.All(rs, rows.ScanAPIToken)
 	if err != nil {
-		return nil, fmt.Errorf("list api tokens: %w", err)
+		return nil, fmt.Errorf("list api tokens: %w", s.classify(err))
 	}
 	return out, nil
 }
@@ -115,12 +115,12 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, accountID string, at
 	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return store.APIToken{}, fmt.Errorf("revoke api token: %w", err)
+		return store.APIToken{}, fmt.Errorf("revoke api token: %w", s.classify(err))
 	}
 	defer tx.Rollback(ctx)
 	hash, err := matchPrefix(ctx, tx, prefix, accountID)
 	if err != nil {
-		return store.APIToken{}, err
+		return store.APIToken{}, s.classify(err)
 	}
 	t, err := rows.ScanAPIToken(tx.QueryRow(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1)
 		WHERE hash = $2 RETURNING `+rows.APITokenColumns, rows.ToDB(at), hash))
@@ -128,10 +128,10 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, accountID string, at
 		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return store.APIToken{}, fmt.Errorf("revoke api token: %w", err)
+		return store.APIToken{}, fmt.Errorf("revoke api token: %w", s.classify(err))
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return store.APIToken{}, fmt.Errorf("revoke api token: %w", err)
+		return store.APIToken{}, fmt.Errorf("revoke api token: %w", s.classify(err))
 	}
 	return t, nil
 }
@@ -180,7 +180,7 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 	slices.Sort(hashes)
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("touch api tokens: %w", err)
+		return fmt.Errorf("touch api tokens: %w", s.classify(err))
 	}
 	defer tx.Rollback(ctx)
 	var b pgx.Batch
@@ -189,10 +189,10 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 			WHERE hash = $2 AND (last_used_at IS NULL OR last_used_at < $1)`, rows.ToDB(used[h]), h)
 	}
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return fmt.Errorf("touch api tokens: %w", err)
+		return fmt.Errorf("touch api tokens: %w", s.classify(err))
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("touch api tokens: %w", err)
+		return fmt.Errorf("touch api tokens: %w", s.classify(err))
 	}
 	return nil
 }

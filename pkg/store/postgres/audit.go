@@ -24,13 +24,13 @@ func (s *Store) AppendAudit(ctx context.Context, events []store.AuditEvent) erro
 	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("append audit: %w", err)
+		return fmt.Errorf("append audit: %w", s.classify(err))
 	}
 	defer tx.Rollback(ctx)
 	// Its own round trip: queued in the batch, the lock would come after
 	// the INSERTs were parsed, and parsing already takes ROW EXCLUSIVE.
 	if _, err := tx.Exec(ctx, `LOCK TABLE audit_events IN EXCLUSIVE MODE`); err != nil {
-		return fmt.Errorf("append audit: %w", err)
+		return fmt.Errorf("append audit: %w", s.classify(err))
 	}
 	b := &pgx.Batch{}
 	for _, e := range events {
@@ -40,10 +40,10 @@ func (s *Store) AppendAudit(ctx context.Context, events []store.AuditEvent) erro
 			rows.ToDB(e.Time), e.Kind, e.Subject, e.ClientIP, e.ClientID, e.Service, e.Requested, e.Granted, e.Detail)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("append audit: %w", err)
+		return fmt.Errorf("append audit: %w", s.classify(err))
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("append audit: %w", err)
+		return fmt.Errorf("append audit: %w", s.classify(err))
 	}
 	return nil
 }
@@ -61,12 +61,12 @@ func (s *Store) ListAudit(ctx context.Context, afterID int64, since time.Time, l
 	rs, err := s.pool.Query(ctx, `SELECT `+rows.AuditColumns+`
 		FROM audit_events WHERE id > $1 AND occurred_at >= $2 ORDER BY id LIMIT $3`, afterID, from, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", err)
+		return nil, fmt.Errorf("list audit: %w", s.classify(err))
 	}
 	defer rs.Close()
 	out, err := rows.All(rs, rows.ScanAuditEvent)
 	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", err)
+		return nil, fmt.Errorf("list audit: %w", s.classify(err))
 	}
 	return out, nil
 }
@@ -75,7 +75,7 @@ func (s *Store) ListAudit(ctx context.Context, afterID int64, since time.Time, l
 func (s *Store) DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM audit_events WHERE occurred_at < $1`, rows.ToDB(t))
 	if err != nil {
-		return 0, fmt.Errorf("delete audit: %w", err)
+		return 0, fmt.Errorf("delete audit: %w", s.classify(err))
 	}
 	return tag.RowsAffected(), nil
 }

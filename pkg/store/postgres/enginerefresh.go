@@ -19,7 +19,7 @@ func (s *Store) CreateEngineRefreshToken(ctx context.Context, t store.EngineRefr
 		return fmt.Errorf("engine refresh token: %w", store.ErrConflict)
 	}
 	if err != nil {
-		return fmt.Errorf("create engine refresh token: %w", err)
+		return fmt.Errorf("create engine refresh token: %w", s.classify(err))
 	}
 	return nil
 }
@@ -32,7 +32,7 @@ func (s *Store) EngineRefreshToken(ctx context.Context, hash string) (store.Engi
 		return store.EngineRefreshToken{}, fmt.Errorf("engine refresh token: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return store.EngineRefreshToken{}, fmt.Errorf("get engine refresh token: %w", err)
+		return store.EngineRefreshToken{}, fmt.Errorf("get engine refresh token: %w", s.classify(err))
 	}
 	return t, nil
 }
@@ -52,7 +52,7 @@ func (s *Store) UseEngineRefreshToken(ctx context.Context, hash string, at time.
 		return prev, fmt.Errorf("engine refresh token already used: %w", store.ErrConflict)
 	}
 	if err != nil {
-		return store.EngineRefreshToken{}, fmt.Errorf("use engine refresh token: %w", err)
+		return store.EngineRefreshToken{}, fmt.Errorf("use engine refresh token: %w", s.classify(err))
 	}
 	return t, nil
 }
@@ -62,7 +62,7 @@ func (s *Store) RevokeEngineRefreshFamily(ctx context.Context, familyID string, 
 	tag, err := s.pool.Exec(ctx, `UPDATE engine_refresh_tokens SET revoked_at = COALESCE(revoked_at, $1)
 		WHERE family_id = $2`, rows.ToDB(at), familyID)
 	if err != nil {
-		return 0, fmt.Errorf("revoke engine refresh family: %w", err)
+		return 0, fmt.Errorf("revoke engine refresh family: %w", s.classify(err))
 	}
 	return tag.RowsAffected(), nil
 }
@@ -74,7 +74,7 @@ func (s *Store) DeleteEngineRefreshTokens(ctx context.Context, expired, used tim
 		OR family_id IN (SELECT family_id FROM engine_refresh_tokens WHERE revoked_at IS NOT NULL)`,
 		rows.ToDB(expired), rows.ToDB(used))
 	if err != nil {
-		return 0, fmt.Errorf("delete engine refresh tokens: %w", err)
+		return 0, fmt.Errorf("delete engine refresh tokens: %w", s.classify(err))
 	}
 	return tag.RowsAffected(), nil
 }

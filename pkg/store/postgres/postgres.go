@@ -48,9 +48,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) { return openUpTo(ctx
 // openUpTo is Open applying the migrations up to last only ("": all), so that
 // tests can build a schema as an older version left it.
 func openUpTo(ctx context.Context, dsn, last string) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(dsn)
+	cfg, err := poolConfig(dsn)
 	if err != nil {
-		return nil, errBadDSN
+		return nil, err
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -68,6 +68,32 @@ func openUpTo(ctx context.Context, dsn, last string) (*Store, error) {
 	return s, nil
 }
 
+// What a database that is down or restarting may cost a caller.
+const (
+	// defaultConnectTimeout bounds a connection attempt when the DSN names
+	// no connect_timeout (pgxpool's own bound is two minutes).
+	defaultConnectTimeout = 5 * time.Second
+	// pingTimeout bounds the ping with which the pool checks a connection
+	// that was idle for over a second before handing it out (pgxpool's
+	// default ShouldPing): a dead one is dropped, not given to a request.
+	pingTimeout = time.Second
+)
+
+// poolConfig parses dsn into the pool's configuration, with the bounds
+// above. Together with classify's Pool.Reset on a lost connection they
+// make the pool serve again within a second of the database's return.
+func poolConfig(dsn string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, errBadDSN
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
+	cfg.PingTimeout = pingTimeout
+	return cfg, nil
+}
+
 // Close closes every connection of the pool.
 func (s *Store) Close() error {
 	s.pool.Close()
@@ -75,7 +101,7 @@ func (s *Store) Close() error {
 }
 
 // Ping checks the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+func (s *Store) Ping(ctx context.Context) error { return s.classify(s.pool.Ping(ctx)) }
 
 // migrate applies the embedded migrations not yet recorded, in file-name
 // order, each in its own transaction.

@@ -20,7 +20,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 		return fmt.Errorf("refresh token: %w", store.ErrConflict)
 	}
 	if err != nil {
-		return fmt.Errorf("create refresh token: %w", err)
+		return fmt.Errorf("create refresh token: %w", s.classify(err))
 	}
 	return nil
 }
@@ -33,7 +33,7 @@ func (s *Store) RefreshToken(ctx context.Context, hash string) (store.RefreshTok
 		return store.RefreshToken{}, fmt.Errorf("refresh token: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return store.RefreshToken{}, fmt.Errorf("get refresh token: %w", err)
+		return store.RefreshToken{}, fmt.Errorf("get refresh token: %w", s.classify(err))
 	}
 	return t, nil
 }
@@ -44,7 +44,7 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, hash string, at time.Tim
 	tag, err := s.pool.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE hash = $2`,
 		rows.ToDB(at), hash)
 	if err != nil {
-		return fmt.Errorf("revoke refresh token: %w", err)
+		return fmt.Errorf("revoke refresh token: %w", s.classify(err))
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("refresh token: %w", store.ErrNotFound)
@@ -56,7 +56,7 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, hash string, at time.Tim
 func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, before time.Time) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM refresh_tokens WHERE expires_at < $1`, rows.ToDB(before))
 	if err != nil {
-		return 0, fmt.Errorf("delete expired refresh tokens: %w", err)
+		return 0, fmt.Errorf("delete expired refresh tokens: %w", s.classify(err))
 	}
 	return tag.RowsAffected(), nil
 }

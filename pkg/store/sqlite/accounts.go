@@ -20,7 +20,7 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
 		return fmt.Errorf("account %q: %w", a.Name, store.ErrConflict)
 	}
 	if err != nil {
-		return fmt.Errorf("create account: %w", err)
+		return fmt.Errorf("create account: %w", classify(err))
 	}
 	return nil
 }
@@ -32,7 +32,7 @@ func (s *Store) Account(ctx context.Context, name string) (store.Account, error)
 		return store.Account{}, fmt.Errorf("account %q: %w", name, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Account{}, fmt.Errorf("get account: %w", err)
+		return store.Account{}, fmt.Errorf("get account: %w", classify(err))
 	}
 	return a, nil
 }
@@ -41,12 +41,12 @@ func (s *Store) Account(ctx context.Context, name string) (store.Account, error)
 func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	rs, err := s.db.QueryContext(ctx, `SELECT `+rows.AccountColumns+` FROM accounts ORDER BY name`)
 	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", err)
+		return nil, fmt.Errorf("list accounts: %w", classify(err))
 	}
 	defer rs.Close()
 	out, err := rows.All(rs, rows.ScanAccount)
 	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", err)
+		return nil, fmt.Errorf("list accounts: %w", classify(err))
 	}
 	return out, nil
 }
@@ -64,7 +64,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, c store.AccountCha
 		return store.Account{}, fmt.Errorf("account %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Account{}, fmt.Errorf("update account: %w", err)
+		return store.Account{}, fmt.Errorf("update account: %w", classify(err))
 	}
 	return a, nil
 }
@@ -73,7 +73,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, c store.AccountCha
 func (s *Store) AdoptEpochs(ctx context.Context, epochs map[string]string) (int64, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, fmt.Errorf("adopt epochs: %w", err)
+		return 0, fmt.Errorf("adopt epochs: %w", classify(err))
 	}
 	defer tx.Rollback()
 	var n int64
@@ -81,17 +81,17 @@ func (s *Store) AdoptEpochs(ctx context.Context, epochs map[string]string) (int6
 		for _, table := range []string{"refresh_tokens", "engine_refresh_tokens"} {
 			res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET epoch = ? WHERE account_id = ? AND epoch = ''`, epoch, id)
 			if err != nil {
-				return 0, fmt.Errorf("adopt epochs: %w", err)
+				return 0, fmt.Errorf("adopt epochs: %w", classify(err))
 			}
 			m, err := res.RowsAffected()
 			if err != nil {
-				return 0, fmt.Errorf("adopt epochs: %w", err)
+				return 0, fmt.Errorf("adopt epochs: %w", classify(err))
 			}
 			n += m
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("adopt epochs: %w", err)
+		return 0, fmt.Errorf("adopt epochs: %w", classify(err))
 	}
 	return n, nil
 }
@@ -101,12 +101,12 @@ func (s *Store) AdoptEpochs(ctx context.Context, epochs map[string]string) (int6
 func (s *Store) DeleteAccount(ctx context.Context, id string, at time.Time) (store.Revoked, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return store.Revoked{}, fmt.Errorf("delete account: %w", err)
+		return store.Revoked{}, fmt.Errorf("delete account: %w", classify(err))
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `DELETE FROM accounts WHERE id = ?`, id)
 	if err != nil {
-		return store.Revoked{}, fmt.Errorf("delete account: %w", err)
+		return store.Revoked{}, fmt.Errorf("delete account: %w", classify(err))
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return store.Revoked{}, errors.Join(fmt.Errorf("account %s: %w", id, store.ErrNotFound), err)
@@ -116,7 +116,7 @@ func (s *Store) DeleteAccount(ctx context.Context, id string, at time.Time) (sto
 		return store.Revoked{}, err
 	}
 	if err := tx.Commit(); err != nil {
-		return store.Revoked{}, fmt.Errorf("delete account: %w", err)
+		return store.Revoked{}, fmt.Errorf("delete account: %w", classify(err))
 	}
 	return r, nil
 }
@@ -125,7 +125,7 @@ func (s *Store) DeleteAccount(ctx context.Context, id string, at time.Time) (sto
 func (s *Store) RevokeCredentials(ctx context.Context, accountID string, kinds store.CredentialKinds, keepEpoch string, at time.Time) (store.Revoked, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return store.Revoked{}, fmt.Errorf("revoke credentials: %w", err)
+		return store.Revoked{}, fmt.Errorf("revoke credentials: %w", classify(err))
 	}
 	defer tx.Rollback()
 	r, err := revokeCredentials(ctx, tx, accountID, kinds, keepEpoch, at)
@@ -133,7 +133,7 @@ func (s *Store) RevokeCredentials(ctx context.Context, accountID string, kinds s
 		return store.Revoked{}, err
 	}
 	if err := tx.Commit(); err != nil {
-		return store.Revoked{}, fmt.Errorf("revoke credentials: %w", err)
+		return store.Revoked{}, fmt.Errorf("revoke credentials: %w", classify(err))
 	}
 	return r, nil
 }
@@ -165,10 +165,10 @@ func revokeCredentials(ctx context.Context, tx *sql.Tx, accountID string, kinds 
 		}
 		res, err := tx.ExecContext(ctx, st.query, st.args...)
 		if err != nil {
-			return store.Revoked{}, fmt.Errorf("revoke credentials: %w", err)
+			return store.Revoked{}, fmt.Errorf("revoke credentials: %w", classify(err))
 		}
 		if *st.n, err = res.RowsAffected(); err != nil {
-			return store.Revoked{}, fmt.Errorf("revoke credentials: %w", err)
+			return store.Revoked{}, fmt.Errorf("revoke credentials: %w", classify(err))
 		}
 	}
 	return r, nil

@@ -18,7 +18,7 @@ import (
 func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken, maxLive int) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("create api token: %w", err)
+		return fmt.Errorf("create api token: %w", classify(err))
 	}
 	defer tx.Rollback()
 	if maxLive > 0 {
@@ -26,7 +26,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken, maxLive in
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM api_tokens
 			WHERE account_id = ? AND revoked_at IS NULL AND expires_at > ?`,
 			t.AccountID, rows.ToDB(t.CreatedAt)).Scan(&live); err != nil {
-			return fmt.Errorf("create api token: %w", err)
+			return fmt.Errorf("create api token: %w", classify(err))
 		}
 		if live >= maxLive {
 			return fmt.Errorf("api token: %d live: %w", live, store.ErrLimit)
@@ -40,10 +40,10 @@ func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken, maxLive in
 		return fmt.Errorf("api token: %w", store.ErrConflict)
 	}
 	if err != nil {
-		return fmt.Errorf("create api token: %w", err)
+		return fmt.Errorf("create api token: %w", classify(err))
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("create api token: %w", err)
+		return fmt.Errorf("create api token: %w", classify(err))
 	}
 	return nil
 }
@@ -55,7 +55,7 @@ func (s *Store) APIToken(ctx context.Context, hash string) (store.APIToken, erro
 		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return store.APIToken{}, fmt.Errorf("get api token: %w", err)
+		return store.APIToken{}, fmt.Errorf("get api token: %w", classify(err))
 	}
 	return t, nil
 }
@@ -86,12 +86,12 @@ func (s *Store) ListAPITokens(ctx context.Context, accountID string, page store.
 		WHERE (?1 = '' OR account_id = ?1) AND (created_at, hash) > (?2, ?3)
 		ORDER BY created_at, hash LIMIT ?4`, accountID, after, page.AfterHash, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list api tokens: %w", err)
+		return nil, fmt.Errorf("list api tokens: %w", classify(err))
 	}
 	defer rs.Close()
 	out, err := rows.All(rs, rows.ScanAPIToken)
 	if err != nil {
-		return nil, fmt.Errorf("list api tokens: %w", err)
+		return nil, fmt.Errorf("list api tokens: %w", classify(err))
 	}
 	return out, nil
 }
@@ -106,7 +106,7 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, accountID string, at
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return store.APIToken{}, fmt.Errorf("revoke api token: %w", err)
+		return store.APIToken{}, fmt.Errorf("revoke api token: %w", classify(err))
 	}
 	defer tx.Rollback()
 	hash, err := matchPrefix(ctx, tx, prefix, accountID)
@@ -119,10 +119,10 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, accountID string, at
 		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return store.APIToken{}, fmt.Errorf("revoke api token: %w", err)
+		return store.APIToken{}, fmt.Errorf("revoke api token: %w", classify(err))
 	}
 	if err := tx.Commit(); err != nil {
-		return store.APIToken{}, fmt.Errorf("revoke api token: %w", err)
+		return store.APIToken{}, fmt.Errorf("revoke api token: %w", classify(err))
 	}
 	return t, nil
 }
@@ -138,19 +138,19 @@ func matchPrefix(ctx context.Context, q querier, prefix, accountID string) (stri
 	rs, err := q.QueryContext(ctx, `SELECT hash FROM api_tokens
 		WHERE substr(hash, 1, length(?1)) = ?1 AND (?2 = '' OR account_id = ?2) LIMIT 2`, prefix, accountID)
 	if err != nil {
-		return "", fmt.Errorf("match api token prefix: %w", err)
+		return "", fmt.Errorf("match api token prefix: %w", classify(err))
 	}
 	defer rs.Close()
 	var hashes []string
 	for rs.Next() {
 		var h string
 		if err := rs.Scan(&h); err != nil {
-			return "", fmt.Errorf("match api token prefix: %w", err)
+			return "", fmt.Errorf("match api token prefix: %w", classify(err))
 		}
 		hashes = append(hashes, h)
 	}
 	if err := rs.Err(); err != nil {
-		return "", fmt.Errorf("match api token prefix: %w", err)
+		return "", fmt.Errorf("match api token prefix: %w", classify(err))
 	}
 	switch len(hashes) {
 	case 0:
@@ -174,13 +174,13 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 	slices.Sort(hashes)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("touch api tokens: %w", err)
+		return fmt.Errorf("touch api tokens: %w", classify(err))
 	}
 	defer tx.Rollback()
 	stmt, err := tx.PrepareContext(ctx, `UPDATE api_tokens SET last_used_at = ?1
 		WHERE hash = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)`)
 	if err != nil {
-		return fmt.Errorf("touch api tokens: %w", err)
+		return fmt.Errorf("touch api tokens: %w", classify(err))
 	}
 	defer stmt.Close()
 	for _, h := range hashes {
@@ -189,11 +189,11 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 			continue
 		}
 		if _, err := stmt.ExecContext(ctx, rows.ToDB(at), h); err != nil {
-			return fmt.Errorf("touch api tokens: %w", err)
+			return fmt.Errorf("touch api tokens: %w", classify(err))
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("touch api tokens: %w", err)
+		return fmt.Errorf("touch api tokens: %w", classify(err))
 	}
 	return nil
 }

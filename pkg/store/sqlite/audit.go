@@ -18,24 +18,24 @@ func (s *Store) AppendAudit(ctx context.Context, events []store.AuditEvent) erro
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("append audit: %w", err)
+		return fmt.Errorf("append audit: %w", classify(err))
 	}
 	defer tx.Rollback()
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events
 		(occurred_at, kind, subject, client_ip, client_id, service, requested, granted, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
-		return fmt.Errorf("append audit: %w", err)
+		return fmt.Errorf("append audit: %w", classify(err))
 	}
 	defer stmt.Close()
 	for _, e := range events {
 		if _, err := stmt.ExecContext(ctx, rows.ToDB(e.Time), e.Kind, e.Subject, e.ClientIP, e.ClientID,
 			e.Service, e.Requested, e.Granted, e.Detail); err != nil {
-			return fmt.Errorf("append audit: %w", err)
+			return fmt.Errorf("append audit: %w", classify(err))
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("append audit: %w", err)
+		return fmt.Errorf("append audit: %w", classify(err))
 	}
 	return nil
 }
@@ -53,12 +53,12 @@ func (s *Store) ListAudit(ctx context.Context, afterID int64, since time.Time, l
 	rs, err := s.db.QueryContext(ctx, `SELECT `+rows.AuditColumns+`
 		FROM audit_events WHERE id > ? AND occurred_at >= ? ORDER BY id LIMIT ?`, afterID, from, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", err)
+		return nil, fmt.Errorf("list audit: %w", classify(err))
 	}
 	defer rs.Close()
 	out, err := rows.All(rs, rows.ScanAuditEvent)
 	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", err)
+		return nil, fmt.Errorf("list audit: %w", classify(err))
 	}
 	return out, nil
 }
@@ -67,7 +67,7 @@ func (s *Store) ListAudit(ctx context.Context, afterID int64, since time.Time, l
 func (s *Store) DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM audit_events WHERE occurred_at < ?`, rows.ToDB(t))
 	if err != nil {
-		return 0, fmt.Errorf("delete audit: %w", err)
+		return 0, fmt.Errorf("delete audit: %w", classify(err))
 	}
 	return res.RowsAffected()
 }

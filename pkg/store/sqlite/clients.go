@@ -14,7 +14,7 @@ import (
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	aud, scopes, err := rows.ClientLists(c)
 	if err != nil {
-		return fmt.Errorf("create client: %w", err)
+		return fmt.Errorf("create client: %w", classify(err))
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO clients (`+rows.ClientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.SecretHash, aud, scopes, c.Description, rows.ToDB(c.CreatedAt), rows.NullTime(c.UpdatedAt))
@@ -22,7 +22,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 		return fmt.Errorf("client: %w", store.ErrConflict)
 	}
 	if err != nil {
-		return fmt.Errorf("create client: %w", err)
+		return fmt.Errorf("create client: %w", classify(err))
 	}
 	return nil
 }
@@ -34,7 +34,7 @@ func (s *Store) Client(ctx context.Context, id string) (store.Client, error) {
 		return store.Client{}, fmt.Errorf("client: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Client{}, fmt.Errorf("get client: %w", err)
+		return store.Client{}, fmt.Errorf("get client: %w", classify(err))
 	}
 	return c, nil
 }
@@ -44,12 +44,12 @@ func (s *Store) Client(ctx context.Context, id string) (store.Client, error) {
 func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
 	rs, err := s.db.QueryContext(ctx, `SELECT `+rows.ClientColumns+` FROM clients ORDER BY id`)
 	if err != nil {
-		return nil, fmt.Errorf("list clients: %w", err)
+		return nil, fmt.Errorf("list clients: %w", classify(err))
 	}
 	defer rs.Close()
 	out, err := rows.All(rs, rows.ScanClient)
 	if err != nil {
-		return nil, fmt.Errorf("list clients: %w", err)
+		return nil, fmt.Errorf("list clients: %w", classify(err))
 	}
 	return out, nil
 }
@@ -58,13 +58,13 @@ func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
 func (s *Store) UpdateClient(ctx context.Context, c store.Client) error {
 	aud, scopes, err := rows.ClientLists(c)
 	if err != nil {
-		return fmt.Errorf("update client: %w", err)
+		return fmt.Errorf("update client: %w", classify(err))
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE clients
 		SET secret_hash = ?, audiences = ?, scopes = ?, description = ?, updated_at = ? WHERE id = ?`,
 		c.SecretHash, aud, scopes, c.Description, rows.NullTime(c.UpdatedAt), c.ID)
 	if err != nil {
-		return fmt.Errorf("update client: %w", err)
+		return fmt.Errorf("update client: %w", classify(err))
 	}
 	return clientFound(res, "update client")
 }
@@ -73,7 +73,7 @@ func (s *Store) UpdateClient(ctx context.Context, c store.Client) error {
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
 	if err != nil {
-		return fmt.Errorf("delete client: %w", err)
+		return fmt.Errorf("delete client: %w", classify(err))
 	}
 	return clientFound(res, "delete client")
 }
@@ -82,7 +82,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 func clientFound(res sql.Result, op string) error {
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return fmt.Errorf("%s: %w", op, classify(err))
 	}
 	if n == 0 {
 		return fmt.Errorf("client: %w", store.ErrNotFound)

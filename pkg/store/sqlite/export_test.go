@@ -10,3 +10,10 @@ func (s *Store) Exec(ctx context.Context, query string) error {
 	_, err := s.db.ExecContext(ctx, query)
 	return err
 }
+
+// CloseIdle closes the pooled connections, so that the next call opens a
+// new one and reads the file afresh.
+func (s *Store) CloseIdle() {
+	s.db.SetMaxIdleConns(0)
+	s.db.SetMaxIdleConns(2)
+}

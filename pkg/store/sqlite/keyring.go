@@ -19,7 +19,7 @@ func (s *Store) KeyRing(ctx context.Context) (store.KeyRing, error) {
 		return store.KeyRing{}, fmt.Errorf("key ring: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return store.KeyRing{}, fmt.Errorf("get key ring: %w", err)
+		return store.KeyRing{}, fmt.Errorf("get key ring: %w", classify(err))
 	}
 	return r, nil
 }
@@ -48,7 +48,7 @@ func (s *Store) SwapKeyRing(ctx context.Context, oldVersion int64, data []byte, 
 		return store.KeyRing{}, fmt.Errorf("key ring version %d is not the stored one: %w", oldVersion, store.ErrConflict)
 	}
 	if err != nil {
-		return store.KeyRing{}, fmt.Errorf("swap key ring: %w", err)
+		return store.KeyRing{}, fmt.Errorf("swap key ring: %w", classify(err))
 	}
 	return store.KeyRing{Version: version, Data: bytes.Clone(data), UpdatedAt: rows.FromNull(rows.NullTime(at))}, nil
 }

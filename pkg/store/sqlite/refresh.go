@@ -22,7 +22,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 		return fmt.Errorf("refresh token: %w", store.ErrConflict)
 	}
 	if err != nil {
-		return fmt.Errorf("create refresh token: %w", err)
+		return fmt.Errorf("create refresh token: %w", classify(err))
 	}
 	return nil
 }
@@ -35,7 +35,7 @@ func (s *Store) RefreshToken(ctx context.Context, hash string) (store.RefreshTok
 		return store.RefreshToken{}, fmt.Errorf("refresh token: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return store.RefreshToken{}, fmt.Errorf("get refresh token: %w", err)
+		return store.RefreshToken{}, fmt.Errorf("get refresh token: %w", classify(err))
 	}
 	return t, nil
 }
@@ -45,11 +45,11 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, hash string, at time.Tim
 	res, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE hash = ?`,
 		rows.ToDB(at), hash)
 	if err != nil {
-		return fmt.Errorf("revoke refresh token: %w", err)
+		return fmt.Errorf("revoke refresh token: %w", classify(err))
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("revoke refresh token: %w", err)
+		return fmt.Errorf("revoke refresh token: %w", classify(err))
 	}
 	if n == 0 {
 		return fmt.Errorf("refresh token: %w", store.ErrNotFound)
@@ -61,7 +61,7 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, hash string, at time.Tim
 func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, before time.Time) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE expires_at < ?`, rows.ToDB(before))
 	if err != nil {
-		return 0, fmt.Errorf("delete expired refresh tokens: %w", err)
+		return 0, fmt.Errorf("delete expired refresh tokens: %w", classify(err))
 	}
 	return res.RowsAffected()
 }

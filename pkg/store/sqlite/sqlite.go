@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -26,7 +27,8 @@ var migrations embed.FS
 
 // Store is the SQLite backend.
 type Store struct {
-	db *sql.DB
+	db   *sql.DB
+	path string // the database file, whose header Ping reads
 }
 
 var _ store.Store = (*Store)(nil)
@@ -55,7 +57,7 @@ func openUpTo(ctx context.Context, path, last string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, path: path}
 	if err := s.migrate(ctx, last); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
@@ -113,8 +115,51 @@ func ExposedFiles(path string) ([]Exposed, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Ping checks the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+// Ping checks that the database answers and that its file is sound: the
+// file starts with SQLite's header, and the schema and one row of a table
+// can be read. The header is read from the file itself: a pooled
+// connection answers from its page cache, and in WAL mode from the log,
+// although the file under it was overwritten. No integrity scan: the cost
+// is one small file read and two small queries.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := checkHeader(s.path); err != nil {
+		return err
+	}
+	var tables int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table'`).Scan(&tables); err != nil {
+		return fmt.Errorf("ping: schema: %w", classify(err))
+	}
+	var version string
+	err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_migrations ORDER BY version DESC LIMIT 1`).Scan(&version)
+	if err != nil {
+		return fmt.Errorf("ping: schema_migrations: %w", classify(err))
+	}
+	return nil
+}
+
+// headerMagic starts every SQLite database file (https://sqlite.org/fileformat.html §1.3).
+const headerMagic = "SQLite format 3\x00"
+
+// errNotADatabase is a file whose first bytes are not headerMagic.
+var errNotADatabase = errors.New("sqlite store: the file does not start with SQLite's header")
+
+// checkHeader reads the first bytes of the database file. A file that
+// cannot be read or is not a database makes the store unavailable.
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("ping: %w: %w", store.ErrUnavailable, err)
+	}
+	defer f.Close()
+	head := make([]byte, len(headerMagic))
+	if _, err := io.ReadFull(f, head); err != nil {
+		return fmt.Errorf("ping: %s: %w: %w", path, store.ErrUnavailable, err)
+	}
+	if string(head) != headerMagic {
+		return fmt.Errorf("ping: %s: %w: %w", path, store.ErrUnavailable, errNotADatabase)
+	}
+	return nil
+}
 
 // migrate applies the embedded migrations not yet recorded, each in its
 // own transaction, in file-name order.

@@ -2,8 +2,12 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/store/sqlite"
@@ -62,4 +66,81 @@ func TestMigrationAdoptsLegacyCredentials(t *testing.T) {
 	}
 	defer s.Close()
 	storetest.CheckAdopted(t, s)
+}
+
+// overwriteHeader writes garbage over the first bytes of the file, as a
+// disk fault or a stray write would.
+func overwriteHeader(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte("this is no longer a database file"), 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCorruptFileIsUnavailable: once the file is not a database, a read,
+// a write and Ping fail with store.ErrUnavailable (503), not as a plain
+// failure (500).
+func TestCorruptFileIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tollgate.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping of a sound file: %v", err)
+	}
+	if _, err := s.RefreshToken(ctx, "none"); !errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("read of a missing token = %v, want ErrNotFound and not ErrUnavailable", err)
+	}
+	s.CloseIdle() // the last connection checkpoints the WAL into the file
+	overwriteHeader(t, path)
+	if err := s.Ping(ctx); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Ping = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.RefreshToken(ctx, "none"); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("read = %v, want ErrUnavailable", err)
+	}
+	err = s.CreateRefreshToken(ctx, store.RefreshToken{Hash: "new", Subject: "alice", CreatedAt: time.Now()})
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("write = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestLockedPastDeadlineIsUnavailable: a write that waits for another
+// writer's lock until its context ends fails with store.ErrUnavailable.
+func TestLockedPastDeadlineIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tollgate.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	other, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, `ROLLBACK`)
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err = s.CreateRefreshToken(short, store.RefreshToken{Hash: "new", Subject: "alice", CreatedAt: time.Now()})
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("write while another holds the lock = %v, want ErrUnavailable", err)
+	}
 }
