@@ -56,11 +56,8 @@ func newServeCommand() *cobra.Command {
 }
 
 // waitForEnd blocks until ctx ends (nil) or the server fails (its error),
-// reloading on every SIGHUP meanwhile.
-func waitForEnd(ctx context.Context, errc <-chan error, a *app, logger *slog.Logger) error {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// reloading on every SIGHUP (received on hup) meanwhile.
+func waitForEnd(ctx context.Context, errc <-chan error, hup <-chan os.Signal, a *app, logger *slog.Logger) error {
 	for {
 		select {
 		case err := <-errc:
@@ -77,6 +74,12 @@ func waitForEnd(ctx context.Context, errc <-chan error, a *app, logger *slog.Log
 // ends, then shuts down gracefully, letting in-flight requests finish
 // within server.shutdown_timeout.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ln net.Listener) error {
+	// SIGHUP is caught from the start: the listener already queues
+	// connections while the app is built, and Go's default for SIGHUP is
+	// to exit. One that comes before the app is ready reloads once it is.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var tlsCfg *tls.Config
 	if cfg.Server.TLS.Enabled() {
 		var err error
@@ -113,7 +116,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ln net.
 		"client_auth", cfg.Server.TLS.ClientAuth, "issuer", cfg.Token.Issuer,
 		"kid", a.signing.active().ID(), "algorithm", a.signing.active().Algorithm(), "version", version,
 		"config", configOrigin(cfg))
-	if err := waitForEnd(ctx, errc, a, logger); err != nil {
+	if err := waitForEnd(ctx, errc, hup, a, logger); err != nil {
 		return err
 	}
 	logger.Info("shutting down")
