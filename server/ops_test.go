@@ -77,7 +77,8 @@ func newOpsEnv(tb testing.TB, o opsOptions) *opsEnv {
 		tb.Fatal(err)
 	}
 	tokens := &apitoken.Tokens{Store: st, Logger: logger}
-	e.accounts = &accounts.Service{Store: st, Users: users, Admins: []string{"admin"}, Logger: logger}
+	e.accounts = &accounts.Service{Store: st, Users: users, Admins: []string{"admin"}, Logger: logger,
+		CacheTTL: accounts.DefaultCacheTTL} // as serve configures it
 	svc := &grant.Service{
 		Authz:    acl,
 		Minter:   &token.Minter{Issuer: issuer, TTL: ttl, Signer: e.key},
