@@ -152,6 +152,12 @@ func (s *Service) Verify(ctx context.Context, raw string) (authn.Identity, error
 	if err != nil {
 		return authn.Identity{}, err
 	}
+	return s.Admit(ctx, v)
+}
+
+// Admit is Verify for a token already verified: it checks the account and
+// the API token v stands for.
+func (s *Service) Admit(ctx context.Context, v Verified) (authn.Identity, error) {
 	id, err := s.Accounts.AdmitToken(ctx, v.Identity, v.IssuedAt())
 	if err != nil {
 		return authn.Identity{}, err

@@ -145,6 +145,13 @@ func (t *Tokens) Verify(raw string) (Verified, error) {
 	if err != nil {
 		return Verified{}, err
 	}
+	return AccountToken(c)
+}
+
+// AccountToken reads the claims of a verified engine token (VerifyAny) as
+// an account's token. A client's token, or one without a username (signed
+// before sub held the account ID), wraps ErrInvalidToken.
+func AccountToken(c Claims) (Verified, error) {
 	if c.GrantType == GrantClientCredentials {
 		return Verified{}, fmt.Errorf("%w: a client's token, not an account's", ErrInvalidToken)
 	}

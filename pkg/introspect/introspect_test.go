@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/authn"
@@ -234,5 +236,35 @@ func TestRegistryTokenOfAnEarlierAccount(t *testing.T) {
 	}
 	if res, err := c.s.Introspect(ctx, adminCaller, mint(later()), ""); err != nil || !res.Active {
 		t.Errorf("the new alice's registry token: %+v, %v; want active", res, err)
+	}
+}
+
+// TestEngineTokenWithoutUsername: an engine token signed before accounts
+// (sub is the name, no username claim) verifies but names no account: it
+// introspects inactive, never as an error. A current one is active.
+func TestEngineTokenWithoutUsername(t *testing.T) {
+	ctx := context.Background()
+	c := newCredentials(t)
+	k := genKey(t, "ES256")
+	tokens := &engine.Tokens{Issuer: "tollgate-engine", TTL: time.Hour, Key: k}
+	c.s.Engine = &engine.Service{Tokens: tokens, Accounts: c.accounts}
+	now := time.Now().Truncate(time.Second)
+	empty := ""
+	legacy, err := k.Sign(engine.Claims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "tollgate-engine", Subject: "alice",
+		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))},
+		Scope: &empty})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.s.Introspect(ctx, adminCaller, legacy, ""); err != nil || res.Active {
+		t.Errorf("engine token without username: Introspect = %+v, %v; want inactive, no error", res, err)
+	}
+	cur, err := tokens.Mint(c.alice, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.s.Introspect(ctx, adminCaller, cur.Raw, ""); err != nil || !res.Active || res.Username != "alice" ||
+		res.Subject != c.alice.AccountID {
+		t.Errorf("current engine token: Introspect = %+v, %v; want alice's, active", res, err)
 	}
 }
