@@ -38,6 +38,7 @@ func (e *ParseError) Error() string {
 // User is empty, a blank or comment line kept as written.
 type line struct {
 	Entry
+	cost int    // of the bcrypt hash; 0 on a blank or comment line
 	text string // the line without its line ending
 }
 
@@ -72,8 +73,7 @@ func parse(path string, data []byte) parsed {
 			p.skipped = append(p.skipped, l.User)
 		default:
 			p.users[l.User] = user{hash: []byte(l.Hash), epoch: EpochOf(l.Hash)}
-			cost, _ := bcrypt.Cost([]byte(l.Hash))
-			costs[cost]++
+			costs[l.cost]++
 		}
 	}
 	for _, e := range problems {
@@ -130,7 +130,7 @@ func scanLines(path string, data []byte) (lines []line, problems []error) {
 			}
 			continue
 		}
-		user, hash, reason := parseLine(text, firstLine)
+		user, hash, cost, reason := parseLine(text, firstLine)
 		if user != "" && firstLine[user] == 0 {
 			firstLine[user] = i + 1
 		}
@@ -138,7 +138,7 @@ func scanLines(path string, data []byte) (lines []line, problems []error) {
 			problems = append(problems, &ParseError{Path: path, Line: i + 1, User: user, Reason: reason})
 			continue
 		}
-		lines = append(lines, line{Entry: Entry{User: user, Hash: hash}, text: text})
+		lines = append(lines, line{Entry: Entry{User: user, Hash: hash}, cost: cost, text: text})
 	}
 	return lines, problems
 }
@@ -151,20 +151,20 @@ func skip(line string) bool {
 
 // parseLine splits "user:hash" and checks both halves. reason is empty when
 // the line is good.
-func parseLine(line string, firstLine map[string]int) (user, hash, reason string) {
+func parseLine(line string, firstLine map[string]int) (user, hash string, cost int, reason string) {
 	user, hash, ok := strings.Cut(line, ":")
 	if !ok {
-		return "", "", "malformed line: want user:hash"
+		return "", "", 0, "malformed line: want user:hash"
 	}
 	if user == "" {
-		return "", "", "empty user name"
+		return "", "", 0, "empty user name"
 	}
 	if first := firstLine[user]; first != 0 {
-		return user, "", fmt.Sprintf("duplicate user, first defined on line %d", first)
+		return user, "", 0, fmt.Sprintf("duplicate user, first defined on line %d", first)
 	}
 	hash = strings.TrimRight(hash, " \t")
-	_, reason = checkHash(hash)
-	return user, hash, reason
+	cost, reason = checkHash(hash)
+	return user, hash, cost, reason
 }
 
 // checkHash accepts a well-formed bcrypt hash and names what it got otherwise.
