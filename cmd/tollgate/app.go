@@ -113,7 +113,10 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	m.ConfigReloaded(true) // loaded and applied at start
 	p.store = m.InstrumentStore(p.store)
 	p.users.OnCompare = m.BcryptVerified
-	ctx, cancel := context.WithCancel(ctx)
+	// The background work (the audit writer above all) stops in Close,
+	// after the server has let its last requests finish, not when ctx ends
+	// (a signal): those requests are still audited.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	// The purge, the audit writer (which bound their own calls) and Close
 	// use the store as it is; everything else, on the request path, with
 	// every call bounded.

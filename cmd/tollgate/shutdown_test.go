@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/pkg/audit"
+	"github.com/tollgate/tollgate/pkg/config"
 )
 
 // The real binary (this test binary re-executed as `tollgate serve`, see
@@ -22,11 +25,19 @@ import (
 // answering when startBinary returns.
 func startBinary(t *testing.T) *serverProcess {
 	t.Helper()
+	p, _ := startBinaryWith(t)
+	return p
+}
+
+// startBinaryWith is startBinary that also returns the configuration the
+// binary runs with.
+func startBinaryWith(t *testing.T) (*serverProcess, *config.Config) {
+	t.Helper()
 	clearTollgateEnv(t)
-	dir, _ := tollgateDir(t)
+	dir, cfg := tollgateDir(t)
 	p := startServerProcess(t, filepath.Join(dir, "tollgate.yaml"), freeAddr(t))
 	tokenClient(t, p.addr).waitAnswering(t, 15*time.Second, p.done)
-	return p
+	return p, cfg
 }
 
 // rawRequest is one HTTP/1.1 exchange written byte by byte, so a test
@@ -84,9 +95,9 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 
 // SIGTERM while a token request is in flight: the server stops accepting
 // connections, lets the request finish (its body arrives only after the
-// signal) with a token, and then exits 0.
+// signal) with a token, records it in the audit log, and then exits 0.
 func TestSIGTERMFinishesInFlightRequest(t *testing.T) {
-	p := startBinary(t)
+	p, cfg := startBinaryWith(t)
 	body := url.Values{
 		"grant_type": {"password"}, "username": {"alice"}, "password": {e2eUsers["alice"]},
 		"client_id": {"shutdown-test"}, "service": {e2eService}, "scope": {"repository:alice/app:pull"},
@@ -144,6 +155,18 @@ func TestSIGTERMFinishesInFlightRequest(t *testing.T) {
 	}
 	if p.err != nil {
 		t.Errorf("server process after SIGTERM: %v, want exit status 0", p.err)
+	}
+
+	// 5. The request that finished during the shutdown is in the audit log:
+	// the audit writer stops after the last request, not at the signal.
+	issued := 0
+	for _, ev := range readAudit(t, cfg.Store.Path) {
+		if ev.Kind == audit.TokenIssued && ev.ClientID == "shutdown-test" {
+			issued++
+		}
+	}
+	if issued != 1 {
+		t.Errorf("%d token.issued rows for the request finished during shutdown, want 1", issued)
 	}
 }
 

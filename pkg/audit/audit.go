@@ -71,6 +71,7 @@ type Recorder struct {
 	flushEvery, minBackoff, maxBackoff time.Duration
 
 	running atomic.Bool // Run is taking events off the queue
+	stopped atomic.Bool // Run has ended: an event recorded now is dropped
 	dropped atomic.Int64
 	// reported is the drop count last logged; only Run touches it.
 	reported int64
@@ -112,6 +113,10 @@ func NewRecorder(st store.Audit, logger *slog.Logger, opts ...Option) *Recorder 
 func (r *Recorder) Record(ev store.AuditEvent) {
 	if ev.Time.IsZero() {
 		ev.Time = r.now()
+	}
+	if r.stopped.Load() { // nothing takes it off the queue any more
+		r.dropped.Add(1)
+		return
 	}
 	select {
 	case r.queue <- ev:
@@ -199,6 +204,7 @@ func (r *Recorder) Run(ctx context.Context) {
 			r.reportDropped()
 		case <-ctx.Done():
 			r.running.Store(false)
+			r.stopped.Store(true)
 			r.keep(r.drain()...)
 			r.keep(r.fails.take(r.now(), true)...)
 			stopWriter()

@@ -91,3 +91,22 @@ func TestWriteIsSynchronous(t *testing.T) {
 		t.Error("Write hid a store failure")
 	}
 }
+
+// An event recorded after Run has ended has nothing to write it: it is
+// counted as dropped, not left unseen in the queue.
+func TestRecordAfterRunEndedIsDropped(t *testing.T) {
+	st := &memAudit{}
+	r := NewRecorder(st, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	cancel()
+	<-done
+	r.Record(store.AuditEvent{Kind: TokenIssued, Subject: "late"})
+	if got := r.Dropped(); got != 1 {
+		t.Errorf("Dropped = %d after a Record past Run, want 1", got)
+	}
+	if mem, _ := r.Buffered(); mem != 0 {
+		t.Errorf("Buffered = %d, want 0: the late event waits for no one", mem)
+	}
+}
