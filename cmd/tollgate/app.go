@@ -136,9 +136,10 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 
 // newRecorder is the audit recorder of the audit section: events wait for
 // a store that is away in memory (audit.buffer), then in the spool file
-// (audit.spool_file).
+// (audit.spool_file, up to audit.spool_max_bytes).
 func newRecorder(c config.Audit, st store.Audit, logger *slog.Logger) *audit.Recorder {
-	return audit.NewRecorder(st, logger, audit.WithBuffer(c.Buffer), audit.WithSpool(c.SpoolFile))
+	return audit.NewRecorder(st, logger, audit.WithBuffer(c.Buffer), audit.WithSpool(c.SpoolFile),
+		audit.WithSpoolMax(c.SpoolMaxBytes))
 }
 
 // newAccounts is the account service of the configuration. The htpasswd

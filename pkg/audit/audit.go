@@ -65,8 +65,10 @@ type Recorder struct {
 	now    func() time.Time
 	fails  *failures
 	buf    *backlog
-	// spoolPath is the spool file ("": none); Run opens it.
+	// spoolPath is the spool file ("": none), at most spoolMax bytes; Run
+	// opens it.
 	spoolPath string
+	spoolMax  int64
 
 	flushEvery, minBackoff, maxBackoff time.Duration
 
@@ -95,6 +97,11 @@ func WithBuffer(n int) Option {
 // shutdown without the store. Run writes what it holds, from a previous
 // run too, once the store answers, then removes it.
 func WithSpool(path string) Option { return func(r *Recorder) { r.spoolPath = path } }
+
+// WithSpoolMax bounds the spool file (audit.spool_max_bytes): events that
+// would take it past n bytes are dropped and counted. n <= 0 keeps
+// DefaultSpoolMax.
+func WithSpoolMax(n int64) Option { return func(r *Recorder) { r.spoolMax = n } }
 
 // NewRecorder returns a Recorder writing to st.
 func NewRecorder(st store.Audit, logger *slog.Logger, opts ...Option) *Recorder {
@@ -221,7 +228,7 @@ func (r *Recorder) openSpool() {
 	if r.spoolPath == "" {
 		return
 	}
-	sp, err := openSpool(r.spoolPath)
+	sp, err := openSpool(r.spoolPath, r.spoolMax)
 	if err != nil {
 		r.logger.Error("audit spool cannot be opened; events that do not fit in memory will be dropped",
 			"path", r.spoolPath, "error", err)
@@ -242,7 +249,7 @@ func (r *Recorder) keep(events ...store.AuditEvent) {
 		return
 	}
 	dropped, err := r.buf.add(events...)
-	if err != nil {
+	if err != nil && !errors.Is(err, errSpoolFull) { // a full spool is told by reportDropped
 		r.logger.Error("audit spool write failed; events dropped", "events", dropped, "error", err)
 	}
 	r.drop(dropped)

@@ -287,3 +287,34 @@ func TestWriteQueuesWhileTheStoreIsAway(t *testing.T) {
 		t.Errorf("stored %+v", got)
 	}
 }
+
+// The spool stops at its size: what would take it past is dropped and
+// counted, what it holds is written when the store is back.
+func TestSpoolStopsAtItsSize(t *testing.T) {
+	st := &flakyAudit{}
+	st.down.Store(true)
+	path := filepath.Join(t.TempDir(), "audit.spool")
+	at := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC) // every line the same length
+	line, err := encodeLines([]store.AuditEvent{{Time: at, Kind: TokenIssued, Subject: "alice", Detail: "10"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := fast(st, WithBuffer(10), WithSpool(path), WithSpoolMax(int64(20*len(line)+len(line)/2)))
+	r.now = func() time.Time { return at }
+	running(t, r)
+	numbered(r, 0, 100)
+	eventually(t, "20 events spooled, 70 dropped", func() bool {
+		mem, sp := r.Buffered()
+		return mem == 10 && sp == 20 && r.Dropped() == 70
+	})
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != int64(20*len(line)) {
+		t.Errorf("spool of %d bytes, want 20 lines of %d", fi.Size(), len(line))
+	}
+	st.down.Store(false)
+	eventually(t, "memory and spool are written", func() bool { return len(st.stored()) == 30 })
+	wantNumbered(t, st.stored(), 30) // the oldest are kept
+}

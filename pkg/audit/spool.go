@@ -41,12 +41,22 @@ func (s spooled) event() store.AuditEvent {
 // spoolMode is the spool file's mode: audit events name users and addresses.
 const spoolMode fs.FileMode = 0o600
 
+// DefaultSpoolMax is how large the spool file may grow when WithSpoolMax
+// does not say (audit.spool_max_bytes): anonymous token requests are
+// audited one row each, so during an outage anyone could fill the disk.
+const DefaultSpoolMax = 1 << 30
+
+// errSpoolFull: the events would take the spool past its size; they are
+// dropped (and counted).
+var errSpoolFull = errors.New("audit spool: full")
+
 // spool is a file of events waiting for the store, oldest first, as JSON
 // lines. Events before offset read were written to the store already; the
 // file is removed once all of it was. It is not safe for concurrent use
 // (backlog serializes it).
 type spool struct {
 	path    string
+	max     int64    // bytes the file may grow to; 0: DefaultSpoolMax
 	f       *os.File // nil while there is no file
 	read    int64    // offset of the first event not yet written to the store
 	size    int64    // offset of the end of the file
@@ -55,8 +65,11 @@ type spool struct {
 
 // openSpool returns the spool at path with the events a previous run left
 // in it, if any. The file is created on the first append.
-func openSpool(path string) (*spool, error) {
-	s := &spool{path: path}
+func openSpool(path string, maxBytes int64) (*spool, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultSpoolMax
+	}
+	s := &spool{path: path, max: maxBytes}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, spoolMode)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
@@ -110,10 +123,18 @@ func (s *spool) count() error {
 	return nil
 }
 
-// append writes events at the end of the file.
+// append writes events at the end of the file, or none of them
+// (errSpoolFull) when they would take it past its size.
 func (s *spool) append(events []store.AuditEvent) error {
 	if len(events) == 0 {
 		return nil
+	}
+	data, err := encodeLines(events)
+	if err != nil {
+		return err
+	}
+	if s.size+int64(len(data)) > s.max {
+		return errSpoolFull
 	}
 	if s.f == nil {
 		// A file left behind although all of it was written (its removal
@@ -124,14 +145,13 @@ func (s *spool) append(events []store.AuditEvent) error {
 		}
 		s.f = f
 	}
-	data, err := encodeLines(events)
-	if err != nil {
-		return err
-	}
 	n, err := s.f.Write(data)
 	if err != nil {
-		// A partial line is skipped when read; what was written whole counts.
-		s.size += int64(n)
+		// None of the events counts as kept: cut what was written (a
+		// partial line would swallow the next append's first one).
+		if terr := s.f.Truncate(s.size); terr != nil {
+			s.size += int64(n) // a partial line stays; peek skips it
+		}
 		return fmt.Errorf("audit spool: %w", err)
 	}
 	s.size += int64(n)

@@ -56,6 +56,9 @@ type Audit struct {
 	// left in memory at a shutdown without the store ("": nowhere). It is
 	// written to the store when it is back, and at the next start.
 	SpoolFile string `mapstructure:"spool_file"`
+	// SpoolMaxBytes bounds the spool file; events past it are dropped and
+	// counted.
+	SpoolMaxBytes int64 `mapstructure:"spool_max_bytes"`
 }
 
 // Engine configures the Engine OAuth2 API (/v1/oauth/token, /v1/account,
@@ -221,6 +224,7 @@ var defaults = map[string]any{
 	"audit.retention":             "2160h",
 	"audit.buffer":                100000,
 	"audit.spool_file":            "",
+	"audit.spool_max_bytes":       1 << 30,
 
 	"server.trusted_proxies":        []string{},
 	"server.read_header_timeout":    "10s",

@@ -110,6 +110,8 @@ func TestValidateAudit(t *testing.T) {
 			c.Store.Type, c.Store.Path, c.Audit.SpoolFile = "sqlite", "./data/tollgate.db", "data/tollgate.db"
 		}, "audit.spool_file"},
 		{"spool names a directory", func(c *config.Config) { c.Audit.SpoolFile = "./data/" }, "audit.spool_file"},
+		{"a spool of 1 MiB", func(c *config.Config) { c.Audit.SpoolMaxBytes = config.MinAuditSpool }, ""},
+		{"a spool under 1 MiB", func(c *config.Config) { c.Audit.SpoolMaxBytes = config.MinAuditSpool - 1 }, "audit.spool_max_bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -55,6 +55,9 @@ func (c *Config) Validate() error {
 // ten million is gigabytes of memory.
 const MaxAuditBuffer = 10_000_000
 
+// MinAuditSpool is the smallest audit.spool_max_bytes: a few thousand events.
+const MinAuditSpool = 1 << 20
+
 func (c *Config) validateAudit(p *problems) {
 	a := c.Audit
 	if a.Retention < time.Hour {
@@ -62,6 +65,9 @@ func (c *Config) validateAudit(p *problems) {
 	}
 	if a.Buffer < 1 || a.Buffer > MaxAuditBuffer {
 		p.add("audit.buffer: %d must be between 1 and %d events", a.Buffer, MaxAuditBuffer)
+	}
+	if a.SpoolMaxBytes < MinAuditSpool {
+		p.add("audit.spool_max_bytes: %d must be at least %d (1 MiB)", a.SpoolMaxBytes, MinAuditSpool)
 	}
 	if a.SpoolFile == "" {
 		return
