@@ -183,9 +183,14 @@ type Audit interface {
 	// since, in ID order.
 	ListAudit(ctx context.Context, afterID int64, since time.Time, limit int) ([]AuditEvent, error)
 	// DeleteAuditBefore removes the events that happened before t and
-	// returns how many (audit.retention).
+	// returns how many (audit.retention). It deletes AuditPurgeBatch rows
+	// at a time, so that a large backlog never holds writers up for long.
 	DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error)
 }
+
+// AuditPurgeBatch is how many audit rows one DELETE of DeleteAuditBefore
+// removes: its write lock is held per batch, never for the whole purge.
+const AuditPurgeBatch = 5000
 
 // Client is a registered OAuth2 client of the engine API's
 // client_credentials grant (RFC 6749 §4.4): an internal service that

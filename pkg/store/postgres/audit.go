@@ -73,9 +73,16 @@ func (s *Store) ListAudit(ctx context.Context, afterID int64, since time.Time, l
 
 // DeleteAuditBefore implements store.Audit.
 func (s *Store) DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM audit_events WHERE occurred_at < $1`, rows.ToDB(t))
-	if err != nil {
-		return 0, fmt.Errorf("delete audit: %w", s.classify(err))
+	var total int64
+	for {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM audit_events WHERE id IN
+			(SELECT id FROM audit_events WHERE occurred_at < $1 LIMIT $2)`, rows.ToDB(t), store.AuditPurgeBatch)
+		if err != nil {
+			return total, fmt.Errorf("delete audit: %w", s.classify(err))
+		}
+		n := tag.RowsAffected()
+		if total += n; n < store.AuditPurgeBatch {
+			return total, nil
+		}
 	}
-	return tag.RowsAffected(), nil
 }

@@ -65,9 +65,19 @@ func (s *Store) ListAudit(ctx context.Context, afterID int64, since time.Time, l
 
 // DeleteAuditBefore implements store.Audit.
 func (s *Store) DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM audit_events WHERE occurred_at < ?`, rows.ToDB(t))
-	if err != nil {
-		return 0, fmt.Errorf("delete audit: %w", classify(err))
+	var total int64
+	for {
+		res, err := s.db.ExecContext(ctx, `DELETE FROM audit_events WHERE id IN
+			(SELECT id FROM audit_events WHERE occurred_at < ? LIMIT ?)`, rows.ToDB(t), store.AuditPurgeBatch)
+		if err != nil {
+			return total, fmt.Errorf("delete audit: %w", classify(err))
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("delete audit: %w", classify(err))
+		}
+		if total += n; n < store.AuditPurgeBatch {
+			return total, nil
+		}
 	}
-	return res.RowsAffected()
 }

@@ -240,4 +240,19 @@ func auditDeleteBefore(t *testing.T, s store.Store) {
 	if got := kinds(t, mustList(t, s, 0, time.Time{}, 10)); got != "edge new" {
 		t.Errorf("left %q, want \"edge new\"", got)
 	}
+	// More than two batches' worth of old rows go, in batches, every one.
+	old := 2*store.AuditPurgeBatch + 7
+	for done := 0; done < old; done += 1000 {
+		evs := make([]store.AuditEvent, min(1000, old-done))
+		for i := range evs {
+			evs[i] = sampleEvent("bulk", nonUTC)
+		}
+		mustAppend(t, s, evs...)
+	}
+	if n, err := s.DeleteAuditBefore(ctx, nonUTC.Add(time.Hour)); err != nil || n != int64(old) {
+		t.Fatalf("delete of %d old rows = %d, %v", old, n, err)
+	}
+	if got := kinds(t, mustList(t, s, 0, time.Time{}, 10)); got != "edge new" {
+		t.Errorf("after the bulk delete, left %q, want \"edge new\"", got)
+	}
 }
