@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -78,9 +80,11 @@ func (s *Store) AdoptEpochs(ctx context.Context, epochs map[string]string) (int6
 	var n int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var b pgx.Batch
-		for id, epoch := range epochs {
+		// In one order on every replica: two starting together lock the
+		// same rows in the same order, never into a deadlock.
+		for _, id := range slices.Sorted(maps.Keys(epochs)) {
 			for _, table := range []string{"refresh_tokens", "engine_refresh_tokens"} {
-				b.Queue(`UPDATE `+table+` SET epoch = $1 WHERE account_id = $2 AND epoch = ''`, epoch, id)
+				b.Queue(`UPDATE `+table+` SET epoch = $1 WHERE account_id = $2 AND epoch = ''`, epochs[id], id)
 			}
 		}
 		br := tx.SendBatch(ctx, &b)

@@ -73,11 +73,11 @@ func (s *Store) FindAPIToken(ctx context.Context, prefix string) (store.APIToken
 	if prefix == "" {
 		return store.APIToken{}, fmt.Errorf("api token: empty prefix: %w", store.ErrNotFound)
 	}
-	hash, err := matchPrefix(ctx, s.pool, prefix, "")
+	t, err := matchPrefix(ctx, s.pool, prefix, "")
 	if err != nil {
 		return store.APIToken{}, s.classify(err)
 	}
-	return s.APIToken(ctx, hash)
+	return t, nil
 }
 
 // ListAPITokens implements store.APITokens.
@@ -118,12 +118,12 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, accountID string, at
 		return store.APIToken{}, fmt.Errorf("revoke api token: %w", s.classify(err))
 	}
 	defer tx.Rollback(ctx)
-	hash, err := matchPrefix(ctx, tx, prefix, accountID)
+	match, err := matchPrefix(ctx, tx, prefix, accountID)
 	if err != nil {
 		return store.APIToken{}, s.classify(err)
 	}
 	t, err := rows.ScanAPIToken(tx.QueryRow(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1)
-		WHERE hash = $2 RETURNING `+rows.APITokenColumns, rows.ToDB(at), hash))
+		WHERE hash = $2 RETURNING `+rows.APITokenColumns, rows.ToDB(at), match.Hash))
 	if isNoRows(err) {
 		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
 	}
@@ -141,26 +141,31 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// matchPrefix returns the one hash starting with prefix (and of the account
-// accountID unless it is ""): ErrNotFound for none, ErrConflict for several.
-func matchPrefix(ctx context.Context, q querier, prefix, accountID string) (string, error) {
-	rs, err := q.Query(ctx, `SELECT hash FROM api_tokens
-		WHERE left(hash, length($1::text)) = $1::text AND ($2::text = '' OR account_id = $2::text) LIMIT 2`,
+// matchPrefix returns the one token whose hash starts with prefix (and of
+// the account accountID unless it is ""): ErrNotFound for none,
+// ErrConflict for several. The range on hash (lowercase hex, so every
+// hash starting with prefix sorts below prefix+"g") lets the primary key's
+// index find it; left() keeps the match exact whatever the collation.
+func matchPrefix(ctx context.Context, q querier, prefix, accountID string) (store.APIToken, error) {
+	rs, err := q.Query(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens
+		WHERE hash >= $1::text AND hash < $1::text || 'g' AND left(hash, length($1::text)) = $1::text
+			AND ($2::text = '' OR account_id = $2::text) LIMIT 2`,
 		prefix, accountID)
 	if err != nil {
-		return "", fmt.Errorf("match api token prefix: %w", err)
+		return store.APIToken{}, fmt.Errorf("match api token prefix: %w", err)
 	}
-	hashes, err := pgx.CollectRows(rs, pgx.RowTo[string])
+	defer rs.Close()
+	found, err := rows.All(rs, rows.ScanAPIToken)
 	if err != nil {
-		return "", fmt.Errorf("match api token prefix: %w", err)
+		return store.APIToken{}, fmt.Errorf("match api token prefix: %w", err)
 	}
-	switch len(hashes) {
+	switch len(found) {
 	case 0:
-		return "", fmt.Errorf("api token: %w", store.ErrNotFound)
+		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
 	case 1:
-		return hashes[0], nil
+		return found[0], nil
 	}
-	return "", fmt.Errorf("api token prefix matches several: %w", store.ErrConflict)
+	return store.APIToken{}, fmt.Errorf("api token prefix matches several: %w", store.ErrConflict)
 }
 
 // TouchAPITokens implements store.APITokens: one transaction (one round

@@ -108,8 +108,12 @@ func (s *Store) DeleteAccount(ctx context.Context, id string, at time.Time) (sto
 	if err != nil {
 		return store.Revoked{}, fmt.Errorf("delete account: %w", classify(err))
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return store.Revoked{}, errors.Join(fmt.Errorf("account %s: %w", id, store.ErrNotFound), err)
+	n, err := res.RowsAffected()
+	if err != nil {
+		return store.Revoked{}, fmt.Errorf("delete account: %w", classify(err))
+	}
+	if n == 0 {
+		return store.Revoked{}, fmt.Errorf("account %s: %w", id, store.ErrNotFound)
 	}
 	r, err := revokeCredentials(ctx, tx, id, store.AllKinds, "", at)
 	if err != nil {

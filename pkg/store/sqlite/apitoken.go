@@ -65,11 +65,7 @@ func (s *Store) FindAPIToken(ctx context.Context, prefix string) (store.APIToken
 	if prefix == "" {
 		return store.APIToken{}, fmt.Errorf("api token: empty prefix: %w", store.ErrNotFound)
 	}
-	hash, err := matchPrefix(ctx, s.db, prefix, "")
-	if err != nil {
-		return store.APIToken{}, err
-	}
-	return s.APIToken(ctx, hash)
+	return matchPrefix(ctx, s.db, prefix, "")
 }
 
 // ListAPITokens implements store.APITokens.
@@ -109,12 +105,12 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, accountID string, at
 		return store.APIToken{}, fmt.Errorf("revoke api token: %w", classify(err))
 	}
 	defer tx.Rollback()
-	hash, err := matchPrefix(ctx, tx, prefix, accountID)
+	match, err := matchPrefix(ctx, tx, prefix, accountID)
 	if err != nil {
 		return store.APIToken{}, err
 	}
 	t, err := rows.ScanAPIToken(tx.QueryRowContext(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?)
-		WHERE hash = ? RETURNING `+rows.APITokenColumns, rows.ToDB(at), hash))
+		WHERE hash = ? RETURNING `+rows.APITokenColumns, rows.ToDB(at), match.Hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
 	}
@@ -132,33 +128,30 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// matchPrefix returns the one hash starting with prefix (and of the account
-// accountID unless it is ""): ErrNotFound for none, ErrConflict for several.
-func matchPrefix(ctx context.Context, q querier, prefix, accountID string) (string, error) {
-	rs, err := q.QueryContext(ctx, `SELECT hash FROM api_tokens
-		WHERE substr(hash, 1, length(?1)) = ?1 AND (?2 = '' OR account_id = ?2) LIMIT 2`, prefix, accountID)
+// matchPrefix returns the one token whose hash starts with prefix (and of
+// the account accountID unless it is ""): ErrNotFound for none,
+// ErrConflict for several. The range on hash (lowercase hex, so every
+// hash starting with prefix sorts below prefix+"g") lets the primary key's
+// index find it; substr keeps the match exact.
+func matchPrefix(ctx context.Context, q querier, prefix, accountID string) (store.APIToken, error) {
+	rs, err := q.QueryContext(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens
+		WHERE hash >= ?1 AND hash < ?1 || 'g' AND substr(hash, 1, length(?1)) = ?1
+			AND (?2 = '' OR account_id = ?2) LIMIT 2`, prefix, accountID)
 	if err != nil {
-		return "", fmt.Errorf("match api token prefix: %w", classify(err))
+		return store.APIToken{}, fmt.Errorf("match api token prefix: %w", classify(err))
 	}
 	defer rs.Close()
-	var hashes []string
-	for rs.Next() {
-		var h string
-		if err := rs.Scan(&h); err != nil {
-			return "", fmt.Errorf("match api token prefix: %w", classify(err))
-		}
-		hashes = append(hashes, h)
+	found, err := rows.All(rs, rows.ScanAPIToken)
+	if err != nil {
+		return store.APIToken{}, fmt.Errorf("match api token prefix: %w", classify(err))
 	}
-	if err := rs.Err(); err != nil {
-		return "", fmt.Errorf("match api token prefix: %w", classify(err))
-	}
-	switch len(hashes) {
+	switch len(found) {
 	case 0:
-		return "", fmt.Errorf("api token: %w", store.ErrNotFound)
+		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
 	case 1:
-		return hashes[0], nil
+		return found[0], nil
 	}
-	return "", fmt.Errorf("api token prefix matches several: %w", store.ErrConflict)
+	return store.APIToken{}, fmt.Errorf("api token prefix matches several: %w", store.ErrConflict)
 }
 
 // TouchAPITokens implements store.APITokens: one transaction, and a stored

@@ -24,7 +24,9 @@ CREATE INDEX engine_refresh_tokens_account ON engine_refresh_tokens (account_id)
 CREATE INDEX engine_refresh_tokens_expires_at ON engine_refresh_tokens (expires_at);
 
 ALTER TABLE api_tokens ADD COLUMN account_id TEXT NOT NULL DEFAULT '';
-CREATE INDEX api_tokens_account ON api_tokens (account_id, created_at);
+-- Listings are by account, in (created_at, hash) order; none is by owner.
+CREATE INDEX api_tokens_account ON api_tokens (account_id, created_at, hash);
+DROP INDEX api_tokens_owner_created_at;
 CREATE INDEX api_tokens_created_at ON api_tokens (created_at, hash);
 
 -- Credentials stored before accounts existed get an account of their
