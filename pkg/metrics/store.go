@@ -53,8 +53,8 @@ type instrumentedStore struct {
 }
 
 // InstrumentStore returns s counting its failures in
-// tollgate_store_errors_total by operation. store.ErrNotFound and
-// store.ErrConflict are answers, not failures, and a context canceled by the
+// tollgate_store_errors_total by operation. The store's answers
+// (store.IsAnswer: not found, conflict, limit) are not failures, and a context canceled by the
 // caller (a client that went away) is not the store's fault: none of these
 // is counted. On a nil *Metrics it returns s itself.
 func (m *Metrics) InstrumentStore(s store.Store) store.Store {
@@ -69,8 +69,7 @@ func (m *Metrics) InstrumentStore(s store.Store) store.Store {
 }
 
 func (s *instrumentedStore) count(op int, err error) {
-	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) ||
-		errors.Is(err, store.ErrLimit) || errors.Is(err, context.Canceled) {
+	if err == nil || store.IsAnswer(err) || errors.Is(err, context.Canceled) {
 		return
 	}
 	s.errs[op].Inc()
