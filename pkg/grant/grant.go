@@ -142,7 +142,8 @@ func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
 		ClientIP: req.ClientIP,
 	}, req.Scopes, rules)
 	granted = authz.LimitByRole(req.Identity.Role, granted)
-	tok, err := s.Minter.Mint(token.Grant{Subject: req.Identity.Name, Audience: req.Service, Access: granted})
+	tok, err := s.Minter.Mint(token.Grant{Subject: req.Identity.Name, Audience: req.Service, Access: granted,
+		NotBefore: req.Identity.NotBefore})
 	if err != nil {
 		return Result{}, err
 	}

@@ -570,3 +570,29 @@ type discard struct{}
 
 func (discard) Record(store.AuditEvent)      {}
 func (discard) FailedLogin(store.AuditEvent) {}
+
+// A token minted in the very second of a revoke-tokens says iat = the
+// revocation's end, so that it is not taken for one issued before it; nbf
+// stays the minting time (registries check nbf, not iat).
+func TestIssueInTheSecondOfARevocation(t *testing.T) {
+	f := newFixture(t, "registry.local")
+	ctx := context.Background()
+	at := time.Now().Truncate(time.Second).Add(100 * time.Millisecond) // early in a second
+	f.accounts.Now = func() time.Time { return at }
+	f.svc.Minter.Now = func() time.Time { return at.Add(200 * time.Millisecond) }
+	if _, err := f.accounts.RevokeTokens(ctx, "alice", store.AllKinds, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := f.accounts.Admit(ctx, authn.Identity{Name: "alice", Source: "htpasswd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.svc.Issue(ctx, grant.Request{Identity: id, Service: "registry.local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.claims(t, res.Token.Raw)
+	if want := at.Truncate(time.Second).Add(time.Second); !c.IssuedAt.Equal(want) || !c.NotBefore.Equal(at.Truncate(time.Second)) {
+		t.Errorf("iat %v, nbf %v; want iat %v (the revocation's end), nbf the minting second", c.IssuedAt, c.NotBefore, want)
+	}
+}

@@ -33,6 +33,11 @@ const (
 	TypeAPIToken = "api_token"
 )
 
+// verifyLeeway is the clock skew allowed on a registry token's exp, nbf
+// and iat: between replicas, and for a token minted in the second of a
+// revoke-tokens, whose iat is up to a second ahead (token.Grant.NotBefore).
+const verifyLeeway = 5 * time.Second
+
 // ErrUnsupportedTokenType is Revoke's answer to an access token named as
 // such by the hint: JWTs cannot be revoked, they expire (RFC 7009 §2.2.1
 // unsupported_token_type).
@@ -286,7 +291,7 @@ func (s *Service) registryAccess(ctx context.Context, raw string) (Result, error
 		return key, nil
 	}
 	_, err := jwt.ParseWithClaims(raw, &c, keyFunc, jwt.WithIssuer(s.Issuer), jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(), jwt.WithTimeFunc(s.now),
+		jwt.WithIssuedAt(), jwt.WithTimeFunc(s.now), jwt.WithLeeway(verifyLeeway),
 		jwt.WithValidMethods([]string{"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "EdDSA", "HS256"}))
 	if err != nil {
 		return Result{}, nil

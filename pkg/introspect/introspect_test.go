@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/introspect"
 	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/scope"
+	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/store/sqlite"
 	"github.com/tollgate/tollgate/pkg/token"
 )
@@ -88,6 +89,7 @@ func TestRegistryTokens(t *testing.T) {
 // credentials is a store with accounts alice and bob, alice's API token and
 // Docker identity token, and the introspection service over them.
 type credentials struct {
+	st       *sqlite.Store
 	s        *introspect.Service
 	accounts *accounts.Service
 	alice    authn.Identity // alice logged in with her password
@@ -119,7 +121,7 @@ func newCredentials(t *testing.T) credentials {
 		t.Fatal(err)
 	}
 	s := &introspect.Service{Docker: docker, APITokens: tokens, Accounts: accts, Issuer: "tollgate"}
-	return credentials{s: s, accounts: accts, alice: alice, apiToken: raw, refresh: issued.Raw}
+	return credentials{st: st, s: s, accounts: accts, alice: alice, apiToken: raw, refresh: issued.Raw}
 }
 
 var (
@@ -267,4 +269,86 @@ func TestEngineTokenWithoutUsername(t *testing.T) {
 		res.Subject != c.alice.AccountID {
 		t.Errorf("current engine token: Introspect = %+v, %v; want alice's, active", res, err)
 	}
+}
+
+// TestRegistryTokenMintedInTheSecondOfARevocation: iat has whole seconds,
+// so a registry token minted right after a revoke-tokens, in the same
+// second, says it was issued at the revocation's end (token.Grant's
+// NotBefore, a second ahead): it is active at once; one minted before the
+// revocation in that second is not.
+func TestRegistryTokenMintedInTheSecondOfARevocation(t *testing.T) {
+	ctx := context.Background()
+	c := newCredentials(t)
+	k := genKey(t, "ES256")
+	c.s.Registry = lookup(k)
+	second := time.Now().Truncate(time.Second)
+	c.accounts.Now = func() time.Time { return second.Add(100 * time.Millisecond) }
+	c.s.Now = func() time.Time { return second.Add(300 * time.Millisecond) }
+	mint := func(at time.Time, notBefore time.Time) string {
+		t.Helper()
+		m := &token.Minter{Issuer: "tollgate", TTL: time.Minute, Signer: k, Now: func() time.Time { return at }}
+		tok, err := m.Mint(token.Grant{Subject: "alice", Audience: "registry.local", NotBefore: notBefore})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Raw
+	}
+	before := mint(second.Add(50*time.Millisecond), time.Time{})
+	if _, err := c.accounts.RevokeTokens(ctx, "alice", store.AllKinds, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.accounts.Admit(ctx, authn.Identity{Name: "alice", Source: "htpasswd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := mint(second.Add(200*time.Millisecond), id.NotBefore)
+	if res, err := c.s.Introspect(ctx, adminCaller, after, ""); err != nil || !res.Active {
+		t.Errorf("registry token minted after the revocation, same second: %+v, %v; want active", res, err)
+	}
+	if res, err := c.s.Introspect(ctx, adminCaller, before, ""); err != nil || res.Active {
+		t.Errorf("registry token minted before the revocation, same second: %+v, %v; want inactive", res, err)
+	}
+}
+
+// TestDisabledAccountTokensInactive: while an account is disabled, every
+// kind of token it holds introspects inactive (and nothing is revoked:
+// enabled again, they are active again).
+func TestDisabledAccountTokensInactive(t *testing.T) {
+	ctx := context.Background()
+	c := newCredentials(t)
+	k := genKey(t, "ES256")
+	c.s.Registry = lookup(k)
+	engTokens := &engine.Tokens{Issuer: "tollgate-engine", TTL: time.Hour, Key: genKey(t, "ES256")}
+	c.s.Engine = &engine.Service{Tokens: engTokens, Accounts: c.accounts, Refresh: &engine.Refreshes{Store: c.st, TTL: time.Hour}}
+	reg, err := (&token.Minter{Issuer: "tollgate", TTL: time.Minute, Signer: k}).Mint(token.Grant{Subject: "alice", Audience: "registry.local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engTokens.Mint(c.alice, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engRefresh, err := c.s.Engine.Refresh.Start(ctx, c.alice, "anonymous")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := map[string]string{"API token": c.apiToken, "Docker refresh token": c.refresh, "registry token": reg.Raw,
+		"engine token": eng.Raw, "engine refresh token": engRefresh.Raw}
+	check := func(want bool) {
+		t.Helper()
+		for kind, raw := range tokens {
+			if res, err := c.s.Introspect(ctx, adminCaller, raw, ""); err != nil || res.Active != want {
+				t.Errorf("%s: Introspect = %+v, %v; want active %v", kind, res, err, want)
+			}
+		}
+	}
+	check(true)
+	if _, err := c.accounts.SetEnabled(ctx, "alice", false, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	check(false)
+	if _, err := c.accounts.SetEnabled(ctx, "alice", true, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	check(true)
 }

@@ -35,6 +35,10 @@ type Grant struct {
 	Subject  string        // account name; empty for anonymous
 	Audience string        // the service (registry) the token is for
 	Access   []scope.Scope // granted access; empty for a login check
+	// NotBefore is the subject's last revoke-tokens (authn.Identity's): a
+	// token minted in the very second of one says iat = NotBefore, so that
+	// it is not taken for one issued before. nbf stays the minting time.
+	NotBefore time.Time
 }
 
 // Token is a minted token and its lifetime.
@@ -56,6 +60,13 @@ type Minter struct {
 // Fields; jwt.md: the claim set).
 func (m *Minter) Mint(g Grant) (Token, error) {
 	now := m.now().Truncate(time.Second)
+	// iat has whole seconds: a token minted in the second of a
+	// revoke-tokens says it was issued at its end. Only iat moves, never
+	// nbf (distribution ignores iat; nbf must not lie in the future).
+	iat := now
+	if iat.Before(g.NotBefore) {
+		iat = g.NotBefore
+	}
 	jti, err := newID()
 	if err != nil {
 		return Token{}, err
@@ -64,7 +75,7 @@ func (m *Minter) Mint(g Grant) (Token, error) {
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    m.Issuer,
 			Subject:   g.Subject,
-			IssuedAt:  jwt.NewNumericDate(now),
+			IssuedAt:  jwt.NewNumericDate(iat),
 			NotBefore: jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(m.TTL)),
 			ID:        jti,
