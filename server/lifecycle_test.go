@@ -97,7 +97,8 @@ func TestDisabledUser(t *testing.T) {
 	if _, err := e.accounts.SetEnabled(ctx, "alice", false, "admin"); err != nil {
 		t.Fatal(err)
 	}
-	for name, auth := range map[string]func(*http.Request){"password": basic("alice"), "API token": basicWith("token", tok)} {
+	for name, auth := range map[string]func(*http.Request){"password": basic("alice"), "API token": basicWith("token", tok),
+		"Bearer API token": bearer(tok)} {
 		r := e.get(t, q, auth)
 		checkDockerError(t, r, http.StatusUnauthorized, "UNAUTHORIZED", false)
 		if !jsonContains(r.body, "account is disabled") {
@@ -105,13 +106,51 @@ func TestDisabledUser(t *testing.T) {
 		}
 	}
 	checkOAuthError(t, e.post(t, refreshGrant), http.StatusBadRequest, "invalid_grant")
-	checkOAuthError(t, e.post(t, passwordForm("alice", "docker", "")), http.StatusBadRequest, "invalid_grant")
+	checkDisabledGrant(t, e.post(t, passwordForm("alice", "docker", "")))
 	if _, err := e.accounts.SetEnabled(ctx, "alice", true, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	e.checkGetOK(t, e.get(t, q, basic("alice")))
 	e.checkGetOK(t, e.get(t, q, basicWith("token", tok)))
+	e.checkGetOK(t, e.get(t, q, bearer(tok)))
 	e.checkPostOK(t, e.post(t, refreshGrant))
+}
+
+// checkDisabledGrant checks the RFC 6749 answer to a grant of a disabled
+// account: invalid_grant saying so, not "invalid username or password".
+func checkDisabledGrant(t testing.TB, r response) {
+	t.Helper()
+	checkOAuthError(t, r, http.StatusBadRequest, "invalid_grant")
+	var body struct {
+		Description string `json:"error_description"`
+	}
+	if json.Unmarshal(r.body, &body) != nil || body.Description != "account is disabled" {
+		t.Errorf("error_description of %s, want \"account is disabled\"", r.body)
+	}
+}
+
+// TestEngineDisabledUser: disabling refuses the Engine API's password
+// grant, the account's refresh family and its access tokens; the family is
+// kept, and works again once the account is enabled.
+func TestEngineDisabledUser(t *testing.T) {
+	e := newEngineEnv(t, engineOptions{})
+	ctx := context.Background()
+	access, rt := e.passwordGrant(t, "alice", "anonymous")
+	if _, err := e.accounts.SetEnabled(ctx, "alice", false, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	checkDisabledGrant(t, e.postEngine(t, refreshForm(rt, "anonymous")))
+	checkDisabledGrant(t, e.postEngine(t, engineForm("alice", passwords["alice"])))
+	if r := e.account(t, "/v1/account", bearer(access)); r.status != http.StatusUnauthorized {
+		t.Errorf("/v1/account with a disabled account's engine token: %d %s, want 401", r.status, r.body)
+	}
+	if _, err := e.accounts.SetEnabled(ctx, "alice", true, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	e.engineTokens(t, e.postEngine(t, refreshForm(rt, "anonymous")))
+	if r := e.account(t, "/v1/account", bearer(access)); r.status != http.StatusOK {
+		t.Errorf("/v1/account once enabled again: %d %s, want 200", r.status, r.body)
+	}
 }
 
 func jsonContains(body []byte, s string) bool {
