@@ -26,7 +26,7 @@ import (
 // revoke-tokens, then enable once the password is reset), since API tokens
 // survive a password change.
 func TestReviewDisableElsewhereStopsNewCredentials(t *testing.T) {
-	e := newTokenEnv(t)
+	e := newEngineEnv(t, engineOptions{})
 	ctx := context.Background()
 	// The CLI, or another replica, over the same store.
 	elsewhere := &accounts.Service{Store: e.store, Users: e.users, Admins: []string{"admin"}}
@@ -44,6 +44,13 @@ func TestReviewDisableElsewhereStopsNewCredentials(t *testing.T) {
 	if r.status == http.StatusOK {
 		t.Errorf("POST /api/tokens with the password of a disabled user: 200; want 401 (the account was disabled before)")
 	}
+	// Every other lasting credential the password could make is refused
+	// the same way: a Docker identity token, an engine refresh family.
+	if r := e.get(t, "service="+service+"&offline_token=true", basic("alice")); r.status == http.StatusOK {
+		t.Errorf("GET offline_token=true with the password of a disabled user: 200 %s; want 401", r.body)
+	}
+	checkDisabledGrant(t, e.postEngine(t, engineForm("alice", passwords["alice"])))
+
 	var created createResponse
 	if r.status == http.StatusOK {
 		decodeStrict(t, r.body, &created)
@@ -53,8 +60,8 @@ func TestReviewDisableElsewhereStopsNewCredentials(t *testing.T) {
 	if _, err := elsewhere.SetEnabled(ctx, "alice", true, "(cli)"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond) // past users.account_cache_ttl
 	if created.Token != "" {
+		time.Sleep(1100 * time.Millisecond) // past users.account_cache_ttl
 		if r := e.get(t, "service="+service, basicWith("token", created.Token)); r.status == http.StatusOK {
 			t.Errorf("the API token minted after disable and revoke-tokens still works after enable")
 		}
