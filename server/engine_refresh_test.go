@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/htpasswd"
 	"github.com/tollgate/tollgate/pkg/engine"
@@ -233,13 +235,22 @@ func (e *env) setPassword(t testing.TB, name, password string) {
 }
 
 // A family dies with its user: once refused, it stays dead when a user of
-// that name comes back.
+// that name comes back, even with the same password hash (so that no
+// password epoch tells the two apart: the account does).
 func TestEngineRefreshUserRemoved(t *testing.T) {
 	e := newEngineEnv(t, engineOptions{})
 	_, rt := e.passwordGrant(t, "alice", "anonymous")
 	_, rt = e.engineTokens(t, e.postEngine(t, refreshForm(rt, "anonymous")))
 	access, rt2 := e.passwordGrant(t, "alice", "anonymous")
+	withAlice, err := os.ReadFile(e.htpath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.setUsers(t, "admin", "bob")
+	// What the server does when the file loses the name (accounts.Apply).
+	if _, _, err := e.accounts.Remove(context.Background(), "alice", accounts.FileActor, "removed from the user file"); err != nil {
+		t.Fatal(err)
+	}
 	checkOAuthError(t, e.postEngine(t, refreshForm(rt, "anonymous")), http.StatusBadRequest, "invalid_grant")
 	if got := e.introspect(t, rt2, basic("admin")); got["active"] != false {
 		t.Errorf("introspect a removed user's refresh token = %v, want inactive", got)
@@ -247,9 +258,15 @@ func TestEngineRefreshUserRemoved(t *testing.T) {
 	if got := e.introspect(t, access, basic("admin")); got["active"] != false {
 		t.Errorf("introspect a removed user's access token = %v, want inactive", got)
 	}
-	e.setUsers(t, "admin", "alice", "bob")
+	if err := os.WriteFile(e.htpath, withAlice, 0o600); err != nil { // alice back, same hash
+		t.Fatal(err)
+	}
+	if err := e.users.Reload(); err != nil {
+		t.Fatal(err)
+	}
 	checkOAuthError(t, e.postEngine(t, refreshForm(rt, "anonymous")), http.StatusBadRequest, "invalid_grant")
 	checkOAuthError(t, e.postEngine(t, refreshForm(rt2, "anonymous")), http.StatusBadRequest, "invalid_grant")
+	e.passwordGrant(t, "alice", "anonymous") // the new alice logs in
 }
 
 // tokenCall POSTs a form to /oauth2/revoke or /oauth2/introspect.

@@ -324,7 +324,8 @@ func TestAccountEndpointShowsTheStore(t *testing.T) {
 }
 
 // TestUsersPasswdEndsRefreshTokens: `tollgate users passwd` ends the
-// refresh tokens of the old password (API tokens stay), audited as the CLI.
+// refresh tokens and engine refresh families of the old password (API
+// tokens stay), audited as the CLI.
 func TestUsersPasswdEndsRefreshTokens(t *testing.T) {
 	clearTollgateEnv(t)
 	dir, _ := tollgateDir(t)
@@ -347,15 +348,22 @@ func TestUsersPasswdEndsRefreshTokens(t *testing.T) {
 		Epoch: users.Epoch("bob"), ExpiresAt: later}); err != nil {
 		t.Fatal(err)
 	}
+	if err := st.CreateEngineRefreshToken(ctx, store.EngineRefreshToken{Hash: "e", FamilyID: "fam", Subject: "bob",
+		AccountID: "acct-bob", Epoch: users.Epoch("bob"), ClientID: "anonymous", ExpiresAt: later}); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.CreateAPIToken(ctx, store.APIToken{Hash: "a", Owner: "bob", AccountID: "acct-bob", Role: "read", ExpiresAt: later}, 0); err != nil {
 		t.Fatal(err)
 	}
 	out, err := runCLI(t, "bob-new-password\n", "users", "passwd", "bob", "--password-stdin", "--config", cfg)
-	if err != nil || !strings.Contains(out, "ended 1 refresh tokens") {
+	if err != nil || !strings.Contains(out, "ended 1 refresh tokens and 1 engine refresh tokens") {
 		t.Fatalf("passwd: %v\n%s", err, out)
 	}
 	if r, _ := st.RefreshToken(ctx, "r"); r.RevokedAt.IsZero() {
 		t.Error("the old password's refresh token survived")
+	}
+	if e, _ := st.EngineRefreshToken(ctx, "e"); e.RevokedAt.IsZero() {
+		t.Error("the old password's engine refresh family survived")
 	}
 	if a, _ := st.APIToken(ctx, "a"); !a.RevokedAt.IsZero() {
 		t.Error("an API token ended with the password")

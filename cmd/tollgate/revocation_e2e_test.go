@@ -36,8 +36,8 @@ func TestEndToEndRevocation(t *testing.T) {
 	env.mustPush(t, ctx, "alice/rev:identity", identity)
 	env.mustPush(t, ctx, "alice/rev:api", apiAuth)
 
+	const newPassword = "alice-second-secret"
 	t.Run("a new password ends the identity token, not the API token", func(t *testing.T) {
-		const newPassword = "alice-second-secret"
 		runUsersCLI(t, env, newPassword+"\n", "passwd", "alice", "--password-stdin")
 		err := env.refusedWithin(t, revocationBound, func() error { _, err := env.push(ctx, "alice/rev:identity2", identity); return err })
 		// Refused by Tollgate at the token exchange (RFC 6749 §5.2: 400 invalid_grant).
@@ -55,10 +55,15 @@ func TestEndToEndRevocation(t *testing.T) {
 		wantTransportError(t, err, http.StatusUnauthorized, tollgateDenied, http.MethodGet, env.tokenHost, "/oauth2/token")
 	})
 
-	t.Run("removing the user ends the API token; adding the name again revives nothing", func(t *testing.T) {
+	t.Run("removing the user ends the API token and the identity token; adding the name again revives nothing", func(t *testing.T) {
+		// An identity token of the current password, working until the removal.
+		identity := ggcrauthn.FromConfig(ggcrauthn.AuthConfig{IdentityToken: env.identityToken(t, "alice", newPassword)})
+		env.mustPush(t, ctx, "alice/rev:identity-current", identity)
 		runUsersCLI(t, env, "", "remove", "alice")
 		err := env.refusedWithin(t, revocationBound, func() error { _, err := env.push(ctx, "alice/rev:api3", apiAuth); return err })
 		wantTransportError(t, err, http.StatusUnauthorized, tollgateDenied, http.MethodGet, env.tokenHost, "/oauth2/token")
+		_, err = env.push(ctx, "alice/rev:identity-removed", identity)
+		wantTransportError(t, err, http.StatusBadRequest, "", http.MethodPost, env.tokenHost, "/oauth2/token")
 
 		const againPassword = "alice-third-secret"
 		runUsersCLI(t, env, againPassword+"\n", "add", "alice", "--password-stdin")

@@ -596,3 +596,19 @@ func TestIssueInTheSecondOfARevocation(t *testing.T) {
 		t.Errorf("iat %v, nbf %v; want iat %v (the revocation's end), nbf the minting second", c.IssuedAt, c.NotBefore, want)
 	}
 }
+
+// A refresh token bound to an earlier account of the name (one nothing
+// revoked, as a row left by a removal another way) is refused: the account
+// must be the one the token was issued to, not just one of that name.
+func TestRedeemRefusesAnEarlierAccountOfTheName(t *testing.T) {
+	f := newFixture(t, "registry.local")
+	ctx := context.Background()
+	earlier := authn.Identity{Name: "alice", Source: "htpasswd", AccountID: "acct-alice-before", Epoch: "e1"}
+	issued, err := f.svc.Refresh.Issue(ctx, earlier, "docker", "registry.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Redeem(ctx, issued.Raw, "registry.local"); !errors.Is(err, grant.ErrRefreshInvalid) {
+		t.Errorf("Redeem of a token of an earlier alice = %v, want ErrRefreshInvalid", err)
+	}
+}

@@ -3,6 +3,10 @@ package store_test
 import (
 	"context"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"reflect"
 	"testing"
 	"time"
 
@@ -64,4 +68,52 @@ func TestWithTimeoutBoundsEveryCall(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
+}
+
+// TestWithTimeoutBoundsEveryMethod reads timeout.go: every method of
+// store.Store but Close is forwarded after ctx, cancel := b.bound(ctx), so
+// that none reaches a database that does not answer unbounded (the calls
+// above show the bound works; this shows each method has it).
+func TestWithTimeoutBoundsEveryMethod(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "timeout.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bounded := map[string]bool{}
+	for _, decl := range f.Decls {
+		fn, ok := decl.(*ast.FuncDecl)
+		if !ok || fn.Recv == nil || fn.Body == nil || len(fn.Body.List) == 0 {
+			continue
+		}
+		bounded[fn.Name.Name] = startsWithBound(fn.Body.List[0])
+	}
+	methods := reflect.TypeFor[store.Store]()
+	for i := range methods.NumMethod() {
+		name := methods.Method(i).Name
+		if name == "Close" {
+			continue
+		}
+		if !bounded[name] {
+			t.Errorf("timeoutStore.%s does not start with ctx, cancel := b.bound(ctx)", name)
+		}
+	}
+}
+
+// startsWithBound reports whether stmt is `ctx, cancel := b.bound(ctx)`.
+func startsWithBound(stmt ast.Stmt) bool {
+	as, ok := stmt.(*ast.AssignStmt)
+	if !ok || len(as.Lhs) != 2 || len(as.Rhs) != 1 {
+		return false
+	}
+	call, ok := as.Rhs[0].(*ast.CallExpr)
+	if !ok {
+		return false
+	}
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok || sel.Sel.Name != "bound" || len(call.Args) != 1 {
+		return false
+	}
+	ctx, ok := as.Lhs[0].(*ast.Ident)
+	arg, argOK := call.Args[0].(*ast.Ident)
+	return ok && argOK && ctx.Name == "ctx" && arg.Name == "ctx"
 }
