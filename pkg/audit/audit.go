@@ -205,9 +205,8 @@ func (r *Recorder) Run(ctx context.Context) {
 		select {
 		case ev := <-r.queue:
 			r.keep(ev)
-		case <-tick.C:
+		case <-tick.C: // the writer flushes on its own timer
 			r.keep(r.fails.take(r.now(), false)...)
-			r.signal()
 			r.reportDropped()
 		case <-ctx.Done():
 			r.running.Store(false)
