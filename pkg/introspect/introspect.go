@@ -346,17 +346,34 @@ func (s *Service) subjectLives(ctx context.Context, name string, issuedAt time.T
 // access token named by the hint gets ErrUnsupportedTokenType; one
 // without the hint is treated as unknown.
 func (s *Service) Revoke(ctx context.Context, caller authn.Identity, raw, hint string) error {
+	var r revocable
+	var err error
 	switch {
 	case apitoken.LooksLike(raw):
-		return s.revokeAPIToken(ctx, caller, raw)
+		r, err = s.apiTokenToRevoke(ctx, caller, raw)
 	case engine.LooksLikeRefresh(raw):
-		return s.revokeEngineRefresh(ctx, caller, raw)
+		r, err = s.engineRefreshToRevoke(ctx, caller, raw)
 	case strings.HasPrefix(raw, refresh.Prefix):
-		return s.revokeDockerRefresh(ctx, caller, raw)
+		r, err = s.dockerRefreshToRevoke(ctx, caller, raw)
 	case hint == HintAccessToken:
 		return ErrUnsupportedTokenType
 	}
-	return nil
+	if errors.Is(err, store.ErrNotFound) || (err == nil && r.revoke == nil) {
+		return nil // unknown, or of a kind this server does not keep
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.mayRevoke(caller, r.owner, r.accountID); err != nil {
+		return err
+	}
+	return r.revoke()
+}
+
+// revocable is a stored token Revoke found: whose it is, and how to end it.
+type revocable struct {
+	owner, accountID string
+	revoke           func() error
 }
 
 // mayRevoke tells whether caller may revoke a token of the user owner (of
@@ -377,64 +394,43 @@ func (s *Service) mayRevoke(caller authn.Identity, owner, ownerAccount string) e
 	return nil
 }
 
-func (s *Service) revokeAPIToken(ctx context.Context, caller authn.Identity, raw string) error {
+func (s *Service) apiTokenToRevoke(ctx context.Context, caller authn.Identity, raw string) (revocable, error) {
 	if s.APITokens == nil {
-		return nil
+		return revocable{}, nil
 	}
 	rec, err := s.APITokens.Store.APIToken(ctx, apitoken.Hash(raw))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	return revocable{owner: rec.Owner, accountID: rec.AccountID, revoke: func() error {
+		_, err := s.APITokens.Revoke(ctx, caller, apitoken.HashPrefix(rec.Hash)) // audits itself
 		return err
-	}
-	if err := s.mayRevoke(caller, rec.Owner, rec.AccountID); err != nil {
-		return err
-	}
-	_, err = s.APITokens.Revoke(ctx, caller, apitoken.HashPrefix(rec.Hash))
-	return err
+	}}, err
 }
 
-func (s *Service) revokeEngineRefresh(ctx context.Context, caller authn.Identity, raw string) error {
+func (s *Service) engineRefreshToRevoke(ctx context.Context, caller authn.Identity, raw string) (revocable, error) {
 	if s.Engine == nil || s.Engine.Refresh == nil {
-		return nil
+		return revocable{}, nil
 	}
 	rec, err := s.Engine.Refresh.Lookup(ctx, raw)
-	if errors.Is(err, store.ErrNotFound) {
+	return revocable{owner: rec.Subject, accountID: rec.AccountID, revoke: func() error {
+		if err := s.Engine.Refresh.RevokeFamily(ctx, rec.FamilyID); err != nil {
+			return err
+		}
+		s.recordRevoked(caller, "engine_refresh", rec.Subject, "family="+rec.FamilyID)
 		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if err := s.mayRevoke(caller, rec.Subject, rec.AccountID); err != nil {
-		return err
-	}
-	if err := s.Engine.Refresh.RevokeFamily(ctx, rec.FamilyID); err != nil {
-		return err
-	}
-	s.recordRevoked(caller, "engine_refresh", rec.Subject, "family="+rec.FamilyID)
-	return nil
+	}}, err
 }
 
-func (s *Service) revokeDockerRefresh(ctx context.Context, caller authn.Identity, raw string) error {
+func (s *Service) dockerRefreshToRevoke(ctx context.Context, caller authn.Identity, raw string) (revocable, error) {
 	if s.Docker == nil {
-		return nil
+		return revocable{}, nil
 	}
 	rec, err := s.Docker.Store.RefreshToken(ctx, refresh.Hash(raw))
-	if errors.Is(err, store.ErrNotFound) {
+	return revocable{owner: rec.Subject, accountID: rec.AccountID, revoke: func() error {
+		if err := s.Docker.Revoke(ctx, raw); err != nil {
+			return err
+		}
+		s.recordRevoked(caller, "refresh", rec.Subject, "hash_prefix="+rec.Hash[:16])
 		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if err := s.mayRevoke(caller, rec.Subject, rec.AccountID); err != nil {
-		return err
-	}
-	if err := s.Docker.Revoke(ctx, raw); err != nil {
-		return err
-	}
-	s.recordRevoked(caller, "refresh", rec.Subject, "hash_prefix="+rec.Hash[:16])
-	return nil
+	}}, err
 }
 
 func timeOf(d *jwt.NumericDate) time.Time {
