@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -9,67 +8,55 @@ import (
 	"strings"
 	"time"
 
-	oauth2 "github.com/go-oauth2/oauth2/v4"
 	oautherrors "github.com/go-oauth2/oauth2/v4/errors"
-	oauthserver "github.com/go-oauth2/oauth2/v4/server"
 	"github.com/gorilla/mux"
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/engine"
-	"github.com/tollgate/tollgate/pkg/redact"
+	"github.com/tollgate/tollgate/pkg/grant"
 )
 
 // engineEndpoint serves the Engine OAuth2 API (Anchore Engine's
-// /v1/oauth/token, /v1/account and /v1/accounts): the password grant of
-// RFC 6749 §4.3 for public clients, and who-am-I calls taking HTTP Basic,
-// an engine access token or an API token as Bearer (RFC 6750 §2.1).
+// /v1/oauth/token, /v1/account and /v1/accounts): the grants of the engine
+// package's table over the one grant pipeline, and who-am-I calls taking
+// HTTP Basic, an engine access token or an API token as Bearer (RFC 6750
+// §2.1).
 type engineEndpoint struct {
 	eng    *engine.Service
 	authn  authn.Authenticator // API tokens, then passwords
-	grants tokenGrants         // of /v1/oauth/token: dispatch, errors and discovery
-	oauth  *oauthserver.Server // the password grant
-	cc     *oauthserver.Server // client_credentials, for eng.Registered
+	token  *grant.Pipeline     // of /v1/oauth/token: dispatch, errors and discovery
+	oauth  oauthParser
 	rd     renderer
 	limits *limiter // failed-authentication budgets, checked before any password
 }
 
-func newEngineEndpoint(eng *engine.Service, a authn.Authenticator, rd renderer, limits *limiter) *engineEndpoint {
+func newEngineEndpoint(eng *engine.Service, a authn.Authenticator, observer grant.Observer, rd renderer,
+	limits *limiter) *engineEndpoint {
 	e := &engineEndpoint{eng: eng, authn: a, rd: rd, limits: limits}
-	e.oauth = newOAuthServer(e.client, passwordGrantUser(a), oauth2.PasswordCredentials)
-	e.cc = newClientCredentialsServer()
-	e.grants = e.grantTable()
+	e.token = eng.Pipeline(a, observer)
+	e.oauth = newOAuthParser(e.token.Grants, e.client)
 	return e
-}
-
-// grantTable lists the grants /v1/oauth/token serves: the password grant
-// of public clients always; refresh_token when the API issues refresh
-// tokens (engine_refresh.go); client_credentials, authenticated by the
-// client's secret, when it has registered clients (engine_clients.go).
-func (e *engineEndpoint) grantTable() tokenGrants {
-	g := tokenGrants{{typ: oauth2.PasswordCredentials, auth: publicAuth, serve: e.passwordGrant}}
-	if e.eng.Refresh != nil {
-		g = append(g, tokenGrant{typ: oauth2.Refreshing, auth: publicAuth, serve: e.refreshGrant})
-	}
-	if e.eng.Registered != nil {
-		g = append(g, tokenGrant{typ: oauth2.ClientCredentials, auth: confidentialAuth, serve: e.clientCredentials})
-	}
-	return g
 }
 
 // Mount registers the routes.
 func (e *engineEndpoint) Mount(r *mux.Router) {
-	r.HandleFunc("/v1/oauth/token", e.token).Methods(http.MethodPost)
+	r.HandleFunc("/v1/oauth/token", e.serveToken).Methods(http.MethodPost)
 	r.HandleFunc("/v1/account", e.account).Methods(http.MethodGet)
 	r.HandleFunc("/v1/accounts", e.accounts).Methods(http.MethodGet)
 }
 
 // errUnknownClient is a client_id that is not one of the API's public clients.
-var errUnknownClient = errors.New("unknown client_id")
+var errUnknownClient = &grant.Error{Code: oautherrors.ErrInvalidClient,
+	Message: "unknown client_id; public clients: " + engine.AnonymousClient + " and the configured engine.public_clients"}
 
-// client accepts the configured public clients (and engine.AnonymousClient)
-// without a secret, for go-oauth2.
+// client is the client rule of /v1/oauth/token, for go-oauth2: a
+// registered client with its secret for client_credentials; otherwise one
+// of the configured public clients (or engine.AnonymousClient), without one.
 func (e *engineEndpoint) client(r *http.Request) (string, string, error) {
+	if r.Form.Get("grant_type") == grant.TypeClientCredentials {
+		return confidentialClient(r)
+	}
 	id, _, err := publicClient(r)
 	if err != nil {
 		return "", "", err
@@ -81,114 +68,80 @@ func (e *engineEndpoint) client(r *http.Request) (string, string, error) {
 }
 
 // engineTokenResponse is the token response (RFC 6749 §5.1). Scope is
-// there only when the client asked for one: none is granted yet (§3.3).
+// there when the client asked for one, or the grant grants scopes (§3.3).
 type engineTokenResponse struct {
-	AccessToken string  `json:"access_token"`
-	ExpiresIn   int64   `json:"expires_in"`
-	TokenType   string  `json:"token_type"`
-	Scope       *string `json:"scope,omitempty"`
-	// RefreshToken rotates: see engine_refresh.go.
-	RefreshToken string `json:"refresh_token,omitempty"`
+	AccessToken  string  `json:"access_token"`
+	ExpiresIn    int64   `json:"expires_in"`
+	TokenType    string  `json:"token_type"`
+	Scope        *string `json:"scope,omitempty"`
+	RefreshToken string  `json:"refresh_token,omitempty"` // rotates
 }
 
-// token serves POST /v1/oauth/token: whichever grant of e.grants the
+// serveToken serves POST /v1/oauth/token: whichever grant of the table the
 // request names, or unsupported_grant_type naming them (RFC 6749 §5.2).
-func (e *engineEndpoint) token(w http.ResponseWriter, r *http.Request) {
+func (e *engineEndpoint) serveToken(w http.ResponseWriter, r *http.Request) {
 	// 1. Parse: a form, or an empty body with Basic credentials.
-	if oerr := e.parseTokenRequest(w, r); oerr != nil {
-		e.rd.oauth(w, *oerr)
+	req, err := e.parseToken(w, r)
+	// 2-4. Authenticate, authorize and mint.
+	var res grant.Result
+	if err == nil {
+		res, err = runLogged(r, e.token, req, e.rd.logger)
+	}
+	if err != nil {
+		e.rd.oauthFailure(w, r, err)
 		return
 	}
-	g, ok := e.grants.find(r.Form.Get("grant_type"))
-	if !ok {
-		e.rd.oauth(w, e.grants.unsupported())
-		return
+	// 5. Respond (RFC 6749 §5.1).
+	resp := engineTokenResponse{AccessToken: res.Token.Raw, ExpiresIn: expiresIn(res), TokenType: "Bearer",
+		RefreshToken: res.RefreshToken}
+	if res.Scope != nil || len(req.Scope) > 0 {
+		granted := strings.Join(res.Scope, " ")
+		resp.Scope = &granted
 	}
-	g.serve(w, r)
+	writeToken(w, resp)
 }
 
-// passwordGrant serves grant_type=password (RFC 6749 §4.3) for the public
-// clients; the form is parsed.
-func (e *engineEndpoint) passwordGrant(w http.ResponseWriter, r *http.Request) {
-	// 2. Authenticate the password (or API token) through go-oauth2's
-	// password grant, unless a failure budget is spent (a 429 is counted
-	// in the metrics, never audited).
-	user, pass := r.Form.Get("username"), authn.Secret(r.Form.Get("password"))
-	// The identity audited if the grant fails: the name given, unless it
-	// has the shape of a secret (a token pasted as the user name).
-	req := engine.Request{Identity: authn.Identity{Name: redact.Secrets(user)}, ClientID: r.Form.Get("client_id"), ClientIP: clientIP(r)}
-	if !e.limits.admit(w, r, user, pass, e.rd.tooManyOAuth) {
-		return
+// parseToken reads a token request (parseTokenRequest) and validates it.
+func (e *engineEndpoint) parseToken(w http.ResponseWriter, r *http.Request) (grant.Request, error) {
+	if err := e.parseTokenRequest(w, r); err != nil {
+		return grant.Request{}, err
 	}
-	var authenticated authn.Identity // filled by passwordGrantUser
-	r = r.WithContext(context.WithValue(r.Context(), passwordIdentityKey{}, &authenticated))
-	_, tgr, err := e.oauth.ValidationTokenRequest(r)
-	if errors.Is(err, oautherrors.ErrInvalidGrant) {
-		e.limits.failed(r, user, pass)
-		e.eng.FailedLogin(req)
-	}
-	if errors.Is(err, authn.ErrDisabled) {
-		e.eng.Denied(req, "account is disabled")
-	}
+	req, err := e.oauth.parse(r)
 	if err != nil {
-		e.failure(w, r, err)
-		return
+		return grant.Request{}, err
 	}
-	// 3. Mint (and audit).
-	req.Identity, req.ClientID = authenticated, tgr.ClientID
-	tok, err := e.eng.Issue(req)
-	if err != nil {
-		e.failure(w, r, err)
-		return
+	if len(r.Form["audience"]) > 1 {
+		return grant.Request{}, grant.Invalid("audience may be given once", "")
 	}
-	// 4. Respond (RFC 6749 §5.1).
-	resp := engineTokenResponse{
-		AccessToken: tok.Raw,
-		ExpiresIn:   int64(tok.ExpiresAt.Sub(tok.IssuedAt).Seconds()),
-		TokenType:   "Bearer",
-	}
-	if tgr.Scope != "" {
-		none := ""
-		resp.Scope = &none
-	}
-	if resp.RefreshToken, err = e.startRefresh(r, req); err != nil { // engine_refresh.go
-		e.failure(w, r, err)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, resp)
+	req.Service = r.Form.Get("audience")
+	req.Budget = e.limits.budget(r)
+	return req, nil
 }
 
 // parseTokenRequest reads the form (parseForm). An empty body with HTTP
 // Basic credentials is the password grant of the anonymous client for
 // those credentials, as Anchore's clients send it. Basic credentials with
 // a non-empty form are refused: a request uses one way to authenticate
-// (RFC 6749 §2.3).
-func (e *engineEndpoint) parseTokenRequest(w http.ResponseWriter, r *http.Request) *OAuthError {
+// (RFC 6749 §2.3), unless they authenticate a client (§2.3.1).
+func (e *engineEndpoint) parseTokenRequest(w http.ResponseWriter, r *http.Request) error {
 	authz := r.Header.Get("Authorization")
 	user, pass, basic := r.BasicAuth()
 	if authz != "" && !basic {
-		oerr := oauthError(http.StatusBadRequest, "invalid_request", "Authorization must be HTTP Basic, on an empty body")
-		return &oerr
+		return grant.Invalid("Authorization must be HTTP Basic, on an empty body", "")
 	}
 	if basic && r.Header.Get("Content-Type") == "" && emptyBody(w, r) {
 		r.Form = basicPasswordGrant(user, pass)
 		r.PostForm = r.Form
 		return nil
 	}
-	if oerr := parseForm(w, r); oerr != nil {
-		return oerr
+	if err := parseForm(w, r); err != nil {
+		return err
 	}
-	if !basic {
+	if !basic || r.Form.Get("grant_type") == grant.TypeClientCredentials {
 		return nil
 	}
-	if r.Form.Get("grant_type") == string(oauth2.ClientCredentials) {
-		return nil // Basic authenticates the client (RFC 6749 §2.3.1)
-	}
 	if len(r.Form) > 0 {
-		oerr := oauthError(http.StatusBadRequest, "invalid_request", "send credentials either in the form or as HTTP Basic on an empty body, not both")
-		return &oerr
+		return grant.Invalid("send credentials either in the form or as HTTP Basic on an empty body, not both", "")
 	}
 	r.Form = basicPasswordGrant(user, pass)
 	r.PostForm = r.Form
@@ -197,7 +150,7 @@ func (e *engineEndpoint) parseTokenRequest(w http.ResponseWriter, r *http.Reques
 
 func basicPasswordGrant(user, pass string) url.Values {
 	return url.Values{
-		"grant_type": {string(oauth2.PasswordCredentials)},
+		"grant_type": {grant.TypePassword},
 		"client_id":  {engine.AnonymousClient},
 		"username":   {user},
 		"password":   {pass},
@@ -213,29 +166,6 @@ func emptyBody(w http.ResponseWriter, r *http.Request) bool {
 	var b [1]byte
 	n, _ := io.ReadFull(r.Body, b[:])
 	return n == 0
-}
-
-// failure maps an error of the token flow to RFC 6749 §5.2.
-func (e *engineEndpoint) failure(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, errUnknownClient):
-		w.Header().Set("WWW-Authenticate", e.rd.challenge)
-		e.rd.oauth(w, oauthError(http.StatusUnauthorized, "invalid_client", "unknown client_id; public clients: "+engine.AnonymousClient+" and the configured engine.public_clients"))
-	case errors.Is(err, errClientID):
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_request", err.Error()))
-	case errors.Is(err, oautherrors.ErrInvalidGrant):
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "invalid username or password"))
-	case errors.Is(err, authn.ErrDisabled):
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "account is disabled"))
-	case isCredentialError(err): // the account ended while the request ran
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "invalid username or password"))
-	case errors.Is(err, oautherrors.ErrUnsupportedGrantType):
-		e.rd.oauth(w, e.grants.unsupported())
-	case errors.Is(err, oautherrors.ErrInvalidRequest):
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_request", "username and password are required"))
-	default:
-		e.rd.storeOrInternalOAuth(w, r, err)
-	}
 }
 
 // engineAccount is an account in Anchore's shape; an unknown email is null.
@@ -362,7 +292,7 @@ func (e *engineEndpoint) bearerCaller(w http.ResponseWriter, r *http.Request, to
 	switch {
 	case errors.Is(err, authn.ErrDisabled):
 		e.rd.engineUnauthorized(w, "account is disabled", true)
-	case isCredentialError(err) || errors.Is(err, engine.ErrInvalidToken):
+	case errors.Is(err, authn.ErrNoSuchUser), errors.Is(err, authn.ErrBadCredentials), errors.Is(err, engine.ErrInvalidToken):
 		e.limits.failed(r, "", "")
 		e.rd.engineUnauthorized(w, "invalid, expired or revoked access token", true)
 	case err != nil:

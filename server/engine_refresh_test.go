@@ -22,6 +22,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/introspect"
+	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/server"
 )
 
@@ -62,7 +63,7 @@ func (e *engineEnv) engineTokens(t testing.TB, r response) (string, string) {
 	var body engineResponse
 	decodeStrict(t, r.body, &body)
 	e.remember(body.RefreshToken)
-	if !strings.HasPrefix(body.RefreshToken, engine.RefreshPrefix) || len(body.RefreshToken) != len(engine.RefreshPrefix)+43 {
+	if !strings.HasPrefix(body.RefreshToken, refresh.FamilyPrefix) || len(body.RefreshToken) != len(refresh.FamilyPrefix)+43 {
 		t.Fatalf("refresh_token %.8q…: want tge_ and 256 bits base64url", body.RefreshToken)
 	}
 	return access, body.RefreshToken
@@ -96,7 +97,7 @@ func TestEngineRefreshRefused(t *testing.T) {
 	e := newEngineEnv(t, engineOptions{})
 	_, rt := e.passwordGrant(t, "alice", "anonymous")
 	for name, f := range map[string]url.Values{
-		"unknown":             refreshForm(engine.RefreshPrefix+strings.Repeat("A", 43), "anonymous"),
+		"unknown":             refreshForm(refresh.FamilyPrefix+strings.Repeat("A", 43), "anonymous"),
 		"docker token prefix": refreshForm("tgr_"+strings.Repeat("A", 43), "anonymous"),
 		"another client":      refreshForm(rt, "anchorectl"),
 	} {
@@ -371,7 +372,7 @@ func TestIntrospectInactive(t *testing.T) {
 		auth func(*http.Request)
 	}{
 		"garbage":                      {"not-a-token", basic("alice")},
-		"unknown refresh token":        {engine.RefreshPrefix + strings.Repeat("A", 43), basic("alice")},
+		"unknown refresh token":        {refresh.FamilyPrefix + strings.Repeat("A", 43), basic("alice")},
 		"engine token, another key":    {foreign.Raw, basic("alice")},
 		"another user's access token":  {access, basic("bob")},
 		"another user's refresh token": {rt, basic("bob")},

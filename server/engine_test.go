@@ -21,9 +21,11 @@ import (
 	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/client"
 	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
+	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/server"
 )
@@ -112,9 +114,9 @@ func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
 		Listing:   te.store,
 		APITokens: te.tokens,
 		Audit:     e.audit,
-		Refresh:   &engine.Refreshes{Store: te.store, TTL: engineRefreshTTL, Now: o.now},
+		Refresh:   &refresh.Families{Store: te.store, TTL: engineRefreshTTL, Now: o.now},
 	}
-	eng.Registered = engine.NewClients(te.store, eng.Tokens, bcrypt.MinCost, e.audit)
+	eng.Registered = client.New(te.store, bcrypt.MinCost)
 	registerClients(tb, te.store, o.clients)
 	var trusted []netip.Prefix
 	if o.trusted {
@@ -126,7 +128,7 @@ func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
 		APITokens: te.tokens, Passwords: te.accounts.Authenticator(e.passwordCalls), Engine: eng, Limits: o.limits,
 		TrustedProxies:     trusted,
 		Introspection:      introspection(te, svc, eng), // engine_refresh_test.go
-		IntrospectionAuthn: authn.Chain{eng.Registered.Caller(), callers},
+		IntrospectionAuthn: authn.Chain{eng.Registered, callers},
 		Accounts:           te.accounts,
 	})
 	te.srv = httptest.NewServer(te.handler)
@@ -225,8 +227,14 @@ type engineClaims struct {
 	jwt.RegisteredClaims
 	Scope    *string `json:"scope"`
 	Username string  `json:"username"`
-	Role     string  `json:"role"`
-	APIToken string  `json:"api_token"`
+	// Identity is the identity claim (verify.IdentityClaim), as any
+	// service decoding the token reads it.
+	Identity struct {
+		Kind     string `json:"kind"`
+		ID       string `json:"id"`
+		Role     string `json:"role"`
+		APIToken string `json:"api_token"`
+	} `json:"tollgate"`
 }
 
 // verifyEngine verifies raw with golang-jwt and the engine key alone (the
@@ -344,8 +352,8 @@ func TestEngineSeedFlow(t *testing.T) {
 	e := newEngineEnv(t, engineOptions{})
 	raw := e.issued(t, e.postEngine(t, engineForm("alice", passwords["alice"])))
 	c := e.verifyEngine(t, raw, "alice")
-	if c.Role != "" {
-		t.Errorf("role = %q for a password login", c.Role)
+	if c.Identity.Role != "" {
+		t.Errorf("role = %q for a password login", c.Identity.Role)
 	}
 	wantAccount(t, e.account(t, "/v1/account", bearer(raw)), "alice", "user")
 
@@ -395,8 +403,8 @@ func TestEngineAPITokenAsPassword(t *testing.T) {
 	write := e.create(t, "alice", "write", 0)
 	for _, user := range []string{"token", "alice"} {
 		raw := e.issued(t, e.postEngine(t, engineForm(user, write.Token)))
-		if c := e.verifyEngine(t, raw, "alice"); c.Role != "write" {
-			t.Errorf("role = %q, want write", c.Role)
+		if c := e.verifyEngine(t, raw, "alice"); c.Identity.Role != "write" {
+			t.Errorf("role = %q, want write", c.Identity.Role)
 		}
 		wantAccount(t, e.account(t, "/v1/account", bearer(raw)), "alice", "user")
 	}

@@ -7,6 +7,10 @@ import (
 	"net/http"
 	"strings"
 
+	oautherrors "github.com/go-oauth2/oauth2/v4/errors"
+
+	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/redact"
 	"github.com/tollgate/tollgate/pkg/store"
 )
@@ -135,4 +139,67 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// dockerFailure writes a refused or failed token request in the registry's
+// error format (distribution errcode): the one Docker error writer of the
+// token pipeline.
+func (rd renderer) dockerFailure(w http.ResponseWriter, r *http.Request, err error) {
+	e, ok := grant.AsError(err)
+	if !ok {
+		rd.storeOrInternalDocker(w, r, err)
+		return
+	}
+	switch {
+	case errors.Is(e.Code, grant.ErrTooManyFailures):
+		rd.tooManyDocker(w, e.RetryAfter)
+	case errors.Is(e.Code, oautherrors.ErrInvalidGrant), errors.Is(e.Code, oautherrors.ErrInvalidClient):
+		rd.docker(w, unauthorized(e.Message))
+	default:
+		rd.docker(w, badRequest(e.Message, e.Detail))
+	}
+}
+
+// oauthFailure writes a refused or failed token request in RFC 6749 §5.2's
+// format: the one OAuth2 error writer of the token pipeline.
+func (rd renderer) oauthFailure(w http.ResponseWriter, r *http.Request, err error) {
+	e, ok := grant.AsError(err)
+	if !ok {
+		rd.storeOrInternalOAuth(w, r, err)
+		return
+	}
+	status := http.StatusBadRequest
+	switch {
+	case errors.Is(err, errFormTooLarge):
+		status = http.StatusRequestEntityTooLarge
+	case errors.Is(e.Code, grant.ErrTooManyFailures):
+		rd.tooManyOAuth(w, e.RetryAfter)
+		return
+	case errors.Is(e.Code, oautherrors.ErrInvalidClient):
+		// RFC 6749 §5.2: 401 with the scheme the client may use.
+		w.Header().Set("WWW-Authenticate", rd.challenge)
+		status = http.StatusUnauthorized
+	}
+	rd.oauth(w, oauthError(status, e.Code.Error(), e.Description()))
+}
+
+// writeToken writes a token response: never cached (RFC 6749 §5.1).
+func writeToken(w http.ResponseWriter, body any) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, body)
+}
+
+// credentialFailure is the 401 of a refused credential, or nil.
+func credentialFailure(err error) *DockerError {
+	var d DockerError
+	switch {
+	case errors.Is(err, authn.ErrDisabled):
+		d = unauthorized("account is disabled")
+	case errors.Is(err, authn.ErrNoSuchUser), errors.Is(err, authn.ErrBadCredentials):
+		d = unauthorized("invalid username or password")
+	default:
+		return nil
+	}
+	return &d
 }

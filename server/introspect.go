@@ -113,8 +113,8 @@ func (e *introspectEndpoint) parse(w http.ResponseWriter, r *http.Request) (auth
 		e.unauthorized(w, "authenticate with HTTP Basic: a username and password, or an API token")
 		return authn.Identity{}, "", "", false
 	}
-	if oerr := parseForm(w, r); oerr != nil {
-		e.rd.oauth(w, *oerr)
+	if err := parseForm(w, r); err != nil {
+		e.rd.oauthFailure(w, r, err)
 		return authn.Identity{}, "", "", false
 	}
 	// A registered client's secret is generated (128 bits): like an API

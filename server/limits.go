@@ -16,6 +16,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
+	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 )
 
@@ -73,12 +74,7 @@ func userKey(user string, secret authn.Secret) string {
 // with the time until both budgets hold a token again, and returns false.
 func (l *limiter) admit(w http.ResponseWriter, r *http.Request, user string, secret authn.Secret,
 	refuse func(http.ResponseWriter, time.Duration)) bool {
-	ok, wait := l.addrs.Allow(ratelimit.AddrKey(clientIP(r)))
-	if key := userKey(user, secret); key != "" {
-		userOK, userWait := l.users.Allow(key)
-		ok = ok && userOK
-		wait = max(wait, userWait)
-	}
+	ok, wait := l.allow(r, user, secret)
 	if ok {
 		return true
 	}
@@ -87,6 +83,18 @@ func (l *limiter) admit(w http.ResponseWriter, r *http.Request, user string, sec
 	}
 	refuse(w, wait)
 	return false
+}
+
+// allow spends nothing: it tells whether both budgets of the request hold
+// a token, and otherwise how long until they do.
+func (l *limiter) allow(r *http.Request, user string, secret authn.Secret) (bool, time.Duration) {
+	ok, wait := l.addrs.Allow(ratelimit.AddrKey(clientIP(r)))
+	if key := userKey(user, secret); key != "" {
+		userOK, userWait := l.users.Allow(key)
+		ok = ok && userOK
+		wait = max(wait, userWait)
+	}
+	return ok, wait
 }
 
 // routeTemplate is the path template of the route that matched r, a value
@@ -267,3 +275,27 @@ func (e *apiTokenEndpoint) admit(w http.ResponseWriter, r *http.Request, body bo
 	}
 	return e.limits.admit(w, r, body.Username, body.Password, e.rd.tooManyDocker)
 }
+
+// budget is the failure budgets of r's client address, for the grant
+// pipeline.
+func (l *limiter) budget(r *http.Request) grant.Budget { return requestBudget{l: l, r: r} }
+
+// requestBudget is a limiter seen from one request.
+type requestBudget struct {
+	l *limiter
+	r *http.Request
+}
+
+// Admit reports whether the request may authenticate as user with secret,
+// and otherwise how long until it may (a 429 is counted in the metrics,
+// never audited).
+func (b requestBudget) Admit(user string, secret authn.Secret) (bool, time.Duration) {
+	ok, wait := b.l.allow(b.r, user, secret)
+	if !ok && b.l.limited != nil {
+		b.l.limited(routeTemplate(b.r))
+	}
+	return ok, wait
+}
+
+// Failed charges a failed login.
+func (b requestBudget) Failed(user string, secret authn.Secret) { b.l.failed(b.r, user, secret) }

@@ -3,12 +3,15 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
-	oauth2 "github.com/go-oauth2/oauth2/v4"
 	oautherrors "github.com/go-oauth2/oauth2/v4/errors"
+	"github.com/go-oauth2/oauth2/v4/manage"
+	oauthserver "github.com/go-oauth2/oauth2/v4/server"
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/grant"
@@ -25,88 +28,22 @@ type oauthTokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 }
 
-// post serves POST /oauth2/token: the grants of e.grants (password and
+// servePost serves POST /oauth2/token: the grants of e.post (password and
 // refresh_token).
-func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
-	// 1. Parse (go-oauth2 validates the grant; the password grant
-	// authenticates there, through passwordGrantUser).
-	if oerr := parseForm(w, r); oerr != nil {
-		e.rd.oauth(w, *oerr)
-		return
-	}
-	if _, ok := e.grants.find(r.Form.Get("grant_type")); !ok {
-		e.rd.oauth(w, e.grants.unsupported())
-		return
-	}
-	scopes, err := scope.ParseAll(r.Form["scope"])
-	if err != nil {
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_scope", err.Error()))
-		return
-	}
-	// A foreign service fails before any password is checked; a missing
-	// one is left to the grant (a refresh token names its own service).
-	service := r.Form.Get("service")
-	if service != "" {
-		if err := e.grant.CheckService(service); err != nil {
-			e.oauthFailure(w, r, err)
-			return
-		}
-	}
-	// A password grant is charged to its username and the address, a
-	// refresh grant (no username) to the address alone. A 429 is counted
-	// in the metrics, never audited.
-	user, pass := r.Form.Get("username"), authn.Secret(r.Form.Get("password"))
-	if !e.limits.admit(w, r, user, pass, e.rd.tooManyOAuth) {
-		return
-	}
-	var authenticated authn.Identity // filled by passwordGrantUser
-	r = r.WithContext(context.WithValue(r.Context(), passwordIdentityKey{}, &authenticated))
-	gt, tgr, err := e.oauth.ValidationTokenRequest(r)
-	if errors.Is(err, oautherrors.ErrInvalidGrant) {
-		e.limits.failed(r, user, pass)
-		e.failedLogin(r)
-	}
-	if errors.Is(err, authn.ErrDisabled) {
-		e.denied(r, r.Form.Get("service"), nil, "account is disabled")
+func (e *tokenEndpoint) servePost(w http.ResponseWriter, r *http.Request) {
+	// 1. Parse (go-oauth2 validates the grant's parameters).
+	req, err := e.parsePost(w, r)
+	// 2-4. Authenticate, authorize and mint.
+	var res grant.Result
+	if err == nil {
+		res, err = runLogged(r, e.post, req, e.rd.logger)
 	}
 	if err != nil {
-		e.oauthFailure(w, r, err)
+		e.rd.oauthFailure(w, r, err)
 		return
 	}
-	// 2. Authenticate: the password grant already did; a refresh token
-	// stands for the subject it was issued to.
-	id := authenticated // the password grant authenticated it in passwordGrantUser
-	if gt == oauth2.Refreshing {
-		if id, err = e.grant.Redeem(r.Context(), tgr.Refresh, service); err != nil {
-			if errors.Is(err, grant.ErrRefreshInvalid) {
-				e.limits.failed(r, "", "")
-				e.failedLogin(r)
-			}
-			e.oauthFailure(w, r, err)
-			return
-		}
-	}
-	// 3-4. Authorize and mint.
-	res, err := e.grant.Issue(r.Context(), grant.Request{
-		Identity: id,
-		Service:  service,
-		Scopes:   scopes,
-		ClientIP: clientIP(r),
-		ClientID: tgr.ClientID,
-		Offline:  gt == oauth2.PasswordCredentials && r.Form.Get("access_type") == "offline",
-	})
-	if err != nil {
-		e.oauthFailure(w, r, err)
-		return
-	}
-	// 5. Respond. A refresh grant asking for offline access gets the same
-	// refresh token back (oauth.md: access_type).
-	if gt == oauth2.Refreshing && r.Form.Get("access_type") == "offline" {
-		res.RefreshToken = tgr.Refresh
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, oauthTokenResponse{
+	// 5. Respond.
+	writeToken(w, oauthTokenResponse{
 		AccessToken:  res.Token.Raw,
 		TokenType:    "Bearer",
 		ExpiresIn:    expiresIn(res),
@@ -116,59 +53,153 @@ func (e *tokenEndpoint) post(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// parsePost reads a POST token request. A foreign service fails before any
+// password is checked; a missing one is left to the grant (a refresh token
+// names its own service). access_type=offline asks a password grant for a
+// refresh token, and a refresh grant for the same one back (oauth.md).
+func (e *tokenEndpoint) parsePost(w http.ResponseWriter, r *http.Request) (grant.Request, error) {
+	if err := parseForm(w, r); err != nil {
+		return grant.Request{}, err
+	}
+	req, err := e.oauth.parse(r)
+	if err != nil {
+		return grant.Request{}, err
+	}
+	if req.Scopes, err = scope.ParseAll(r.Form["scope"]); err != nil {
+		return grant.Request{}, &grant.Error{Code: oautherrors.ErrInvalidScope, Message: err.Error()}
+	}
+	req.Scope = nil
+	if req.Service = r.Form.Get("service"); req.Service != "" {
+		if err := e.post.Service.CheckService(req.Service); err != nil {
+			return grant.Request{}, err
+		}
+	}
+	req.Offline = r.Form.Get("access_type") == "offline"
+	req.Budget = e.limits.budget(r)
+	return req, nil
+}
+
+// oauthParser validates RFC 6749 token requests with go-oauth2 (the grant
+// type, the client, each grant's required parameters) and reads them into
+// grant requests; authentication is the pipeline's.
+type oauthParser struct {
+	grants grant.Table
+	srv    *oauthserver.Server
+}
+
+// newOAuthParser configures go-oauth2's server for the grants of t with
+// the given client rule. Minting and refresh tokens stay ours: Docker
+// identity tokens are reused by every client under its own client_id and
+// must not rotate, which go-oauth2's manager does not allow.
+func newOAuthParser(t grant.Table, clients oauthserver.ClientInfoHandler) oauthParser {
+	cfg := oauthserver.NewConfig()
+	srv := oauthserver.NewServer(cfg, manage.NewManager())
+	srv.SetClientInfoHandler(clients)
+	srv.SetPasswordAuthorizationHandler(func(_ context.Context, _, username, _ string) (string, error) {
+		return username, nil // validated only: the pipeline authenticates
+	})
+	return oauthParser{grants: t, srv: srv}
+}
+
+// parse validates the parsed form of r.
+func (p oauthParser) parse(r *http.Request) (grant.Request, error) {
+	gt := r.Form.Get("grant_type")
+	if _, ok := p.grants.Find(gt); !ok {
+		return grant.Request{}, p.grants.Unsupported()
+	}
+	_, tgr, err := p.srv.ValidationTokenRequest(r)
+	if err != nil {
+		return grant.Request{}, p.validationError(gt, err)
+	}
+	req := grant.Request{
+		GrantType: gt, ClientID: tgr.ClientID, ClientSecret: authn.Secret(tgr.ClientSecret),
+		Username: r.Form.Get("username"), Password: authn.Secret(r.Form.Get("password")),
+		RefreshToken: tgr.Refresh, Scope: strings.Fields(tgr.Scope), ClientIP: clientIP(r),
+		Tried: r.Form.Get("username"),
+	}
+	if gt == grant.TypeClientCredentials {
+		req.Tried = tgr.ClientID
+	}
+	return req, nil
+}
+
+// validationError is the refusal of a request go-oauth2 found invalid.
+func (p oauthParser) validationError(gt string, err error) error {
+	switch {
+	case errors.Is(err, errClientID):
+		return grant.Invalid(err.Error(), "")
+	case errors.Is(err, oautherrors.ErrUnsupportedGrantType):
+		return p.grants.Unsupported()
+	case errors.Is(err, oautherrors.ErrInvalidRequest):
+		return grant.Invalid(missingParams(gt), "")
+	}
+	return err // a *grant.Error of the client rule, or internal
+}
+
+// missingParams explains an invalid_request from go-oauth2's validation.
+func missingParams(gt string) string {
+	switch gt {
+	case grant.TypePassword:
+		return "username and password are required"
+	case grant.TypeRefreshToken:
+		return "refresh_token is required"
+	case grant.TypeClientCredentials:
+		return "malformed client_credentials request"
+	}
+	return "malformed token request"
+}
+
+// publicClient accepts any client_id without a secret: Docker clients send
+// their own names (docker, go-containerregistry, oras-go, regclient/regctl).
+func publicClient(r *http.Request) (string, string, error) {
+	id := r.Form.Get("client_id")
+	if id == "" {
+		return "", "", fmt.Errorf("%w is required", errClientID)
+	}
+	if err := checkClientID(id); err != nil {
+		return "", "", err
+	}
+	return id, "", nil
+}
+
+var errClientID = errors.New("client_id")
+
+// maxClientID bounds a client_id; real ones are short.
+const maxClientID = 255
+
+// checkClientID enforces RFC 6749 Appendix A.1 (printable ASCII) and a
+// length bound on an optional client_id.
+func checkClientID(id string) error {
+	if len(id) > maxClientID {
+		return fmt.Errorf("%w is longer than %d bytes", errClientID, maxClientID)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] > 0x7e {
+			return fmt.Errorf("%w must be printable ASCII (RFC 6749 Appendix A.1)", errClientID)
+		}
+	}
+	return nil
+}
+
 // parseForm accepts only a bounded form body; parameters in the URL query
 // are ignored (oauth.md: they are POST parameters, and credentials do not
 // belong in URLs).
-func parseForm(w http.ResponseWriter, r *http.Request) *OAuthError {
+func parseForm(w http.ResponseWriter, r *http.Request) error {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/x-www-form-urlencoded" {
-		e := oauthError(http.StatusBadRequest, "invalid_request", "Content-Type must be application/x-www-form-urlencoded")
-		return &e
+		return grant.Invalid("Content-Type must be application/x-www-form-urlencoded", "")
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		e := oauthError(http.StatusBadRequest, "invalid_request", "malformed or oversized form body")
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			e.Status = http.StatusRequestEntityTooLarge
+			return errFormTooLarge
 		}
-		return &e
+		return grant.Invalid("malformed or oversized form body", "")
 	}
 	r.Form = r.PostForm
 	return nil
 }
 
-// oauthFailure maps an error of the grant flow to RFC 6749 §5.2.
-func (e *tokenEndpoint) oauthFailure(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, errClientID):
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_request", err.Error()))
-	case errors.Is(err, oautherrors.ErrInvalidGrant):
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "invalid username or password"))
-	case errors.Is(err, authn.ErrDisabled):
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "account is disabled"))
-	case isCredentialError(err): // the account ended while the request ran
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "invalid username or password"))
-	case errors.Is(err, grant.ErrRefreshInvalid):
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_grant", "refresh token is invalid, expired or revoked"))
-	case errors.Is(err, grant.ErrUnknownService):
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_request", err.Error()))
-	case errors.Is(err, oautherrors.ErrUnsupportedGrantType):
-		e.rd.oauth(w, e.grants.unsupported())
-	case errors.Is(err, oautherrors.ErrInvalidRequest):
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_request", missingParams(r)))
-	default:
-		e.rd.storeOrInternalOAuth(w, r, err)
-	}
-}
-
-// missingParams explains an invalid_request from go-oauth2's validation.
-func missingParams(r *http.Request) string {
-	switch r.Form.Get("grant_type") {
-	case "password":
-		return "username and password are required"
-	case "refresh_token":
-		return "refresh_token is required"
-	}
-	return "malformed token request"
-}
+// errFormTooLarge is a form body over maxFormBytes (413).
+var errFormTooLarge = &grant.Error{Code: oautherrors.ErrInvalidRequest, Message: "malformed or oversized form body"}

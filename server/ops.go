@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/metrics"
+	"github.com/tollgate/tollgate/pkg/refresh"
 )
 
 // This file is production operations: the unauthenticated endpoints that
@@ -296,18 +297,17 @@ func opResult(status int) metrics.OpResult {
 // authn wraps an authenticator so that its answers reach the request's
 // info (the subject, for the access log) and the metrics (failures by
 // reason; at the token endpoint, a denied token request). nil stays nil.
-func (in *instrumentation) authn(a authn.Authenticator, tokenEndpoint bool) authn.Authenticator {
+func (in *instrumentation) authn(a authn.Authenticator) authn.Authenticator {
 	if a == nil {
 		return nil
 	}
-	return observedAuthn{inner: a, m: in.m, token: tokenEndpoint}
+	return observedAuthn{inner: a, m: in.m}
 }
 
 // observedAuthn is an Authenticator reporting what another one answers.
 type observedAuthn struct {
 	inner authn.Authenticator
 	m     *metrics.Metrics
-	token bool // the token endpoint's: a failure is also a denied token request
 }
 
 var _ authn.Authenticator = observedAuthn{}
@@ -333,16 +333,7 @@ func (a observedAuthn) Authenticate(ctx context.Context, username string, secret
 	default:
 		return id, err // an internal failure, not the caller's
 	}
-	a.m.AuthFailed(reason)
-	if a.token {
-		// The token endpoint authenticates a password only for GET and for
-		// the password grant of POST.
-		gt := metrics.GrantGet
-		if info != nil && info.method == http.MethodPost {
-			gt = metrics.GrantPassword
-		}
-		a.m.TokenIssued(gt, metrics.Denied)
-	}
+	a.m.AuthFailed(reason) // the grant pipeline counts the denied token request
 	return id, err
 }
 
@@ -357,6 +348,10 @@ func (in *instrumentation) grant(g *grant.Service) *grant.Service {
 	observed.Observer = grantObserver{m: in.m, next: g.Observer}
 	return &observed
 }
+
+// observer is the grant.Observer feeding the metrics, for pipelines New
+// builds itself (the Engine API's).
+func (in *instrumentation) observer() grant.Observer { return grantObserver{m: in.m} }
 
 // grantObserver is the grant.Observer of the token endpoint.
 type grantObserver struct {
@@ -374,18 +369,8 @@ var tokenResults = [...]metrics.TokenResult{
 }
 
 func (o grantObserver) Issued(ctx context.Context, req grant.Request, outcome grant.Outcome) {
-	info := infoOf(ctx)
-	gt := metrics.GrantGet
-	switch {
-	case req.Identity.Source == grant.RefreshSource:
-		gt = metrics.GrantRefreshToken
-	case info != nil && info.method == http.MethodPost:
-		gt = metrics.GrantPassword
-	}
-	if info != nil && !req.Identity.Anonymous() {
-		info.subject = req.Identity.Name // a refresh grant's subject is known only here
-	}
-	if int(outcome) < len(tokenResults) {
+	gt, ok := metrics.GrantTypeOf(req.GrantType)
+	if ok && int(outcome) < len(tokenResults) {
 		o.m.TokenIssued(gt, tokenResults[outcome])
 	}
 	if o.next != nil {
@@ -393,13 +378,20 @@ func (o grantObserver) Issued(ctx context.Context, req grant.Request, outcome gr
 	}
 }
 
-func (o grantObserver) RefreshRefused(ctx context.Context) {
+// Refused counts a failed login of a grant; that of a refresh token is
+// also an authentication failure of its own (a password's is counted as
+// the authenticator answers).
+func (o grantObserver) Refused(ctx context.Context, grantType string, err error) {
 	if info := infoOf(ctx); info != nil {
 		info.authAttempted = true
 	}
-	o.m.AuthFailed(metrics.RefreshTokenInvalid)
-	o.m.TokenIssued(metrics.GrantRefreshToken, metrics.Denied)
+	if errors.Is(err, refresh.ErrInvalid) {
+		o.m.AuthFailed(metrics.RefreshTokenInvalid)
+	}
+	if gt, ok := metrics.GrantTypeOf(grantType); ok {
+		o.m.TokenIssued(gt, metrics.Denied)
+	}
 	if o.next != nil {
-		o.next.RefreshRefused(ctx)
+		o.next.Refused(ctx, grantType, err)
 	}
 }

@@ -82,23 +82,23 @@ func New(o Options) http.Handler {
 	ins := newInstrumentation(o.Metrics)
 	r := mux.NewRouter()
 	d := o.Discovery // told below what is mounted
-	tok := newTokenEndpoint(ins.grant(o.Grant), ins.authn(o.Authn, true), rd, lim)
+	tok := newTokenEndpoint(ins.grant(o.Grant), ins.authn(o.Authn), rd, lim)
 	tok.Mount(r)
-	d.token = tok.grants
+	d.token = tok.post.Grants
 	if o.APITokens != nil && o.Passwords != nil {
-		newAPITokenEndpoint(o.APITokens, ins.authn(o.Passwords, false), ins.authn(o.Authn, false), rd, lim).Mount(r)
+		newAPITokenEndpoint(o.APITokens, ins.authn(o.Passwords), ins.authn(o.Authn), rd, lim).Mount(r)
 	}
 	if o.Engine != nil {
-		eng := newEngineEndpoint(o.Engine, ins.authn(o.Authn, false), rd, lim)
+		eng := newEngineEndpoint(o.Engine, ins.authn(o.Authn), ins.observer(), rd, lim)
 		eng.Mount(r)
-		d.engine = eng.grants
+		d.engine = eng.token.Grants
 	}
 	if o.Introspection != nil {
 		callers := o.IntrospectionAuthn
 		if callers == nil {
 			callers = o.Authn
 		}
-		ie := &introspectEndpoint{svc: o.Introspection, authn: ins.authn(callers, false), rd: rd, limits: lim}
+		ie := &introspectEndpoint{svc: o.Introspection, authn: ins.authn(callers), rd: rd, limits: lim}
 		if o.Engine != nil && o.Engine.Registered != nil {
 			ie.isClient = o.Engine.Registered.Known
 		}
@@ -106,7 +106,7 @@ func New(o Options) http.Handler {
 		d.introspection = true
 	}
 	if o.Accounts != nil {
-		(&usersEndpoint{accounts: o.Accounts, authn: ins.authn(o.Authn, false), rd: rd, limits: lim}).Mount(r)
+		(&usersEndpoint{accounts: o.Accounts, authn: ins.authn(o.Authn), rd: rd, limits: lim}).Mount(r)
 	}
 	if d.JWKS != nil {
 		wellKnownEndpoint{d: d}.Mount(r)

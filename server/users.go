@@ -8,6 +8,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
@@ -113,16 +114,10 @@ func (e *usersEndpoint) admin(w http.ResponseWriter, r *http.Request) (authn.Ide
 		e.rd.docker(w, unauthorized("authentication required: HTTP Basic, or Bearer with an API token"))
 		return authn.Identity{}, false
 	}
-	if !e.limits.admit(w, r, user, secret, e.rd.tooManyDocker) {
-		return authn.Identity{}, false
-	}
-	id, derr, err := identify(r, e.authn, e.limits, user, secret)
+	req := grant.Request{Username: user, Password: secret, Bearer: isBearer(r), Budget: e.limits.budget(r)}
+	id, err := grant.Authenticate(r.Context(), grant.Get{Authn: e.authn}, &req)
 	if err != nil {
-		e.rd.storeOrInternalDocker(w, r, err)
-		return authn.Identity{}, false
-	}
-	if derr != nil {
-		e.rd.docker(w, derr.DockerError)
+		e.rd.dockerFailure(w, r, err)
 		return authn.Identity{}, false
 	}
 	if !id.ActsAsAdmin() {

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/gorilla/mux"
+
+	"github.com/tollgate/tollgate/pkg/grant"
 )
 
 // Discovery describes the server for GET /.well-known/*: the JWKS of the
@@ -19,7 +21,7 @@ type Discovery struct {
 	// Set by New from what it mounts, so that the metadata lists what is
 	// served: the grants of /oauth2/token and of /v1/oauth/token (nil when
 	// the Engine API is off), and whether introspection is.
-	token, engine tokenGrants
+	token, engine grant.Table
 	introspection bool
 }
 
@@ -52,13 +54,13 @@ func (e wellKnownEndpoint) metadata(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint":                        base + "/oauth2/token",
 		"jwks_uri":                              base + "/.well-known/jwks.json",
 		"grant_types_supported":                 e.d.grantTypes(),
-		"token_endpoint_auth_methods_supported": e.d.token.authMethods(),
+		"token_endpoint_auth_methods_supported": e.d.token.AuthMethods(),
 		"response_types_supported":              []string{"token"},
 	}
 	if e.d.engine != nil { // RFC 8414 §2 allows more metadata; these describe the second token endpoint
 		doc["engine_token_endpoint"] = base + "/v1/oauth/token"
-		doc["engine_grant_types_supported"] = e.d.engine.names()
-		doc["engine_token_endpoint_auth_methods_supported"] = e.d.engine.authMethods()
+		doc["engine_grant_types_supported"] = e.d.engine.Names()
+		doc["engine_token_endpoint_auth_methods_supported"] = e.d.engine.AuthMethods()
 	}
 	if e.d.introspection { // RFC 8414 §2
 		doc["revocation_endpoint"] = base + "/oauth2/revoke"
@@ -82,7 +84,7 @@ func (e wellKnownEndpoint) metadata(w http.ResponseWriter, r *http.Request) {
 // neighbours.
 func (d Discovery) grantTypes() []string {
 	var out []string
-	for _, name := range append(d.token.names(), d.engine.names()...) {
+	for _, name := range append(d.token.Names(), d.engine.Names()...) {
 		if !slices.Contains(out, name) {
 			out = append(out, name)
 		}

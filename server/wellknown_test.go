@@ -10,9 +10,11 @@ import (
 	"testing"
 
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/client"
 	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/introspect"
+	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/server"
 )
 
@@ -96,7 +98,7 @@ func TestMetadataListsWhatIsServed(t *testing.T) {
 		},
 		{
 			name:              "engine with refresh tokens and registered clients",
-			engine:            &engine.Service{Refresh: &engine.Refreshes{}, Registered: &engine.Clients{}},
+			engine:            &engine.Service{Refresh: &refresh.Families{}, Registered: &client.Registry{}},
 			wantGrants:        []string{"password", "refresh_token", "client_credentials"},
 			wantEngineGrants:  []string{"password", "refresh_token", "client_credentials"},
 			wantEngineAuth:    []string{"none", "client_secret_basic", "client_secret_post"},

@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
+	"github.com/tollgate/tollgate/pkg/authn/client"
 	"github.com/tollgate/tollgate/pkg/authn/htpasswd"
 	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/config"
@@ -230,7 +231,7 @@ func introspectionCallers(eng *engine.Service, users authn.Authenticator) authn.
 	if eng == nil || eng.Registered == nil {
 		return users
 	}
-	return authn.Chain{eng.Registered.Caller(), users}
+	return authn.Chain{eng.Registered, users}
 }
 
 // loadEngineKey returns the key of engine tokens, or nil when the Engine
@@ -255,7 +256,7 @@ func loadEngineKey(c config.Engine, signing *keys.Holder) (engine.Key, error) {
 // off (key nil), with client_credentials for the clients of `tollgate
 // clients`.
 func engineService(cfg *config.Config, key engine.Key, accts *accounts.Service, tokens *apitoken.Tokens,
-	audit engine.Auditor, st store.Store) *engine.Service {
+	audit grant.Auditor, st store.Store) *engine.Service {
 	if key == nil {
 		return nil
 	}
@@ -267,9 +268,9 @@ func engineService(cfg *config.Config, key engine.Key, accts *accounts.Service, 
 		Listing:   st,
 		APITokens: tokens,
 		Audit:     audit,
-		Refresh:   &engine.Refreshes{Store: st, TTL: e.RefreshExpiration},
+		Refresh:   &refresh.Families{Store: st, TTL: e.RefreshExpiration},
 	}
-	eng.Registered = engine.NewClients(st, eng.Tokens, cfg.Users.BcryptCost, audit)
+	eng.Registered = client.New(st, cfg.Users.BcryptCost)
 	return eng
 }
 

@@ -584,7 +584,7 @@ func TestConfigsKeyProcedureWorksWithRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	minted, err := (&token.Minter{Issuer: fmt.Sprint(opts["issuer"]), TTL: time.Minute, Signer: key}).Mint(token.Grant{
-		Subject: "admin", Audience: fmt.Sprint(opts["service"]), Access: scopes,
+		Subject: "admin", Audience: []string{fmt.Sprint(opts["service"])}, Access: scopes,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -47,7 +47,7 @@ func mint(t *testing.T, signer token.Signer, issuer string, now time.Time) strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := m.Mint(token.Grant{Subject: "alice", Audience: "registry.local", Access: []scope.Scope{s}})
+	tok, err := m.Mint(token.Grant{Subject: "alice", Audience: []string{"registry.local"}, Access: []scope.Scope{s}})
 	if err != nil {
 		t.Fatalf("Mint: %v", err)
 	}

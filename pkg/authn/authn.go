@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/authz"
+	"github.com/tollgate/tollgate/pkg/verify"
 )
 
 // Sentinel errors. A Chain falls through on ErrNoSuchUser and stops on
@@ -31,11 +32,29 @@ func (Secret) GoString() string { return "***" }
 // LogValue hides the secret from slog.
 func (Secret) LogValue() slog.Value { return slog.StringValue("***") }
 
-// Identity is who a request authenticated as. The zero Identity is anonymous.
+// Kinds of caller (Identity.Kind). Users (and their API tokens) and
+// registered clients live in separate namespaces: a name is one or the
+// other (`tollgate clients add` refuses a user's name).
+const (
+	KindUser     = verify.KindUser     // a user with a password (htpasswd, a directory)
+	KindAPIToken = verify.KindAPIToken // a user's API token, capped by its role
+	KindClient   = verify.KindClient   // a registered client (client_credentials)
+	KindWorkload = verify.KindWorkload // a CI job or pod vouched for by a federated issuer
+)
+
+// Identity is who a request authenticated as: one value for every kind of
+// caller, carried into every token minted for it (Claim). The zero
+// Identity is anonymous.
 type Identity struct {
-	Name   string // account name; empty for anonymous
+	Kind   string // KindUser, KindAPIToken, KindClient, KindWorkload; "" for anonymous
+	Name   string // account or client name; empty for anonymous
 	Source string // backend that vouched for it, e.g. "htpasswd"
 	Role   string // when set, caps what the identity may do (API token roles: read, write, admin)
+	// Attrs are the groups and labels the backend vouched for (a
+	// directory's groups, an identity token's claims), which the ACL
+	// matches (group:, ${labels:NAME}); nil: none. Shared, never modified:
+	// an Identity stays a comparable value.
+	Attrs *Attributes
 
 	// AccountID is the stored account the identity belongs to (a UUID,
 	// never reused). A stored credential (API token, refresh token) names
@@ -56,6 +75,45 @@ type Identity struct {
 	// to the identity carry it as their earliest issue time, so that one
 	// minted in the very second of a revocation is not taken for older.
 	NotBefore time.Time
+}
+
+// Attributes are an identity's groups and labels.
+type Attributes struct {
+	Groups []string
+	Labels map[string]string
+}
+
+// Groups are the identity's groups (nil: none).
+func (id Identity) Groups() []string {
+	if id.Attrs == nil {
+		return nil
+	}
+	return id.Attrs.Groups
+}
+
+// Labels are the identity's labels (nil: none).
+func (id Identity) Labels() map[string]string {
+	if id.Attrs == nil {
+		return nil
+	}
+	return id.Attrs.Labels
+}
+
+// Claim is the identity as tokens carry it (verify.IdentityClaim); nil for
+// the anonymous caller. The ID of a client is its name.
+func (id Identity) Claim() *verify.Identity {
+	if id.Anonymous() {
+		return nil
+	}
+	c := &verify.Identity{Kind: id.Kind, ID: id.AccountID, Name: id.Name, Role: id.Role, Source: id.Source,
+		Groups: id.Groups(), Labels: id.Labels(), APIToken: id.TokenID}
+	if c.Kind == "" {
+		c.Kind = KindUser
+	}
+	if c.Kind == KindClient {
+		c.ID = id.Name
+	}
+	return c
 }
 
 // Anonymous reports whether the identity is the anonymous caller.

@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	oautherrors "github.com/go-oauth2/oauth2/v4/errors"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/client"
 	"github.com/tollgate/tollgate/pkg/engine"
+	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
@@ -38,7 +42,9 @@ func TestClientsAuthenticateAndIssue(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	k := genKey(t, "HS256")
 	toks := &engine.Tokens{Issuer: "anchore-engine", TTL: time.Hour, Key: k, Now: clock(now)}
-	clients := engine.NewClients(st, toks, bcrypt.MinCost, nil)
+	clients := client.New(st, bcrypt.MinCost)
+	eng := &engine.Service{Tokens: toks, Registered: clients}
+	pipeline := eng.Pipeline(nil, nil)
 
 	for _, tc := range []struct{ name, id, secret string }{
 		{"unknown client", "nobody", "right-secret"},
@@ -47,14 +53,12 @@ func TestClientsAuthenticateAndIssue(t *testing.T) {
 		{"client without a secret", "public", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := clients.Authenticate(context.Background(), tc.id, authn.Secret(tc.secret)); !errors.Is(err, engine.ErrInvalidClient) {
-				t.Errorf("err = %v, want ErrInvalidClient", err)
+			_, err := pipeline.Token(context.Background(), grant.Request{GrantType: grant.TypeClientCredentials,
+				ClientID: tc.id, ClientSecret: authn.Secret(tc.secret)})
+			if !errors.Is(err, oautherrors.ErrInvalidClient) {
+				t.Errorf("err = %v, want invalid_client", err)
 			}
 		})
-	}
-	cl, err := clients.Authenticate(context.Background(), "svc", "right-secret")
-	if err != nil {
-		t.Fatal(err)
 	}
 
 	for _, tc := range []struct {
@@ -64,11 +68,12 @@ func TestClientsAuthenticateAndIssue(t *testing.T) {
 	}{
 		{"everything", "", "", nil, []string{"read", "write"}, []string{"b", "c"}},
 		{"subset", "write  write", "c", nil, []string{"write"}, []string{"c"}},
-		{"scope not allowed", "read admin", "", engine.ErrInvalidScope, nil, nil},
-		{"audience not allowed", "", "d", engine.ErrInvalidTarget, nil, nil},
+		{"scope not allowed", "read admin", "", oautherrors.ErrInvalidScope, nil, nil},
+		{"audience not allowed", "", "d", grant.ErrInvalidTarget, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tok, err := clients.Issue(cl, engine.ClientRequest{ClientID: "svc", Scope: tc.scope, Audience: tc.audience})
+			res, err := pipeline.Token(context.Background(), grant.Request{GrantType: grant.TypeClientCredentials,
+				ClientID: "svc", ClientSecret: "right-secret", Scope: strings.Fields(tc.scope), Service: tc.audience})
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tc.wantErr)
@@ -78,17 +83,19 @@ func TestClientsAuthenticateAndIssue(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(tok.Scopes, tc.wantScopes) || !slices.Equal(tok.Audiences, tc.wantAud) {
-				t.Errorf("granted %v for %v, want %v for %v", tok.Scopes, tok.Audiences, tc.wantScopes, tc.wantAud)
-			}
+			tok := res.Token
 			var c engine.Claims
 			if _, err := jwt.ParseWithClaims(tok.Raw, &c, func(*jwt.Token) (any, error) { return k.VerificationKey(), nil },
 				jwt.WithTimeFunc(clock(now))); err != nil {
 				t.Fatal(err)
 			}
 			if c.Subject != "svc" || c.ClientID != "svc" || c.GrantType != engine.GrantClientCredentials ||
-				!slices.Equal([]string(c.Audience), tc.wantAud) || c.Scope == nil {
-				t.Errorf("claims %+v", c)
+				!slices.Equal([]string(c.Audience), tc.wantAud) || c.Scope == nil ||
+				!slices.Equal(strings.Fields(*c.Scope), tc.wantScopes) || !slices.Equal(res.Scope, tc.wantScopes) {
+				t.Errorf("claims %+v, granted %v", c, res.Scope)
+			}
+			if c.Identity == nil || c.Identity.Kind != authn.KindClient || c.Identity.ID != "svc" {
+				t.Errorf("identity claim %+v, want a client's", c.Identity)
 			}
 			// An account's API must not take it for a user's token.
 			if _, err := toks.Verify(tok.Raw); !errors.Is(err, engine.ErrInvalidToken) {

@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/engine"
+	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/store/sqlite"
 	"github.com/tollgate/tollgate/pkg/token"
@@ -78,7 +79,7 @@ func TestVerify(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	k := genKey(t, "HS256")
 	toks := &engine.Tokens{Issuer: "tollgate-engine", TTL: time.Hour, Key: k, Now: clock(now)}
-	bob := authn.Identity{Name: "bob", AccountID: "acct-bob", Role: "read", TokenID: "0123456789abcdef"}
+	bob := authn.Identity{Kind: authn.KindAPIToken, Name: "bob", AccountID: "acct-bob", Role: "read", TokenID: "0123456789abcdef"}
 	good, err := toks.Mint(bob, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -176,17 +177,19 @@ func TestServiceIssueAccountsAndAudit(t *testing.T) {
 		}
 	}
 	alice, admin := login(t, accts, "alice"), login(t, accts, "admin")
-	tok, err := s.Issue(engine.Request{Identity: alice, ClientID: "anonymous"})
+	core := s.Pipeline(nil, nil).Service
+	res, err := core.Issue(ctx, grant.Request{GrantType: grant.TypePassword, Identity: alice, ClientID: "anonymous"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	tok := res.Token
 	if len(rec.events) != 1 || rec.events[0].Kind != audit.TokenIssued || rec.events[0].ClientID != "anonymous" || rec.events[0].Subject != "alice" {
 		t.Errorf("audit = %+v, want one token.issued for alice by anonymous", rec.events)
 	}
 	if id, err := s.Verify(ctx, tok.Raw); err != nil || id.Name != "alice" || id.AccountID != alice.AccountID {
 		t.Errorf("Verify = %+v, %v", id, err)
 	}
-	if _, err := s.Issue(engine.Request{}); err == nil {
+	if _, err := core.Issue(ctx, grant.Request{GrantType: grant.TypePassword}); err == nil {
 		t.Error("Issue for the anonymous caller succeeded")
 	}
 	if got, err := s.Account(ctx, admin); err != nil || got.Type != store.AccountAdmin || got.State != store.AccountEnabled || got.ID != admin.AccountID {

@@ -3,13 +3,14 @@ package engine
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"slices"
 	"time"
 
-	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/client"
 	"github.com/tollgate/tollgate/pkg/authz"
+	"github.com/tollgate/tollgate/pkg/grant"
+	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
@@ -44,15 +45,8 @@ type TokenChecker interface {
 	Check(ctx context.Context, tokenID string) error
 }
 
-// Auditor receives audit events; it must not block (audit.Recorder).
-type Auditor interface {
-	Record(ev store.AuditEvent)
-	// FailedLogin counts a refused login from ev.ClientIP under the name
-	// ev.Subject; the log gets one row per address and minute.
-	FailedLogin(ev store.AuditEvent)
-}
-
-// Service issues engine tokens and describes accounts.
+// Service is the Engine API (Anchore Engine's dialect): its grants over
+// the one grant pipeline, and its account calls.
 type Service struct {
 	Tokens   *Tokens
 	Clients  []string // public client_ids accepted besides AnonymousClient
@@ -60,84 +54,50 @@ type Service struct {
 	Listing  AccountLister // nil: /v1/accounts lists nothing
 	// APITokens checks the API token an engine token was minted from.
 	APITokens TokenChecker
-	Audit     Auditor // optional
-	// Refresh, when set, gives password grants a rotating refresh token
-	// (refresh.go); nil: no refresh tokens.
-	Refresh *Refreshes
+	Audit     grant.Auditor // optional
+	// Refresh, when set, gives password grants a rotating refresh token;
+	// nil: no refresh tokens.
+	Refresh *refresh.Families
 	// Registered serves client_credentials for the registered clients;
 	// nil turns that grant off.
-	Registered *Clients
+	Registered *client.Registry
 }
 
-// Request is one token request, already authenticated.
-type Request struct {
-	Identity authn.Identity
-	ClientID string
-	ClientIP netip.Addr
-}
-
-// auditDetail marks the audit events of this API.
-const auditDetail = "engine api"
+// AuditDetail marks the audit events of this API.
+const AuditDetail = "engine api"
 
 // KnownClient reports whether clientID is a public client of the API.
 func (s *Service) KnownClient(clientID string) bool {
 	return clientID == AnonymousClient || slices.Contains(s.Clients, clientID)
 }
 
-// Issue mints a token for an authenticated request and records it. No
-// engine scopes are defined yet, so the token's scope is empty.
-func (s *Service) Issue(req Request) (Token, error) {
-	tok, err := s.Tokens.Mint(req.Identity, nil)
-	if err != nil {
-		return Token{}, err
+// Grants is the table of /v1/oauth/token: the password grant of public
+// clients always; refresh_token when the API issues refresh tokens;
+// client_credentials, authenticated by the client's secret, when it has
+// registered clients. users authenticates passwords and API tokens.
+func (s *Service) Grants(users authn.Authenticator) grant.Table {
+	t := grant.Table{{Type: grant.TypePassword, Auth: grant.PublicAuth, Handler: grant.Password{Authn: users}}}
+	if s.Refresh != nil {
+		t = append(t, grant.Grant{Type: grant.TypeRefreshToken, Auth: grant.PublicAuth, Audit: "refresh",
+			Handler: grant.RotatingRefresh{Families: s.Refresh, Accounts: s.Accounts}})
 	}
-	s.record(audit.TokenIssued, req, auditDetail)
-	return tok, nil
+	if s.Registered != nil {
+		t = append(t, grant.Grant{Type: grant.TypeClientCredentials, Auth: grant.ConfidentialAuth,
+			Audit: "client_credentials", Handler: grant.ClientCredentials{Clients: s.Registered}})
+	}
+	return t
 }
 
-// Denied records a refused token request; reason must hold no secret. A
-// failed login goes to FailedLogin instead.
-func (s *Service) Denied(req Request, reason string) {
-	s.record(audit.TokenDenied, req, auditDetail+": "+reason)
-}
-
-// FailedLogin records a refused login (a wrong password, an unknown user,
-// an invalid API token or refresh token) under the name req.Identity
-// carries, aggregated per client address and minute.
-func (s *Service) FailedLogin(req Request) {
-	failedLogin(s.Audit, req.Identity.Name, req.ClientIP)
-}
-
-// failedLogin hands a refused login to a, when there is one.
-func failedLogin(a Auditor, name string, ip netip.Addr) {
-	if a == nil {
-		return
+// Pipeline is the grant pipeline of /v1/oauth/token: the Engine claims
+// profile, audited as AuditDetail, told to observer (nil: none).
+func (s *Service) Pipeline(users authn.Authenticator, observer grant.Observer) *grant.Pipeline {
+	tokens := s.Tokens
+	if tokens == nil {
+		tokens = &Tokens{} // described only (discovery), never minting
 	}
-	ev := store.AuditEvent{Subject: name}
-	if ip.IsValid() {
-		ev.ClientIP = ip.String()
-	}
-	a.FailedLogin(ev)
-}
-
-func (s *Service) record(kind string, req Request, detail string) {
-	if s.Audit == nil {
-		return
-	}
-	if req.Identity.Role != "" {
-		detail += " role=" + req.Identity.Role
-	}
-	ev := store.AuditEvent{
-		Kind:     kind,
-		Subject:  req.Identity.Name,
-		ClientID: req.ClientID,
-		Service:  s.Tokens.Audience,
-		Detail:   detail,
-	}
-	if req.ClientIP.IsValid() {
-		ev.ClientIP = req.ClientIP.String()
-	}
-	s.Audit.Record(ev)
+	core := &grant.Service{Audit: s.Audit, Minter: tokens.Minter(), Families: s.Refresh, Accounts: s.Accounts,
+		Audience: tokens.Audience, AuditDetail: AuditDetail, Observer: observer}
+	return &grant.Pipeline{Grants: s.Grants(users), Service: core}
 }
 
 // Verify turns a bearer engine token into the identity it was issued to:

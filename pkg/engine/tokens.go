@@ -1,17 +1,15 @@
 package engine
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tollgate/tollgate/pkg/authn"
-	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/refresh"
+	"github.com/tollgate/tollgate/pkg/token"
 )
 
 // Source is the Identity.Source of callers that present an engine token.
@@ -22,6 +20,10 @@ const Source = "engine_token"
 // expired, not yet valid, or malformed. It is the caller's error (RFC 6750
 // §3.1 invalid_token), never an internal one.
 var ErrInvalidToken = errors.New("engine: invalid, expired or foreign access token")
+
+// ErrNoAccount: the identity has no account ID to put in sub (the store
+// was away when it logged in). It is store.ErrUnavailable: try again later.
+var ErrNoAccount = refresh.ErrNoAccount
 
 // Key signs and verifies engine tokens. *keys.Key implements it, for an
 // HS256 secret as for the registry signing key; so does *keys.Holder, the
@@ -39,36 +41,18 @@ type KeyResolver interface {
 }
 
 // Claims are the claims of an engine access token.
-type Claims struct {
-	jwt.RegisteredClaims
-	// Scope is the space-separated granted scope (RFC 8693 §4.2 "scope"),
-	// possibly empty but always present: registry tokens have none, which
-	// keeps them from being taken for engine tokens.
-	Scope *string `json:"scope"`
-	// Username is the account's name; sub is its ID (a UUID), which
-	// Anchore's services look accounts up by.
-	Username string `json:"username,omitempty"`
-	// Role, when the token was issued to an API token, is its role: an
-	// engine token never carries more than the credential it came from.
-	Role string `json:"role,omitempty"`
-	// APIToken names the API token it was issued to (its hash prefix): the
-	// engine token is refused where Tollgate checks it once that API token
-	// is revoked.
-	APIToken string `json:"api_token,omitempty"`
-	// ClientID (RFC 9068 §2.2) and GrantType ("gty") mark a token of the
-	// client_credentials grant, whose sub is a client: Verify refuses it.
-	ClientID  string `json:"client_id,omitempty"`
-	GrantType string `json:"gty,omitempty"`
-}
+type Claims = token.EngineClaims
+
+// GrantClientCredentials is the "gty" claim of a client's token: Verify
+// refuses it, its sub is a client, not an account.
+const GrantClientCredentials = token.GrantClientCredentials
 
 // Token is a minted engine token and its lifetime.
-type Token struct {
-	Raw       string
-	IssuedAt  time.Time
-	ExpiresAt time.Time
-}
+type Token = token.Token
 
-// Tokens mints and verifies engine tokens.
+// Tokens are the engine tokens of one configuration: who issues them, for
+// which audience, for how long, with which key. The grant pipeline mints
+// them (Minter); Verify checks them.
 type Tokens struct {
 	Issuer   string
 	Audience string // optional aud
@@ -81,12 +65,13 @@ type Tokens struct {
 // a token issued at its account's NotBefore, up to a second ahead.
 const verifyLeeway = 5 * time.Second
 
-// ErrNoAccount: the identity has no account ID to put in sub (the store
-// was away when it logged in). It is store.ErrUnavailable: try again later.
-var ErrNoAccount = fmt.Errorf("engine: the account is not known: %w", store.ErrUnavailable)
+// Minter mints engine tokens: the Engine claims profile of pkg/token.
+func (t *Tokens) Minter() *token.Minter {
+	return &token.Minter{Profile: token.Engine, Issuer: t.Issuer, TTL: t.TTL, Signer: t.Key, Now: t.Now}
+}
 
-// Mint signs a token for id with the given scopes: sub is the account ID,
-// username the name.
+// Mint signs a token for the account id with the given scopes: sub is the
+// account ID, username the name.
 func (t *Tokens) Mint(id authn.Identity, scopes []string) (Token, error) {
 	if id.Anonymous() {
 		return Token{}, errors.New("engine: no token for the anonymous caller")
@@ -94,42 +79,17 @@ func (t *Tokens) Mint(id authn.Identity, scopes []string) (Token, error) {
 	if id.AccountID == "" {
 		return Token{}, ErrNoAccount
 	}
-	now := t.now().Truncate(time.Second)
-	if now.Before(id.NotBefore) { // minted in the second of a revoke-tokens: not older than it
-		now = id.NotBefore
-	}
-	jti, err := newID()
-	if err != nil {
-		return Token{}, err
-	}
-	scope := strings.Join(scopes, " ")
-	claims := Claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    t.Issuer,
-			Subject:   id.AccountID,
-			IssuedAt:  jwt.NewNumericDate(now),
-			NotBefore: jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(t.TTL)),
-			ID:        jti,
-		},
-		Scope:    &scope,
-		Username: id.Name,
-		Role:     id.Role,
-		APIToken: id.TokenID,
-	}
+	var aud []string
 	if t.Audience != "" {
-		claims.Audience = jwt.ClaimStrings{t.Audience}
+		aud = []string{t.Audience}
 	}
-	raw, err := t.Key.Sign(claims)
-	if err != nil {
-		return Token{}, fmt.Errorf("engine: sign token: %w", err)
-	}
-	return Token{Raw: raw, IssuedAt: now, ExpiresAt: now.Add(t.TTL)}, nil
+	return t.Minter().Mint(token.Grant{Subject: id.Name, Audience: aud, Scope: scopes, Identity: id.Claim(),
+		NotBefore: id.NotBefore})
 }
 
 // Verified is a verified engine token of an account.
 type Verified struct {
-	Identity authn.Identity // Name, AccountID, Role, TokenID from the claims
+	Identity authn.Identity // from the claims
 	Claims   Claims
 }
 
@@ -158,8 +118,21 @@ func AccountToken(c Claims) (Verified, error) {
 	if c.Username == "" {
 		return Verified{}, fmt.Errorf("%w: no username claim", ErrInvalidToken)
 	}
-	id := authn.Identity{Name: c.Username, Source: Source, AccountID: c.Subject, Role: c.Role, TokenID: c.APIToken}
-	return Verified{Identity: id, Claims: c}, nil
+	return Verified{Identity: claimedIdentity(c), Claims: c}, nil
+}
+
+// claimedIdentity is the identity an account's token names: from the
+// identity claim, or from the claims tokens minted before it carried.
+func claimedIdentity(c Claims) authn.Identity {
+	id := authn.Identity{Kind: authn.KindUser, Name: c.Username, Source: Source, AccountID: c.Subject,
+		Role: c.Role, TokenID: c.APIToken}
+	if ic := c.Identity; ic != nil {
+		id.Kind, id.Role, id.TokenID = ic.Kind, ic.Role, ic.APIToken
+		if len(ic.Groups) > 0 || len(ic.Labels) > 0 {
+			id.Attrs = &authn.Attributes{Groups: ic.Groups, Labels: ic.Labels}
+		}
+	}
+	return id
 }
 
 // VerifyAny checks an engine token as Verify does, the tokens of clients
@@ -203,13 +176,4 @@ func (t *Tokens) now() time.Time {
 		return t.Now()
 	}
 	return time.Now()
-}
-
-// newID returns 128 random bits, base64url: a JWT ID.
-func newID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("engine: token id: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,9 +53,10 @@ type Observer interface {
 	// Issued is told of every token minted and how much of the request it
 	// grants.
 	Issued(ctx context.Context, req Request, outcome Outcome)
-	// RefreshRefused is told when Redeem refuses a refresh token
-	// (ErrRefreshInvalid); internal failures are not refusals.
-	RefreshRefused(ctx context.Context)
+	// Refused is told of every failed login of the grant (the Table
+	// entry's Type): wrong or unknown credentials, a refresh token that is
+	// no longer good. err is the refusal (an *Error wrapping its cause).
+	Refused(ctx context.Context, grantType string, err error)
 }
 
 // Outcome is how much of what was asked a token grants, counted in actions.
@@ -81,59 +81,132 @@ type Admitter interface {
 	Confirm(ctx context.Context, id authn.Identity) (authn.Identity, error)
 }
 
-// Service issues tokens.
+// Service is the core every grant shares: authorization, the role cap,
+// minting (in its Minter's claims profile), refresh tokens, audit and
+// metrics, written once. A Pipeline runs it after its grant's handler.
 type Service struct {
-	Audit    Auditor // optional
-	Authz    Authorizer
-	Minter   *token.Minter
+	Audit  Auditor    // optional
+	Authz  Authorizer // registry profile: the ACL; nil grants no registry scope
+	Minter *token.Minter
+	// Refresh issues the Docker identity tokens asked for with
+	// offline_token / access_type=offline; Families the rotating refresh
+	// tokens every password grant of the Engine API gets. Either may be nil.
 	Refresh  *refresh.Tokens
+	Families *refresh.Families
 	Accounts Admitter // checks the account a refresh token was issued to
-	Services []string // accepted audiences; empty accepts any
-	Observer Observer // optional: told how requests end (metrics)
-}
-
-// Request is one token request, already parsed and authenticated.
-type Request struct {
-	Identity authn.Identity
-	Service  string
-	Scopes   []scope.Scope
-	ClientIP netip.Addr
-	ClientID string
-	Offline  bool // also issue a refresh token (authenticated callers without a Role only)
-	// WantRules asks for Result.Rules even without an auditor (for logs).
-	WantRules bool
+	Services []string // accepted audiences of registry tokens; empty accepts any
+	// Audience is the aud of the tokens of users in the Engine profile
+	// ("" none); a client's tokens name the client's audiences.
+	Audience string
+	// AuditDetail marks the audit events of this dialect ("engine api");
+	// "" marks none.
+	AuditDetail string
+	Observer    Observer // optional: told how requests end (metrics)
 }
 
 // Result is what the endpoint renders.
 type Result struct {
-	Token        token.Token
-	Granted      []scope.Scope
+	Token   token.Token
+	Granted []scope.Scope // registry scopes granted
+	// Scope is the OAuth2 scope granted (Engine profile); nil when the
+	// request asked for none and none was granted.
+	Scope        []string
 	RefreshToken string // empty unless one was issued
+	// Identity is who the token was issued to.
+	Identity authn.Identity
 	// Rules holds, parallel to Request.Scopes, the index of the ACL rule
 	// that decided each scope (-1: none matched, default deny). It is nil
 	// unless the Service audits or the Request asked (WantRules).
 	Rules []int
 }
 
-// Issue authorizes and mints (distribution token.md: the token lists the
-// intersection of what was asked and what is allowed).
+// Issue authorizes and mints for a request whose identity is already
+// known (req.Identity), as the pipeline does after a handler.
 func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
-	if err := s.CheckService(req.Service); err != nil {
-		return Result{}, err
+	return s.issue(ctx, req, Grant{Type: req.GrantType})
+}
+
+// issue authorizes and mints (distribution token.md: the token lists the
+// intersection of what was asked and what is allowed) and issues the
+// refresh token the grant calls for.
+func (s *Service) issue(ctx context.Context, req Request, g Grant) (Result, error) {
+	if s.Authz != nil {
+		if err := s.CheckService(req.Service); err != nil {
+			return Result{}, err
+		}
 	}
-	// A role-capped identity (an API token) gets no refresh token: one would
-	// carry its owner's full rights and outlive the token's revocation.
-	offline := req.Offline && !req.Identity.Anonymous() && req.Identity.Role == ""
+	offline := s.lasting(req)
 	if offline && s.Accounts != nil { // a lasting credential: the account as the store has it now
 		id, err := s.Accounts.Confirm(ctx, req.Identity)
 		if err != nil {
-			return Result{}, err
+			return Result{}, Credentials(err, "")
 		}
 		req.Identity = id
 	}
-	// The deciding rules cost one small slice, paid only when someone reads them.
-	var rules []int
-	if (s.Audit != nil || req.WantRules) && len(req.Scopes) > 0 {
+	res, err := s.mint(req)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Identity = req.Identity
+	if s.Audit != nil {
+		s.record(audit.TokenIssued, req, res, s.detail(g, ruleDetail(req, res.Rules)))
+	}
+	if res.RefreshToken, err = s.refreshToken(ctx, req, offline); err != nil {
+		return Result{}, err
+	}
+	if s.Observer != nil {
+		s.Observer.Issued(ctx, req, outcome(req.Scopes, res.Granted))
+	}
+	return res, nil
+}
+
+// lasting reports whether the request gets a refresh token: a password
+// grant of the Engine API, or an offline request for Docker identity
+// tokens. A role-capped identity (an API token) never does: one would carry
+// its owner's full rights and outlive the token's revocation; neither does
+// a client.
+func (s *Service) lasting(req Request) bool {
+	id := req.Identity
+	if id.Anonymous() || id.Role != "" || id.Kind == authn.KindClient {
+		return false
+	}
+	if s.Families != nil {
+		return req.GrantType == TypePassword
+	}
+	return s.Refresh != nil && req.Offline && req.GrantType != TypeRefreshToken
+}
+
+// mint authorizes the request and signs its token.
+func (s *Service) mint(req Request) (Result, error) {
+	id := req.Identity
+	if s.Minter.Profile == token.Engine && id.Kind != authn.KindClient && id.AccountID == "" {
+		return Result{}, refresh.ErrNoAccount // sub is the account ID
+	}
+	var res Result
+	res.Granted, res.Rules = s.authorize(req)
+	res.Scope = req.Granted
+	aud := req.Audience
+	switch {
+	case aud != nil:
+	case s.Minter.Profile == token.Registry && req.Service != "":
+		aud = []string{req.Service}
+	case s.Minter.Profile == token.Engine && s.Audience != "":
+		aud = []string{s.Audience}
+	}
+	tok, err := s.Minter.Mint(token.Grant{Subject: id.Name, Audience: aud, Access: res.Granted, Scope: res.Scope,
+		Identity: id.Claim(), NotBefore: id.NotBefore})
+	res.Token = tok
+	return res, err
+}
+
+// authorize is what the ACL grants of the registry scopes asked, capped by
+// the identity's role, and the deciding rules (when someone reads them).
+func (s *Service) authorize(req Request) ([]scope.Scope, []int) {
+	if s.Authz == nil || len(req.Scopes) == 0 {
+		return nil, nil
+	}
+	var rules []int // one small slice, paid only when someone reads it
+	if s.Audit != nil || req.WantRules {
 		rules = make([]int, len(req.Scopes))
 	}
 	granted := s.Authz.AuthorizeRules(authz.Request{
@@ -141,27 +214,21 @@ func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
 		Service:  req.Service,
 		ClientIP: req.ClientIP,
 	}, req.Scopes, rules)
-	granted = authz.LimitByRole(req.Identity.Role, granted)
-	tok, err := s.Minter.Mint(token.Grant{Subject: req.Identity.Name, Audience: req.Service, Access: granted,
-		NotBefore: req.Identity.NotBefore})
-	if err != nil {
-		return Result{}, err
+	return authz.LimitByRole(req.Identity.Role, granted), rules
+}
+
+// refreshToken issues the refresh token the request gets, if any, or
+// returns the one its handler issued (a rotation) or echoes.
+func (s *Service) refreshToken(ctx context.Context, req Request, lasting bool) (string, error) {
+	switch {
+	case !lasting:
+		return req.NextRefresh, nil
+	case s.Families != nil:
+		issued, err := s.Families.Start(ctx, req.Identity, req.ClientID)
+		return issued.Raw, err
 	}
-	if s.Audit != nil {
-		s.record(audit.TokenIssued, req, granted, ruleDetail(req, rules))
-	}
-	res := Result{Token: tok, Granted: granted, Rules: rules}
-	if offline {
-		issued, err := s.Refresh.Issue(ctx, req.Identity, req.ClientID, req.Service)
-		if err != nil {
-			return Result{}, err
-		}
-		res.RefreshToken = issued.Raw
-	}
-	if s.Observer != nil {
-		s.Observer.Issued(ctx, req, outcome(req.Scopes, granted))
-	}
-	return res, nil
+	issued, err := s.Refresh.Issue(ctx, req.Identity, req.ClientID, req.Service)
+	return issued.Raw, err
 }
 
 // Redeem turns a refresh token into the identity it was issued to. The
@@ -169,14 +236,7 @@ func (s *Service) Issue(ctx context.Context, req Request) (Result, error) {
 // oauth.md), while its account lives and is enabled, and until its user's
 // password changes; what that subject may do is decided afresh by Issue. A
 // disabled account is authn.ErrDisabled.
-func (s *Service) Redeem(ctx context.Context, raw, service string) (_ authn.Identity, err error) {
-	if s.Observer != nil {
-		defer func() {
-			if errors.Is(err, refresh.ErrInvalid) {
-				s.Observer.RefreshRefused(ctx)
-			}
-		}()
-	}
+func (s *Service) Redeem(ctx context.Context, raw, service string) (authn.Identity, error) {
 	rec, err := s.Refresh.Redeem(ctx, raw)
 	if err != nil {
 		return authn.Identity{}, err
@@ -184,7 +244,7 @@ func (s *Service) Redeem(ctx context.Context, raw, service string) (_ authn.Iden
 	if rec.Service != "" && rec.Service != service {
 		return authn.Identity{}, fmt.Errorf("%w: issued for another service", refresh.ErrInvalid)
 	}
-	id := authn.Identity{Name: rec.Subject, Source: RefreshSource, AccountID: rec.AccountID, Epoch: rec.Epoch}
+	id := authn.Identity{Kind: authn.KindUser, Name: rec.Subject, Source: RefreshSource, AccountID: rec.AccountID, Epoch: rec.Epoch}
 	if s.Accounts == nil {
 		return id, nil
 	}
@@ -199,25 +259,50 @@ func (s *Service) Redeem(ctx context.Context, raw, service string) (_ authn.Iden
 // account); reason must hold no secret. A failed login goes to
 // FailedLogin instead.
 func (s *Service) Denied(req Request, reason string) {
-	s.record(audit.TokenDenied, req, nil, reason)
+	req.Identity = authn.Identity{Name: req.tried()}
+	s.record(audit.TokenDenied, req, Result{}, reason)
+}
+
+// tried is the name a refused caller gave: Tried, else the identity's.
+func (req Request) tried() string {
+	if req.Tried != "" {
+		return req.Tried
+	}
+	return req.Identity.Name
 }
 
 // FailedLogin records a refused login (a wrong password, an unknown user,
-// an invalid API token or refresh token) under the name req.Identity
-// carries (the one tried), aggregated per client address and minute so
-// that password guessing cannot flood the audit log.
+// an invalid API token or refresh token) under the name the caller gave
+// (req.Tried), aggregated per client address and minute so that password
+// guessing cannot flood the audit log.
 func (s *Service) FailedLogin(req Request) {
 	if s.Audit == nil {
 		return
 	}
-	ev := store.AuditEvent{Subject: req.Identity.Name}
+	ev := store.AuditEvent{Subject: req.tried()}
 	if req.ClientIP.IsValid() {
 		ev.ClientIP = req.ClientIP.String()
 	}
 	s.Audit.FailedLogin(ev)
 }
 
-func (s *Service) record(kind string, req Request, granted []scope.Scope, detail string) {
+// detail is an audit detail: the dialect's mark and the grant's (when the
+// dialect marks its events), then more.
+func (s *Service) detail(g Grant, more string) string {
+	parts := make([]string, 0, 3)
+	if s.AuditDetail != "" {
+		parts = append(parts, s.AuditDetail)
+		if g.Audit != "" {
+			parts = append(parts, g.Audit)
+		}
+	}
+	if more != "" {
+		parts = append(parts, more)
+	}
+	return strings.Join(parts, ": ")
+}
+
+func (s *Service) record(kind string, req Request, res Result, detail string) {
 	if s.Audit == nil {
 		return
 	}
@@ -227,8 +312,15 @@ func (s *Service) record(kind string, req Request, granted []scope.Scope, detail
 		ClientID:  req.ClientID,
 		Service:   req.Service,
 		Requested: scope.Join(req.Scopes),
-		Granted:   scope.Join(granted),
+		Granted:   scope.Join(res.Granted),
 		Detail:    detail,
+	}
+	if s.Minter != nil && s.Minter.Profile == token.Engine {
+		ev.Service = strings.Join(req.Audience, " ")
+		if req.Audience == nil {
+			ev.Service = s.Audience
+		}
+		ev.Requested, ev.Granted = strings.Join(req.Scope, " "), strings.Join(res.Scope, " ")
 	}
 	if req.ClientIP.IsValid() {
 		ev.ClientIP = req.ClientIP.String()
@@ -312,15 +404,19 @@ func CheckAccount(id authn.Identity, login, account string) error {
 }
 
 // CheckService tells whether tokens are issued for service (token.services;
-// an empty list accepts any). Endpoints call it while parsing, so that a
-// request for a foreign service fails before any password is checked;
-// Issue checks again, as the core must not rely on its callers.
+// an empty list accepts any): an invalid_request wrapping ErrUnknownService
+// if not. Endpoints call it while parsing, so that a request for a foreign
+// service fails before any password is checked; Issue checks again, as the
+// core must not rely on its callers.
 func (s *Service) CheckService(service string) error {
 	if len(s.Services) == 0 || slices.Contains(s.Services, service) {
 		return nil
 	}
+	err := fmt.Errorf("%w: %q", ErrUnknownService, service)
 	if service == "" {
-		return fmt.Errorf("%w: the service parameter is required", ErrUnknownService)
+		err = fmt.Errorf("%w: the service parameter is required", ErrUnknownService)
 	}
-	return fmt.Errorf("%w: %q", ErrUnknownService, service)
+	e := Invalid("unknown service", err.Error())
+	e.Cause = err
+	return e
 }

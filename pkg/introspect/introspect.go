@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/token"
+	"github.com/tollgate/tollgate/pkg/verify"
 )
 
 // Token type hints (RFC 7009 §2.1, RFC 7662 §2.1).
@@ -108,6 +109,9 @@ type Result struct {
 	Scope     *string // nil: the token has no scope
 	ClientID  string
 	TokenType string
+	// Identity is the access token's identity claim (verify.IdentityClaim):
+	// kind, ID, role, source, groups and labels of its caller.
+	Identity *verify.Identity
 }
 
 // Introspect describes raw for caller. Anything invalid, expired, revoked,
@@ -129,7 +133,7 @@ func (s *Service) Introspect(ctx context.Context, caller authn.Identity, raw, hi
 // manages reports whether caller may see and revoke others' tokens: an
 // admin acting as one, or a registered client (a resource server).
 func (s *Service) manages(caller authn.Identity) bool {
-	return caller.ActsAsAdmin() || caller.Source == engine.ClientSource
+	return caller.ActsAsAdmin() || caller.Kind == authn.KindClient
 }
 
 func (s *Service) lookup(ctx context.Context, raw string) (Result, error) {
@@ -142,7 +146,7 @@ func (s *Service) lookup(ctx context.Context, raw string) (Result, error) {
 		return Result{}, nil
 	case apitoken.LooksLike(raw):
 		res, err = s.apiToken(ctx, raw)
-	case engine.LooksLikeRefresh(raw):
+	case refresh.LooksLikeFamily(raw):
 		res, err = s.engineRefresh(ctx, raw)
 	case strings.HasPrefix(raw, refresh.Prefix):
 		res, err = s.dockerRefresh(ctx, raw)
@@ -244,7 +248,10 @@ func (s *Service) engineAccess(ctx context.Context, raw string) (Result, bool, e
 	}
 	res := Result{Active: true, Subject: c.Subject, Username: c.Username, Role: c.Role, Issuer: c.Issuer,
 		Audience: c.Audience, IssuedAt: timeOf(c.IssuedAt), ExpiresAt: timeOf(c.ExpiresAt), Scope: c.Scope,
-		ClientID: c.ClientID, TokenType: TypeBearer}
+		ClientID: c.ClientID, TokenType: TypeBearer, Identity: c.Identity}
+	if c.Identity != nil {
+		res.Role = c.Identity.Role
+	}
 	if c.GrantType == engine.GrantClientCredentials {
 		return res, true, s.clientLives(ctx, c.ClientID)
 	}
@@ -308,8 +315,13 @@ func (s *Service) registryAccess(ctx context.Context, raw string) (Result, error
 		scopes = append(scopes, typ+":"+a.Name+":"+strings.Join(a.Actions, ","))
 	}
 	scope := strings.Join(scopes, " ")
-	return Result{Active: true, Subject: c.Subject, Username: c.Subject, Issuer: c.Issuer, Audience: c.Audience,
-		IssuedAt: timeOf(c.IssuedAt), ExpiresAt: timeOf(c.ExpiresAt), Scope: &scope, TokenType: TypeBearer}, nil
+	res := Result{Active: true, Subject: c.Subject, Username: c.Subject, Issuer: c.Issuer, Audience: c.Audience,
+		IssuedAt: timeOf(c.IssuedAt), ExpiresAt: timeOf(c.ExpiresAt), Scope: &scope, TokenType: TypeBearer,
+		Identity: c.Identity}
+	if c.Identity != nil {
+		res.Role = c.Identity.Role
+	}
+	return res, nil
 }
 
 // subjectLives checks the account a registry token names (anonymous
@@ -351,7 +363,7 @@ func (s *Service) Revoke(ctx context.Context, caller authn.Identity, raw, hint s
 	switch {
 	case apitoken.LooksLike(raw):
 		r, err = s.apiTokenToRevoke(ctx, caller, raw)
-	case engine.LooksLikeRefresh(raw):
+	case refresh.LooksLikeFamily(raw):
 		r, err = s.engineRefreshToRevoke(ctx, caller, raw)
 	case strings.HasPrefix(raw, refresh.Prefix):
 		r, err = s.dockerRefreshToRevoke(ctx, caller, raw)
@@ -384,7 +396,7 @@ type revocable struct {
 // revoke none.
 func (s *Service) mayRevoke(caller authn.Identity, owner, ownerAccount string) error {
 	switch {
-	case caller.Source == engine.ClientSource:
+	case caller.Kind == authn.KindClient:
 		return ErrNotYours
 	case caller.ActsAsAdmin():
 	case caller.Name == owner && (ownerAccount == "" || caller.AccountID == ownerAccount):

@@ -51,7 +51,7 @@ func TestRegistryTokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := m.Mint(token.Grant{Subject: "alice", Audience: "registry.local", Access: []scope.Scope{sc}})
+		tok, err := m.Mint(token.Grant{Subject: "alice", Audience: []string{"registry.local"}, Access: []scope.Scope{sc}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func newCredentials(t *testing.T) credentials {
 var (
 	bobCaller   = authn.Identity{Name: "bob", Source: "htpasswd"}
 	adminCaller = authn.Identity{Name: "root", Source: "htpasswd", Admin: true}
-	client      = authn.Identity{Name: "registry-sidecar", Source: engine.ClientSource}
+	client      = authn.Identity{Kind: authn.KindClient, Name: "registry-sidecar", Source: "client"}
 )
 
 // TestAPITokens: a live API token introspects active with its owner, role
@@ -213,7 +213,7 @@ func TestRegistryTokenOfAnEarlierAccount(t *testing.T) {
 	mint := func(at time.Time) string {
 		t.Helper()
 		m := &token.Minter{Issuer: "tollgate", TTL: time.Minute, Signer: k, Now: func() time.Time { return at }}
-		tok, err := m.Mint(token.Grant{Subject: "alice", Audience: "registry.local"})
+		tok, err := m.Mint(token.Grant{Subject: "alice", Audience: []string{"registry.local"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,7 +287,7 @@ func TestRegistryTokenMintedInTheSecondOfARevocation(t *testing.T) {
 	mint := func(at time.Time, notBefore time.Time) string {
 		t.Helper()
 		m := &token.Minter{Issuer: "tollgate", TTL: time.Minute, Signer: k, Now: func() time.Time { return at }}
-		tok, err := m.Mint(token.Grant{Subject: "alice", Audience: "registry.local", NotBefore: notBefore})
+		tok, err := m.Mint(token.Grant{Subject: "alice", Audience: []string{"registry.local"}, NotBefore: notBefore})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,8 +319,8 @@ func TestDisabledAccountTokensInactive(t *testing.T) {
 	k := genKey(t, "ES256")
 	c.s.Registry = lookup(k)
 	engTokens := &engine.Tokens{Issuer: "tollgate-engine", TTL: time.Hour, Key: genKey(t, "ES256")}
-	c.s.Engine = &engine.Service{Tokens: engTokens, Accounts: c.accounts, Refresh: &engine.Refreshes{Store: c.st, TTL: time.Hour}}
-	reg, err := (&token.Minter{Issuer: "tollgate", TTL: time.Minute, Signer: k}).Mint(token.Grant{Subject: "alice", Audience: "registry.local"})
+	c.s.Engine = &engine.Service{Tokens: engTokens, Accounts: c.accounts, Refresh: &refresh.Families{Store: c.st, TTL: time.Hour}}
+	reg, err := (&token.Minter{Issuer: "tollgate", TTL: time.Minute, Signer: k}).Mint(token.Grant{Subject: "alice", Audience: []string{"registry.local"}})
 	if err != nil {
 		t.Fatal(err)
 	}

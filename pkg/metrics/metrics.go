@@ -17,18 +17,30 @@ const Namespace = "tollgate"
 // GrantType is how a token was asked for.
 type GrantType uint8
 
-// Grant types: GET /oauth2/token (distribution token.md) and the two grants of
-// POST /oauth2/token (distribution oauth.md).
+// Grant types: GET /oauth2/token (distribution token.md) and the grants of
+// the token endpoints (RFC 6749), whichever endpoint served them. Their
+// names are the grant pipeline's table entries (pkg/grant).
 const (
 	GrantGet GrantType = iota
 	GrantPassword
 	GrantRefreshToken
+	GrantClientCredentials
 	numGrantTypes
 )
 
-var grantTypeNames = [numGrantTypes]string{"get", "password", "refresh_token"}
+var grantTypeNames = [numGrantTypes]string{"get", "password", "refresh_token", "client_credentials"}
 
 func (g GrantType) String() string { return grantTypeNames[g] }
+
+// GrantTypeOf is the grant type named name, if it is one.
+func GrantTypeOf(name string) (GrantType, bool) {
+	for g, n := range grantTypeNames {
+		if n == name {
+			return GrantType(g), true
+		}
+	}
+	return 0, false
+}
 
 // TokenResult is what a token request came to.
 type TokenResult uint8
@@ -167,7 +179,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}, []string{"route", "method"})
 	tokens := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "tokens_issued_total",
-		Help: "Token requests by grant type (get, password, refresh_token) and result (granted, partially_granted, denied).",
+		Help: "Token requests by grant type (get, password, refresh_token, client_credentials) and result (granted, partially_granted, denied).",
 	}, []string{"grant_type", "result"})
 	authFails := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "authentication_failures_total",

@@ -10,7 +10,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
-	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/refresh"
 )
 
@@ -34,7 +33,7 @@ func signedJWT(t *testing.T) string {
 // The prefixes are spelled out in this package; they must be those of the
 // packages that own the secrets.
 func TestPrefixesAreTheOwners(t *testing.T) {
-	for _, p := range []string{apitoken.Prefix, refresh.Prefix, engine.RefreshPrefix} {
+	for _, p := range []string{apitoken.Prefix, refresh.Prefix, refresh.FamilyPrefix} {
 		if !slices.Contains(prefixes, p) {
 			t.Errorf("prefix %q is not redacted", p)
 		}
@@ -59,7 +58,7 @@ func TestSecrets(t *testing.T) {
 		{"a mistyped API token", mistyped, Redacted},
 		{"an API token cut short", tok[:30], Redacted},
 		{"a Docker refresh token", randomToken(refresh.Prefix), Redacted},
-		{"an engine refresh token", randomToken(engine.RefreshPrefix), Redacted},
+		{"an engine refresh token", randomToken(refresh.FamilyPrefix), Redacted},
 		{"a JWT", jwtRaw, Redacted},
 		{"a JWT without its signature", jwtRaw[:strings.LastIndexByte(jwtRaw, '.')], Redacted},
 		{"an error quoting a token", `htpasswd: user "` + tok + `": no such user`, `htpasswd: user "(redacted)": no such user`},

@@ -1,9 +1,13 @@
-// Package refresh issues and redeems refresh tokens: the Docker "identity
-// tokens" of distribution oauth.md that `docker login` stores and every
-// client reuses. They are opaque random strings kept only as SHA-256 hashes.
-// They do not rotate on use and are not bound to a client_id (docker, crane
-// and oras all reuse the one docker login obtained), but each is bound to
-// the subject it was issued to.
+// Package refresh issues and redeems the two kinds of refresh token, both
+// opaque random strings kept only as SHA-256 hashes and bound to the
+// account (and password epoch) they were issued to:
+//
+//   - Tokens: the Docker "identity tokens" of distribution oauth.md that
+//     `docker login` stores and every client reuses. They do not rotate on
+//     use and are not bound to a client_id (docker, crane and oras all reuse
+//     the one docker login obtained).
+//   - Families: the Engine API's tokens, which rotate on every use, are
+//     bound to their client, and revoke their family when reused.
 package refresh
 
 import (
@@ -52,7 +56,7 @@ func (t *Tokens) Issue(ctx context.Context, id authn.Identity, clientID, service
 	if id.AccountID == "" {
 		return Issued{}, ErrNoAccount
 	}
-	raw, err := newRaw()
+	raw, err := newRaw(Prefix)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -70,7 +74,7 @@ func (t *Tokens) Issue(ctx context.Context, id authn.Identity, clientID, service
 // Redeem returns the stored record of a usable token, or an error wrapping
 // ErrInvalid. Store failures are returned as they are (not ErrInvalid).
 func (t *Tokens) Redeem(ctx context.Context, raw string) (store.RefreshToken, error) {
-	if !strings.HasPrefix(raw, Prefix) || len(raw) > 256 {
+	if !looksLike(raw, Prefix) {
 		return store.RefreshToken{}, fmt.Errorf("%w: not a Tollgate refresh token", ErrInvalid)
 	}
 	rec, err := t.Store.RefreshToken(ctx, Hash(raw))
@@ -108,11 +112,16 @@ func (t *Tokens) now() time.Time {
 	return time.Now()
 }
 
-// newRaw returns Prefix + 256 random bits, base64url.
-func newRaw() (string, error) {
+// newRaw returns prefix + 256 random bits, base64url.
+func newRaw(prefix string) (string, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("refresh token: %w", err)
 	}
-	return Prefix + base64.RawURLEncoding.EncodeToString(b[:]), nil
+	return prefix + base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// looksLike reports whether raw has the shape of a token with prefix.
+func looksLike(raw, prefix string) bool {
+	return strings.HasPrefix(raw, prefix) && len(raw) <= 256
 }

@@ -50,7 +50,7 @@ func TestMintClaims(t *testing.T) {
 		{
 			name:     "push and pull",
 			ttl:      5 * time.Minute,
-			grant:    token.Grant{Subject: "alice", Audience: "registry.local", Access: []scope.Scope{pushPull}},
+			grant:    token.Grant{Subject: "alice", Audience: []string{"registry.local"}, Access: []scope.Scope{pushPull}},
 			wantAud:  jwt.ClaimStrings{"registry.local"},
 			wantAcc:  []token.Access{{Type: "repository", Name: "alice/app", Actions: []string{"pull", "push"}}},
 			wantSubj: "alice",
@@ -58,7 +58,7 @@ func TestMintClaims(t *testing.T) {
 		{
 			name:     "resource class kept",
 			ttl:      time.Hour,
-			grant:    token.Grant{Subject: "bob", Audience: "r", Access: []scope.Scope{pushPull, plugin}},
+			grant:    token.Grant{Subject: "bob", Audience: []string{"r"}, Access: []scope.Scope{pushPull, plugin}},
 			wantAud:  jwt.ClaimStrings{"r"},
 			wantAcc:  []token.Access{{Type: "repository", Name: "alice/app", Actions: []string{"pull", "push"}}, {Type: "repository", Class: "plugin", Name: "x/y", Actions: []string{"pull"}}},
 			wantSubj: "bob",
@@ -161,11 +161,11 @@ func TestMintSignedWithRealKey(t *testing.T) {
 		wantAccess string
 		wantAud    bool
 	}{
-		{name: "empty access is []", grant: token.Grant{Subject: "alice", Audience: "registry.local"}, wantAccess: `[]`, wantAud: true},
+		{name: "empty access is []", grant: token.Grant{Subject: "alice", Audience: []string{"registry.local"}}, wantAccess: `[]`, wantAud: true},
 		{name: "nil access anonymous is []", grant: token.Grant{Access: nil}, wantAccess: `[]`},
 		{
 			name:       "granted access",
-			grant:      token.Grant{Subject: "alice", Audience: "registry.local", Access: []scope.Scope{{Type: "repository", Name: "alice/app", Actions: []string{"pull"}}}},
+			grant:      token.Grant{Subject: "alice", Audience: []string{"registry.local"}, Access: []scope.Scope{{Type: "repository", Name: "alice/app", Actions: []string{"pull"}}}},
 			wantAccess: `[{"type":"repository","name":"alice/app","actions":["pull"]}]`,
 			wantAud:    true,
 		},
@@ -232,7 +232,7 @@ func BenchmarkMint(b *testing.B) {
 		b.Fatal(err)
 	}
 	m := &token.Minter{Issuer: "tollgate", TTL: 5 * time.Minute, Signer: key}
-	g := token.Grant{Subject: "alice", Audience: "registry.local",
+	g := token.Grant{Subject: "alice", Audience: []string{"registry.local"},
 		Access: []scope.Scope{{Type: "repository", Name: "alice/app", Actions: []string{"pull", "push"}}}}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -211,9 +211,44 @@ type Claims struct {
 	Scope []string
 	// Access is the Docker "access" claim.
 	Access []Access
+	// Identity is who the token was issued to, from Tollgate's private
+	// claim "tollgate"; nil in tokens without it (anonymous, or minted by
+	// another issuer).
+	Identity *Identity
 	// KeyID and Algorithm come from the header.
 	KeyID     string
 	Algorithm string
+}
+
+// IdentityClaim is the name of Tollgate's one private claim: an object
+// describing the caller a token was issued to, the same in registry tokens
+// and Engine API tokens.
+const IdentityClaim = "tollgate"
+
+// Kinds of caller ([Identity.Kind]).
+const (
+	KindUser     = "user"      // a person or service account with a password
+	KindAPIToken = "api_token" // an API token of a user, capped by its role
+	KindClient   = "client"    // a registered OAuth2 client (client_credentials)
+	KindWorkload = "workload"  // a CI job or pod vouched for by a federated issuer
+)
+
+// Identity is the "tollgate" claim: who the token was issued to. A service
+// should decide on Role as well as on the access or scope a token lists: a
+// token minted through a read API token says role "read".
+type Identity struct {
+	Kind string `json:"kind"`         // KindUser, KindAPIToken, KindClient or KindWorkload
+	ID   string `json:"id,omitempty"` // stable: an account's UUID, a client's ID
+	Name string `json:"name,omitempty"`
+	// Role, when set, caps what the credential may do: read, write or admin.
+	Role string `json:"role,omitempty"`
+	// Source names the backend that vouched for the caller (htpasswd,
+	// api_token, client, ...).
+	Source string            `json:"source,omitempty"`
+	Groups []string          `json:"groups,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+	// APIToken names the API token the caller used (its hash prefix).
+	APIToken string `json:"api_token,omitempty"`
 }
 
 // HasScope reports whether s is one of the token's OAuth2 scopes.
@@ -233,8 +268,9 @@ func (c Claims) Allows(typ, name, action string) bool {
 // wireClaims is the JSON form of the claims.
 type wireClaims struct {
 	jwt.RegisteredClaims
-	Access []Access   `json:"access"`
-	Scope  scopeClaim `json:"scope"`
+	Access   []Access   `json:"access"`
+	Scope    scopeClaim `json:"scope"`
+	Identity *Identity  `json:"tollgate,omitempty"`
 }
 
 // scopeClaim is a space-separated string (RFC 8693 §4.2); a JSON array of
@@ -279,6 +315,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Claims, error) {
 		ID:        wc.ID,
 		Scope:     wc.Scope,
 		Access:    wc.Access,
+		Identity:  wc.Identity,
 		Algorithm: token.Method.Alg(),
 	}
 	if wc.NotBefore != nil {

@@ -91,7 +91,7 @@ func (t *Tokens) Lookup(ctx context.Context, raw string) (store.APIToken, error)
 
 // Identity is who the token rec stands for, before accounts.Service.Admit.
 func Identity(rec store.APIToken) authn.Identity {
-	return authn.Identity{Name: rec.Owner, Source: Source, Role: rec.Role, AccountID: rec.AccountID, TokenID: HashPrefix(rec.Hash)}
+	return authn.Identity{Kind: authn.KindAPIToken, Name: rec.Owner, Source: Source, Role: rec.Role, AccountID: rec.AccountID, TokenID: HashPrefix(rec.Hash)}
 }
 
 // Check tells whether the token whose hash prefix is tokenID is still

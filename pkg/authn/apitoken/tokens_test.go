@@ -214,7 +214,7 @@ func TestAuthenticate(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Authenticate: %v", err)
 			}
-			want := authn.Identity{Name: "alice", Source: "apitoken", Role: "write", AccountID: "acct-alice",
+			want := authn.Identity{Kind: authn.KindAPIToken, Name: "alice", Source: "apitoken", Role: "write", AccountID: "acct-alice",
 				TokenID: apitoken.HashPrefix(apitoken.Hash(raw))}
 			if id != want {
 				t.Errorf("identity = %+v, want %+v", id, want)

@@ -213,7 +213,7 @@ func (f *File) Authenticate(_ context.Context, username string, secret authn.Sec
 	err := bcrypt.CompareHashAndPassword(u.hash, []byte(secret))
 	switch {
 	case err == nil:
-		return authn.Identity{Name: username, Source: Source, Epoch: u.epoch}, nil
+		return authn.Identity{Kind: authn.KindUser, Name: username, Source: Source, Epoch: u.epoch}, nil
 	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
 		return authn.Identity{}, fmt.Errorf("htpasswd: user %q: %w", username, authn.ErrBadCredentials)
 	default:

@@ -70,7 +70,7 @@ func TestAuthenticate(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
-			if err == nil && (id != (authn.Identity{Name: tt.user, Source: "htpasswd", Epoch: f.Epoch(tt.user)}) || id.Epoch == "") {
+			if err == nil && (id != (authn.Identity{Kind: authn.KindUser, Name: tt.user, Source: "htpasswd", Epoch: f.Epoch(tt.user)}) || id.Epoch == "") {
 				t.Errorf("identity = %+v, want %s with the epoch of its password", id, tt.user)
 			}
 			if err != nil && tt.secret != "" && strings.Contains(err.Error(), string(tt.secret)) {
