@@ -54,7 +54,6 @@ func newACLCommand() *cobra.Command {
 
 // explainFlags holds the flags of `tollgate acl explain`.
 type explainFlags struct {
-	config    string
 	account   string
 	anonymous bool
 	groups    []string
@@ -84,7 +83,6 @@ pattern matches the scope (or only one field differs), with the reason.
 		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.config, "config", "c", config.DefaultFile, "configuration file whose acl is explained")
 	fl.StringVar(&f.account, "account", "", `the signed-in account ("" = anonymous)`)
 	fl.BoolVar(&f.anonymous, "anonymous", false, "explain for an anonymous client")
 	fl.StringArrayVar(&f.groups, "group", nil, "a group of the caller, matched by the rules' group (repeatable)")
@@ -120,7 +118,7 @@ func (f *explainFlags) run(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("--label: %w", err)
 	}
-	acl, err := loadACL(f.config)
+	acl, err := loadACL(operatorConfigPath(cmd))
 	if err != nil {
 		return err
 	}
@@ -271,7 +269,6 @@ func position(rule, decided int) string {
 }
 
 func newACLTestCommand() *cobra.Command {
-	var path string
 	cmd := &cobra.Command{
 		Use:   "test FILE",
 		Short: "Check a table of expected decisions against the ACL (for CI)",
@@ -291,7 +288,7 @@ refused. Exit status: 0 all passed, 1 a case failed, 2 the table or the
 configuration could not be used.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			acl, err := loadACL(path)
+			acl, err := loadACL(operatorConfigPath(cmd))
 			if err != nil {
 				return &exitError{code: exitMalformed, err: err}
 			}
@@ -302,7 +299,6 @@ configuration could not be used.`,
 			return runACLCases(cmd.OutOrStdout(), acl, cases)
 		},
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", config.DefaultFile, "configuration file whose acl is tested")
 	return cmd
 }
 

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tollgate/tollgate/pkg/authn/client"
-	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
@@ -24,7 +23,6 @@ const (
 )
 
 type clientsFlags struct {
-	config      string
 	audiences   []string
 	scopes      []string
 	description string
@@ -41,7 +39,6 @@ grant_type=client_credentials at /v1/oauth/token. They live in the store of
 --config; secrets are kept as bcrypt hashes (users.bcrypt_cost) and never
 printed, except a generated secret, once, when the client is added.`,
 	}
-	cmd.PersistentFlags().StringVarP(&f.config, "config", "c", config.DefaultFile, "configuration file naming the store")
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Register a client; prints a generated secret once unless --secret-stdin",
@@ -82,7 +79,7 @@ func (f *clientsFlags) add(cmd *cobra.Command, name string) error {
 			return err
 		}
 	}
-	cfg, err := loadConfig(f.config)
+	cfg, err := loadConfig(operatorConfigPath(cmd))
 	if err != nil {
 		return err
 	}
@@ -142,7 +139,7 @@ func (f *clientsFlags) secret(cmd *cobra.Command) (secret []byte, generated bool
 }
 
 func (f *clientsFlags) list(cmd *cobra.Command) error {
-	cfg, err := loadConfig(f.config)
+	cfg, err := loadConfig(operatorConfigPath(cmd))
 	if err != nil {
 		return err
 	}
@@ -165,7 +162,7 @@ func (f *clientsFlags) list(cmd *cobra.Command) error {
 }
 
 func (f *clientsFlags) remove(cmd *cobra.Command, name string) error {
-	cfg, err := loadConfig(f.config)
+	cfg, err := loadConfig(operatorConfigPath(cmd))
 	if err != nil {
 		return err
 	}
