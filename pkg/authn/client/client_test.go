@@ -34,11 +34,20 @@ func TestCheckID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := client.CheckID(tt.id)
-			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
-				t.Errorf("CheckID(%q) = %v, want %v", tt.id, err, tt.want)
-			}
+			checkErr(t, "CheckID("+tt.id+")", client.CheckID(tt.id), tt.want, "")
 		})
+	}
+}
+
+// checkErr fails unless err is nil when want is, or else matches want
+// (errors.Is) and says words.
+func checkErr(t *testing.T, call string, err, want error, words string) {
+	t.Helper()
+	switch {
+	case want == nil && err != nil:
+		t.Errorf("%s = %v, want nil", call, err)
+	case want != nil && (!errors.Is(err, want) || !strings.Contains(err.Error(), words)):
+		t.Errorf("%s = %v, want %v saying %q", call, err, want, words)
 	}
 }
 
@@ -76,16 +85,7 @@ func TestCheckName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := client.CheckName(tt.client)
-			if tt.want == nil {
-				if err != nil {
-					t.Errorf("CheckName(%q) = %v, want nil", tt.client, err)
-				}
-				return
-			}
-			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.words) {
-				t.Errorf("CheckName(%q) = %v, want %v saying %q", tt.client, err, tt.want, tt.words)
-			}
+			checkErr(t, "CheckName("+tt.client+")", client.CheckName(tt.client), tt.want, tt.words)
 		})
 	}
 }
@@ -158,15 +158,7 @@ func TestCheckNotUser(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := client.CheckNotUser(context.Background(), tt.client, tt.htpasswd, tt.accounts)
-			if tt.want == nil {
-				if err != nil {
-					t.Errorf("CheckNotUser(%q) = %v, want nil", tt.client, err)
-				}
-				return
-			}
-			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.words) {
-				t.Errorf("CheckNotUser(%q) = %v, want %v saying %q", tt.client, err, tt.want, tt.words)
-			}
+			checkErr(t, "CheckNotUser("+tt.client+")", err, tt.want, tt.words)
 		})
 	}
 }
@@ -197,10 +189,7 @@ func TestCheckNotClient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := client.CheckNotClient(context.Background(), tt.user, tt.clients)
-			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
-				t.Errorf("CheckNotClient(%q) = %v, want %v", tt.user, err, tt.want)
-			}
+			checkErr(t, "CheckNotClient("+tt.user+")", client.CheckNotClient(context.Background(), tt.user, tt.clients), tt.want, "")
 		})
 	}
 }
