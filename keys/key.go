@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -41,6 +42,36 @@ const (
 	algHS256 = "HS256"
 )
 
+// signingMethods are the methods Tollgate signs with, the default first:
+// the one list that SigningAlgorithms, Options and keys.algorithm take.
+var signingMethods = []jwt.SigningMethod{
+	jwt.SigningMethodES256,
+	jwt.SigningMethodES384,
+	jwt.SigningMethodRS256,
+	jwt.SigningMethodEdDSA,
+	jwt.SigningMethodHS256,
+}
+
+// SigningAlgorithms returns the JWT "alg" values (RFC 7518 §3.1, RFC 8037
+// §3.1) Tollgate can sign with, the default (ES256) first: what
+// keys.algorithm and Options.Algorithm accept. Every one of them is
+// verified by pkg/verify's defaults (a test keeps it so), so a service
+// that imports pkg/verify accepts whatever Tollgate is configured to sign.
+func SigningAlgorithms() []string {
+	algs := make([]string, len(signingMethods))
+	for i, m := range signingMethods {
+		algs[i] = m.Alg()
+	}
+	return algs
+}
+
+// VerifyingAlgorithms returns the "alg" values Tollgate accepts on the
+// tokens it verifies itself (introspection, `tollgate token inspect`).
+// Those are only tokens it issued, so the list is SigningAlgorithms; a
+// token naming any other alg is refused before a key is looked at
+// (RFC 8725 §3.1: use an allow-list of algorithms).
+func VerifyingAlgorithms() []string { return SigningAlgorithms() }
+
 // Options say which kind of key to make or expect.
 type Options struct {
 	// Algorithm is the JWT alg: "ES256" (the default when empty), "ES384",
@@ -60,7 +91,7 @@ func (o Options) resolve() (Options, error) {
 		o.KidFormat = KidThumbprint
 	}
 	if signingMethod(o.Algorithm) == nil {
-		return o, fmt.Errorf("keys: %w: algorithm %q (want ES256, ES384, RS256, EdDSA or HS256)", ErrUnsupportedKey, o.Algorithm)
+		return o, fmt.Errorf("keys: %w: algorithm %q (want one of %s)", ErrUnsupportedKey, o.Algorithm, strings.Join(SigningAlgorithms(), ", "))
 	}
 	if o.KidFormat != KidThumbprint && o.KidFormat != KidLibtrust {
 		return o, fmt.Errorf("keys: kid format %q (want %q or %q)", o.KidFormat, KidThumbprint, KidLibtrust)
@@ -71,19 +102,13 @@ func (o Options) resolve() (Options, error) {
 	return o, nil
 }
 
-// signingMethod returns the golang-jwt method for alg, or nil.
+// signingMethod returns the golang-jwt method for alg, or nil when
+// Tollgate does not sign with alg.
 func signingMethod(alg string) jwt.SigningMethod {
-	switch alg {
-	case algES256:
-		return jwt.SigningMethodES256
-	case algES384:
-		return jwt.SigningMethodES384
-	case algRS256:
-		return jwt.SigningMethodRS256
-	case algEdDSA:
-		return jwt.SigningMethodEdDSA
-	case algHS256:
-		return jwt.SigningMethodHS256
+	for _, m := range signingMethods {
+		if m.Alg() == alg {
+			return m
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -53,9 +54,10 @@ func newACLCommand() *cobra.Command {
 
 // explainFlags holds the flags of `tollgate acl explain`.
 type explainFlags struct {
-	config    string
 	account   string
 	anonymous bool
+	groups    []string
+	labels    []string
 	scopes    []string
 	service   string
 	ip        string
@@ -75,14 +77,16 @@ pattern matches the scope (or only one field differs), with the reason.
 --all lists every rule. Nothing is contacted; only the ACL of --config is read.`,
 		Example: `  tollgate acl explain --account alice --scope repository:team/app:push
   tollgate acl explain --anonymous --scope repository:public/x:pull --service registry.local
-  tollgate acl explain --account ci-build --ip 10.1.2.3 --role read --scope 'repository:a/b:pull,push registry:catalog:*'`,
+  tollgate acl explain --account ci-build --ip 10.1.2.3 --role read --scope 'repository:a/b:pull,push registry:catalog:*'
+  tollgate acl explain --account alice --group ops --label team=blue --scope repository:teams/blue/app:push`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.config, "config", "c", config.DefaultFile, "configuration file whose acl is explained")
 	fl.StringVar(&f.account, "account", "", `the signed-in account ("" = anonymous)`)
 	fl.BoolVar(&f.anonymous, "anonymous", false, "explain for an anonymous client")
+	fl.StringArrayVar(&f.groups, "group", nil, "a group of the caller, matched by the rules' group (repeatable)")
+	fl.StringArrayVar(&f.labels, "label", nil, "a label of the caller as NAME=VALUE, for ${labels:NAME} in rule names (repeatable)")
 	fl.StringArrayVar(&f.scopes, "scope", nil, "a requested scope, e.g. repository:team/app:pull,push (repeatable; space-separated lists too)")
 	fl.StringVar(&f.service, "service", "", "the service parameter of the token request")
 	fl.StringVar(&f.ip, "ip", "", "the client address (default: unknown, which no ip rule matches)")
@@ -110,12 +114,33 @@ func (f *explainFlags) run(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("--ip: %w", err)
 	}
-	acl, err := loadACL(f.config)
+	labels, err := parseLabels(f.labels)
+	if err != nil {
+		return fmt.Errorf("--label: %w", err)
+	}
+	acl, err := loadACL(operatorConfigPath(cmd))
 	if err != nil {
 		return err
 	}
-	req := authz.Request{Account: f.account, Service: f.service, ClientIP: ip}
-	return explainACL(cmd.OutOrStdout(), acl, req, f.role, scopes, f.all)
+	req := authz.Request{Account: f.account, Service: f.service, ClientIP: ip, Role: f.role, Groups: f.groups, Labels: labels}
+	return explainACL(cmd.OutOrStdout(), acl, req, scopes, f.all)
+}
+
+// parseLabels turns NAME=VALUE arguments into a label map; a name given
+// twice is an error, not a silent override.
+func parseLabels(args []string) (map[string]string, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	labels := make(map[string]string, len(args))
+	for _, arg := range args {
+		name, value, ok := strings.Cut(arg, "=")
+		if _, dup := labels[name]; !ok || name == "" || dup {
+			return nil, fmt.Errorf("%q: want NAME=VALUE, each NAME once", arg)
+		}
+		labels[name] = value
+	}
+	return labels, nil
 }
 
 // loadACL compiles the acl of the configuration file; nothing else of the
@@ -144,19 +169,19 @@ func parseClientIP(s string) (netip.Addr, error) {
 }
 
 // explainACL writes the explanation of every scope.
-func explainACL(w io.Writer, acl *authz.ACL, req authz.Request, role string, scopes []scope.Scope, all bool) error {
+func explainACL(w io.Writer, acl *authz.ACL, req authz.Request, scopes []scope.Scope, all bool) error {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "request: %s\n", describeRequest(req, role))
+	fmt.Fprintf(&b, "request: %s\n", describeRequest(req))
 	rules := acl.Rules()
 	for _, s := range scopes {
 		b.WriteByte('\n')
-		writeExplanation(&b, rules, acl.Explain(req, s), s, role, all)
+		writeExplanation(&b, rules, acl.Explain(req, s), s, all)
 	}
 	_, err := w.Write(b.Bytes())
 	return err
 }
 
-func describeRequest(req authz.Request, role string) string {
+func describeRequest(req authz.Request) string {
 	account := "(anonymous)"
 	if req.Account != "" {
 		account = req.Account
@@ -165,29 +190,40 @@ func describeRequest(req authz.Request, role string) string {
 	if req.ClientIP.IsValid() {
 		ip = req.ClientIP.String()
 	}
-	out := fmt.Sprintf("account=%s service=%s ip=%s", account, strconv.Quote(req.Service), ip)
-	if role != "" {
-		out += " role=" + role
+	return fmt.Sprintf("account=%s service=%s ip=%s", account, strconv.Quote(req.Service), ip) + describeCaller(req)
+}
+
+// describeCaller lists the role, groups and labels of req, each with a
+// leading space; nothing for those it has not.
+func describeCaller(req authz.Request) string {
+	var out string
+	if req.Role != "" {
+		out += " role=" + req.Role
+	}
+	if len(req.Groups) > 0 {
+		out += " groups=" + strings.Join(req.Groups, ",")
+	}
+	for _, name := range slices.Sorted(maps.Keys(req.Labels)) {
+		out += " label:" + name + "=" + strconv.Quote(req.Labels[name])
 	}
 	return out
 }
 
-func writeExplanation(b *bytes.Buffer, rules []authz.Rule, e authz.Explanation, s scope.Scope, role string, all bool) {
+func writeExplanation(b *bytes.Buffer, rules []authz.Rule, e authz.Explanation, s scope.Scope, all bool) {
 	fmt.Fprintf(b, "%s\n", s)
 	if e.Rule < 0 {
 		b.WriteString("  no rule matches: default deny\n")
 	} else {
 		fmt.Fprintf(b, "  decided by rule %d: %s\n", e.Rule, rules[e.Rule])
 	}
-	final := grantedAfterRole(s, e.Granted, role)
-	for _, act := range s.Actions {
-		fmt.Fprintf(b, "    %s: %s\n", act, actionReason(act, e.Decision, final, rules, role))
+	for _, ar := range e.Actions {
+		fmt.Fprintf(b, "    %s: %s\n", ar.Action, ar.Reason)
 	}
-	if len(final) == 0 {
+	if len(e.Granted) == 0 {
 		b.WriteString("  granted: nothing\n")
 	} else {
 		granted := s
-		granted.Actions = final
+		granted.Actions = e.Granted
 		fmt.Fprintf(b, "  granted: %s\n", granted)
 	}
 	var shown []authz.Check
@@ -232,44 +268,7 @@ func position(rule, decided int) string {
 	}
 }
 
-// grantedAfterRole applies an API token role's cap to the ACL's grant.
-func grantedAfterRole(s scope.Scope, granted []string, role string) []string {
-	if role == "" || len(granted) == 0 {
-		return granted
-	}
-	s.Actions = granted
-	if capped := authz.LimitByRole(role, []scope.Scope{s}); len(capped) == 1 {
-		return capped[0].Actions
-	}
-	return nil
-}
-
-// actionReason says why the requested action act was granted or dropped;
-// final is what is left of the rule's grant after the role's cap.
-func actionReason(act string, d authz.Decision, final []string, rules []authz.Rule, role string) string {
-	switch {
-	case d.Rule < 0:
-		return "dropped: no rule matched (default deny)"
-	case slices.Contains(final, act):
-		return fmt.Sprintf("granted by rule %d", d.Rule)
-	case act == scope.Wildcard && len(final) > 0:
-		msg := fmt.Sprintf("rule %d lists its actions, so * stands for %s", d.Rule, strings.Join(d.Granted, ","))
-		if slices.Contains(d.Granted, act) {
-			msg = fmt.Sprintf("granted by rule %d", d.Rule)
-		}
-		if !slices.Equal(final, d.Granted) {
-			msg += fmt.Sprintf(", narrowed by the %s role to %s", role, strings.Join(final, ","))
-		}
-		return msg
-	case slices.Contains(d.Granted, act):
-		return fmt.Sprintf("granted by rule %d, then dropped: the %s role does not allow it", d.Rule, role)
-	default:
-		return fmt.Sprintf("dropped: not in rule %d's actions (%s)", d.Rule, strings.Join(rules[d.Rule].Actions, ","))
-	}
-}
-
 func newACLTestCommand() *cobra.Command {
-	var path string
 	cmd := &cobra.Command{
 		Use:   "test FILE",
 		Short: "Check a table of expected decisions against the ACL (for CI)",
@@ -279,15 +278,17 @@ case, then "N passed, M failed". Each case is a mapping:
   - {account: alice, scope: "repository:alice/app:pull,push", expect: [pull, push]}
   - {account: "", scope: "repository:shared/x:pull", expect: []}
   - {account: bob, service: registry.local, ip: 10.0.0.1, scope: "repository:alice/app:pull", expect: [], rule: -1}
+  - {account: carol, groups: [ops], labels: {team: blue}, scope: "repository:teams/blue/app:push", expect: [push]}
 
 account ("" = anonymous), scope (one scope) and expect (the granted actions,
-in any order) are required; service, ip, role (an API token's role) and rule
-(the index of the deciding rule, -1 for none) are optional. Unknown keys are
+in any order) are required; service, ip, role (an API token's role), groups
+(a list), labels (a mapping of name to value) and rule (the index of the
+deciding rule, -1 for none) are optional. Unknown keys are
 refused. Exit status: 0 all passed, 1 a case failed, 2 the table or the
 configuration could not be used.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			acl, err := loadACL(path)
+			acl, err := loadACL(operatorConfigPath(cmd))
 			if err != nil {
 				return &exitError{code: exitMalformed, err: err}
 			}
@@ -298,7 +299,6 @@ configuration could not be used.`,
 			return runACLCases(cmd.OutOrStdout(), acl, cases)
 		},
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", config.DefaultFile, "configuration file whose acl is tested")
 	return cmd
 }
 
@@ -307,7 +307,6 @@ type aclCase struct {
 	index   int
 	line    int
 	req     authz.Request
-	role    string
 	scope   scope.Scope
 	expect  []string
 	rule    int
@@ -316,17 +315,19 @@ type aclCase struct {
 
 // aclCaseYAML is a row as written.
 type aclCaseYAML struct {
-	Account string   `yaml:"account"`
-	Service string   `yaml:"service"`
-	IP      string   `yaml:"ip"`
-	Role    string   `yaml:"role"`
-	Scope   string   `yaml:"scope"`
-	Expect  []string `yaml:"expect"`
-	Rule    int      `yaml:"rule"`
+	Account string            `yaml:"account"`
+	Service string            `yaml:"service"`
+	IP      string            `yaml:"ip"`
+	Role    string            `yaml:"role"`
+	Groups  []string          `yaml:"groups"`
+	Labels  map[string]string `yaml:"labels"`
+	Scope   string            `yaml:"scope"`
+	Expect  []string          `yaml:"expect"`
+	Rule    int               `yaml:"rule"`
 }
 
 var (
-	aclCaseKeys     = []string{"account", "service", "ip", "role", "scope", "expect", "rule"}
+	aclCaseKeys     = []string{"account", "service", "ip", "role", "groups", "labels", "scope", "expect", "rule"}
 	aclCaseRequired = []string{"account", "scope", "expect"}
 )
 
@@ -394,7 +395,8 @@ func parseACLCase(i int, n *yaml.Node, nrules int) (aclCase, []string) {
 		return c, errs
 	}
 	var err error
-	c.req.Account, c.req.Service, c.role, c.expect = raw.Account, raw.Service, raw.Role, raw.Expect
+	c.req = authz.Request{Account: raw.Account, Service: raw.Service, Role: raw.Role, Groups: raw.Groups, Labels: raw.Labels}
+	c.expect = raw.Expect
 	if seen["scope"] {
 		if c.scope, err = scope.Parse(raw.Scope); err != nil {
 			errs = append(errs, err.Error())
@@ -403,8 +405,8 @@ func parseACLCase(i int, n *yaml.Node, nrules int) (aclCase, []string) {
 	if c.req.ClientIP, err = parseClientIP(raw.IP); err != nil {
 		errs = append(errs, fmt.Sprintf("ip: %v", err))
 	}
-	if c.role != "" && !authz.ValidRole(c.role) {
-		errs = append(errs, fmt.Sprintf("role %q: want read, write or admin", c.role))
+	if c.req.Role != "" && !authz.ValidRole(c.req.Role) {
+		errs = append(errs, fmt.Sprintf("role %q: want read, write or admin", c.req.Role))
 	}
 	if c.rule, c.hasRule = raw.Rule, seen["rule"]; c.hasRule && (c.rule < -1 || c.rule >= nrules) {
 		errs = append(errs, fmt.Sprintf("rule %d: the ACL has rules 0 to %d (-1: none)", c.rule, nrules-1))
@@ -420,7 +422,7 @@ func runACLCases(w io.Writer, acl *authz.ACL, cases []aclCase) error {
 	failed := 0
 	for _, c := range cases {
 		d := acl.Decide(c.req, c.scope)
-		got := grantedAfterRole(c.scope, d.Granted, c.role)
+		got := d.Granted
 		what := fmt.Sprintf("case %d (line %d): %s %s", c.index, c.line, describeCase(c), c.scope)
 		if sameActions(got, c.expect) && (!c.hasRule || c.rule == d.Rule) {
 			fmt.Fprintf(&b, "ok    %s: granted %s (rule %d)\n", what, formatActions(got), d.Rule)
@@ -459,10 +461,7 @@ func describeCase(c aclCase) string {
 	if c.req.ClientIP.IsValid() {
 		out += " ip=" + c.req.ClientIP.String()
 	}
-	if c.role != "" {
-		out += " role=" + c.role
-	}
-	return out
+	return out + describeCaller(c.req)
 }
 
 // sameActions compares two action lists as sets.

@@ -179,7 +179,7 @@ repository:team/app:pull
 repository:alice/app:pull,push
   decided by rule 1: account=* type=repository name=${account}/* actions=pull,push
     pull: granted by rule 1
-    push: granted by rule 1, then dropped: the read role does not allow it
+    push: granted by rule 1, then dropped: the read role allows only pull
   granted: repository:alice/app:pull
   near misses:
     rule 0 (earlier): account=admin actions=*
@@ -214,6 +214,99 @@ repository:alice/x:*
 				t.Errorf("output:\n%s\nwant:\n%s", out, tt.want)
 			}
 		})
+	}
+}
+
+// teamConfig is an ACL that uses groups and labels: ops pushes under ops/,
+// and a caller labelled with a team owns teams/TEAM/.
+func teamConfig(t *testing.T) string {
+	t.Helper()
+	return writeACLFile(t, "tollgate.yaml", `acl:
+  - {account: "*", group: ops, type: repository, name: "ops/*", actions: [pull, push]}
+  - {account: "*", type: repository, name: "teams/${labels:team}/*", actions: [pull, push]}
+`)
+}
+
+func TestACLExplainGroupsAndLabels(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string // the whole output
+	}{
+		{
+			name: "group and label",
+			args: []string{"--account", "alice", "--group", "dev", "--group", "ops", "--label", "team=blue",
+				"--scope", "repository:ops/app:push", "--scope", "repository:teams/blue/app:push"},
+			want: `request: account=alice service="" ip=unknown groups=dev,ops label:team="blue"
+
+repository:ops/app:push
+  decided by rule 0: account=* group=ops type=repository name=ops/* actions=pull,push
+    push: granted by rule 0
+  granted: repository:ops/app:push
+  near misses:
+    rule 1 (later): account=* type=repository name=teams/${labels:team}/* actions=pull,push
+      name: "ops/app" does not match "teams/${labels:team}/*" with ${labels:team} = blue
+
+repository:teams/blue/app:push
+  decided by rule 1: account=* type=repository name=teams/${labels:team}/* actions=pull,push
+    push: granted by rule 1
+  granted: repository:teams/blue/app:push
+  near misses:
+    rule 0 (earlier): account=* group=ops type=repository name=ops/* actions=pull,push
+      name: "teams/blue/app" does not match "ops/*"
+`,
+		},
+		{
+			name: "no group, an unsafe label",
+			args: []string{"--account", "alice", "--label", "team=blue/*", "--scope", "repository:teams/blue/x/app:pull"},
+			want: `request: account=alice service="" ip=unknown label:team="blue/*"
+
+repository:teams/blue/x/app:pull
+  no rule matches: default deny
+    pull: dropped: no rule matched (default deny)
+  granted: nothing
+  near misses:
+    rule 1: account=* type=repository name=teams/${labels:team}/* actions=pull,push
+      name: "teams/${labels:team}/*" uses ${labels:team}, whose value "blue/*" cannot be taken literally (contains '/')
+`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearTollgateEnv(t)
+			out, err := runCLI(t, "", append([]string{"acl", "explain", "--config", teamConfig(t)}, tt.args...)...)
+			if err != nil {
+				t.Fatalf("acl explain: %v\n%s", err, out)
+			}
+			if out != tt.want {
+				t.Errorf("output:\n%s\nwant:\n%s", out, tt.want)
+			}
+		})
+	}
+}
+
+func TestACLTestGroupsAndLabels(t *testing.T) {
+	table := `- {account: alice, groups: [ops], scope: "repository:ops/app:push", expect: [push], rule: 0}
+- {account: alice, groups: [dev], scope: "repository:ops/app:push", expect: [], rule: -1}
+- {account: alice, labels: {team: blue}, scope: "repository:teams/blue/app:pull", expect: [pull], rule: 1}
+- {account: alice, labels: {team: "*"}, scope: "repository:teams/red/app:pull", expect: [pull]}
+- {account: alice, role: read, groups: [ops], labels: {team: red, env: prod}, scope: "repository:ops/app:pull,push", expect: [pull]}
+`
+	want := `ok    case 0 (line 1): account=alice groups=ops repository:ops/app:push: granted [push] (rule 0)
+ok    case 1 (line 2): account=alice groups=dev repository:ops/app:push: granted [] (rule -1)
+ok    case 2 (line 3): account=alice label:team="blue" repository:teams/blue/app:pull: granted [pull] (rule 1)
+FAIL  case 3 (line 4): account=alice label:team="*" repository:teams/red/app:pull: got [] (rule -1), want [pull]
+      no rule matched: default deny
+ok    case 4 (line 5): account=alice role=read groups=ops label:env="prod" label:team="red" repository:ops/app:pull,push: granted [pull] (rule 0)
+4 passed, 1 failed
+`
+	clearTollgateEnv(t)
+	out, err := runCLI(t, "", "acl", "test", writeACLFile(t, "cases.yaml", table), "--config", teamConfig(t))
+	if out != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out, want)
+	}
+	if code := exitCode(err); err == nil || code != exitCaseFailed {
+		t.Fatalf("error %v (exit code %d), want exit code %d", err, code, exitCaseFailed)
 	}
 }
 
@@ -256,6 +349,9 @@ func TestACLExplainUsageErrors(t *testing.T) {
 		{"malformed scope", []string{"--account", "alice", "--scope", "repository:a/b"}, "malformed"},
 		{"bad ip", []string{"--account", "alice", "--scope", "repository:a/b:pull", "--ip", "10.0.0.0/8"}, "--ip"},
 		{"bad role", []string{"--account", "alice", "--scope", "repository:a/b:pull", "--role", "root"}, "--role"},
+		{"label without =", []string{"--account", "alice", "--scope", "repository:a/b:pull", "--label", "team"}, "--label"},
+		{"label without name", []string{"--account", "alice", "--scope", "repository:a/b:pull", "--label", "=blue"}, "--label"},
+		{"label twice", []string{"--account", "alice", "--scope", "repository:a/b:pull", "--label", "team=a", "--label", "team=b"}, "--label"},
 		{"missing config", []string{"--config", "/nonexistent/tollgate.yaml", "--account", "alice", "--scope", "repository:a/b:pull"}, "/nonexistent/tollgate.yaml"},
 	}
 	for _, tt := range tests {
@@ -327,6 +423,8 @@ func TestACLTestMalformed(t *testing.T) {
 		{"unknown key names the case", `- {account: alice, scope: "repository:a/b:pull", expect: [pull]}
 - {account: alice, scope: "repository:a/b:pull", expct: [pull]}
 `, "", []string{`case 1 (line 2): unknown key "expct"`, "case 1 (line 2): missing expect"}},
+		{"groups and labels of the wrong shape", `- {account: alice, scope: "repository:a/b:pull", expect: [], groups: ops, labels: [team]}
+`, "", []string{"case 0 (line 1): line 1: cannot unmarshal !!str `ops` into []string", "cannot unmarshal !!seq into map[string]string"}},
 		{"every problem at once", `- {scope: "repository::pull", expect: [pull], ip: nope, rule: 7, role: boss}
 - just a string
 - {account: alice, scope: "repository:a/b:pull", expect: pull}

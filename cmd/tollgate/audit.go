@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
@@ -19,8 +18,8 @@ const auditPage = 500
 func newAuditCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Read the audit log"}
 	var (
-		path, since string
-		follow, js  bool
+		since      string
+		follow, js bool
 	)
 	tail := &cobra.Command{
 		Use:   "tail",
@@ -31,7 +30,7 @@ func newAuditCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := loadConfig(path)
+			cfg, err := loadConfig(operatorConfigPath(cmd))
 			if err != nil {
 				return err
 			}
@@ -43,7 +42,6 @@ func newAuditCommand() *cobra.Command {
 			return tailAudit(cmd.Context(), st, from, follow, auditPrinter(cmd.OutOrStdout(), js))
 		},
 	}
-	tail.Flags().StringVarP(&path, "config", "c", config.DefaultFile, "configuration file")
 	tail.Flags().StringVar(&since, "since", "1h", "a duration back from now (90m, 24h) or an RFC 3339 time")
 	tail.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events")
 	tail.Flags().BoolVar(&js, "json", false, "print JSON lines")

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/tollgate/tollgate/pkg/config"
+	"github.com/tollgate/tollgate/pkg/authn/client"
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
@@ -23,7 +23,6 @@ const (
 )
 
 type clientsFlags struct {
-	config      string
 	audiences   []string
 	scopes      []string
 	description string
@@ -40,7 +39,6 @@ grant_type=client_credentials at /v1/oauth/token. They live in the store of
 --config; secrets are kept as bcrypt hashes (users.bcrypt_cost) and never
 printed, except a generated secret, once, when the client is added.`,
 	}
-	cmd.PersistentFlags().StringVarP(&f.config, "config", "c", config.DefaultFile, "configuration file naming the store")
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Register a client; prints a generated secret once unless --secret-stdin",
@@ -68,7 +66,7 @@ printed, except a generated secret, once, when the client is added.`,
 }
 
 func (f *clientsFlags) add(cmd *cobra.Command, name string) error {
-	if err := checkClientName(name); err != nil {
+	if err := client.CheckName(name); err != nil {
 		return err
 	}
 	for _, a := range f.audiences {
@@ -81,11 +79,16 @@ func (f *clientsFlags) add(cmd *cobra.Command, name string) error {
 			return err
 		}
 	}
-	cfg, err := loadConfig(f.config)
+	cfg, err := loadConfig(operatorConfigPath(cmd))
 	if err != nil {
 		return err
 	}
-	if err := checkClientNamespace(name, cfg.Users.Htpasswd); err != nil {
+	st, err := openStore(cmd.Context(), cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := client.CheckNotUser(cmd.Context(), name, cfg.Users.Htpasswd, st); err != nil {
 		return err
 	}
 	secret, generated, err := f.secret(cmd)
@@ -97,11 +100,6 @@ func (f *clientsFlags) add(cmd *cobra.Command, name string) error {
 	if err != nil {
 		return fmt.Errorf("hash the secret: %w", err)
 	}
-	st, err := openStore(cmd.Context(), cfg.Store)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	err = st.CreateClient(cmd.Context(), store.Client{
 		ID: name, SecretHash: string(hash), Audiences: f.audiences, Scopes: f.scopes,
 		Description: f.description, CreatedAt: time.Now().UTC(),
@@ -141,7 +139,7 @@ func (f *clientsFlags) secret(cmd *cobra.Command) (secret []byte, generated bool
 }
 
 func (f *clientsFlags) list(cmd *cobra.Command) error {
-	cfg, err := loadConfig(f.config)
+	cfg, err := loadConfig(operatorConfigPath(cmd))
 	if err != nil {
 		return err
 	}
@@ -164,7 +162,7 @@ func (f *clientsFlags) list(cmd *cobra.Command) error {
 }
 
 func (f *clientsFlags) remove(cmd *cobra.Command, name string) error {
-	cfg, err := loadConfig(f.config)
+	cfg, err := loadConfig(operatorConfigPath(cmd))
 	if err != nil {
 		return err
 	}
@@ -180,64 +178,6 @@ func (f *clientsFlags) remove(cmd *cobra.Command, name string) error {
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "removed client %q\n", name)
 	return nil
-}
-
-// checkClientName allows letters, digits, '.', '_' and '-' (1 to 255):
-// a client_id that HTTP Basic's form-encoding (RFC 6749 §2.3.1) leaves as is.
-func checkClientName(name string) error {
-	if name == "" || len(name) > 255 {
-		return fmt.Errorf("client name must be 1 to 255 characters")
-	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("client name %q: use letters, digits, '.', '_' and '-'", name)
-		}
-	}
-	return nil
-}
-
-// Names a client may not take: a client's token has its name as sub, and
-// engine tokens carry a user's name, or soon the account's UUID, as sub.
-var (
-	errClientIsUser = errors.New("is a user")
-	errClientUUID   = errors.New("is shaped like a UUID (8-4-4-4-12 hex digits)")
-)
-
-// checkClientNamespace refuses a client name that a user has (in the
-// htpasswd file at htpasswdPath; a missing file has no users) or that has
-// the shape of a UUID, so that no client's sub ever equals a user's.
-func checkClientNamespace(name, htpasswdPath string) error {
-	if looksLikeUUID(name) {
-		return fmt.Errorf("client name %q %w: UUIDs are kept for users' account IDs, the sub of their tokens", name, errClientUUID)
-	}
-	isUser, err := hasUser(htpasswdPath, name)
-	if err != nil {
-		return err
-	}
-	if isUser {
-		return fmt.Errorf("client name %q %w (in %s): clients and users share one namespace, the sub of their tokens",
-			name, errClientIsUser, htpasswdPath)
-	}
-	return nil
-}
-
-// looksLikeUUID reports the RFC 9562 §4 string form, 8-4-4-4-12 hex digits
-// in either case, whatever its version and variant.
-func looksLikeUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if c != '-' {
-				return false
-			}
-		case !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'):
-			return false
-		}
-	}
-	return true
 }
 
 // checkScopeToken enforces RFC 6749 §3.3's scope-token (printable ASCII

@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/authn/client"
 	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/logtest"
+	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/verify"
 )
 
@@ -332,21 +334,25 @@ func TestClientsCommand(t *testing.T) {
 
 // Clients and users live in one namespace: a client's sub is its name, and
 // engine tokens will carry a user's account UUID as sub. So `clients add`
-// refuses a name of the htpasswd file and a name shaped like a UUID,
-// saying why, and stores nothing; a missing htpasswd file has no users.
+// refuses a name of the htpasswd file, a name that is only an account in
+// the store (a user removed from the file whose account remains) and a
+// name shaped like a UUID, saying why, and stores nothing; a missing
+// htpasswd file has no users.
 func TestClientsAddRefusesUserNamesAndUUIDs(t *testing.T) {
 	cfg, _ := engineConfig(t, 48, 0o600)
 	path := filepath.Join(filepath.Dir(cfg.Store.Path), "tollgate.yaml")
+	addAccount(t, cfg, "carol")
 	tests := []struct {
 		name    string
 		client  string
 		wantErr error
 		words   []string // in the error
 	}{
-		{"a user", "alice", errClientIsUser, []string{`"alice"`, cfg.Users.Htpasswd}},
-		{"another user", "admin", errClientIsUser, []string{`"admin"`}},
-		{"a UUID", "123e4567-e89b-12d3-a456-426614174000", errClientUUID, []string{"8-4-4-4-12"}},
-		{"an upper-case UUID", "123E4567-E89B-12D3-A456-426614174000", errClientUUID, []string{"UUID"}},
+		{"a user", "alice", client.ErrUserName, []string{`"alice"`, cfg.Users.Htpasswd}},
+		{"another user", "admin", client.ErrUserName, []string{`"admin"`}},
+		{"only an account in the store", "carol", client.ErrUserName, []string{`"carol"`, "account in the store"}},
+		{"a UUID", "123e4567-e89b-12d3-a456-426614174000", client.ErrUUIDName, []string{"8-4-4-4-12"}},
+		{"an upper-case UUID", "123E4567-E89B-12D3-A456-426614174000", client.ErrUUIDName, []string{"UUID"}},
 		{"a user's name in another case", "Alice", nil, nil},
 		{"hex without the dashes", "123e4567e89b12d3a456426614174000", nil, nil},
 		{"a UUID with a non-hex digit", "123e4567-e89b-12d3-a456-42661417400g", nil, nil},
@@ -381,5 +387,24 @@ func TestClientsAddRefusesUserNamesAndUUIDs(t *testing.T) {
 		if out, err := runCLI(t, "", "clients", "add", "bob", "--config", path); err != nil {
 			t.Errorf("add bob without an htpasswd file: %v\n%s", err, out)
 		}
+		if _, err := runCLI(t, "", "clients", "add", "carol", "--config", path); !errors.Is(err, client.ErrUserName) {
+			t.Errorf("add carol, an account, without an htpasswd file: %v, want ErrUserName", err)
+		}
 	})
+}
+
+// addAccount stores an account named name, as a user who has left the
+// htpasswd file leaves behind.
+func addAccount(t *testing.T, cfg *config.Config, name string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := openStore(ctx, cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a := store.Account{ID: "acct-" + name, Name: name, Type: store.AccountUser, State: store.AccountEnabled, CreatedAt: time.Now().UTC()}
+	if err := st.CreateAccount(ctx, a); err != nil {
+		t.Fatalf("CreateAccount: %v", err)
+	}
 }

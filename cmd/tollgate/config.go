@@ -10,13 +10,12 @@ import (
 
 func newConfigCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Work with configuration files"}
-	var path string
 	check := &cobra.Command{
 		Use:   "check",
 		Short: "Load and validate a configuration file and the TOLLGATE_* variables, printing every problem",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(path)
+			cfg, err := loadConfig(configPath(cmd))
 			if err != nil {
 				return err
 			}
@@ -25,15 +24,41 @@ func newConfigCommand() *cobra.Command {
 			return nil
 		},
 	}
-	check.Flags().StringVarP(&path, "config", "c", "", configFlagUsage)
 	cmd.AddCommand(check)
 	return cmd
 }
 
-// configFlagUsage describes --config of the commands that can run without
-// a file (serve, config check).
-const configFlagUsage = "configuration file (default " + config.DefaultFile +
-	" when it exists; without it, the defaults and the " + config.EnvPrefix + "_* variables alone)"
+// configFlag is the root command's persistent --config (-c), which every
+// subcommand reads, so that `tollgate --config x.yaml users list` and
+// `tollgate users list --config x.yaml` are the same.
+const configFlag = "config"
+
+// configFlagUsage describes --config: the operator commands need a file;
+// serve and config check can run without one.
+const configFlagUsage = "configuration file (default " + config.DefaultFile + "; serve and config check, " +
+	"when it does not exist, run on the defaults and the " + config.EnvPrefix + "_* variables alone)"
+
+// addConfigFlag puts --config on root, for every subcommand.
+func addConfigFlag(root *cobra.Command) {
+	root.PersistentFlags().StringP(configFlag, "c", "", configFlagUsage)
+}
+
+// configPath returns --config as given on cmd's command line, "" when it
+// is not: loadConfig then takes config.Locate's choice (serve, config check).
+func configPath(cmd *cobra.Command) string {
+	path, _ := cmd.Flags().GetString(configFlag)
+	return path
+}
+
+// operatorConfigPath is --config for the operator commands (users, keys,
+// acl, clients, token, audit), which read a file: config.DefaultFile when
+// none is given, and it must then exist.
+func operatorConfigPath(cmd *cobra.Command) string {
+	if path := configPath(cmd); path != "" {
+		return path
+	}
+	return config.DefaultFile
+}
 
 // loadConfig loads and validates the configuration that --config path
 // names (config.Locate) with the environment's overrides.

@@ -19,13 +19,11 @@ var keyTypes = map[string]string{"ec": "ES256", "rsa": "RS256", "ed25519": "EdDS
 
 func newKeysCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "keys", Short: "Manage signing keys and the key ring"}
-	var path string
-	cmd.PersistentFlags().StringVarP(&path, "config", "c", config.DefaultFile, "configuration file")
 	cmd.AddCommand(newKeysGenerateCommand(),
-		ringCommand("list", "List the keys: kid, type, state, created, activates, expires", &path, printKeyList),
-		ringCommand("jwks", "Print the JWKS a registry's jwks: file needs (pre-published keys included)", &path, printJWKS),
-		ringCommand("ca", "Print the CA bundle for a registry's rootcertbundle", &path, printCA),
-		newKeysRotateCommand(&path))
+		ringCommand("list", "List the keys: kid, type, state, created, activates, expires", printKeyList),
+		ringCommand("jwks", "Print the JWKS a registry's jwks: file needs (pre-published keys included)", printJWKS),
+		ringCommand("ca", "Print the CA bundle for a registry's rootcertbundle", printCA),
+		newKeysRotateCommand())
 	return cmd
 }
 
@@ -58,13 +56,13 @@ func newKeysGenerateCommand() *cobra.Command {
 	return cmd
 }
 
-func newKeysRotateCommand(path *string) *cobra.Command {
+func newKeysRotateCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "rotate",
 		Short: "Publish a new key now; it signs after keys.ring.prepublish",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(*path)
+			cfg, err := loadConfig(operatorConfigPath(cmd))
 			if err != nil {
 				return err
 			}
@@ -91,13 +89,13 @@ func newKeysRotateCommand(path *string) *cobra.Command {
 }
 
 // ringCommand is a read-only command over the current ring.
-func ringCommand(use, short string, path *string, print func(io.Writer, *keys.Ring) error) *cobra.Command {
+func ringCommand(use, short string, print func(io.Writer, *keys.Ring) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ring, err := readRing(cmd.Context(), *path)
+			ring, err := readRing(cmd.Context(), operatorConfigPath(cmd))
 			if err != nil {
 				return err
 			}

@@ -25,6 +25,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	addConfigFlag(root)
 	root.AddCommand(newServeCommand(), newConfigCommand(), newVersionCommand(), newAuditCommand(), newUsersCommand(), newACLCommand(), newTokenCommand(), newKeysCommand(), newClientsCommand())
 	return root
 }

@@ -21,16 +21,13 @@ import (
 const maxHeaderBytes = 64 << 10
 
 func newServeCommand() *cobra.Command {
-	var (
-		path    string
-		initDev bool
-	)
+	var initDev bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the token server",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(path)
+			cfg, err := loadConfig(configPath(cmd))
 			if err != nil {
 				return err
 			}
@@ -49,7 +46,6 @@ func newServeCommand() *cobra.Command {
 			return serve(ctx, cfg, logger, ln)
 		},
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", "", configFlagUsage)
 	cmd.Flags().BoolVar(&initDev, "init-dev", false,
 		"create a development signing key, certificate and htpasswd user when they are missing (never in production)")
 	return cmd

@@ -29,7 +29,6 @@ func newTokenCommand() *cobra.Command {
 		Use:   "token",
 		Short: "Work with the tokens Tollgate mints",
 	}
-	var path string
 	inspect := &cobra.Command{
 		Use:   "inspect TOKEN",
 		Short: "Print a token's header and claims and verify it against the configured signing key",
@@ -44,7 +43,7 @@ exits 1 unless the token is valid now.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := loadConfig(path)
+			cfg, err := loadConfig(operatorConfigPath(cmd))
 			if err != nil {
 				return err
 			}
@@ -55,7 +54,6 @@ exits 1 unless the token is valid now.`,
 			return inspectToken(cmd.OutOrStdout(), cfg, ring, raw, time.Now())
 		},
 	}
-	inspect.Flags().StringVarP(&path, "config", "c", config.DefaultFile, "configuration file naming the signing key and token.issuer")
 	cmd.AddCommand(inspect)
 	return cmd
 }

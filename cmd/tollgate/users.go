@@ -35,7 +35,6 @@ var (
 
 // usersFlags holds the flags of `tollgate users` and its subcommands.
 type usersFlags struct {
-	config        string
 	htpasswd      string
 	cost          int
 	passwordStdin bool
@@ -61,7 +60,6 @@ removing a user ends everything the user held; disable refuses every
 credential of the user until enable. Passwords and hashes are never printed.`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVarP(&f.config, "config", "c", config.DefaultFile, "configuration file giving users.htpasswd and users.bcrypt_cost")
 	pf.StringVar(&f.htpasswd, "htpasswd", "", "htpasswd file (default: users.htpasswd of --config)")
 	pf.IntVar(&f.cost, "cost", config.MinBcryptCost, "bcrypt cost; overrides users.bcrypt_cost and applies when --config cannot be loaded")
 
@@ -306,7 +304,7 @@ func revokedText(r store.Revoked) string {
 // returns nil: the file alone is changed, and a running server brings the
 // accounts in line when it sees the file change. done closes the store.
 func (f *usersFlags) accounts(cmd *cobra.Command, path string) (*accounts.Service, func(), error) {
-	cfg, err := loadConfig(f.config)
+	cfg, err := loadConfig(operatorConfigPath(cmd))
 	if err != nil {
 		fmt.Fprintln(cmd.ErrOrStderr(), "note: no configuration to find the store: only the htpasswd file is changed")
 		return nil, func() {}, nil
@@ -419,7 +417,7 @@ func (f *usersFlags) target(cmd *cobra.Command) (path string, cost int, err erro
 	if costGiven && (f.cost < config.MinBcryptCost || f.cost > config.MaxBcryptCost) {
 		return "", 0, fmt.Errorf("--cost: %d must be between %d and %d", f.cost, config.MinBcryptCost, config.MaxBcryptCost)
 	}
-	cfg, err := loadConfig(f.config)
+	cfg, err := loadConfig(operatorConfigPath(cmd))
 	switch {
 	case err == nil:
 		path, cost = cfg.Users.Htpasswd, cfg.Users.BcryptCost

@@ -14,18 +14,30 @@ type ACL struct {
 	compiled []compiledRule
 }
 
-// Request is who asks, from where, for which service.
+// Request is who asks, from where, for which service, and under which cap.
 type Request struct {
 	Account  string     // authenticated account name; "" = anonymous
 	Service  string     // the token request's service parameter
 	ClientIP netip.Addr // client address; the zero Addr means unknown
+	// Role caps what the ACL grants (an API token's role): "" = no cap;
+	// see RoleRead, RoleWrite, RoleAdmin. An unknown role keeps nothing.
+	Role string
+	// Groups are the caller's groups, matched by the rules' group globs.
+	Groups []string
+	// Labels are the caller's labels, one value each, which name patterns
+	// use as ${labels:NAME}. A value is taken literally; one that is empty
+	// or unsafe (UnsafeLiteral) is treated as missing.
+	Labels map[string]string
 }
 
 // Decision explains how one scope was decided.
 type Decision struct {
 	Rule    int      // index of the rule that matched; -1 if none did
-	Granted []string // requested actions granted, in request order
+	Granted []string // requested actions granted, after the role's cap
 	Dropped []string // requested actions not in Granted, in request order
+	// Capped lists what the rule granted and Request.Role took away, in
+	// the rule's grant order; nil when the role took nothing.
+	Capped []string
 }
 
 // Compile validates every rule and compiles its patterns once. It reports all
@@ -48,16 +60,25 @@ func Compile(rules []Rule) (*ACL, error) {
 // Rules returns a copy of the rules the ACL was compiled from.
 func (a *ACL) Rules() []Rule { return cloneRules(a.rules) }
 
-// Decide returns which rule decides scope s for req and what it grants.
-// A requested "*" against a rule with an explicit action list grants that
-// list; "*" itself is then reported as dropped, since it is not in the grant.
+// Decide returns which rule decides scope s for req and what it grants,
+// capped by req.Role. A requested "*" against a rule with an explicit action
+// list grants that list; "*" itself is then reported as dropped, since it is
+// not in the grant.
 func (a *ACL) Decide(req Request, s scope.Scope) Decision {
 	i := a.match(&req, &s)
 	if i < 0 {
 		return Decision{Rule: -1, Dropped: slices.Clone(s.Actions)}
 	}
-	granted := make([]string, 0, len(s.Actions))
-	d := Decision{Rule: i, Granted: a.compiled[i].grant(granted, s.Actions)}
+	d := Decision{Rule: i, Granted: a.compiled[i].grant(make([]string, 0, len(s.Actions)), s.Actions)}
+	if req.Role != "" && req.Role != RoleAdmin {
+		byRule := slices.Clone(d.Granted)
+		d.Granted = capByRole(d.Granted, 0, req.Role, s.Type)
+		for _, act := range byRule {
+			if !slices.Contains(d.Granted, act) {
+				d.Capped = append(d.Capped, act)
+			}
+		}
+	}
 	for _, act := range s.Actions {
 		if !slices.Contains(d.Granted, act) {
 			d.Dropped = append(d.Dropped, act)
@@ -66,9 +87,9 @@ func (a *ACL) Decide(req Request, s scope.Scope) Decision {
 	return d
 }
 
-// Authorize returns the granted subset of requested, in request order.
-// Scopes with nothing granted are left out; a denial is not an error
-// (distribution token.md, "Requesting a Token").
+// Authorize returns the granted subset of requested, in request order,
+// capped by req.Role. Scopes with nothing granted are left out; a denial is
+// not an error (distribution token.md, "Requesting a Token").
 func (a *ACL) Authorize(req Request, requested []scope.Scope) []scope.Scope {
 	return a.AuthorizeRules(req, requested, nil)
 }
@@ -93,6 +114,7 @@ func (a *ACL) AuthorizeRules(req Request, requested []scope.Scope, rules []int) 
 		}
 		start := len(buf)
 		buf = a.compiled[i].grant(buf, s.Actions)
+		buf = capByRole(buf, start, req.Role, s.Type)
 		if len(buf) == start {
 			continue
 		}
@@ -117,18 +139,33 @@ func (a *ACL) match(req *Request, s *scope.Scope) int {
 
 func (r *compiledRule) matches(req *Request, s *scope.Scope) bool {
 	return r.matchAccount(req.Account) &&
-		r.service.match(req.Service, "") &&
+		r.matchGroups(req.Groups) &&
+		r.service.match(req.Service, nil) &&
 		r.matchIP(req.ClientIP) &&
-		r.typ.match(s.Type, "") &&
-		(!r.name.usesAccount || req.Account != "") &&
-		r.name.match(s.Name, req.Account)
+		r.typ.match(s.Type, nil) &&
+		r.name.usable(req) &&
+		r.name.match(s.Name, req)
 }
 
 func (r *compiledRule) matchAccount(account string) bool {
 	if r.anonymous {
 		return account == ""
 	}
-	return account != "" && r.account.match(account, "")
+	return account != "" && r.account.match(account, nil)
+}
+
+// matchGroups reports whether one of groups matches the rule's group glob;
+// a rule without a group matches whatever the groups.
+func (r *compiledRule) matchGroups(groups []string) bool {
+	if r.anyGroup {
+		return true
+	}
+	for _, g := range groups {
+		if r.group.match(g, nil) {
+			return true
+		}
+	}
+	return false
 }
 
 // matchIP reports whether ip is in one of the rule's prefixes. A rule without

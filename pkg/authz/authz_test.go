@@ -432,7 +432,7 @@ func TestGlobMatch(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parseGlob(%q): %v", tt.pattern, err)
 			}
-			if got := g.match(tt.s, tt.account); got != tt.want {
+			if got := g.match(tt.s, &Request{Account: tt.account}); got != tt.want {
 				t.Errorf("%q matches %q (account %q) = %v, want %v", tt.pattern, tt.s, tt.account, got, tt.want)
 			}
 		})

@@ -2,8 +2,17 @@
 //
 // The policy is an access control list of [Rule] values, compiled once by
 // [Compile] into an [ACL]. For each requested scope the first rule that
-// matches the account, resource type, resource name, service and client IP
-// decides; when no rule matches nothing is granted (default deny).
+// matches the account, groups, resource type, resource name, service and
+// client IP decides; when no rule matches nothing is granted (default deny).
+// A rule's group is a glob that one of the caller's groups must match; its
+// name pattern may use ${account} and ${labels:NAME}, which stand for the
+// caller's name and label values taken literally ([UnsafeLiteral]).
+//
+// A role in the [Request] (an API token's) caps what the rule grants:
+// read keeps pull, write keeps pull and push, both keep only repository
+// scopes; admin and no role keep everything. [ACL.AuthorizeRules],
+// [ACL.Decide] and [ACL.Explain] all apply it, so the server and the
+// operator tools (tollgate acl explain, acl test) decide alike.
 //
 // A denial is not an error. distribution token.md ("Requesting a Token",
 // Example): the token server takes the intersection of the requested actions
@@ -16,5 +25,6 @@
 // (tollgate acl explain), why each rule did or did not match.
 //
 // The package knows nothing of authentication or HTTP: callers pass the
-// already authenticated account name in a [Request].
+// already authenticated account name, role, groups and labels in a
+// [Request].
 package authz

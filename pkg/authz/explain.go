@@ -2,6 +2,7 @@ package authz
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tollgate/tollgate/pkg/scope"
@@ -13,13 +14,14 @@ type Field uint8
 // The fields of a rule, in the order Explain reports them.
 const (
 	FieldAccount Field = 1 << iota
+	FieldGroup
 	FieldService
 	FieldIP
 	FieldType
 	FieldName
 )
 
-var fieldNames = [...]string{"account", "service", "ip", "type", "name"}
+var fieldNames = [...]string{"account", "group", "service", "ip", "type", "name"}
 
 // String lists the fields, e.g. "account,name"; the empty set is "".
 func (f Field) String() string {
@@ -42,22 +44,86 @@ type Check struct {
 // Matches reports whether the rule matches the request and scope.
 func (c Check) Matches() bool { return c.Mismatch == 0 }
 
+// ActionReason says why one requested action was granted or dropped.
+type ActionReason struct {
+	Action  string
+	Granted bool
+	Reason  string // e.g. "granted by rule 1", "dropped: not in rule 2's actions (pull)"
+}
+
 // Explanation is a Decision together with how every rule compared.
 type Explanation struct {
 	Decision
-	Checks []Check // one per rule, in rule order
+	Actions []ActionReason // one per requested action, in request order
+	Checks  []Check        // one per rule, in rule order
 }
 
-// Explain decides s for req exactly as Decide does and also reports, for
-// every rule, whether it matches and why not, so an operator can see why a
-// request was denied (tollgate acl explain). It is not meant for the request
-// path: it allocates freely and never short-circuits.
+// Explain decides s for req exactly as Decide does (the role's cap
+// included) and also reports why each requested action was granted or
+// dropped and, for every rule, whether it matches and why not, so an
+// operator can see why a request was denied (tollgate acl explain). It is
+// not meant for the request path: it allocates freely and never
+// short-circuits.
 func (a *ACL) Explain(req Request, s scope.Scope) Explanation {
 	e := Explanation{Decision: a.Decide(req, s), Checks: make([]Check, len(a.compiled))}
+	var byRule []string // what the rule granted before the role's cap
+	if e.Rule >= 0 {
+		byRule = a.compiled[e.Rule].grant(nil, s.Actions)
+	}
+	for _, act := range s.Actions {
+		e.Actions = append(e.Actions, a.actionReason(act, e.Decision, byRule, req.Role, s.Type))
+	}
 	for i := range a.compiled {
 		e.Checks[i] = a.check(i, &req, &s)
 	}
 	return e
+}
+
+// actionReason says why act, a requested action, was granted or dropped
+// by d; byRule is what the deciding rule granted before role capped it on
+// a resource of type typ.
+func (a *ACL) actionReason(act string, d Decision, byRule []string, role, typ string) ActionReason {
+	ar := ActionReason{Action: act, Granted: slices.Contains(d.Granted, act)}
+	switch {
+	case d.Rule < 0:
+		ar.Reason = "dropped: no rule matched (default deny)"
+	case ar.Granted:
+		ar.Reason = fmt.Sprintf("granted by rule %d", d.Rule)
+	case act == scope.Wildcard && len(d.Granted) > 0:
+		ar.Reason = wildcardReason(d, byRule, role)
+	case slices.Contains(byRule, act) || act == scope.Wildcard && len(byRule) > 0:
+		ar.Reason = fmt.Sprintf("granted by rule %d, then dropped: %s", d.Rule, roleLimit(role, typ))
+	default:
+		ar.Reason = fmt.Sprintf("dropped: not in rule %d's actions (%s)", d.Rule, strings.Join(a.rules[d.Rule].Actions, ","))
+	}
+	return ar
+}
+
+// wildcardReason explains a requested "*" that the grant turned into a list
+// of actions: the rule's own list (byRule), or the role's.
+func wildcardReason(d Decision, byRule []string, role string) string {
+	granted := strings.Join(d.Granted, ",")
+	if slices.Contains(byRule, scope.Wildcard) {
+		return fmt.Sprintf("granted by rule %d, narrowed by the %s role to %s", d.Rule, role, granted)
+	}
+	msg := fmt.Sprintf("rule %d lists its actions, so * stands for %s", d.Rule, strings.Join(byRule, ","))
+	if len(d.Capped) > 0 {
+		msg += fmt.Sprintf(", narrowed by the %s role to %s", role, granted)
+	}
+	return msg
+}
+
+// roleLimit says what role allows, for an action it took away on a
+// resource of type typ.
+func roleLimit(role, typ string) string {
+	allowed := roleActions[role]
+	switch {
+	case allowed == nil:
+		return fmt.Sprintf("the role %q is unknown and allows nothing", role)
+	case typ != "repository":
+		return fmt.Sprintf("the %s role allows only repository scopes, not %s", role, typ)
+	}
+	return fmt.Sprintf("the %s role allows only %s", role, strings.Join(allowed, ","))
 }
 
 // check compares rule i with req and s field by field; the rule matches
@@ -79,7 +145,14 @@ func (a *ACL) check(i int, req *Request, s *scope.Scope) Check {
 			fail(FieldAccount, "account: %q does not match %q", req.Account, *r.Account)
 		}
 	}
-	if !cr.service.match(req.Service, "") {
+	if !cr.matchGroups(req.Groups) {
+		if len(req.Groups) == 0 {
+			fail(FieldGroup, "group: the rule needs a group matching %q; the request has none", r.Group)
+		} else {
+			fail(FieldGroup, "group: none of %s matches %q", strings.Join(req.Groups, ", "), r.Group)
+		}
+	}
+	if !cr.service.match(req.Service, nil) {
 		if req.Service == "" {
 			fail(FieldService, "service: the request names none; the rule needs %q", r.Service)
 		} else {
@@ -93,16 +166,44 @@ func (a *ACL) check(i int, req *Request, s *scope.Scope) Check {
 			fail(FieldIP, "ip: the client address is unknown; the rule needs %s", strings.Join(r.IP, ", "))
 		}
 	}
-	if !cr.typ.match(s.Type, "") {
+	if !cr.typ.match(s.Type, nil) {
 		fail(FieldType, "type: %q does not match %q", s.Type, r.Type)
 	}
-	switch {
-	case cr.name.usesAccount && req.Account == "":
-		fail(FieldName, "name: %q uses %s, which an anonymous request does not have", r.Name, accountVar)
-	case !cr.name.match(s.Name, req.Account) && cr.name.usesAccount:
-		fail(FieldName, "name: %q does not match %q with %s = %s", s.Name, r.Name, accountVar, req.Account)
-	case !cr.name.match(s.Name, req.Account):
-		fail(FieldName, "name: %q does not match %q", s.Name, r.Name)
+	if why := nameMismatch(r.Name, &cr.name, req, s.Name); why != "" {
+		fail(FieldName, "name: %s", why)
 	}
 	return c
+}
+
+// nameMismatch says why name does not match the rule's pattern g (written
+// as pattern) for req, or returns "" when it matches.
+func nameMismatch(pattern string, g *glob, req *Request, name string) string {
+	label, why := g.badLabel(req.Labels)
+	switch {
+	case g.usesAccount && req.Account == "":
+		return fmt.Sprintf("%q uses %s, which an anonymous request does not have", pattern, accountVar)
+	case why == "missing" || why == "empty":
+		return fmt.Sprintf("%q uses %s, which the request has no value for", pattern, labelVar(label))
+	case label != "":
+		return fmt.Sprintf("%q uses %s, whose value %q cannot be taken literally (%s)",
+			pattern, labelVar(label), req.Labels[label], why)
+	case g.match(name, req):
+		return ""
+	case g.usesAccount || len(g.labels) > 0:
+		return fmt.Sprintf("%q does not match %q with %s", name, pattern, g.describeVars(req))
+	}
+	return fmt.Sprintf("%q does not match %q", name, pattern)
+}
+
+// describeVars lists the values the pattern's variables stood for, e.g.
+// "${account} = alice, ${labels:team} = blue".
+func (g *glob) describeVars(req *Request) string {
+	var parts []string
+	if g.usesAccount {
+		parts = append(parts, accountVar+" = "+req.Account)
+	}
+	for _, label := range g.labels {
+		parts = append(parts, labelVar(label)+" = "+req.Labels[label])
+	}
+	return strings.Join(parts, ", ")
 }

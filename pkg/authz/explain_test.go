@@ -88,7 +88,9 @@ func TestExplainAgreesWithDecide(t *testing.T) {
 	for _, account := range []string{"", "admin", "alice", "ci-build", "a*"} {
 		for _, service := range []string{"", "registry.local"} {
 			for _, ip := range []netip.Addr{{}, netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("::ffff:10.0.0.1"), netip.MustParseAddr("192.0.2.1")} {
-				reqs = append(reqs, Request{Account: account, Service: service, ClientIP: ip})
+				for _, role := range []string{"", RoleRead} {
+					reqs = append(reqs, Request{Account: account, Service: service, ClientIP: ip, Role: role})
+				}
 			}
 		}
 	}
@@ -100,7 +102,7 @@ func TestExplainAgreesWithDecide(t *testing.T) {
 	for _, req := range reqs {
 		for _, s := range scopes {
 			e, d := acl.Explain(req, s), acl.Decide(req, s)
-			if e.Rule != d.Rule || !slices.Equal(e.Granted, d.Granted) || !slices.Equal(e.Dropped, d.Dropped) {
+			if e.Rule != d.Rule || !slices.Equal(e.Granted, d.Granted) || !slices.Equal(e.Dropped, d.Dropped) || !slices.Equal(e.Capped, d.Capped) {
 				t.Errorf("%+v %v: Explain decided %+v, Decide %+v", req, s, e.Decision, d)
 			}
 			first := slices.IndexFunc(e.Checks, Check.Matches)
@@ -132,7 +134,8 @@ func TestFieldString(t *testing.T) {
 		{0, ""},
 		{FieldAccount, "account"},
 		{FieldAccount | FieldName, "account,name"},
-		{FieldAccount | FieldService | FieldIP | FieldType | FieldName, "account,service,ip,type,name"},
+		{FieldGroup, "group"},
+		{FieldAccount | FieldGroup | FieldService | FieldIP | FieldType | FieldName, "account,group,service,ip,type,name"},
 	}
 	for _, tt := range tests {
 		if got := tt.f.String(); got != tt.want {
@@ -176,5 +179,56 @@ func BenchmarkAuthorizeRules(b *testing.B) {
 		if got := acl.AuthorizeRules(req, requested, rules); len(got) != 2 || rules[0] != 1 {
 			b.Fatalf("AuthorizeRules = %+v, rules %v", got, rules)
 		}
+	}
+}
+
+func TestExplainActions(t *testing.T) {
+	catalog := scope.Scope{Type: "registry", Name: "catalog", Actions: []string{"*"}}
+	tests := []struct {
+		name    string
+		req     Request
+		scope   scope.Scope
+		granted []bool
+		reasons []string
+	}{
+		{"no rule", Request{Account: "bob"}, repo("carol/app", "pull"), []bool{false},
+			[]string{"dropped: no rule matched (default deny)"}},
+		{"granted and not listed", Request{Account: "alice"}, repo("alice/app", "pull", "tag"), []bool{true, false},
+			[]string{"granted by rule 1", "dropped: not in rule 1's actions (push,pull,delete)"}},
+		{"wildcard against list", Request{Account: "alice"}, repo("alice/app", "*"), []bool{false},
+			[]string{"rule 1 lists its actions, so * stands for push,pull,delete"}},
+		{"role drops an action", Request{Account: "alice", Role: RoleRead}, repo("alice/app", "pull", "push"), []bool{true, false},
+			[]string{"granted by rule 1", "granted by rule 1, then dropped: the read role allows only pull"}},
+		{"role narrows a wildcard list", Request{Account: "alice", Role: RoleWrite}, repo("alice/app", "*"), []bool{false},
+			[]string{"rule 1 lists its actions, so * stands for push,pull,delete, narrowed by the write role to push,pull"}},
+		{"role narrows a granted wildcard", Request{Account: "admin", Role: RoleRead}, repo("x/y", "*"), []bool{false},
+			[]string{"granted by rule 0, narrowed by the read role to pull"}},
+		{"role drops another type", Request{Account: "admin", Role: RoleWrite}, catalog, []bool{false},
+			[]string{"granted by rule 0, then dropped: the write role allows only repository scopes, not registry"}},
+		{"unknown role", Request{Account: "alice", Role: "root"}, repo("alice/app", "pull"), []bool{false},
+			[]string{`granted by rule 1, then dropped: the role "root" is unknown and allows nothing`}},
+		{"admin role keeps everything", Request{Account: "admin", Role: RoleAdmin}, catalog, []bool{true},
+			[]string{"granted by rule 0"}},
+	}
+	acl := mustCompile(t, roleRules())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := acl.Explain(tt.req, tt.scope)
+			var granted []bool
+			var reasons []string
+			for k, ar := range e.Actions {
+				if ar.Action != tt.scope.Actions[k] {
+					t.Errorf("Actions[%d] is about %q, want %q", k, ar.Action, tt.scope.Actions[k])
+				}
+				granted = append(granted, ar.Granted)
+				reasons = append(reasons, ar.Reason)
+			}
+			if !slices.Equal(granted, tt.granted) || !slices.Equal(reasons, tt.reasons) {
+				t.Errorf("actions granted %v reasons\n %q\nwant %v\n %q", granted, reasons, tt.granted, tt.reasons)
+			}
+			if d := acl.Decide(tt.req, tt.scope); !slices.Equal(d.Granted, e.Granted) || !slices.Equal(d.Capped, e.Capped) {
+				t.Errorf("Explain decided %+v, Decide %+v", e.Decision, d)
+			}
+		})
 	}
 }

@@ -2,12 +2,18 @@ package authz
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
 
-// accountVar is the only variable a name pattern may use.
-const accountVar = "${account}"
+// The variables a name pattern may use. Each stands for a value of the
+// request taken literally, never as a pattern: ${account} for the account
+// name, ${labels:NAME} for the value of the identity's label NAME.
+const (
+	accountVar   = "${account}"
+	labelsPrefix = "${labels:"
+)
 
 type tokenKind uint8
 
@@ -16,17 +22,19 @@ const (
 	tokStar                     // any run of characters, including '/'
 	tokOne                      // exactly one character
 	tokAccount                  // the requesting account name, matched literally
+	tokLabel                    // the value of label text, matched literally
 )
 
 type token struct {
 	kind tokenKind
-	text string // tokLiteral only
+	text string // tokLiteral: the text; tokLabel: the label's name
 }
 
 // glob is a compiled pattern. The zero value (empty pattern) matches anything.
 type glob struct {
 	tokens      []token
 	usesAccount bool
+	labels      []string // the labels the pattern uses, each once, in order
 }
 
 // parseGlob compiles pattern. With allowVars false, "${" is rejected.
@@ -50,13 +58,12 @@ func parseGlob(pattern string, allowVars bool) (glob, error) {
 			flush()
 			g.tokens = append(g.tokens, token{kind: tokOne})
 		case strings.HasPrefix(pattern[i:], "${"):
-			end, err := parseVar(pattern[i:], allowVars)
+			tok, end, err := parseVar(pattern[i:], allowVars)
 			if err != nil {
 				return glob{}, err
 			}
 			flush()
-			g.tokens = append(g.tokens, token{kind: tokAccount})
-			g.usesAccount = true
+			g.addVar(tok)
 			i += end - 1
 		default:
 			lit.WriteByte(c)
@@ -66,28 +73,90 @@ func parseGlob(pattern string, allowVars bool) (glob, error) {
 	return g, nil
 }
 
-// parseVar checks the variable at the start of s ("${...}") and returns its length.
-func parseVar(s string, allowVars bool) (int, error) {
-	end := strings.IndexByte(s, '}')
-	if end < 0 {
-		return 0, fmt.Errorf("unterminated variable %q", s)
+// addVar appends a variable token and notes which value it needs.
+func (g *glob) addVar(t token) {
+	g.tokens = append(g.tokens, t)
+	switch {
+	case t.kind == tokAccount:
+		g.usesAccount = true
+	case !slices.Contains(g.labels, t.text):
+		g.labels = append(g.labels, t.text)
 	}
-	if !allowVars {
-		return 0, fmt.Errorf("variable %s is only allowed in name", s[:end+1])
-	}
-	if s[:end+1] != accountVar {
-		return 0, fmt.Errorf("unknown variable %s (only %s is defined)", s[:end+1], accountVar)
-	}
-	return end + 1, nil
 }
 
-// match reports whether s matches the pattern, with ${account} standing for
-// account taken literally. It does not allocate.
+// parseVar checks the variable at the start of s ("${...}") and returns its
+// token and length.
+func parseVar(s string, allowVars bool) (token, int, error) {
+	end := strings.IndexByte(s, '}')
+	if end < 0 {
+		return token{}, 0, fmt.Errorf("unterminated variable %q", s)
+	}
+	v := s[:end+1]
+	switch {
+	case !allowVars:
+		return token{}, 0, fmt.Errorf("variable %s is only allowed in name", v)
+	case v == accountVar:
+		return token{kind: tokAccount}, end + 1, nil
+	case strings.HasPrefix(v, labelsPrefix):
+		name := v[len(labelsPrefix):end]
+		if !validLabelName(name) {
+			return token{}, 0, fmt.Errorf("variable %s: want a label name of letters, digits, '.', '_', '-' and '/'", v)
+		}
+		return token{kind: tokLabel, text: name}, end + 1, nil
+	}
+	return token{}, 0, fmt.Errorf("unknown variable %s (defined: %s and %sNAME})", v, accountVar, labelsPrefix)
+}
+
+// validLabelName reports whether name matches ^[A-Za-z0-9._/-]+$, which
+// covers Kubernetes-style keys such as app.kubernetes.io/team.
+func validLabelName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._/-", c) >= 0) {
+			return false
+		}
+	}
+	return name != ""
+}
+
+// usable reports whether req has a usable value for every variable of the
+// pattern: an account for ${account} and a safe label value for each
+// ${labels:NAME}. A pattern whose variable has no value does not match.
+func (g *glob) usable(req *Request) bool {
+	name, _ := g.badLabel(req.Labels)
+	return (!g.usesAccount || req.Account != "") && name == ""
+}
+
+// badLabel returns the first label the pattern uses that labels lack or
+// that cannot be taken literally, and why; "" when there is none.
+func (g *glob) badLabel(labels map[string]string) (name, why string) {
+	for _, name := range g.labels {
+		v, ok := labels[name]
+		switch {
+		case !ok:
+			return name, "missing"
+		case v == "":
+			return name, "empty"
+		}
+		if why := UnsafeLiteral(v); why != "" {
+			return name, why
+		}
+	}
+	return "", ""
+}
+
+// labelVar is how the variable of label name is written in a pattern.
+func labelVar(name string) string { return labelsPrefix + name + "}" }
+
+// match reports whether s matches the pattern, with each variable standing
+// for its value in req taken literally (req may be nil for a pattern
+// without variables). It does not allocate. It does not check that the
+// values exist and are safe: compiledRule.varsUsable does, first.
 //
 // It is the classic wildcard matcher: on a mismatch, only the most recent
 // star needs to absorb one more character, because every other token
 // matches a fixed string at this point.
-func (g *glob) match(s, account string) bool {
+func (g *glob) match(s string, req *Request) bool {
 	toks := g.tokens
 	switch {
 	case len(toks) == 0:
@@ -108,7 +177,7 @@ func (g *glob) match(s, account string) bool {
 				ti++
 				continue
 			}
-			if n := t.matchAt(s[si:], account); n >= 0 {
+			if n := t.matchAt(s[si:], req); n >= 0 {
 				ti, si = ti+1, si+n
 				continue
 			}
@@ -125,7 +194,7 @@ func (g *glob) match(s, account string) bool {
 }
 
 // matchAt returns how many bytes at the start of s the token matches, or -1.
-func (t *token) matchAt(s, account string) int {
+func (t *token) matchAt(s string, req *Request) int {
 	switch t.kind {
 	case tokOne:
 		if s == "" {
@@ -134,7 +203,9 @@ func (t *token) matchAt(s, account string) int {
 		_, n := utf8.DecodeRuneInString(s)
 		return n
 	case tokAccount:
-		return prefixLen(s, account)
+		return prefixLen(s, req.Account)
+	case tokLabel:
+		return prefixLen(s, req.Labels[t.text])
 	default:
 		return prefixLen(s, t.text)
 	}

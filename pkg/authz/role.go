@@ -25,21 +25,19 @@ func ValidRole(role string) bool {
 	return role == RoleAdmin || roleActions[role] != nil
 }
 
-// LimitByRole caps granted scopes by role: "" and admin keep everything;
-// read and write keep only their repository actions and drop every other
-// resource type. Scopes left with no action are omitted. An unknown role
-// keeps nothing.
+// LimitByRole caps granted scopes by role, as Request.Role does (see
+// capByRole). Scopes left with no action are omitted; granted is not
+// modified.
+//
+// Deprecated: set Request.Role instead; ACL.AuthorizeRules, Decide and
+// Explain then apply the cap themselves.
 func LimitByRole(role string, granted []scope.Scope) []scope.Scope {
 	if role == "" || role == RoleAdmin {
 		return granted
 	}
-	allowed := roleActions[role]
 	out := make([]scope.Scope, 0, len(granted))
 	for _, s := range granted {
-		if s.Type != "repository" {
-			continue
-		}
-		if kept := keepActions(s.Actions, allowed); len(kept) > 0 {
+		if kept := capByRole(slices.Clone(s.Actions), 0, role, s.Type); len(kept) > 0 {
 			s.Actions = kept
 			out = append(out, s)
 		}
@@ -47,14 +45,25 @@ func LimitByRole(role string, granted []scope.Scope) []scope.Scope {
 	return out
 }
 
-// keepActions returns the granted actions the role allows; a granted "*"
-// becomes the role's whole list.
-func keepActions(granted, allowed []string) []string {
-	if slices.Contains(granted, "*") {
-		return slices.Clone(allowed)
+// capByRole caps the actions dst[start:] that a rule granted on a resource
+// of type typ by role, in place, and returns the shortened (or, for a
+// granted "*", rewritten) slice: "" and admin keep everything; read and
+// write keep only their repository actions, with "*" standing for the
+// role's whole list, and nothing of other types; an unknown role keeps
+// nothing.
+func capByRole(dst []string, start int, role, typ string) []string {
+	if role == "" || role == RoleAdmin {
+		return dst
 	}
-	var kept []string
-	for _, a := range granted {
+	allowed := roleActions[role]
+	if allowed == nil || typ != "repository" {
+		return dst[:start]
+	}
+	if slices.Contains(dst[start:], scope.Wildcard) {
+		return append(dst[:start], allowed...)
+	}
+	kept := dst[:start]
+	for _, a := range dst[start:] {
 		if slices.Contains(allowed, a) {
 			kept = append(kept, a)
 		}

@@ -15,9 +15,14 @@ type Rule struct {
 	// value is a glob over signed-in account names ("*" = any signed-in
 	// account, never anonymous).
 	Account *string `mapstructure:"account"`
+	// Group is a glob over the request's groups: "" = any caller, in a
+	// group or not; otherwise the rule matches when one of the caller's
+	// groups matches it ("*" = in some group).
+	Group string `mapstructure:"group"`
 	// Type is the resource type ("repository", "registry"): "" = any; glob.
 	Type string `mapstructure:"type"`
-	// Name is the resource name: "" = any; glob; may use ${account}.
+	// Name is the resource name: "" = any; glob; may use ${account} and
+	// ${labels:NAME}, each matched literally (see UnsafeLiteral).
 	Name string `mapstructure:"name"`
 	// Service is the token request's service parameter: "" = any; glob.
 	Service string `mapstructure:"service"`
@@ -42,6 +47,7 @@ func (r Rule) String() string {
 	default:
 		b.WriteString("account=" + *r.Account)
 	}
+	writeField(&b, "group", r.Group)
 	writeField(&b, "type", r.Type)
 	writeField(&b, "name", r.Name)
 	writeField(&b, "service", r.Service)
@@ -77,6 +83,8 @@ func (e *RuleError) Unwrap() error { return ErrInvalidRule }
 type compiledRule struct {
 	anonymous  bool // Account == "": matches only the anonymous client
 	account    glob
+	group      glob
+	anyGroup   bool // Group == "": the caller's groups do not matter
 	typ        glob
 	name       glob
 	service    glob
@@ -101,6 +109,7 @@ func (c *ruleCompiler) fail(field, format string, args ...any) {
 func (c *ruleCompiler) compile(r Rule) compiledRule {
 	var cr compiledRule
 	c.compileAccount(r.Account, &cr)
+	c.compileGroup(r.Group, &cr)
 	if r.Type != "" && !validType(r.Type) {
 		c.fail("type", "%q: use lower-case letters, digits, * and ?", r.Type)
 	}
@@ -123,6 +132,16 @@ func (c *ruleCompiler) compileAccount(account *string, cr *compiledRule) {
 		cr.anonymous = true
 	default:
 		cr.account = c.glob("account", *account, false)
+	}
+}
+
+// compileGroup compiles the group glob. Anonymous clients belong to no
+// group, so a group on an anonymous rule would make it dead.
+func (c *ruleCompiler) compileGroup(group string, cr *compiledRule) {
+	cr.anyGroup = group == ""
+	cr.group = c.glob("group", group, false)
+	if cr.anonymous && !cr.anyGroup {
+		c.fail("group", "%q never matches anonymous clients (account is \"\"), who belong to no group", group)
 	}
 }
 

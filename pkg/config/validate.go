@@ -11,11 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/authz"
 )
 
 var (
-	algorithms  = []string{"ES256", "ES384", "RS256", "EdDSA", "HS256"}
+	algorithms  = keys.SigningAlgorithms()
 	kidFormats  = []string{"thumbprint", "libtrust"}
 	storeTypes  = []string{"sqlite", "postgres"}
 	logLevels   = []string{"debug", "info", "warn", "error"}

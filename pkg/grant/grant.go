@@ -209,12 +209,16 @@ func (s *Service) authorize(req Request) ([]scope.Scope, []int) {
 	if s.Audit != nil || req.WantRules {
 		rules = make([]int, len(req.Scopes))
 	}
+	id := req.Identity
 	granted := s.Authz.AuthorizeRules(authz.Request{
-		Account:  req.Identity.Name,
+		Account:  id.Name,
 		Service:  req.Service,
 		ClientIP: req.ClientIP,
+		Role:     id.Role,
+		Groups:   id.Groups(),
+		Labels:   id.Labels(),
 	}, req.Scopes, rules)
-	return authz.LimitByRole(req.Identity.Role, granted), rules
+	return granted, rules
 }
 
 // refreshToken issues the refresh token the request gets, if any, or

@@ -9,6 +9,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
@@ -299,7 +300,7 @@ func (s *Service) registryAccess(ctx context.Context, raw string) (Result, error
 	}
 	_, err := jwt.ParseWithClaims(raw, &c, keyFunc, jwt.WithIssuer(s.Issuer), jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(), jwt.WithTimeFunc(s.now), jwt.WithLeeway(verifyLeeway),
-		jwt.WithValidMethods([]string{"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "EdDSA", "HS256"}))
+		jwt.WithValidMethods(keys.VerifyingAlgorithms()))
 	if err != nil {
 		return Result{}, nil
 	}

@@ -8,8 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/tollgate/tollgate/pkg/authz"
 )
 
 // Entry is one user of an htpasswd file: the name and its bcrypt hash.
@@ -42,28 +43,16 @@ func ValidateUser(name string) error {
 	return fmt.Errorf("%w %q: %s", ErrInvalidUser, name, why)
 }
 
-// SafeName refuses names the ACL cannot take literally. `${account}` puts
-// the name into repository patterns, so a user "shared/bot" or "a*" could
-// reach repositories that are not theirs: no '/', glob characters ('*',
-// '?', '['), "..", white space or control characters. The loader skips
-// such users with a warning; `tollgate users add` refuses them.
+// SafeName refuses names the ACL cannot take literally
+// (authz.UnsafeLiteral). `${account}` puts the name into repository
+// patterns, so a user "shared/bot" or "a*" could reach repositories that
+// are not theirs. The loader skips such users with a warning; `tollgate
+// users add` refuses them.
 func SafeName(name string) error {
-	var why string
-	switch {
-	case strings.Contains(name, "/"):
-		why = "contains '/'"
-	case strings.ContainsAny(name, "*?["):
-		why = "contains a glob character ('*', '?' or '[')"
-	case strings.Contains(name, ".."):
-		why = "contains '..'"
-	case strings.ContainsFunc(name, unicode.IsSpace):
-		why = "contains white space"
-	case strings.ContainsFunc(name, unicode.IsControl):
-		why = "contains a control character"
-	default:
-		return nil
+	if why := authz.UnsafeLiteral(name); why != "" {
+		return fmt.Errorf("%w %q: %s", ErrInvalidUser, name, why)
 	}
-	return fmt.Errorf("%w %q: %s", ErrInvalidUser, name, why)
+	return nil
 }
 
 // Entries returns the users of the htpasswd file at path in file order. The
