@@ -12,29 +12,14 @@ import (
 // CreateEngineRefreshToken implements store.EngineRefreshTokens.
 func (s *Store) CreateEngineRefreshToken(ctx context.Context, t store.EngineRefreshToken) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO engine_refresh_tokens (`+rows.EngineRefreshColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		t.Hash, t.FamilyID, t.Subject, t.AccountID, t.Epoch, t.ClientID, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt),
-		rows.NullTime(t.UsedAt), rows.NullTime(t.RevokedAt))
-	if isUniqueViolation(err) {
-		return fmt.Errorf("engine refresh token: %w", store.ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("create engine refresh token: %w", s.classify(err))
-	}
-	return nil
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, rows.EngineRefreshValues(t)...)
+	return s.errs.Inserted("engine refresh token", "create engine refresh token", err)
 }
 
 // EngineRefreshToken implements store.EngineRefreshTokens.
 func (s *Store) EngineRefreshToken(ctx context.Context, hash string) (store.EngineRefreshToken, error) {
-	t, err := rows.ScanEngineRefreshToken(s.pool.QueryRow(ctx, `SELECT `+rows.EngineRefreshRead+`
-		FROM engine_refresh_tokens WHERE hash = $1`, hash))
-	if isNoRows(err) {
-		return store.EngineRefreshToken{}, fmt.Errorf("engine refresh token: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.EngineRefreshToken{}, fmt.Errorf("get engine refresh token: %w", s.classify(err))
-	}
-	return t, nil
+	return rows.One(s.errs, "engine refresh token", "get engine refresh token", s.pool.QueryRow(ctx,
+		`SELECT `+rows.EngineRefreshRead+` FROM engine_refresh_tokens WHERE hash = $1`, hash), rows.ScanEngineRefreshToken)
 }
 
 // UseEngineRefreshToken implements store.EngineRefreshTokens with one
@@ -52,7 +37,7 @@ func (s *Store) UseEngineRefreshToken(ctx context.Context, hash string, at time.
 		return prev, fmt.Errorf("engine refresh token already used: %w", store.ErrConflict)
 	}
 	if err != nil {
-		return store.EngineRefreshToken{}, fmt.Errorf("use engine refresh token: %w", s.classify(err))
+		return store.EngineRefreshToken{}, s.errs.Failed("use engine refresh token", err)
 	}
 	return t, nil
 }
@@ -62,7 +47,7 @@ func (s *Store) RevokeEngineRefreshFamily(ctx context.Context, familyID string, 
 	tag, err := s.pool.Exec(ctx, `UPDATE engine_refresh_tokens SET revoked_at = COALESCE(revoked_at, $1)
 		WHERE family_id = $2`, rows.ToDB(at), familyID)
 	if err != nil {
-		return 0, fmt.Errorf("revoke engine refresh family: %w", s.classify(err))
+		return 0, s.errs.Failed("revoke engine refresh family", err)
 	}
 	return tag.RowsAffected(), nil
 }
@@ -74,7 +59,7 @@ func (s *Store) DeleteEngineRefreshTokens(ctx context.Context, expired, used tim
 		OR family_id IN (SELECT family_id FROM engine_refresh_tokens WHERE revoked_at IS NOT NULL)`,
 		rows.ToDB(expired), rows.ToDB(used))
 	if err != nil {
-		return 0, fmt.Errorf("delete engine refresh tokens: %w", s.classify(err))
+		return 0, s.errs.Failed("delete engine refresh tokens", err)
 	}
 	return tag.RowsAffected(), nil
 }

@@ -14,14 +14,8 @@ import (
 
 // KeyRing implements store.KeyRings.
 func (s *Store) KeyRing(ctx context.Context) (store.KeyRing, error) {
-	r, err := rows.ScanKeyRing(s.pool.QueryRow(ctx, `SELECT `+rows.KeyRingColumns+` FROM key_ring WHERE id = 1`))
-	if isNoRows(err) {
-		return store.KeyRing{}, fmt.Errorf("key ring: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.KeyRing{}, fmt.Errorf("get key ring: %w", s.classify(err))
-	}
-	return r, nil
+	return rows.One(s.errs, "key ring", "get key ring",
+		s.pool.QueryRow(ctx, `SELECT `+rows.KeyRingColumns+` FROM key_ring WHERE id = 1`), rows.ScanKeyRing)
 }
 
 // SwapKeyRing implements store.KeyRings with one statement each way, so
@@ -50,7 +44,7 @@ func (s *Store) SwapKeyRing(ctx context.Context, oldVersion int64, data []byte, 
 		return store.KeyRing{}, fmt.Errorf("key ring version %d is not the stored one: %w", oldVersion, store.ErrConflict)
 	}
 	if err != nil {
-		return store.KeyRing{}, fmt.Errorf("swap key ring: %w", s.classify(err))
+		return store.KeyRing{}, s.errs.Failed("swap key ring", err)
 	}
 	return store.KeyRing{Version: version, Data: bytes.Clone(data), UpdatedAt: rows.FromNull(rows.NullTime(at))}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
 
 //go:embed migrations/*.sql
@@ -31,6 +32,14 @@ const uniqueViolation = "23505"
 // Store is the PostgreSQL backend.
 type Store struct {
 	pool *pgxpool.Pool
+	errs rows.Errors // maps pgx's errors to the store's, with classify
+}
+
+// newStore returns the store over pool.
+func newStore(pool *pgxpool.Pool) *Store {
+	s := &Store{pool: pool}
+	s.errs = rows.Errors{NoRows: isNoRows, Duplicate: isUniqueViolation, Classify: s.classify}
+	return s
 }
 
 var _ store.Store = (*Store)(nil)
@@ -56,7 +65,7 @@ func openUpTo(ctx context.Context, dsn, last string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
-	s := &Store{pool: pool}
+	s := newStore(pool)
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: %w", err)

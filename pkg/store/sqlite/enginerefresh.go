@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -14,29 +12,14 @@ import (
 // CreateEngineRefreshToken implements store.EngineRefreshTokens.
 func (s *Store) CreateEngineRefreshToken(ctx context.Context, t store.EngineRefreshToken) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO engine_refresh_tokens (`+rows.EngineRefreshColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.FamilyID, t.Subject, t.AccountID, t.Epoch, t.ClientID, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt),
-		rows.NullTime(t.UsedAt), rows.NullTime(t.RevokedAt))
-	if isConstraint(err) {
-		return fmt.Errorf("engine refresh token: %w", store.ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("create engine refresh token: %w", classify(err))
-	}
-	return nil
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, rows.EngineRefreshValues(t)...)
+	return errs.Inserted("engine refresh token", "create engine refresh token", err)
 }
 
 // EngineRefreshToken implements store.EngineRefreshTokens.
 func (s *Store) EngineRefreshToken(ctx context.Context, hash string) (store.EngineRefreshToken, error) {
-	t, err := rows.ScanEngineRefreshToken(s.db.QueryRowContext(ctx, `SELECT `+rows.EngineRefreshRead+`
-		FROM engine_refresh_tokens WHERE hash = ?`, hash))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.EngineRefreshToken{}, fmt.Errorf("engine refresh token: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.EngineRefreshToken{}, fmt.Errorf("get engine refresh token: %w", classify(err))
-	}
-	return t, nil
+	return rows.One(errs, "engine refresh token", "get engine refresh token", s.db.QueryRowContext(ctx,
+		`SELECT `+rows.EngineRefreshRead+` FROM engine_refresh_tokens WHERE hash = ?`, hash), rows.ScanEngineRefreshToken)
 }
 
 // UseEngineRefreshToken implements store.EngineRefreshTokens with one
@@ -45,7 +28,7 @@ func (s *Store) EngineRefreshToken(ctx context.Context, hash string) (store.Engi
 func (s *Store) UseEngineRefreshToken(ctx context.Context, hash string, at time.Time) (store.EngineRefreshToken, error) {
 	t, err := rows.ScanEngineRefreshToken(s.db.QueryRowContext(ctx, `UPDATE engine_refresh_tokens SET used_at = ?
 		WHERE hash = ? AND used_at IS NULL RETURNING `+rows.EngineRefreshRead, rows.ToDB(at), hash))
-	if errors.Is(err, sql.ErrNoRows) {
+	if isNoRows(err) {
 		prev, err := s.EngineRefreshToken(ctx, hash)
 		if err != nil {
 			return store.EngineRefreshToken{}, err
@@ -53,7 +36,7 @@ func (s *Store) UseEngineRefreshToken(ctx context.Context, hash string, at time.
 		return prev, fmt.Errorf("engine refresh token already used: %w", store.ErrConflict)
 	}
 	if err != nil {
-		return store.EngineRefreshToken{}, fmt.Errorf("use engine refresh token: %w", classify(err))
+		return store.EngineRefreshToken{}, errs.Failed("use engine refresh token", err)
 	}
 	return t, nil
 }
@@ -63,7 +46,7 @@ func (s *Store) RevokeEngineRefreshFamily(ctx context.Context, familyID string, 
 	res, err := s.db.ExecContext(ctx, `UPDATE engine_refresh_tokens SET revoked_at = COALESCE(revoked_at, ?)
 		WHERE family_id = ?`, rows.ToDB(at), familyID)
 	if err != nil {
-		return 0, fmt.Errorf("revoke engine refresh family: %w", classify(err))
+		return 0, errs.Failed("revoke engine refresh family", err)
 	}
 	return res.RowsAffected()
 }
@@ -75,7 +58,7 @@ func (s *Store) DeleteEngineRefreshTokens(ctx context.Context, expired, used tim
 		OR family_id IN (SELECT family_id FROM engine_refresh_tokens WHERE revoked_at IS NOT NULL)`,
 		rows.ToDB(expired), rows.ToDB(used))
 	if err != nil {
-		return 0, fmt.Errorf("delete engine refresh tokens: %w", classify(err))
+		return 0, errs.Failed("delete engine refresh tokens", err)
 	}
 	return res.RowsAffected()
 }

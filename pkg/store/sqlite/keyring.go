@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -14,14 +13,8 @@ import (
 
 // KeyRing implements store.KeyRings.
 func (s *Store) KeyRing(ctx context.Context) (store.KeyRing, error) {
-	r, err := rows.ScanKeyRing(s.db.QueryRowContext(ctx, `SELECT `+rows.KeyRingColumns+` FROM key_ring WHERE id = 1`))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.KeyRing{}, fmt.Errorf("key ring: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.KeyRing{}, fmt.Errorf("get key ring: %w", classify(err))
-	}
-	return r, nil
+	return rows.One(errs, "key ring", "get key ring",
+		s.db.QueryRowContext(ctx, `SELECT `+rows.KeyRingColumns+` FROM key_ring WHERE id = 1`), rows.ScanKeyRing)
 }
 
 // SwapKeyRing implements store.KeyRings with one statement each way: the
@@ -44,11 +37,11 @@ func (s *Store) SwapKeyRing(ctx context.Context, oldVersion int64, data []byte, 
 	}
 	var version int64
 	err := row.Scan(&version)
-	if errors.Is(err, sql.ErrNoRows) {
+	if isNoRows(err) {
 		return store.KeyRing{}, fmt.Errorf("key ring version %d is not the stored one: %w", oldVersion, store.ErrConflict)
 	}
 	if err != nil {
-		return store.KeyRing{}, fmt.Errorf("swap key ring: %w", classify(err))
+		return store.KeyRing{}, errs.Failed("swap key ring", err)
 	}
 	return store.KeyRing{Version: version, Data: bytes.Clone(data), UpdatedAt: rows.FromNull(rows.NullTime(at))}, nil
 }

@@ -20,6 +20,7 @@ import (
 	sqlite3lib "modernc.org/sqlite/lib"
 
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
 
 //go:embed migrations/*.sql
@@ -211,6 +212,12 @@ func (s *Store) apply(ctx context.Context, name string) error {
 
 // migrationVersion is a migration file's name without ".sql": 0005_accounts.
 func migrationVersion(name string) string { return strings.TrimSuffix(filepath.Base(name), ".sql") }
+
+// errs maps the driver's errors to the store's (see rows.Errors).
+var errs = rows.Errors{NoRows: isNoRows, Duplicate: isConstraint, Classify: classify}
+
+// isNoRows reports an empty result of QueryRow.
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 // isConstraint reports a UNIQUE/PRIMARY KEY violation.
 func isConstraint(err error) bool {
