@@ -13,25 +13,6 @@ import (
 	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
 
-// CreateAccount implements store.Accounts.
-func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO accounts (`+rows.AccountColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, rows.AccountValues(a)...)
-	return s.errs.Inserted(fmt.Sprintf("account %q", a.Name), "create account", err)
-}
-
-// Account implements store.Accounts.
-func (s *Store) Account(ctx context.Context, name string) (store.Account, error) {
-	return rows.One(s.errs, fmt.Sprintf("account %q", name), "get account",
-		s.pool.QueryRow(ctx, `SELECT `+rows.AccountColumns+` FROM accounts WHERE name = $1`, name), rows.ScanAccount)
-}
-
-// ListAccounts implements store.Accounts.
-func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
-	rs, err := s.pool.Query(ctx, `SELECT `+rows.AccountColumns+` FROM accounts ORDER BY name`)
-	return rows.List(s.errs, "list accounts", rs, err, rows.ScanAccount)
-}
-
 // UpdateAccount implements store.Accounts with one UPDATE (the row lock
 // serializes concurrent ones, each re-reading the row): NULL leaves a
 // field as it is, and TokensNotBefore only ever moves forward.

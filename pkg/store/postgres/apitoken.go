@@ -50,12 +50,6 @@ func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken, maxLive in
 // ("apitok" in ASCII), so they never meet the migration lock.
 const apiTokenLock int32 = 0x61706974
 
-// APIToken implements store.APITokens.
-func (s *Store) APIToken(ctx context.Context, hash string) (store.APIToken, error) {
-	return rows.One(s.errs, "api token", "get api token",
-		s.pool.QueryRow(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens WHERE hash = $1`, hash), rows.ScanAPIToken)
-}
-
 // FindAPIToken implements store.APITokens.
 func (s *Store) FindAPIToken(ctx context.Context, prefix string) (store.APIToken, error) {
 	if prefix == "" {

@@ -3,31 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
-
-// CreateAccount implements store.Accounts.
-func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO accounts (`+rows.AccountColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, rows.AccountValues(a)...)
-	return errs.Inserted(fmt.Sprintf("account %q", a.Name), "create account", err)
-}
-
-// Account implements store.Accounts.
-func (s *Store) Account(ctx context.Context, name string) (store.Account, error) {
-	return rows.One(errs, fmt.Sprintf("account %q", name), "get account",
-		s.db.QueryRowContext(ctx, `SELECT `+rows.AccountColumns+` FROM accounts WHERE name = ?`, name), rows.ScanAccount)
-}
-
-// ListAccounts implements store.Accounts.
-func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
-	rs, err := s.db.QueryContext(ctx, `SELECT `+rows.AccountColumns+` FROM accounts ORDER BY name`)
-	return rows.List(errs, "list accounts", rs, err, rows.ScanAccount)
-}
 
 // UpdateAccount implements store.Accounts with one UPDATE: NULL leaves a
 // field as it is, and TokensNotBefore only ever moves forward.

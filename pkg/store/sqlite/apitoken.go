@@ -41,12 +41,6 @@ func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken, maxLive in
 	return nil
 }
 
-// APIToken implements store.APITokens.
-func (s *Store) APIToken(ctx context.Context, hash string) (store.APIToken, error) {
-	return rows.One(errs, "api token", "get api token",
-		s.db.QueryRowContext(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens WHERE hash = ?`, hash), rows.ScanAPIToken)
-}
-
 // FindAPIToken implements store.APITokens.
 func (s *Store) FindAPIToken(ctx context.Context, prefix string) (store.APIToken, error) {
 	if prefix == "" {
