@@ -68,142 +68,106 @@ func (m *Metrics) InstrumentStore(s store.Store) store.Store {
 	return is
 }
 
-func (s *instrumentedStore) count(op int, err error) {
+// counted returns err, counting it against op unless it is no failure.
+func (s *instrumentedStore) counted(op int, err error) error {
 	if err == nil || store.IsAnswer(err) || errors.Is(err, context.Canceled) {
-		return
+		return err
 	}
 	s.errs[op].Inc()
+	return err
+}
+
+// observe returns f's answer, counting its error against op.
+func observe[T any](s *instrumentedStore, op int, f func() (T, error)) (T, error) {
+	v, err := f()
+	return v, s.counted(op, err)
 }
 
 func (s *instrumentedStore) CreateRefreshToken(ctx context.Context, t store.RefreshToken) error {
-	err := s.Store.CreateRefreshToken(ctx, t)
-	s.count(opCreateRefreshToken, err)
-	return err
+	return s.counted(opCreateRefreshToken, s.Store.CreateRefreshToken(ctx, t))
 }
 
 func (s *instrumentedStore) RefreshToken(ctx context.Context, hash string) (store.RefreshToken, error) {
-	t, err := s.Store.RefreshToken(ctx, hash)
-	s.count(opGetRefreshToken, err)
-	return t, err
+	return observe(s, opGetRefreshToken, func() (store.RefreshToken, error) { return s.Store.RefreshToken(ctx, hash) })
 }
 
 func (s *instrumentedStore) RevokeRefreshToken(ctx context.Context, hash string, at time.Time) error {
-	err := s.Store.RevokeRefreshToken(ctx, hash, at)
-	s.count(opRevokeRefreshToken, err)
-	return err
+	return s.counted(opRevokeRefreshToken, s.Store.RevokeRefreshToken(ctx, hash, at))
 }
 
 func (s *instrumentedStore) DeleteExpiredRefreshTokens(ctx context.Context, before time.Time) (int64, error) {
-	n, err := s.Store.DeleteExpiredRefreshTokens(ctx, before)
-	s.count(opDeleteExpiredRefreshTokens, err)
-	return n, err
+	return observe(s, opDeleteExpiredRefreshTokens, func() (int64, error) { return s.Store.DeleteExpiredRefreshTokens(ctx, before) })
 }
 
 func (s *instrumentedStore) CreateAPIToken(ctx context.Context, t store.APIToken, maxLive int) error {
-	err := s.Store.CreateAPIToken(ctx, t, maxLive)
-	s.count(opCreateAPIToken, err)
-	return err
+	return s.counted(opCreateAPIToken, s.Store.CreateAPIToken(ctx, t, maxLive))
 }
 
 func (s *instrumentedStore) APIToken(ctx context.Context, hash string) (store.APIToken, error) {
-	t, err := s.Store.APIToken(ctx, hash)
-	s.count(opGetAPIToken, err)
-	return t, err
+	return observe(s, opGetAPIToken, func() (store.APIToken, error) { return s.Store.APIToken(ctx, hash) })
 }
 
 func (s *instrumentedStore) ListAPITokens(ctx context.Context, accountID string, page store.Page) ([]store.APIToken, error) {
-	ts, err := s.Store.ListAPITokens(ctx, accountID, page)
-	s.count(opListAPITokens, err)
-	return ts, err
+	return observe(s, opListAPITokens, func() ([]store.APIToken, error) { return s.Store.ListAPITokens(ctx, accountID, page) })
 }
 
 func (s *instrumentedStore) RevokeAPIToken(ctx context.Context, prefix, accountID string, at time.Time) (store.APIToken, error) {
-	t, err := s.Store.RevokeAPIToken(ctx, prefix, accountID, at)
-	s.count(opRevokeAPIToken, err)
-	return t, err
+	return observe(s, opRevokeAPIToken, func() (store.APIToken, error) { return s.Store.RevokeAPIToken(ctx, prefix, accountID, at) })
 }
 
 func (s *instrumentedStore) TouchAPITokens(ctx context.Context, used map[string]time.Time) error {
-	err := s.Store.TouchAPITokens(ctx, used)
-	s.count(opTouchAPITokens, err)
-	return err
+	return s.counted(opTouchAPITokens, s.Store.TouchAPITokens(ctx, used))
 }
 
 func (s *instrumentedStore) AppendAudit(ctx context.Context, events []store.AuditEvent) error {
-	err := s.Store.AppendAudit(ctx, events)
-	s.count(opAppendAudit, err)
-	return err
+	return s.counted(opAppendAudit, s.Store.AppendAudit(ctx, events))
 }
 
 func (s *instrumentedStore) ListAudit(ctx context.Context, afterID int64, since time.Time, limit int) ([]store.AuditEvent, error) {
-	evs, err := s.Store.ListAudit(ctx, afterID, since, limit)
-	s.count(opListAudit, err)
-	return evs, err
+	return observe(s, opListAudit, func() ([]store.AuditEvent, error) { return s.Store.ListAudit(ctx, afterID, since, limit) })
 }
 
 func (s *instrumentedStore) Ping(ctx context.Context) error {
-	err := s.Store.Ping(ctx)
-	s.count(opPing, err)
-	return err
+	return s.counted(opPing, s.Store.Ping(ctx))
 }
 
 func (s *instrumentedStore) Close() error {
-	err := s.Store.Close()
-	s.count(opClose, err)
-	return err
+	return s.counted(opClose, s.Store.Close())
 }
 
 func (s *instrumentedStore) FindAPIToken(ctx context.Context, prefix string) (store.APIToken, error) {
-	t, err := s.Store.FindAPIToken(ctx, prefix)
-	s.count(opFindAPIToken, err)
-	return t, err
+	return observe(s, opFindAPIToken, func() (store.APIToken, error) { return s.Store.FindAPIToken(ctx, prefix) })
 }
 
 func (s *instrumentedStore) DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error) {
-	n, err := s.Store.DeleteAuditBefore(ctx, t)
-	s.count(opDeleteAudit, err)
-	return n, err
+	return observe(s, opDeleteAudit, func() (int64, error) { return s.Store.DeleteAuditBefore(ctx, t) })
 }
 
 func (s *instrumentedStore) DeleteEngineRefreshTokens(ctx context.Context, expired, used time.Time) (int64, error) {
-	n, err := s.Store.DeleteEngineRefreshTokens(ctx, expired, used)
-	s.count(opDeleteEngineRefreshTokens, err)
-	return n, err
+	return observe(s, opDeleteEngineRefreshTokens, func() (int64, error) { return s.Store.DeleteEngineRefreshTokens(ctx, expired, used) })
 }
 
 func (s *instrumentedStore) CreateAccount(ctx context.Context, a store.Account) error {
-	err := s.Store.CreateAccount(ctx, a)
-	s.count(opCreateAccount, err)
-	return err
+	return s.counted(opCreateAccount, s.Store.CreateAccount(ctx, a))
 }
 
 func (s *instrumentedStore) Account(ctx context.Context, name string) (store.Account, error) {
-	a, err := s.Store.Account(ctx, name)
-	s.count(opGetAccount, err)
-	return a, err
+	return observe(s, opGetAccount, func() (store.Account, error) { return s.Store.Account(ctx, name) })
 }
 
 func (s *instrumentedStore) ListAccounts(ctx context.Context) ([]store.Account, error) {
-	as, err := s.Store.ListAccounts(ctx)
-	s.count(opListAccounts, err)
-	return as, err
+	return observe(s, opListAccounts, func() ([]store.Account, error) { return s.Store.ListAccounts(ctx) })
 }
 
 func (s *instrumentedStore) UpdateAccount(ctx context.Context, id string, c store.AccountChange) (store.Account, error) {
-	a, err := s.Store.UpdateAccount(ctx, id, c)
-	s.count(opUpdateAccount, err)
-	return a, err
+	return observe(s, opUpdateAccount, func() (store.Account, error) { return s.Store.UpdateAccount(ctx, id, c) })
 }
 
 func (s *instrumentedStore) DeleteAccount(ctx context.Context, id string, at time.Time) (store.Revoked, error) {
-	r, err := s.Store.DeleteAccount(ctx, id, at)
-	s.count(opDeleteAccount, err)
-	return r, err
+	return observe(s, opDeleteAccount, func() (store.Revoked, error) { return s.Store.DeleteAccount(ctx, id, at) })
 }
 
 func (s *instrumentedStore) RevokeCredentials(ctx context.Context, accountID string, kinds store.CredentialKinds,
 	keepEpoch string, at time.Time) (store.Revoked, error) {
-	r, err := s.Store.RevokeCredentials(ctx, accountID, kinds, keepEpoch, at)
-	s.count(opRevokeCredentials, err)
-	return r, err
+	return observe(s, opRevokeCredentials, func() (store.Revoked, error) { return s.Store.RevokeCredentials(ctx, accountID, kinds, keepEpoch, at) })
 }

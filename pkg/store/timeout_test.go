@@ -71,9 +71,10 @@ func TestWithTimeoutBoundsEveryCall(t *testing.T) {
 }
 
 // TestWithTimeoutBoundsEveryMethod reads timeout.go: every method of
-// store.Store but Close is forwarded after ctx, cancel := b.bound(ctx), so
-// that none reaches a database that does not answer unbounded (the calls
-// above show the bound works; this shows each method has it).
+// store.Store but Close returns call(ctx, b.d, ...) or run(ctx, b.d, ...)
+// around the same method of the wrapped store, so that none reaches a
+// database that does not answer unbounded (the calls above show the bound
+// works; this shows each method has it).
 func TestWithTimeoutBoundsEveryMethod(t *testing.T) {
 	f, err := parser.ParseFile(token.NewFileSet(), "timeout.go", nil, 0)
 	if err != nil {
@@ -82,10 +83,10 @@ func TestWithTimeoutBoundsEveryMethod(t *testing.T) {
 	bounded := map[string]bool{}
 	for _, decl := range f.Decls {
 		fn, ok := decl.(*ast.FuncDecl)
-		if !ok || fn.Recv == nil || fn.Body == nil || len(fn.Body.List) == 0 {
+		if !ok || fn.Recv == nil || fn.Body == nil || len(fn.Body.List) != 1 {
 			continue
 		}
-		bounded[fn.Name.Name] = startsWithBound(fn.Body.List[0])
+		bounded[fn.Name.Name] = forwardsBounded(fn.Body.List[0], fn.Name.Name)
 	}
 	methods := reflect.TypeFor[store.Store]()
 	for i := range methods.NumMethod() {
@@ -94,26 +95,54 @@ func TestWithTimeoutBoundsEveryMethod(t *testing.T) {
 			continue
 		}
 		if !bounded[name] {
-			t.Errorf("timeoutStore.%s does not start with ctx, cancel := b.bound(ctx)", name)
+			t.Errorf("timeoutStore.%s is not return call/run(ctx, b.d, ...) around b.s.%s", name, name)
 		}
 	}
 }
 
-// startsWithBound reports whether stmt is `ctx, cancel := b.bound(ctx)`.
-func startsWithBound(stmt ast.Stmt) bool {
-	as, ok := stmt.(*ast.AssignStmt)
-	if !ok || len(as.Lhs) != 2 || len(as.Rhs) != 1 {
+// forwardsBounded reports whether stmt is `return call(ctx, b.d, f)` or
+// `return run(ctx, b.d, f)` where f is b.s.name itself or a function
+// literal that returns b.s.name(ctx, ...).
+func forwardsBounded(stmt ast.Stmt, name string) bool {
+	ret, ok := stmt.(*ast.ReturnStmt)
+	if !ok || len(ret.Results) != 1 {
 		return false
 	}
-	call, ok := as.Rhs[0].(*ast.CallExpr)
-	if !ok {
+	call, ok := ret.Results[0].(*ast.CallExpr)
+	if !ok || len(call.Args) != 3 || !isIdent(call.Fun, "call") && !isIdent(call.Fun, "run") {
 		return false
 	}
-	sel, ok := call.Fun.(*ast.SelectorExpr)
-	if !ok || sel.Sel.Name != "bound" || len(call.Args) != 1 {
+	if !isIdent(call.Args[0], "ctx") || !isSelector(call.Args[1], "b", "d") {
 		return false
 	}
-	ctx, ok := as.Lhs[0].(*ast.Ident)
-	arg, argOK := call.Args[0].(*ast.Ident)
-	return ok && argOK && ctx.Name == "ctx" && arg.Name == "ctx"
+	if isWrapped(call.Args[2], name) {
+		return true
+	}
+	lit, ok := call.Args[2].(*ast.FuncLit)
+	if !ok || len(lit.Body.List) != 1 {
+		return false
+	}
+	inner, ok := lit.Body.List[0].(*ast.ReturnStmt)
+	if !ok || len(inner.Results) != 1 {
+		return false
+	}
+	fwd, ok := inner.Results[0].(*ast.CallExpr)
+	return ok && isWrapped(fwd.Fun, name) && len(fwd.Args) > 0 && isIdent(fwd.Args[0], "ctx")
+}
+
+// isWrapped reports whether e is b.s.name.
+func isWrapped(e ast.Expr, name string) bool {
+	sel, ok := e.(*ast.SelectorExpr)
+	return ok && sel.Sel.Name == name && isSelector(sel.X, "b", "s")
+}
+
+// isSelector reports whether e is x.sel.
+func isSelector(e ast.Expr, x, sel string) bool {
+	s, ok := e.(*ast.SelectorExpr)
+	return ok && s.Sel.Name == sel && isIdent(s.X, x)
+}
+
+func isIdent(e ast.Expr, name string) bool {
+	id, ok := e.(*ast.Ident)
+	return ok && id.Name == name
 }

@@ -13,62 +13,15 @@ import (
 	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
 
-// CreateAccount implements store.Accounts.
-func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO accounts (`+rows.AccountColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		a.ID, a.Name, a.Email, a.Type, a.State, rows.ToDB(a.CreatedAt), rows.ToDB(a.UpdatedAt), rows.NullTime(a.TokensNotBefore))
-	if isUniqueViolation(err) {
-		return fmt.Errorf("account %q: %w", a.Name, store.ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("create account: %w", s.classify(err))
-	}
-	return nil
-}
-
-// Account implements store.Accounts.
-func (s *Store) Account(ctx context.Context, name string) (store.Account, error) {
-	a, err := rows.ScanAccount(s.pool.QueryRow(ctx, `SELECT `+rows.AccountColumns+` FROM accounts WHERE name = $1`, name))
-	if isNoRows(err) {
-		return store.Account{}, fmt.Errorf("account %q: %w", name, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Account{}, fmt.Errorf("get account: %w", s.classify(err))
-	}
-	return a, nil
-}
-
-// ListAccounts implements store.Accounts.
-func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
-	rs, err := s.pool.Query(ctx, `SELECT `+rows.AccountColumns+` FROM accounts ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", s.classify(err))
-	}
-	defer rs.Close()
-	out, err := rows.All(rs, rows.ScanAccount)
-	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", s.classify(err))
-	}
-	return out, nil
-}
-
 // UpdateAccount implements store.Accounts with one UPDATE (the row lock
 // serializes concurrent ones, each re-reading the row): NULL leaves a
 // field as it is, and TokensNotBefore only ever moves forward.
 func (s *Store) UpdateAccount(ctx context.Context, id string, c store.AccountChange) (store.Account, error) {
-	a, err := rows.ScanAccount(s.pool.QueryRow(ctx, `UPDATE accounts SET email = COALESCE($1, email),
+	return rows.One(s.errs, "account "+id, "update account", s.pool.QueryRow(ctx, `UPDATE accounts SET email = COALESCE($1, email),
 		type = COALESCE($2, type), state = COALESCE($3, state), updated_at = $4,
 		tokens_not_before = GREATEST(tokens_not_before, $5::bigint)
 		WHERE id = $6 RETURNING `+rows.AccountColumns,
-		c.Email, c.Type, c.State, rows.ToDB(c.At), rows.NullTime(c.TokensNotBefore), id))
-	if isNoRows(err) {
-		return store.Account{}, fmt.Errorf("account %s: %w", id, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Account{}, fmt.Errorf("update account: %w", s.classify(err))
-	}
-	return a, nil
+		c.Email, c.Type, c.State, rows.ToDB(c.At), rows.NullTime(c.TokensNotBefore), id), rows.ScanAccount)
 }
 
 // AdoptEpochs implements store.Accounts: one transaction, one round trip
@@ -92,7 +45,7 @@ func (s *Store) AdoptEpochs(ctx context.Context, epochs map[string]string) (int6
 		for range b.Len() {
 			tag, err := br.Exec()
 			if err != nil {
-				return fmt.Errorf("adopt epochs: %w", s.classify(err))
+				return s.errs.Failed("adopt epochs", err)
 			}
 			n += tag.RowsAffected()
 		}

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -19,35 +18,30 @@ import (
 func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken, maxLive int) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("create api token: %w", s.classify(err))
+		return s.errs.Failed("create api token", err)
 	}
 	defer tx.Rollback(ctx)
 	if maxLive > 0 {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, apiTokenLock, t.AccountID); err != nil {
-			return fmt.Errorf("create api token: %w", s.classify(err))
+			return s.errs.Failed("create api token", err)
 		}
 		var live int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM api_tokens
 			WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2`,
 			t.AccountID, rows.ToDB(t.CreatedAt)).Scan(&live); err != nil {
-			return fmt.Errorf("create api token: %w", s.classify(err))
+			return s.errs.Failed("create api token", err)
 		}
 		if live >= maxLive {
 			return fmt.Errorf("api token: %d live: %w", live, store.ErrLimit)
 		}
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO api_tokens (`+rows.APITokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		t.Hash, t.Owner, t.AccountID, t.Role, t.Description, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt),
-		rows.NullTime(t.LastUsedAt), rows.NullTime(t.RevokedAt))
-	if isUniqueViolation(err) {
-		return fmt.Errorf("api token: %w", store.ErrConflict)
-	}
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, rows.APITokenValues(t)...)
 	if err != nil {
-		return fmt.Errorf("create api token: %w", s.classify(err))
+		return s.errs.Inserted("api token", "create api token", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("create api token: %w", s.classify(err))
+		return s.errs.Failed("create api token", err)
 	}
 	return nil
 }
@@ -56,28 +50,12 @@ func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken, maxLive in
 // ("apitok" in ASCII), so they never meet the migration lock.
 const apiTokenLock int32 = 0x61706974
 
-// APIToken implements store.APITokens.
-func (s *Store) APIToken(ctx context.Context, hash string) (store.APIToken, error) {
-	t, err := rows.ScanAPIToken(s.pool.QueryRow(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
-	if isNoRows(err) {
-		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.APIToken{}, fmt.Errorf("get api token: %w", s.classify(err))
-	}
-	return t, nil
-}
-
 // FindAPIToken implements store.APITokens.
 func (s *Store) FindAPIToken(ctx context.Context, prefix string) (store.APIToken, error) {
 	if prefix == "" {
 		return store.APIToken{}, fmt.Errorf("api token: empty prefix: %w", store.ErrNotFound)
 	}
-	t, err := matchPrefix(ctx, s.pool, prefix, "")
-	if err != nil {
-		return store.APIToken{}, s.classify(err)
-	}
-	return t, nil
+	return s.matchPrefix(ctx, s.pool, prefix, "")
 }
 
 // ListAPITokens implements store.APITokens.
@@ -86,22 +64,10 @@ func (s *Store) ListAPITokens(ctx context.Context, accountID string, page store.
 	if page.Limit > 0 {
 		limit = &page.Limit
 	}
-	after := int64(math.MinInt64)
-	if !page.AfterCreated.IsZero() {
-		after = rows.ToDB(page.AfterCreated)
-	}
 	rs, err := s.pool.Query(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens
 		WHERE ($1::text = '' OR account_id = $1::text) AND (created_at, hash) > ($2, $3::text)
-		ORDER BY created_at, hash LIMIT $4`, accountID, after, page.AfterHash, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list api tokens: %w", s.classify(err))
-	}
-	defer rs.Close()
-	out, err := rows.All(rs, rows.ScanAPIToken)
-	if err != nil {
-		return nil, fmt.Errorf("list api tokens: %w", s.classify(err))
-	}
-	return out, nil
+		ORDER BY created_at, hash LIMIT $4`, accountID, rows.LowerBound(page.AfterCreated), page.AfterHash, limit)
+	return rows.List(s.errs, "list api tokens", rs, err, rows.ScanAPIToken)
 }
 
 // RevokeAPIToken implements store.APITokens. The prefix is compared as a
@@ -115,23 +81,21 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, accountID string, at
 	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return store.APIToken{}, fmt.Errorf("revoke api token: %w", s.classify(err))
+		return store.APIToken{}, s.errs.Failed("revoke api token", err)
 	}
 	defer tx.Rollback(ctx)
-	match, err := matchPrefix(ctx, tx, prefix, accountID)
+	match, err := s.matchPrefix(ctx, tx, prefix, accountID)
 	if err != nil {
-		return store.APIToken{}, s.classify(err)
+		return store.APIToken{}, err
 	}
-	t, err := rows.ScanAPIToken(tx.QueryRow(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1)
-		WHERE hash = $2 RETURNING `+rows.APITokenColumns, rows.ToDB(at), match.Hash))
-	if isNoRows(err) {
-		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
-	}
+	t, err := rows.One(s.errs, "api token", "revoke api token", tx.QueryRow(ctx, `UPDATE api_tokens
+		SET revoked_at = COALESCE(revoked_at, $1) WHERE hash = $2 RETURNING `+rows.APITokenColumns,
+		rows.ToDB(at), match.Hash), rows.ScanAPIToken)
 	if err != nil {
-		return store.APIToken{}, fmt.Errorf("revoke api token: %w", s.classify(err))
+		return store.APIToken{}, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return store.APIToken{}, fmt.Errorf("revoke api token: %w", s.classify(err))
+		return store.APIToken{}, s.errs.Failed("revoke api token", err)
 	}
 	return t, nil
 }
@@ -146,26 +110,16 @@ type querier interface {
 // ErrConflict for several. The range on hash (lowercase hex, so every
 // hash starting with prefix sorts below prefix+"g") lets the primary key's
 // index find it; left() keeps the match exact whatever the collation.
-func matchPrefix(ctx context.Context, q querier, prefix, accountID string) (store.APIToken, error) {
+func (s *Store) matchPrefix(ctx context.Context, q querier, prefix, accountID string) (store.APIToken, error) {
 	rs, err := q.Query(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens
 		WHERE hash >= $1::text AND hash < $1::text || 'g' AND left(hash, length($1::text)) = $1::text
 			AND ($2::text = '' OR account_id = $2::text) LIMIT 2`,
 		prefix, accountID)
+	found, err := rows.List(s.errs, "match api token prefix", rs, err, rows.ScanAPIToken)
 	if err != nil {
-		return store.APIToken{}, fmt.Errorf("match api token prefix: %w", err)
+		return store.APIToken{}, err
 	}
-	defer rs.Close()
-	found, err := rows.All(rs, rows.ScanAPIToken)
-	if err != nil {
-		return store.APIToken{}, fmt.Errorf("match api token prefix: %w", err)
-	}
-	switch len(found) {
-	case 0:
-		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
-	case 1:
-		return found[0], nil
-	}
-	return store.APIToken{}, fmt.Errorf("api token prefix matches several: %w", store.ErrConflict)
+	return rows.PrefixMatch(found)
 }
 
 // TouchAPITokens implements store.APITokens: one transaction (one round
@@ -185,7 +139,7 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 	slices.Sort(hashes)
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("touch api tokens: %w", s.classify(err))
+		return s.errs.Failed("touch api tokens", err)
 	}
 	defer tx.Rollback(ctx)
 	var b pgx.Batch
@@ -194,10 +148,10 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 			WHERE hash = $2 AND (last_used_at IS NULL OR last_used_at < $1)`, rows.ToDB(used[h]), h)
 	}
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return fmt.Errorf("touch api tokens: %w", s.classify(err))
+		return s.errs.Failed("touch api tokens", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("touch api tokens: %w", s.classify(err))
+		return s.errs.Failed("touch api tokens", err)
 	}
 	return nil
 }

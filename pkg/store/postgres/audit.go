@@ -2,9 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
-	"math"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -24,65 +21,24 @@ func (s *Store) AppendAudit(ctx context.Context, events []store.AuditEvent) erro
 	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("append audit: %w", s.classify(err))
+		return s.errs.Failed("append audit", err)
 	}
 	defer tx.Rollback(ctx)
 	// Its own round trip: queued in the batch, the lock would come after
 	// the INSERTs were parsed, and parsing already takes ROW EXCLUSIVE.
 	if _, err := tx.Exec(ctx, `LOCK TABLE audit_events IN EXCLUSIVE MODE`); err != nil {
-		return fmt.Errorf("append audit: %w", s.classify(err))
+		return s.errs.Failed("append audit", err)
 	}
 	b := &pgx.Batch{}
 	for _, e := range events {
-		b.Queue(`INSERT INTO audit_events
-			(occurred_at, kind, subject, client_ip, client_id, service, requested, granted, detail)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			rows.ToDB(e.Time), e.Kind, e.Subject, e.ClientIP, e.ClientID, e.Service, e.Requested, e.Granted, e.Detail)
+		b.Queue(`INSERT INTO audit_events (`+rows.AuditInsertColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, rows.AuditValues(e)...)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("append audit: %w", s.classify(err))
+		return s.errs.Failed("append audit", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("append audit: %w", s.classify(err))
+		return s.errs.Failed("append audit", err)
 	}
 	return nil
-}
-
-// ListAudit implements store.Audit. A zero since does not filter; a limit
-// of zero or less returns nothing.
-func (s *Store) ListAudit(ctx context.Context, afterID int64, since time.Time, limit int) ([]store.AuditEvent, error) {
-	if limit <= 0 {
-		return nil, nil
-	}
-	from := int64(math.MinInt64)
-	if !since.IsZero() {
-		from = rows.ToDB(since)
-	}
-	rs, err := s.pool.Query(ctx, `SELECT `+rows.AuditColumns+`
-		FROM audit_events WHERE id > $1 AND occurred_at >= $2 ORDER BY id LIMIT $3`, afterID, from, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", s.classify(err))
-	}
-	defer rs.Close()
-	out, err := rows.All(rs, rows.ScanAuditEvent)
-	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", s.classify(err))
-	}
-	return out, nil
-}
-
-// DeleteAuditBefore implements store.Audit.
-func (s *Store) DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error) {
-	var total int64
-	for {
-		tag, err := s.pool.Exec(ctx, `DELETE FROM audit_events WHERE id IN
-			(SELECT id FROM audit_events WHERE occurred_at < $1 LIMIT $2)`, rows.ToDB(t), store.AuditPurgeBatch)
-		if err != nil {
-			return total, fmt.Errorf("delete audit: %w", s.classify(err))
-		}
-		n := tag.RowsAffected()
-		if total += n; n < store.AuditPurgeBatch {
-			return total, nil
-		}
-	}
 }

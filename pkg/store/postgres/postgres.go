@@ -5,10 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
+	"github.com/tollgate/tollgate/pkg/store/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -28,9 +26,41 @@ const migrationLock int64 = 0x746f6c6c67617465
 // uniqueViolation is SQLSTATE 23505.
 const uniqueViolation = "23505"
 
-// Store is the PostgreSQL backend.
+// Store is the PostgreSQL backend: the methods with the same SQL on both
+// backends come from sqlstore.
 type Store struct {
+	*sqlstore.Store
 	pool *pgxpool.Pool
+	errs rows.Errors // maps pgx's errors to the store's, with classify
+}
+
+// newStore returns the store over pool.
+func newStore(pool *pgxpool.Pool) *Store {
+	s := &Store{pool: pool}
+	s.errs = rows.Errors{NoRows: isNoRows, Duplicate: isUniqueViolation, Classify: s.classify}
+	s.Store = sqlstore.New(conn{pool}, s.errs)
+	return s
+}
+
+// conn runs sqlstore's statements on the pool.
+type conn struct{ pool *pgxpool.Pool }
+
+var _ sqlstore.DB = conn{}
+
+// Exec implements sqlstore.DB.
+func (c conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := c.pool.Exec(ctx, query, args...)
+	return tag.RowsAffected(), err
+}
+
+// QueryRow implements sqlstore.DB.
+func (c conn) QueryRow(ctx context.Context, query string, args ...any) rows.Scanner {
+	return c.pool.QueryRow(ctx, query, args...)
+}
+
+// Query implements sqlstore.DB.
+func (c conn) Query(ctx context.Context, query string, args ...any) (rows.Iter, error) {
+	return c.pool.Query(ctx, query, args...)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -56,7 +86,7 @@ func openUpTo(ctx context.Context, dsn, last string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
-	s := &Store{pool: pool}
+	s := newStore(pool)
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: %w", err)
@@ -106,32 +136,14 @@ func (s *Store) Ping(ctx context.Context) error { return s.classify(s.pool.Ping(
 // migrate applies the embedded migrations not yet recorded, in file-name
 // order, each in its own transaction.
 func (s *Store) migrate(ctx context.Context, last string) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if last != "" && migrationVersion(name) > last {
-			break
-		}
-		if err := s.apply(ctx, name); err != nil {
-			return fmt.Errorf("migration %s: %w", name, err)
-		}
-	}
-	return nil
+	return sqlstore.Migrate(ctx, migrations, last, s.apply)
 }
 
 // apply runs one migration unless it is recorded. The advisory lock is
 // taken first and held until commit, so of several replicas starting at
 // once exactly one creates schema_migrations and applies the migration; the
 // others wait, then find it recorded.
-func (s *Store) apply(ctx context.Context, name string) error {
-	version := migrationVersion(name)
-	body, err := migrations.ReadFile(name)
-	if err != nil {
-		return err
-	}
+func (s *Store) apply(ctx context.Context, version, body string) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return err
@@ -154,7 +166,7 @@ func (s *Store) apply(ctx context.Context, name string) error {
 	}
 	// No arguments: pgx uses the simple protocol, which runs every
 	// statement of the file.
-	if _, err := tx.Exec(ctx, string(body)); err != nil {
+	if _, err := tx.Exec(ctx, body); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
@@ -163,9 +175,6 @@ func (s *Store) apply(ctx context.Context, name string) error {
 	}
 	return tx.Commit(ctx)
 }
-
-// migrationVersion is a migration file's name without ".sql": 0005_accounts.
-func migrationVersion(name string) string { return strings.TrimSuffix(path.Base(name), ".sql") }
 
 // isUniqueViolation reports a UNIQUE/PRIMARY KEY violation.
 func isUniqueViolation(err error) bool {

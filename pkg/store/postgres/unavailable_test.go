@@ -30,7 +30,7 @@ func unconnected(t *testing.T) *Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return &Store{pool: pool}
+	return newStore(pool)
 }
 
 func TestClassify(t *testing.T) {

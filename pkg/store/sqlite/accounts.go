@@ -3,77 +3,28 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/store/internal/rows"
 )
 
-// CreateAccount implements store.Accounts.
-func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO accounts (`+rows.AccountColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.ID, a.Name, a.Email, a.Type, a.State, rows.ToDB(a.CreatedAt), rows.ToDB(a.UpdatedAt), rows.NullTime(a.TokensNotBefore))
-	if isConstraint(err) {
-		return fmt.Errorf("account %q: %w", a.Name, store.ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("create account: %w", classify(err))
-	}
-	return nil
-}
-
-// Account implements store.Accounts.
-func (s *Store) Account(ctx context.Context, name string) (store.Account, error) {
-	a, err := rows.ScanAccount(s.db.QueryRowContext(ctx, `SELECT `+rows.AccountColumns+` FROM accounts WHERE name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Account{}, fmt.Errorf("account %q: %w", name, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Account{}, fmt.Errorf("get account: %w", classify(err))
-	}
-	return a, nil
-}
-
-// ListAccounts implements store.Accounts.
-func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
-	rs, err := s.db.QueryContext(ctx, `SELECT `+rows.AccountColumns+` FROM accounts ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", classify(err))
-	}
-	defer rs.Close()
-	out, err := rows.All(rs, rows.ScanAccount)
-	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", classify(err))
-	}
-	return out, nil
-}
-
 // UpdateAccount implements store.Accounts with one UPDATE: NULL leaves a
 // field as it is, and TokensNotBefore only ever moves forward.
 func (s *Store) UpdateAccount(ctx context.Context, id string, c store.AccountChange) (store.Account, error) {
-	a, err := rows.ScanAccount(s.db.QueryRowContext(ctx, `UPDATE accounts SET email = COALESCE(?1, email),
+	return rows.One(errs, "account "+id, "update account", s.db.QueryRowContext(ctx, `UPDATE accounts SET email = COALESCE(?1, email),
 		type = COALESCE(?2, type), state = COALESCE(?3, state), updated_at = ?4,
 		tokens_not_before = CASE WHEN ?5 IS NULL THEN tokens_not_before
 			ELSE MAX(COALESCE(tokens_not_before, ?5), ?5) END
 		WHERE id = ?6 RETURNING `+rows.AccountColumns,
-		c.Email, c.Type, c.State, rows.ToDB(c.At), rows.NullTime(c.TokensNotBefore), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Account{}, fmt.Errorf("account %s: %w", id, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Account{}, fmt.Errorf("update account: %w", classify(err))
-	}
-	return a, nil
+		c.Email, c.Type, c.State, rows.ToDB(c.At), rows.NullTime(c.TokensNotBefore), id), rows.ScanAccount)
 }
 
 // AdoptEpochs implements store.Accounts.
 func (s *Store) AdoptEpochs(ctx context.Context, epochs map[string]string) (int64, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, fmt.Errorf("adopt epochs: %w", classify(err))
+		return 0, errs.Failed("adopt epochs", err)
 	}
 	defer tx.Rollback()
 	var n int64
@@ -81,17 +32,17 @@ func (s *Store) AdoptEpochs(ctx context.Context, epochs map[string]string) (int6
 		for _, table := range []string{"refresh_tokens", "engine_refresh_tokens"} {
 			res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET epoch = ? WHERE account_id = ? AND epoch = ''`, epoch, id)
 			if err != nil {
-				return 0, fmt.Errorf("adopt epochs: %w", classify(err))
+				return 0, errs.Failed("adopt epochs", err)
 			}
 			m, err := res.RowsAffected()
 			if err != nil {
-				return 0, fmt.Errorf("adopt epochs: %w", classify(err))
+				return 0, errs.Failed("adopt epochs", err)
 			}
 			n += m
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("adopt epochs: %w", classify(err))
+		return 0, errs.Failed("adopt epochs", err)
 	}
 	return n, nil
 }
@@ -101,26 +52,23 @@ func (s *Store) AdoptEpochs(ctx context.Context, epochs map[string]string) (int6
 func (s *Store) DeleteAccount(ctx context.Context, id string, at time.Time) (store.Revoked, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return store.Revoked{}, fmt.Errorf("delete account: %w", classify(err))
+		return store.Revoked{}, errs.Failed("delete account", err)
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `DELETE FROM accounts WHERE id = ?`, id)
 	if err != nil {
-		return store.Revoked{}, fmt.Errorf("delete account: %w", classify(err))
+		return store.Revoked{}, errs.Failed("delete account", err)
 	}
 	n, err := res.RowsAffected()
-	if err != nil {
-		return store.Revoked{}, fmt.Errorf("delete account: %w", classify(err))
-	}
-	if n == 0 {
-		return store.Revoked{}, fmt.Errorf("account %s: %w", id, store.ErrNotFound)
+	if err := errs.Affected("account "+id, "delete account", n, err); err != nil {
+		return store.Revoked{}, err
 	}
 	r, err := revokeCredentials(ctx, tx, id, store.AllKinds, "", at)
 	if err != nil {
 		return store.Revoked{}, err
 	}
 	if err := tx.Commit(); err != nil {
-		return store.Revoked{}, fmt.Errorf("delete account: %w", classify(err))
+		return store.Revoked{}, errs.Failed("delete account", err)
 	}
 	return r, nil
 }
@@ -129,7 +77,7 @@ func (s *Store) DeleteAccount(ctx context.Context, id string, at time.Time) (sto
 func (s *Store) RevokeCredentials(ctx context.Context, accountID string, kinds store.CredentialKinds, keepEpoch string, at time.Time) (store.Revoked, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return store.Revoked{}, fmt.Errorf("revoke credentials: %w", classify(err))
+		return store.Revoked{}, errs.Failed("revoke credentials", err)
 	}
 	defer tx.Rollback()
 	r, err := revokeCredentials(ctx, tx, accountID, kinds, keepEpoch, at)
@@ -137,7 +85,7 @@ func (s *Store) RevokeCredentials(ctx context.Context, accountID string, kinds s
 		return store.Revoked{}, err
 	}
 	if err := tx.Commit(); err != nil {
-		return store.Revoked{}, fmt.Errorf("revoke credentials: %w", classify(err))
+		return store.Revoked{}, errs.Failed("revoke credentials", err)
 	}
 	return r, nil
 }
@@ -169,10 +117,10 @@ func revokeCredentials(ctx context.Context, tx *sql.Tx, accountID string, kinds 
 		}
 		res, err := tx.ExecContext(ctx, st.query, st.args...)
 		if err != nil {
-			return store.Revoked{}, fmt.Errorf("revoke credentials: %w", classify(err))
+			return store.Revoked{}, errs.Failed("revoke credentials", err)
 		}
 		if *st.n, err = res.RowsAffected(); err != nil {
-			return store.Revoked{}, fmt.Errorf("revoke credentials: %w", classify(err))
+			return store.Revoked{}, errs.Failed("revoke credentials", err)
 		}
 	}
 	return r, nil

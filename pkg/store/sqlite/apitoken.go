@@ -3,9 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -18,7 +16,7 @@ import (
 func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken, maxLive int) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("create api token: %w", classify(err))
+		return errs.Failed("create api token", err)
 	}
 	defer tx.Rollback()
 	if maxLive > 0 {
@@ -26,38 +24,21 @@ func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken, maxLive in
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM api_tokens
 			WHERE account_id = ? AND revoked_at IS NULL AND expires_at > ?`,
 			t.AccountID, rows.ToDB(t.CreatedAt)).Scan(&live); err != nil {
-			return fmt.Errorf("create api token: %w", classify(err))
+			return errs.Failed("create api token", err)
 		}
 		if live >= maxLive {
 			return fmt.Errorf("api token: %d live: %w", live, store.ErrLimit)
 		}
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO api_tokens (`+rows.APITokenColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.Owner, t.AccountID, t.Role, t.Description, rows.ToDB(t.CreatedAt), rows.ToDB(t.ExpiresAt),
-		rows.NullTime(t.LastUsedAt), rows.NullTime(t.RevokedAt))
-	if isConstraint(err) {
-		return fmt.Errorf("api token: %w", store.ErrConflict)
-	}
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, rows.APITokenValues(t)...)
 	if err != nil {
-		return fmt.Errorf("create api token: %w", classify(err))
+		return errs.Inserted("api token", "create api token", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("create api token: %w", classify(err))
+		return errs.Failed("create api token", err)
 	}
 	return nil
-}
-
-// APIToken implements store.APITokens.
-func (s *Store) APIToken(ctx context.Context, hash string) (store.APIToken, error) {
-	t, err := rows.ScanAPIToken(s.db.QueryRowContext(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.APIToken{}, fmt.Errorf("get api token: %w", classify(err))
-	}
-	return t, nil
 }
 
 // FindAPIToken implements store.APITokens.
@@ -74,22 +55,10 @@ func (s *Store) ListAPITokens(ctx context.Context, accountID string, page store.
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
-	after := int64(math.MinInt64)
-	if !page.AfterCreated.IsZero() {
-		after = rows.ToDB(page.AfterCreated)
-	}
 	rs, err := s.db.QueryContext(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens
 		WHERE (?1 = '' OR account_id = ?1) AND (created_at, hash) > (?2, ?3)
-		ORDER BY created_at, hash LIMIT ?4`, accountID, after, page.AfterHash, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list api tokens: %w", classify(err))
-	}
-	defer rs.Close()
-	out, err := rows.All(rs, rows.ScanAPIToken)
-	if err != nil {
-		return nil, fmt.Errorf("list api tokens: %w", classify(err))
-	}
-	return out, nil
+		ORDER BY created_at, hash LIMIT ?4`, accountID, rows.LowerBound(page.AfterCreated), page.AfterHash, limit)
+	return rows.List(errs, "list api tokens", rs, err, rows.ScanAPIToken)
 }
 
 // RevokeAPIToken implements store.APITokens. The prefix is compared as a
@@ -102,23 +71,21 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, accountID string, at
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return store.APIToken{}, fmt.Errorf("revoke api token: %w", classify(err))
+		return store.APIToken{}, errs.Failed("revoke api token", err)
 	}
 	defer tx.Rollback()
 	match, err := matchPrefix(ctx, tx, prefix, accountID)
 	if err != nil {
 		return store.APIToken{}, err
 	}
-	t, err := rows.ScanAPIToken(tx.QueryRowContext(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?)
-		WHERE hash = ? RETURNING `+rows.APITokenColumns, rows.ToDB(at), match.Hash))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
-	}
+	t, err := rows.One(errs, "api token", "revoke api token", tx.QueryRowContext(ctx, `UPDATE api_tokens
+		SET revoked_at = COALESCE(revoked_at, ?) WHERE hash = ? RETURNING `+rows.APITokenColumns,
+		rows.ToDB(at), match.Hash), rows.ScanAPIToken)
 	if err != nil {
-		return store.APIToken{}, fmt.Errorf("revoke api token: %w", classify(err))
+		return store.APIToken{}, err
 	}
 	if err := tx.Commit(); err != nil {
-		return store.APIToken{}, fmt.Errorf("revoke api token: %w", classify(err))
+		return store.APIToken{}, errs.Failed("revoke api token", err)
 	}
 	return t, nil
 }
@@ -137,21 +104,11 @@ func matchPrefix(ctx context.Context, q querier, prefix, accountID string) (stor
 	rs, err := q.QueryContext(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens
 		WHERE hash >= ?1 AND hash < ?1 || 'g' AND substr(hash, 1, length(?1)) = ?1
 			AND (?2 = '' OR account_id = ?2) LIMIT 2`, prefix, accountID)
+	found, err := rows.List(errs, "match api token prefix", rs, err, rows.ScanAPIToken)
 	if err != nil {
-		return store.APIToken{}, fmt.Errorf("match api token prefix: %w", classify(err))
+		return store.APIToken{}, err
 	}
-	defer rs.Close()
-	found, err := rows.All(rs, rows.ScanAPIToken)
-	if err != nil {
-		return store.APIToken{}, fmt.Errorf("match api token prefix: %w", classify(err))
-	}
-	switch len(found) {
-	case 0:
-		return store.APIToken{}, fmt.Errorf("api token: %w", store.ErrNotFound)
-	case 1:
-		return found[0], nil
-	}
-	return store.APIToken{}, fmt.Errorf("api token prefix matches several: %w", store.ErrConflict)
+	return rows.PrefixMatch(found)
 }
 
 // TouchAPITokens implements store.APITokens: one transaction, and a stored
@@ -167,13 +124,13 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 	slices.Sort(hashes)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("touch api tokens: %w", classify(err))
+		return errs.Failed("touch api tokens", err)
 	}
 	defer tx.Rollback()
 	stmt, err := tx.PrepareContext(ctx, `UPDATE api_tokens SET last_used_at = ?1
 		WHERE hash = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)`)
 	if err != nil {
-		return fmt.Errorf("touch api tokens: %w", classify(err))
+		return errs.Failed("touch api tokens", err)
 	}
 	defer stmt.Close()
 	for _, h := range hashes {
@@ -182,11 +139,11 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 			continue
 		}
 		if _, err := stmt.ExecContext(ctx, rows.ToDB(at), h); err != nil {
-			return fmt.Errorf("touch api tokens: %w", classify(err))
+			return errs.Failed("touch api tokens", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("touch api tokens: %w", classify(err))
+		return errs.Failed("touch api tokens", err)
 	}
 	return nil
 }

@@ -2,9 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
-	"math"
-	"time"
 
 	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/store/internal/rows"
@@ -18,66 +15,22 @@ func (s *Store) AppendAudit(ctx context.Context, events []store.AuditEvent) erro
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("append audit: %w", classify(err))
+		return errs.Failed("append audit", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events
-		(occurred_at, kind, subject, client_ip, client_id, service, requested, granted, detail)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events (`+rows.AuditInsertColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
-		return fmt.Errorf("append audit: %w", classify(err))
+		return errs.Failed("append audit", err)
 	}
 	defer stmt.Close()
 	for _, e := range events {
-		if _, err := stmt.ExecContext(ctx, rows.ToDB(e.Time), e.Kind, e.Subject, e.ClientIP, e.ClientID,
-			e.Service, e.Requested, e.Granted, e.Detail); err != nil {
-			return fmt.Errorf("append audit: %w", classify(err))
+		if _, err := stmt.ExecContext(ctx, rows.AuditValues(e)...); err != nil {
+			return errs.Failed("append audit", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("append audit: %w", classify(err))
+		return errs.Failed("append audit", err)
 	}
 	return nil
-}
-
-// ListAudit implements store.Audit. A zero since does not filter; a limit
-// of zero or less returns nothing.
-func (s *Store) ListAudit(ctx context.Context, afterID int64, since time.Time, limit int) ([]store.AuditEvent, error) {
-	if limit <= 0 {
-		return nil, nil
-	}
-	from := int64(math.MinInt64)
-	if !since.IsZero() {
-		from = rows.ToDB(since)
-	}
-	rs, err := s.db.QueryContext(ctx, `SELECT `+rows.AuditColumns+`
-		FROM audit_events WHERE id > ? AND occurred_at >= ? ORDER BY id LIMIT ?`, afterID, from, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", classify(err))
-	}
-	defer rs.Close()
-	out, err := rows.All(rs, rows.ScanAuditEvent)
-	if err != nil {
-		return nil, fmt.Errorf("list audit: %w", classify(err))
-	}
-	return out, nil
-}
-
-// DeleteAuditBefore implements store.Audit.
-func (s *Store) DeleteAuditBefore(ctx context.Context, t time.Time) (int64, error) {
-	var total int64
-	for {
-		res, err := s.db.ExecContext(ctx, `DELETE FROM audit_events WHERE id IN
-			(SELECT id FROM audit_events WHERE occurred_at < ? LIMIT ?)`, rows.ToDB(t), store.AuditPurgeBatch)
-		if err != nil {
-			return total, fmt.Errorf("delete audit: %w", classify(err))
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, fmt.Errorf("delete audit: %w", classify(err))
-		}
-		if total += n; n < store.AuditPurgeBatch {
-			return total, nil
-		}
-	}
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
 
@@ -20,13 +19,17 @@ import (
 	sqlite3lib "modernc.org/sqlite/lib"
 
 	"github.com/tollgate/tollgate/pkg/store"
+	"github.com/tollgate/tollgate/pkg/store/internal/rows"
+	"github.com/tollgate/tollgate/pkg/store/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store is the SQLite backend.
+// Store is the SQLite backend: the methods with the same SQL on both
+// backends come from sqlstore.
 type Store struct {
+	*sqlstore.Store
 	db   *sql.DB
 	path string // the database file, whose header Ping reads
 }
@@ -57,7 +60,7 @@ func openUpTo(ctx context.Context, path, last string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{Store: sqlstore.New(conn{db}, errs), db: db, path: path}
 	if err := s.migrate(ctx, last); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
@@ -165,28 +168,11 @@ func (s *Store) migrate(ctx context.Context, last string) error {
 		version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("migrations table: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if last != "" && migrationVersion(name) > last {
-			break
-		}
-		if err := s.apply(ctx, name); err != nil {
-			return fmt.Errorf("migration %s: %w", name, err)
-		}
-	}
-	return nil
+	return sqlstore.Migrate(ctx, migrations, last, s.apply)
 }
 
-func (s *Store) apply(ctx context.Context, name string) error {
-	version := migrationVersion(name)
-	body, err := migrations.ReadFile(name)
-	if err != nil {
-		return err
-	}
+// apply runs one migration in its own transaction unless it is recorded.
+func (s *Store) apply(ctx context.Context, version, body string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -199,7 +185,7 @@ func (s *Store) apply(ctx context.Context, name string) error {
 	if n > 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+	if _, err := tx.ExecContext(ctx, body); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
@@ -209,8 +195,41 @@ func (s *Store) apply(ctx context.Context, name string) error {
 	return tx.Commit()
 }
 
-// migrationVersion is a migration file's name without ".sql": 0005_accounts.
-func migrationVersion(name string) string { return strings.TrimSuffix(filepath.Base(name), ".sql") }
+// conn runs sqlstore's statements on db, their placeholders $1, $2...
+// sent as SQLite's ?1, ?2....
+type conn struct{ db *sql.DB }
+
+var _ sqlstore.DB = conn{}
+
+// Exec implements sqlstore.DB.
+func (c conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := c.db.ExecContext(ctx, numbered(query), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// QueryRow implements sqlstore.DB.
+func (c conn) QueryRow(ctx context.Context, query string, args ...any) rows.Scanner {
+	return c.db.QueryRowContext(ctx, numbered(query), args...)
+}
+
+// Query implements sqlstore.DB.
+func (c conn) Query(ctx context.Context, query string, args ...any) (rows.Iter, error) {
+	return c.db.QueryContext(ctx, numbered(query), args...)
+}
+
+// numbered returns query with PostgreSQL's placeholders $n written as
+// SQLite's ?n (https://sqlite.org/lang_expr.html#parameters): sqlstore's
+// queries have no other $.
+func numbered(query string) string { return strings.ReplaceAll(query, "$", "?") }
+
+// errs maps the driver's errors to the store's (see rows.Errors).
+var errs = rows.Errors{NoRows: isNoRows, Duplicate: isConstraint, Classify: classify}
+
+// isNoRows reports an empty result of QueryRow.
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 // isConstraint reports a UNIQUE/PRIMARY KEY violation.
 func isConstraint(err error) bool {

@@ -3,6 +3,7 @@ package rows
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 	"unicode/utf8"
 
@@ -17,6 +18,15 @@ func ToDB(t time.Time) int64 { return t.UnixNano() }
 
 // FromDB returns the UTC time of n Unix nanoseconds.
 func FromDB(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// LowerBound returns t as Unix nanoseconds for a "not before" filter: the
+// zero time, no filter, is the smallest value there is.
+func LowerBound(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MinInt64
+	}
+	return ToDB(t)
+}
 
 // NullTime maps the zero time to nil (NULL), any other to its Unix
 // nanoseconds. Both database/sql and pgx send a nil *int64 as NULL.

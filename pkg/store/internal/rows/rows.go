@@ -39,6 +39,15 @@ func All[T any](it Iter, scan func(Scanner) (T, error)) ([]T, error) {
 // ClientColumns are the columns ScanClient reads, in order.
 const ClientColumns = `id, secret_hash, audiences, scopes, description, created_at, updated_at`
 
+// ClientValues are c's values for ClientColumns, in order.
+func ClientValues(c store.Client) ([]any, error) {
+	aud, scopes, err := ClientLists(c)
+	if err != nil {
+		return nil, err
+	}
+	return []any{c.ID, c.SecretHash, aud, scopes, c.Description, ToDB(c.CreatedAt), NullTime(c.UpdatedAt)}, nil
+}
+
 // ScanClient reads a row of ClientColumns.
 func ScanClient(r Scanner) (store.Client, error) {
 	var (
@@ -64,6 +73,12 @@ func ScanClient(r Scanner) (store.Client, error) {
 // APITokenColumns are the columns ScanAPIToken reads, in order.
 const APITokenColumns = `hash, owner, account_id, role, description, created_at, expires_at, last_used_at, revoked_at`
 
+// APITokenValues are t's values for APITokenColumns, in order.
+func APITokenValues(t store.APIToken) []any {
+	return []any{t.Hash, t.Owner, t.AccountID, t.Role, t.Description, ToDB(t.CreatedAt), ToDB(t.ExpiresAt),
+		NullTime(t.LastUsedAt), NullTime(t.RevokedAt)}
+}
+
 // ScanAPIToken reads a row of APITokenColumns.
 func ScanAPIToken(r Scanner) (store.APIToken, error) {
 	var (
@@ -82,6 +97,12 @@ func ScanAPIToken(r Scanner) (store.APIToken, error) {
 // RefreshTokenColumns are the columns ScanRefreshToken reads, in order.
 const RefreshTokenColumns = `hash, subject, account_id, epoch, client_id, service, created_at, expires_at, revoked_at`
 
+// RefreshTokenValues are t's values for RefreshTokenColumns, in order.
+func RefreshTokenValues(t store.RefreshToken) []any {
+	return []any{t.Hash, t.Subject, t.AccountID, t.Epoch, t.ClientID, t.Service, ToDB(t.CreatedAt), ToDB(t.ExpiresAt),
+		NullTime(t.RevokedAt)}
+}
+
 // ScanRefreshToken reads a row of RefreshTokenColumns.
 func ScanRefreshToken(r Scanner) (store.RefreshToken, error) {
 	var (
@@ -99,6 +120,12 @@ func ScanRefreshToken(r Scanner) (store.RefreshToken, error) {
 // EngineRefreshColumns are the columns of engine_refresh_tokens, in the
 // order ScanEngineRefreshToken reads them.
 const EngineRefreshColumns = `hash, family_id, subject, account_id, epoch, client_id, created_at, expires_at, used_at, revoked_at`
+
+// EngineRefreshValues are t's values for EngineRefreshColumns, in order.
+func EngineRefreshValues(t store.EngineRefreshToken) []any {
+	return []any{t.Hash, t.FamilyID, t.Subject, t.AccountID, t.Epoch, t.ClientID, ToDB(t.CreatedAt), ToDB(t.ExpiresAt),
+		NullTime(t.UsedAt), NullTime(t.RevokedAt)}
+}
 
 // EngineRefreshRead is EngineRefreshColumns as read: with, as revoked_at,
 // the first revocation of the token's family, so that a token created after
@@ -124,6 +151,15 @@ func ScanEngineRefreshToken(r Scanner) (store.EngineRefreshToken, error) {
 
 // AuditColumns are the columns ScanAuditEvent reads, in order.
 const AuditColumns = `id, occurred_at, kind, subject, client_ip, client_id, service, requested, granted, detail`
+
+// AuditInsertColumns are AuditColumns without the id the database
+// assigns: those AuditValues fills.
+const AuditInsertColumns = `occurred_at, kind, subject, client_ip, client_id, service, requested, granted, detail`
+
+// AuditValues are e's values for AuditInsertColumns, in order.
+func AuditValues(e store.AuditEvent) []any {
+	return []any{ToDB(e.Time), e.Kind, e.Subject, e.ClientIP, e.ClientID, e.Service, e.Requested, e.Granted, e.Detail}
+}
 
 // ScanAuditEvent reads a row of AuditColumns.
 func ScanAuditEvent(r Scanner) (store.AuditEvent, error) {
@@ -160,6 +196,11 @@ func ScanKeyRing(r Scanner) (store.KeyRing, error) {
 
 // AccountColumns are the columns ScanAccount reads, in order.
 const AccountColumns = `id, name, email, type, state, created_at, updated_at, tokens_not_before`
+
+// AccountValues are a's values for AccountColumns, in order.
+func AccountValues(a store.Account) []any {
+	return []any{a.ID, a.Name, a.Email, a.Type, a.State, ToDB(a.CreatedAt), ToDB(a.UpdatedAt), NullTime(a.TokensNotBefore)}
+}
 
 // ScanAccount reads a row of AccountColumns.
 func ScanAccount(r Scanner) (store.Account, error) {
