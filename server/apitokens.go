@@ -15,6 +15,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
+	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
@@ -103,30 +104,22 @@ type tokenItem struct {
 
 // create serves POST /api/tokens.
 func (e *apiTokenEndpoint) create(w http.ResponseWriter, r *http.Request) {
-	// 1. Parse the JSON body.
+	// 1-2. Parse the JSON body and authenticate the password user: an API
+	// token cannot mint tokens.
 	var req createRequest
-	if derr := decodeJSONBody(w, r, &req, false); derr != nil {
-		e.rd.docker(w, *derr)
-		return
-	}
-	// 2. Authenticate the password user, unless a failure budget is spent;
-	// an API token cannot mint tokens.
-	if !e.limits.admit(w, r, req.Username, req.Password, e.rd.tooManyDocker) {
-		return
-	}
-	c, derr, err := e.passwordCaller(r, req.bodyCredentials)
-	if e.failed(w, r, derr, err) {
-		return
-	}
+	c, err := e.authenticate(w, r, &req, &req.bodyCredentials, passwordOnly)
 	// 3. Mint the token under the configured role, lifetime and count rules.
-	raw, rec, err := e.tokens.Create(r.Context(), c, req.Role, req.TTLDays, req.Description)
+	var raw string
+	var rec store.APIToken
+	if err == nil {
+		raw, rec, err = e.tokens.Create(r.Context(), c, req.Role, req.TTLDays, req.Description)
+	}
 	if err != nil {
-		e.tokenError(w, r, err)
+		e.rd.dockerFailure(w, r, tokenError(err))
 		return
 	}
 	// 4. Respond: the only time the token is shown.
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, createResponse{
+	writePrivate(w, http.StatusOK, createResponse{
 		Token:         raw,
 		ExpiresInDays: int(rec.ExpiresAt.Sub(rec.CreatedAt) / (24 * time.Hour)),
 		HashPrefix:    apitoken.HashPrefix(rec.Hash),
@@ -137,35 +130,22 @@ func (e *apiTokenEndpoint) create(w http.ResponseWriter, r *http.Request) {
 
 // list serves POST /api/tokens/list.
 func (e *apiTokenEndpoint) list(w http.ResponseWriter, r *http.Request) {
-	// 1. Parse the JSON body (empty with a Bearer token).
+	// 1-2. Parse the JSON body (empty with a Bearer token) and authenticate.
 	var req listRequest
-	if derr := decodeJSONBody(w, r, &req, true); derr != nil {
-		e.rd.docker(w, *derr)
-		return
-	}
-	// 2. Authenticate: password in the body, or an API token as Bearer,
-	// unless a failure budget is spent.
-	if !e.admit(w, r, req.bodyCredentials) {
-		return
-	}
-	c, derr, err := e.caller(r, req.bodyCredentials)
-	if e.failed(w, r, derr, err) {
-		return
-	}
+	c, err := e.authenticate(w, r, &req, &req.bodyCredentials, bearerEmptyBody)
 	// 3. Read a page of the caller's tokens, or of everyone's for an admin.
-	page, derr := readPage(req.Limit, req.After)
-	if derr != nil {
-		e.rd.docker(w, *derr)
-		return
-	}
 	var toks []store.APIToken
-	if c.ActsAsAdmin() {
+	var page store.Page
+	if err == nil {
+		page, err = readPage(req.Limit, req.After)
+	}
+	if err == nil && c.ActsAsAdmin() {
 		toks, err = e.tokens.ListAll(r.Context(), page)
-	} else {
+	} else if err == nil {
 		toks, err = e.tokens.List(r.Context(), c, page)
 	}
 	if err != nil {
-		e.rd.storeOrInternalDocker(w, r, err)
+		e.rd.dockerFailure(w, r, err)
 		return
 	}
 	// 4. Respond without secrets.
@@ -176,134 +156,88 @@ func (e *apiTokenEndpoint) list(w http.ResponseWriter, r *http.Request) {
 	if len(toks) == page.Limit {
 		resp.Next = cursorOf(toks[len(toks)-1])
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, resp)
+	writePrivate(w, http.StatusOK, resp)
 }
 
 // revoke serves POST /api/tokens/revoke.
 func (e *apiTokenEndpoint) revoke(w http.ResponseWriter, r *http.Request) {
-	// 1. Parse the JSON body.
+	// 1-2. Parse the JSON body and authenticate.
 	var req revokeRequest
-	if derr := decodeJSONBody(w, r, &req, false); derr != nil {
-		e.rd.docker(w, *derr)
-		return
-	}
-	// 2. Authenticate: password in the body, or an API token as Bearer,
-	// unless a failure budget is spent.
-	if !e.admit(w, r, req.bodyCredentials) {
-		return
-	}
-	c, derr, err := e.caller(r, req.bodyCredentials)
-	if e.failed(w, r, derr, err) {
-		return
-	}
+	c, err := e.authenticate(w, r, &req, &req.bodyCredentials, bearerToo)
 	// 3. Revoke: the caller's own token, or anyone's for an admin.
-	rec, err := e.tokens.Revoke(r.Context(), c, req.HashPrefix)
+	var rec store.APIToken
+	if err == nil {
+		rec, err = e.tokens.Revoke(r.Context(), c, req.HashPrefix)
+	}
 	if err != nil {
-		e.tokenError(w, r, err)
+		e.rd.dockerFailure(w, r, tokenError(err))
 		return
 	}
 	// 4. Respond with the revoked token.
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, describe(rec, true))
+	writePrivate(w, http.StatusOK, describe(rec, true))
 }
 
-// caller authenticates a list or revoke request: an API token as Bearer
-// (acting as its owner, with the owner's admin rights only if the token's
-// role is admin), or password credentials in the body. Not both.
-func (e *apiTokenEndpoint) caller(r *http.Request, body bodyCredentials) (authn.Identity, *DockerError, error) {
+// callers says whom an API-token endpoint takes.
+type callers uint8
+
+const (
+	passwordOnly    callers = iota // a password user in the body: an API token never mints another
+	bearerToo                      // or an API token as Bearer
+	bearerEmptyBody                // or an API token as Bearer, the body then possibly empty
+)
+
+// authenticate decodes the JSON body into v and authenticates its caller:
+// the password user of body, or an API token as Bearer where the endpoint
+// takes one (acting as its owner, with the owner's admin rights only if
+// the token's role is admin). Not both. Failures spend the budgets
+// (grant.Authenticate).
+func (e *apiTokenEndpoint) authenticate(w http.ResponseWriter, r *http.Request, v any, body *bodyCredentials,
+	who callers) (authn.Identity, error) {
 	h := r.Header.Get("Authorization")
-	if h == "" {
-		return e.passwordCaller(r, body)
+	if err := decodeJSONBody(w, r, v, who == bearerEmptyBody); err != nil {
+		return authn.Identity{}, err
 	}
+	req := grant.Request{Username: body.Username, Password: body.Password, Budget: e.limits.budget(r)}
+	var handler grant.Handler = grant.Password{Authn: e.passwords}
 	scheme, tok, _ := strings.Cut(h, " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		d := unauthorized("use username and password in the JSON body, or Authorization: Bearer with an API token")
-		return authn.Identity{}, &d, nil
-	}
-	if body.given() {
-		d := badRequest("credentials given twice", "send either an Authorization header or username and password, not both")
-		return authn.Identity{}, &d, nil
-	}
-	tok = strings.TrimSpace(tok)
-	var id authn.Identity
-	err := authn.ErrBadCredentials
-	if apitoken.LooksLike(tok) {
-		id, err = e.callers.Authenticate(r.Context(), apitoken.Username, authn.Secret(tok))
-	}
-	if d := credentialFailure(err); d != nil {
-		e.limits.failed(r, "", "")
-		if !errors.Is(err, authn.ErrDisabled) {
-			d.Message = "invalid, expired or revoked API token"
-		}
-		return authn.Identity{}, d, nil
-	}
-	if err != nil {
-		return authn.Identity{}, nil, err
-	}
-	return id, nil, nil
-}
-
-// passwordCaller authenticates body credentials against the password users
-// only, never against API tokens.
-func (e *apiTokenEndpoint) passwordCaller(r *http.Request, body bodyCredentials) (authn.Identity, *DockerError, error) {
-	if body.Username == "" || body.Password == "" {
-		d := unauthorized("username and password are required in the JSON body")
-		return authn.Identity{}, &d, nil
-	}
-	id, err := e.passwords.Authenticate(r.Context(), body.Username, body.Password)
-	if d := credentialFailure(err); d != nil {
-		if !errors.Is(err, authn.ErrDisabled) {
-			e.limits.failed(r, body.Username, body.Password)
-		}
-		return authn.Identity{}, d, nil
-	}
-	if err != nil {
-		return authn.Identity{}, nil, err
-	}
-	return id, nil, nil
-}
-
-// failed renders a client or internal error of authentication and reports
-// whether there was one.
-func (e *apiTokenEndpoint) failed(w http.ResponseWriter, r *http.Request, derr *DockerError, err error) bool {
 	switch {
-	case err != nil:
-		e.rd.storeOrInternalDocker(w, r, err)
-	case derr != nil:
-		e.rd.docker(w, *derr)
+	case h == "" && (body.Username == "" || body.Password == ""):
+		return authn.Identity{}, unauthorized("username and password are required in the JSON body")
+	case h == "":
+	case who == passwordOnly || !strings.EqualFold(scheme, "Bearer"):
+		return authn.Identity{}, unauthorized("use username and password in the JSON body, or Authorization: Bearer with an API token")
+	case body.given():
+		return authn.Identity{}, badRequest("credentials given twice", "send either an Authorization header or username and password, not both")
 	default:
-		return false
+		req.Password, handler = authn.Secret(strings.TrimSpace(tok)), grant.APIToken{Authn: e.callers}
 	}
-	return true
+	return grant.Authenticate(r.Context(), handler, &req)
 }
 
-// tokenError maps the errors of pkg/authn/apitoken to HTTP.
-func (e *apiTokenEndpoint) tokenError(w http.ResponseWriter, r *http.Request, err error) {
+// tokenError maps the errors of pkg/authn/apitoken to the Docker errors
+// they are; others are returned as they are.
+func tokenError(err error) error {
 	switch {
 	case errors.Is(err, apitoken.ErrInvalidRole), errors.Is(err, apitoken.ErrTTL),
 		errors.Is(err, apitoken.ErrDescription), errors.Is(err, apitoken.ErrInvalidPrefix):
-		e.rd.docker(w, badRequest("invalid request", err.Error()))
+		return badRequest("invalid request", err.Error())
 	case errors.Is(err, apitoken.ErrRoleNotAllowed):
-		e.rd.docker(w, DockerError{Status: http.StatusForbidden, Code: "DENIED", Message: "only admin users may create admin tokens"})
+		return DockerError{Status: http.StatusForbidden, Code: "DENIED", Message: "only admin users may create admin tokens"}
 	case errors.Is(err, apitoken.ErrNotFound):
-		e.rd.docker(w, DockerError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "no such token"})
+		return DockerError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "no such token"}
 	case errors.Is(err, apitoken.ErrAmbiguousPrefix):
-		e.rd.docker(w, DockerError{Status: http.StatusConflict, Code: "CONFLICT", Message: "hash prefix matches several tokens"})
-	case credentialFailure(err) != nil: // the owner's account, read again
-		e.rd.docker(w, *credentialFailure(err))
+		return DockerError{Status: http.StatusConflict, Code: "CONFLICT", Message: "hash prefix matches several tokens"}
 	case errors.Is(err, apitoken.ErrTooMany):
-		e.rd.docker(w, DockerError{Status: http.StatusConflict, Code: "TOO_MANY_TOKENS",
-			Message: "too many live API tokens", Detail: "revoke one first (api_tokens.max_per_user)"})
-	default:
-		e.rd.storeOrInternalDocker(w, r, err)
+		return DockerError{Status: http.StatusConflict, Code: "TOO_MANY_TOKENS",
+			Message: "too many live API tokens", Detail: "revoke one first (api_tokens.max_per_user)"}
 	}
+	return grant.Credentials(err, "") // the owner's account, read again
 }
 
 // decodeJSONBody reads one JSON object of at most maxAPITokenBody bytes,
 // refusing unknown fields and trailing data. An empty body is allowed when
 // allowEmpty (it decodes as {}).
-func decodeJSONBody(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) *DockerError {
+func decodeJSONBody(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxAPITokenBody)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -324,12 +258,10 @@ func decodeJSONBody(w http.ResponseWriter, r *http.Request, v any, allowEmpty bo
 	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		d := DockerError{Status: http.StatusRequestEntityTooLarge, Code: "INVALID_REQUEST",
+		return DockerError{Status: http.StatusRequestEntityTooLarge, Code: "INVALID_REQUEST",
 			Message: "request body too large", Detail: "at most 16 KiB"}
-		return &d
 	}
-	d := badRequest("malformed JSON body", jsonProblem(err))
-	return &d
+	return badRequest("malformed JSON body", jsonProblem(err))
 }
 
 // jsonProblem describes a decoding error without quoting the input.
@@ -350,13 +282,12 @@ func jsonProblem(err error) string {
 }
 
 // readPage reads a list request's limit and cursor.
-func readPage(limit int, after string) (store.Page, *DockerError) {
+func readPage(limit int, after string) (store.Page, error) {
 	switch {
 	case limit == 0:
 		limit = defaultPage
 	case limit < 0 || limit > maxPage:
-		d := badRequest("invalid request", fmt.Sprintf("limit must be between 1 and %d", maxPage))
-		return store.Page{}, &d
+		return store.Page{}, badRequest("invalid request", fmt.Sprintf("limit must be between 1 and %d", maxPage))
 	}
 	page := store.Page{Limit: limit}
 	if after == "" {
@@ -366,8 +297,7 @@ func readPage(limit int, after string) (store.Page, *DockerError) {
 	nanos, hash, ok := strings.Cut(string(raw), ".")
 	n, nerr := strconv.ParseInt(nanos, 10, 64)
 	if err != nil || !ok || nerr != nil || hash == "" {
-		d := badRequest("invalid request", "after is not a cursor this server gave")
-		return store.Page{}, &d
+		return store.Page{}, badRequest("invalid request", "after is not a cursor this server gave")
 	}
 	page.AfterCreated, page.AfterHash = time.Unix(0, n).UTC(), hash
 	return page, nil

@@ -12,7 +12,6 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/tollgate/tollgate/pkg/authn"
-	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/grant"
 )
@@ -191,116 +190,71 @@ func accountBody(a engine.Account) engineAccount {
 // credential sees it.
 func (e *engineEndpoint) account(w http.ResponseWriter, r *http.Request) {
 	// 1-2. Authenticate.
-	id, ok := e.caller(w, r)
-	if !ok {
-		return
-	}
+	id, bearer, err := e.caller(r)
 	// 3. Read the account.
-	acct, err := e.eng.Account(r.Context(), id)
+	var acct engine.Account
+	if err == nil {
+		acct, err = e.eng.Account(r.Context(), id)
+	}
 	if err != nil {
-		e.rd.storeOrInternalEngine(w, r, err)
+		e.rd.engineFailure(w, r, err, bearer)
 		return
 	}
 	// 4. Respond.
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, accountBody(acct))
+	writePrivate(w, http.StatusOK, accountBody(acct))
 }
 
 // accounts serves GET /v1/accounts: every account, for admins.
 func (e *engineEndpoint) accounts(w http.ResponseWriter, r *http.Request) {
 	// 1-2. Authenticate.
-	id, ok := e.caller(w, r)
-	if !ok {
-		return
-	}
+	id, bearer, err := e.caller(r)
 	// 3. Authorize: admins only (an API token only with the admin role).
-	if !e.eng.MayList(id) {
-		e.rd.engine(w, EngineError{Status: http.StatusForbidden, Message: "only admins may list accounts"})
-		return
+	if err == nil && !e.eng.MayList(id) {
+		err = EngineError{Status: http.StatusForbidden, Message: "only admins may list accounts"}
 	}
 	// 4. List and respond.
-	all, err := e.eng.ListAccounts(r.Context())
+	var all []engine.Account
+	if err == nil {
+		all, err = e.eng.ListAccounts(r.Context())
+	}
 	if err != nil {
-		e.rd.storeOrInternalEngine(w, r, err)
+		e.rd.engineFailure(w, r, err, bearer)
 		return
 	}
 	out := make([]engineAccount, 0, len(all))
 	for _, a := range all {
 		out = append(out, accountBody(a))
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, out)
+	writePrivate(w, http.StatusOK, out)
 }
 
 // caller authenticates an account request: HTTP Basic (a password, or an
 // API token as the password), or Bearer with an engine access token or an
-// API token. It renders the error itself and reports whether it succeeded.
-func (e *engineEndpoint) caller(w http.ResponseWriter, r *http.Request) (authn.Identity, bool) {
+// API token (bearer reports which).
+func (e *engineEndpoint) caller(r *http.Request) (id authn.Identity, bearer bool, err error) {
 	h := r.Header.Get("Authorization")
 	scheme, cred, _ := strings.Cut(h, " ")
+	user, pass, basic := r.BasicAuth()
+	req := grant.Request{Budget: e.limits.budget(r)}
+	var handler grant.Handler
 	switch {
 	case h == "":
-		e.rd.engineUnauthorized(w, "authentication required: HTTP Basic, or Bearer with an access token", false)
-	case strings.EqualFold(scheme, "Basic"):
-		return e.basicCaller(w, r)
+		return id, false, engineUnauthorized("authentication required: HTTP Basic, or Bearer with an access token")
+	case basic && (user == "" || pass == ""), strings.EqualFold(scheme, "Basic") && !basic:
+		return id, false, engineUnauthorized("malformed HTTP Basic credentials")
+	case basic:
+		req.Username, req.Password, handler = user, authn.Secret(pass), grant.Password{Authn: e.authn}
 	case strings.EqualFold(scheme, "Bearer"):
-		return e.bearerCaller(w, r, strings.TrimSpace(cred))
+		req.Password, bearer = authn.Secret(strings.TrimSpace(cred)), true
+		handler = engine.Bearer{Service: e.eng, APITokens: e.authn}
 	default:
-		e.rd.engineUnauthorized(w, "use HTTP Basic, or Bearer with an access token", false)
+		return id, false, engineUnauthorized("use HTTP Basic, or Bearer with an access token")
 	}
-	return authn.Identity{}, false
-}
-
-func (e *engineEndpoint) basicCaller(w http.ResponseWriter, r *http.Request) (authn.Identity, bool) {
-	user, pass, ok := r.BasicAuth()
-	if !ok || user == "" || pass == "" {
-		e.rd.engineUnauthorized(w, "malformed HTTP Basic credentials", false)
-		return authn.Identity{}, false
+	id, err = grant.Authenticate(r.Context(), handler, &req)
+	if info := infoOf(r.Context()); info != nil && err == nil {
+		info.subject = id.Name
 	}
-	if !e.limits.admit(w, r, user, authn.Secret(pass), e.rd.tooManyEngine) {
-		return authn.Identity{}, false
-	}
-	id, err := e.authn.Authenticate(r.Context(), user, authn.Secret(pass))
-	if d := credentialFailure(err); d != nil {
-		if !errors.Is(err, authn.ErrDisabled) {
-			e.limits.failed(r, user, authn.Secret(pass))
-		}
-		e.rd.engineUnauthorized(w, d.Message, false)
-		return authn.Identity{}, false
-	}
-	if err != nil {
-		e.rd.storeOrInternalEngine(w, r, err)
-		return authn.Identity{}, false
-	}
-	return id, true
-}
-
-func (e *engineEndpoint) bearerCaller(w http.ResponseWriter, r *http.Request, tok string) (authn.Identity, bool) {
-	if !e.limits.admit(w, r, "", "", e.rd.tooManyEngine) {
-		return authn.Identity{}, false
-	}
-	var id authn.Identity
-	var err error
-	if apitoken.LooksLike(tok) {
-		id, err = e.authn.Authenticate(r.Context(), apitoken.Username, authn.Secret(tok))
-	} else {
-		id, err = e.eng.Verify(r.Context(), tok)
-		if info := infoOf(r.Context()); info != nil && err == nil {
-			info.subject = id.Name
-		}
-	}
-	switch {
-	case errors.Is(err, authn.ErrDisabled):
-		e.rd.engineUnauthorized(w, "account is disabled", true)
-	case errors.Is(err, authn.ErrNoSuchUser), errors.Is(err, authn.ErrBadCredentials), errors.Is(err, engine.ErrInvalidToken):
-		e.limits.failed(r, "", "")
-		e.rd.engineUnauthorized(w, "invalid, expired or revoked access token", true)
-	case err != nil:
-		e.rd.storeOrInternalEngine(w, r, err)
-	default:
-		return id, true
-	}
-	return authn.Identity{}, false
+	return id, bearer, err
 }
 
 // EngineError is an error of the Engine API's account calls, rendered in
@@ -308,6 +262,35 @@ func (e *engineEndpoint) bearerCaller(w http.ResponseWriter, r *http.Request, to
 type EngineError struct {
 	Status  int
 	Message string
+}
+
+func (e EngineError) Error() string { return e.Message }
+
+// engineUnauthorized is a 401 of the account calls without credentials
+// to speak of (engineFailure adds the challenges).
+func engineUnauthorized(message string) EngineError {
+	return EngineError{Status: http.StatusUnauthorized, Message: message}
+}
+
+// engineFailure writes a refused or failed account call in Anchore's
+// shape: the one error writer of the Engine API's account calls. A 401
+// carries a Basic and a Bearer challenge (RFC 6750 §3), the latter with
+// error="invalid_token" when a Bearer credential was refused.
+func (rd renderer) engineFailure(w http.ResponseWriter, r *http.Request, err error, bearer bool) {
+	var ee EngineError
+	g, refused := grant.AsError(err)
+	switch {
+	case errors.As(err, &ee) && ee.Status == http.StatusUnauthorized:
+		rd.engineUnauthorized(w, ee.Message, false)
+	case errors.As(err, &ee):
+		rd.engine(w, ee)
+	case refused && errors.Is(g.Code, grant.ErrTooManyFailures):
+		rd.tooManyEngine(w, g.RetryAfter)
+	case refused:
+		rd.engineUnauthorized(w, g.Message, bearer)
+	default:
+		rd.storeOrInternalEngine(w, r, err)
+	}
 }
 
 // engine writes an Engine API error body.

@@ -6,6 +6,7 @@ import (
 
 	oautherrors "github.com/go-oauth2/oauth2/v4/errors"
 
+	"github.com/tollgate/tollgate/pkg/authn/client"
 	"github.com/tollgate/tollgate/pkg/grant"
 )
 
@@ -35,8 +36,8 @@ func confidentialClient(r *http.Request) (string, string, error) {
 	if formID == "" || formSecret == "" {
 		return "", "", errNoClientAuth
 	}
-	if err := checkClientID(formID); err != nil {
-		return "", "", err
+	if err := client.CheckID(formID); err != nil {
+		return "", "", grant.Malformed(err)
 	}
 	return formID, formSecret, nil
 }

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/pkg/authn/client"
 )
 
 // TestConfidentialClient: RFC 6749 §2.3.1 Basic (form-encoded) or form
@@ -27,7 +29,7 @@ func TestConfidentialClient(t *testing.T) {
 		{name: "basic and other client_id", basicID: "svc", basicPass: "s", form: url.Values{"client_id": {"other"}}, wantErr: errTwoClientAuth},
 		{name: "nothing", wantErr: errNoClientAuth},
 		{name: "no secret", form: url.Values{"client_id": {"svc"}}, wantErr: errNoClientAuth},
-		{name: "control character", form: url.Values{"client_id": {"s\x01"}, "client_secret": {"x"}}, wantErr: errClientID},
+		{name: "control character", form: url.Values{"client_id": {"s\x01"}, "client_secret": {"x"}}, wantErr: client.ErrInvalidID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("POST", "/v1/oauth/token", strings.NewReader(""))

@@ -9,7 +9,6 @@ import (
 
 	oautherrors "github.com/go-oauth2/oauth2/v4/errors"
 
-	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/redact"
 	"github.com/tollgate/tollgate/pkg/store"
@@ -30,6 +29,10 @@ type OAuthError struct {
 	Code        string // invalid_request, invalid_grant, ...
 	Description string
 }
+
+func (e DockerError) Error() string { return e.Code + ": " + e.Message }
+
+func (e OAuthError) Error() string { return e.Code + ": " + e.Description }
 
 func badRequest(message, detail string) DockerError {
 	return DockerError{Status: http.StatusBadRequest, Code: "INVALID_REQUEST", Message: message, Detail: detail}
@@ -145,6 +148,11 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 // error format (distribution errcode): the one Docker error writer of the
 // token pipeline.
 func (rd renderer) dockerFailure(w http.ResponseWriter, r *http.Request, err error) {
+	var d DockerError
+	if errors.As(err, &d) {
+		rd.docker(w, d)
+		return
+	}
 	e, ok := grant.AsError(err)
 	if !ok {
 		rd.storeOrInternalDocker(w, r, err)
@@ -163,6 +171,11 @@ func (rd renderer) dockerFailure(w http.ResponseWriter, r *http.Request, err err
 // oauthFailure writes a refused or failed token request in RFC 6749 §5.2's
 // format: the one OAuth2 error writer of the token pipeline.
 func (rd renderer) oauthFailure(w http.ResponseWriter, r *http.Request, err error) {
+	var o OAuthError
+	if errors.As(err, &o) {
+		rd.oauth(w, o)
+		return
+	}
 	e, ok := grant.AsError(err)
 	if !ok {
 		rd.storeOrInternalOAuth(w, r, err)
@@ -185,21 +198,13 @@ func (rd renderer) oauthFailure(w http.ResponseWriter, r *http.Request, err erro
 
 // writeToken writes a token response: never cached (RFC 6749 §5.1).
 func writeToken(w http.ResponseWriter, body any) {
-	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, body)
+	writePrivate(w, http.StatusOK, body)
 }
 
-// credentialFailure is the 401 of a refused credential, or nil.
-func credentialFailure(err error) *DockerError {
-	var d DockerError
-	switch {
-	case errors.Is(err, authn.ErrDisabled):
-		d = unauthorized("account is disabled")
-	case errors.Is(err, authn.ErrNoSuchUser), errors.Is(err, authn.ErrBadCredentials):
-		d = unauthorized("invalid username or password")
-	default:
-		return nil
-	}
-	return &d
+// writePrivate writes an answer about credentials or accounts, which no
+// cache may keep.
+func writePrivate(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, body)
 }

@@ -6,10 +6,13 @@ import (
 	"net/http"
 	"time"
 
+	oautherrors "github.com/go-oauth2/oauth2/v4/errors"
 	"github.com/gorilla/mux"
 
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/introspect"
+	"github.com/tollgate/tollgate/pkg/verify"
 )
 
 // introspectEndpoint serves token revocation (RFC 7009) and introspection
@@ -48,19 +51,21 @@ type introspectResponse struct {
 	Scope     *string  `json:"scope,omitempty"`
 	ClientID  string   `json:"client_id,omitempty"`
 	TokenType string   `json:"token_type,omitempty"`
+	// Identity is the access token's identity claim (verify.IdentityClaim).
+	Identity *verify.Identity `json:"tollgate,omitempty"`
 }
 
 // introspect serves POST /oauth2/introspect.
 func (e *introspectEndpoint) introspect(w http.ResponseWriter, r *http.Request) {
 	// 1-2. Parse and authenticate.
-	caller, raw, hint, ok := e.parse(w, r)
-	if !ok {
-		return
-	}
+	caller, raw, hint, err := e.parse(w, r)
 	// 3. Authorize and look up: someone else's token is inactive.
-	res, err := e.svc.Introspect(r.Context(), caller, raw, hint)
+	var res introspect.Result
+	if err == nil {
+		res, err = e.svc.Introspect(r.Context(), caller, raw, hint)
+	}
 	if err != nil {
-		e.rd.storeOrInternalOAuth(w, r, err)
+		e.rd.oauthFailure(w, r, err)
 		return
 	}
 	// 4. Respond.
@@ -69,35 +74,22 @@ func (e *introspectEndpoint) introspect(w http.ResponseWriter, r *http.Request) 
 		body = introspectResponse{Active: true, Subject: res.Subject, Username: res.Username, Role: res.Role,
 			Issuer: res.Issuer, Audience: res.Audience,
 			ExpiresAt: unix(res.ExpiresAt), IssuedAt: unix(res.IssuedAt), Scope: res.Scope, ClientID: res.ClientID,
-			TokenType: res.TokenType}
+			TokenType: res.TokenType, Identity: res.Identity}
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, body)
+	writeToken(w, body)
 }
 
 // revoke serves POST /oauth2/revoke: 200 with an empty body whether or not
 // there was something to revoke (RFC 7009 §2.2).
 func (e *introspectEndpoint) revoke(w http.ResponseWriter, r *http.Request) {
 	// 1-2. Parse and authenticate.
-	caller, raw, hint, ok := e.parse(w, r)
-	if !ok {
-		return
-	}
+	caller, raw, hint, err := e.parse(w, r)
 	// 3. Authorize and revoke.
-	err := e.svc.Revoke(r.Context(), caller, raw, hint)
-	if errors.Is(err, introspect.ErrUnsupportedTokenType) {
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "unsupported_token_type",
-			"access tokens cannot be revoked; they expire (exp)"))
-		return
-	}
-	if errors.Is(err, introspect.ErrNotYours) {
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "unauthorized_client",
-			"the token was not issued to the caller, and the caller may not revoke others' tokens"))
-		return
+	if err == nil {
+		err = revocationError(e.svc.Revoke(r.Context(), caller, raw, hint))
 	}
 	if err != nil {
-		e.rd.storeOrInternalOAuth(w, r, err)
+		e.rd.oauthFailure(w, r, err)
 		return
 	}
 	// 4. Respond.
@@ -105,52 +97,51 @@ func (e *introspectEndpoint) revoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// revocationError is the RFC 7009 error of a refused revocation.
+func revocationError(err error) error {
+	switch {
+	case errors.Is(err, introspect.ErrUnsupportedTokenType):
+		return oauthError(http.StatusBadRequest, "unsupported_token_type", "access tokens cannot be revoked; they expire (exp)")
+	case errors.Is(err, introspect.ErrNotYours):
+		return oauthError(http.StatusBadRequest, "unauthorized_client",
+			"the token was not issued to the caller, and the caller may not revoke others' tokens")
+	}
+	return err
+}
+
 // parse reads the form (token, token_type_hint) and authenticates the
-// caller with HTTP Basic. It renders any error itself.
-func (e *introspectEndpoint) parse(w http.ResponseWriter, r *http.Request) (authn.Identity, string, string, bool) {
+// caller with HTTP Basic: a refusal is invalid_client (RFC 7662 §2.1, RFC
+// 7009 §2.1: the caller authenticates as a client would).
+func (e *introspectEndpoint) parse(w http.ResponseWriter, r *http.Request) (authn.Identity, string, string, error) {
 	user, pass, basic := r.BasicAuth()
 	if !basic || user == "" || pass == "" {
-		e.unauthorized(w, "authenticate with HTTP Basic: a username and password, or an API token")
-		return authn.Identity{}, "", "", false
+		return authn.Identity{}, "", "", e.unauthorized("authenticate with HTTP Basic: a username and password, or an API token")
 	}
 	if err := parseForm(w, r); err != nil {
-		e.rd.oauthFailure(w, r, err)
-		return authn.Identity{}, "", "", false
+		return authn.Identity{}, "", "", err
 	}
+	req := grant.Request{Username: user, Password: authn.Secret(pass), Budget: e.limits.budget(r)}
 	// A registered client's secret is generated (128 bits): like an API
 	// token, its failures spend the address budget alone, so no one can
 	// lock a resource server out by failing under its name.
-	budget := user
 	if e.isClient != nil && e.isClient(r.Context(), user) {
-		budget = ""
+		req.Budget = e.limits.addressBudget(r)
 	}
-	if !e.limits.admit(w, r, budget, authn.Secret(pass), e.rd.tooManyOAuth) {
-		return authn.Identity{}, "", "", false
-	}
-	id, err := e.authn.Authenticate(r.Context(), user, authn.Secret(pass))
-	if d := credentialFailure(err); d != nil {
-		if !errors.Is(err, authn.ErrDisabled) {
-			e.limits.failed(r, budget, authn.Secret(pass))
-		}
-		e.unauthorized(w, d.Message)
-		return authn.Identity{}, "", "", false
-	}
-	if err != nil {
-		e.rd.storeOrInternalOAuth(w, r, err)
-		return authn.Identity{}, "", "", false
+	id, err := grant.Authenticate(r.Context(), grant.Password{Authn: e.authn}, &req)
+	if g, ok := grant.AsError(err); ok && errors.Is(g.Code, oautherrors.ErrInvalidGrant) {
+		return authn.Identity{}, "", "", e.unauthorized(g.Message)
 	}
 	raw := r.Form.Get("token")
-	if raw == "" {
-		e.rd.oauth(w, oauthError(http.StatusBadRequest, "invalid_request", "token is required"))
-		return authn.Identity{}, "", "", false
+	if err == nil && raw == "" {
+		err = oauthError(http.StatusBadRequest, "invalid_request", "token is required")
 	}
-	return id, raw, r.Form.Get("token_type_hint"), true
+	return id, raw, r.Form.Get("token_type_hint"), err
 }
 
-// unauthorized answers 401 invalid_client with a Basic challenge (RFC 6749 §5.2).
-func (e *introspectEndpoint) unauthorized(w http.ResponseWriter, description string) {
-	w.Header().Set("WWW-Authenticate", e.rd.challenge)
-	e.rd.oauth(w, oauthError(http.StatusUnauthorized, "invalid_client", description))
+// unauthorized is 401 invalid_client (RFC 6749 §5.2), which oauthFailure
+// answers with a Basic challenge.
+func (e *introspectEndpoint) unauthorized(description string) error {
+	return &grant.Error{Code: oautherrors.ErrInvalidClient, Message: description}
 }
 
 // unix is t in seconds since the epoch, 0 (left out) for the zero time.

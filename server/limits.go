@@ -266,30 +266,30 @@ func (h clientIPLogs) WithGroup(name string) slog.Handler {
 	return clientIPLogs{h.Handler.WithGroup(name)}
 }
 
-// admit checks the budgets before caller authenticates a list or revoke
-// request: a Bearer API token is charged to the address alone, password
-// credentials in the body to their username too.
-func (e *apiTokenEndpoint) admit(w http.ResponseWriter, r *http.Request, body bodyCredentials) bool {
-	if r.Header.Get("Authorization") != "" {
-		return e.limits.admit(w, r, "", "", e.rd.tooManyDocker)
-	}
-	return e.limits.admit(w, r, body.Username, body.Password, e.rd.tooManyDocker)
-}
-
 // budget is the failure budgets of r's client address, for the grant
 // pipeline.
 func (l *limiter) budget(r *http.Request) grant.Budget { return requestBudget{l: l, r: r} }
 
+// addressBudget is budget for credentials charged to the address alone
+// (generated secrets, which no one guesses: a client's).
+func (l *limiter) addressBudget(r *http.Request) grant.Budget {
+	return requestBudget{l: l, r: r, addressOnly: true}
+}
+
 // requestBudget is a limiter seen from one request.
 type requestBudget struct {
-	l *limiter
-	r *http.Request
+	l           *limiter
+	r           *http.Request
+	addressOnly bool
 }
 
 // Admit reports whether the request may authenticate as user with secret,
 // and otherwise how long until it may (a 429 is counted in the metrics,
 // never audited).
 func (b requestBudget) Admit(user string, secret authn.Secret) (bool, time.Duration) {
+	if b.addressOnly {
+		user = ""
+	}
 	ok, wait := b.l.allow(b.r, user, secret)
 	if !ok && b.l.limited != nil {
 		b.l.limited(routeTemplate(b.r))
@@ -298,4 +298,9 @@ func (b requestBudget) Admit(user string, secret authn.Secret) (bool, time.Durat
 }
 
 // Failed charges a failed login.
-func (b requestBudget) Failed(user string, secret authn.Secret) { b.l.failed(b.r, user, secret) }
+func (b requestBudget) Failed(user string, secret authn.Secret) {
+	if b.addressOnly {
+		user = ""
+	}
+	b.l.failed(b.r, user, secret)
+}

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"mime"
 	"net/http"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	oauthserver "github.com/go-oauth2/oauth2/v4/server"
 
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/client"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/scope"
 )
@@ -126,8 +126,6 @@ func (p oauthParser) parse(r *http.Request) (grant.Request, error) {
 // validationError is the refusal of a request go-oauth2 found invalid.
 func (p oauthParser) validationError(gt string, err error) error {
 	switch {
-	case errors.Is(err, errClientID):
-		return grant.Invalid(err.Error(), "")
 	case errors.Is(err, oautherrors.ErrUnsupportedGrantType):
 		return p.grants.Unsupported()
 	case errors.Is(err, oautherrors.ErrInvalidRequest):
@@ -154,32 +152,16 @@ func missingParams(gt string) string {
 func publicClient(r *http.Request) (string, string, error) {
 	id := r.Form.Get("client_id")
 	if id == "" {
-		return "", "", fmt.Errorf("%w is required", errClientID)
+		return "", "", errNoClientID
 	}
-	if err := checkClientID(id); err != nil {
-		return "", "", err
+	if err := client.CheckID(id); err != nil {
+		return "", "", grant.Malformed(err)
 	}
 	return id, "", nil
 }
 
-var errClientID = errors.New("client_id")
-
-// maxClientID bounds a client_id; real ones are short.
-const maxClientID = 255
-
-// checkClientID enforces RFC 6749 Appendix A.1 (printable ASCII) and a
-// length bound on an optional client_id.
-func checkClientID(id string) error {
-	if len(id) > maxClientID {
-		return fmt.Errorf("%w is longer than %d bytes", errClientID, maxClientID)
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x20 || id[i] > 0x7e {
-			return fmt.Errorf("%w must be printable ASCII (RFC 6749 Appendix A.1)", errClientID)
-		}
-	}
-	return nil
-}
+// errNoClientID: a public client must name itself (RFC 6749 §3.2.1).
+var errNoClientID = grant.Invalid("client_id is required", "")
 
 // parseForm accepts only a bounded form body; parameters in the URL query
 // are ignored (oauth.md: they are POST parameters, and credentials do not

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
+	"github.com/tollgate/tollgate/pkg/authn/client"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/redact"
 	"github.com/tollgate/tollgate/pkg/scope"
@@ -84,8 +85,10 @@ func (e *tokenEndpoint) parseGet(r *http.Request) (grant.Request, error) {
 	if err != nil {
 		return grant.Request{}, grant.Invalid("invalid scope", err.Error())
 	}
-	if err := checkClientID(q.Get("client_id")); err != nil {
-		return grant.Request{}, grant.Invalid("invalid client_id", err.Error())
+	if err := client.CheckID(q.Get("client_id")); err != nil {
+		e := grant.Invalid("invalid client_id", err.Error())
+		e.Cause = err
+		return grant.Request{}, e
 	}
 	if err := e.get.Service.CheckService(q.Get("service")); err != nil {
 		return grant.Request{}, err

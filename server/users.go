@@ -53,106 +53,97 @@ type accountStateResponse struct {
 // revokeTokens serves POST /api/users/{name}/revoke-tokens.
 func (e *usersEndpoint) revokeTokens(w http.ResponseWriter, r *http.Request) {
 	// 1. Authenticate an administrator, before the body is read.
-	admin, ok := e.admin(w, r)
-	if !ok {
-		return
-	}
+	admin, err := e.admin(r)
 	// 2. Parse: the kinds; no body (or no "kinds") means all of them, an
 	// empty list is a mistake, never "all".
-	var req revokeTokensRequest
-	if derr := decodeJSONBody(w, r, &req, true); derr != nil {
-		e.rd.docker(w, *derr)
-		return
-	}
-	if req.Kinds != nil && len(req.Kinds) == 0 {
-		e.rd.docker(w, badRequest("invalid request", `"kinds" is empty: name refresh, engine or api, or leave it out for all`))
-		return
-	}
-	kinds, err := accounts.ParseKinds(req.Kinds)
-	if err != nil {
-		e.rd.docker(w, badRequest("invalid request", err.Error()))
-		return
+	var kinds store.CredentialKinds
+	if err == nil {
+		kinds, err = parseKinds(w, r)
 	}
 	// 3. Revoke and respond.
 	name := mux.Vars(r)["name"]
-	rev, err := e.accounts.RevokeTokens(r.Context(), name, kinds, admin.Name)
-	if e.accountError(w, r, err) {
+	var rev store.Revoked
+	if err == nil {
+		rev, err = e.accounts.RevokeTokens(r.Context(), name, kinds, admin.Name)
+	}
+	if err != nil {
+		e.rd.dockerFailure(w, r, accountError(err))
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, revokeTokensResponse{User: name, Kinds: accounts.KindNames(kinds), Revoked: revokedCounts{
+	writePrivate(w, http.StatusOK, revokeTokensResponse{User: name, Kinds: accounts.KindNames(kinds), Revoked: revokedCounts{
 		RefreshTokens: rev.RefreshTokens, EngineRefreshTokens: rev.EngineRefreshTokens, APITokens: rev.APITokens}})
+}
+
+// parseKinds reads the body of revoke-tokens.
+func parseKinds(w http.ResponseWriter, r *http.Request) (store.CredentialKinds, error) {
+	var req revokeTokensRequest
+	if err := decodeJSONBody(w, r, &req, true); err != nil {
+		return 0, err
+	}
+	if req.Kinds != nil && len(req.Kinds) == 0 {
+		return 0, badRequest("invalid request", `"kinds" is empty: name refresh, engine or api, or leave it out for all`)
+	}
+	kinds, err := accounts.ParseKinds(req.Kinds)
+	if err != nil {
+		return 0, badRequest("invalid request", err.Error())
+	}
+	return kinds, nil
 }
 
 // setEnabled serves POST /api/users/{name}/disable and .../enable.
 func (e *usersEndpoint) setEnabled(enabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		// 1-2. Authenticate an administrator.
-		admin, ok := e.admin(w, r)
-		if !ok {
-			return
-		}
+		admin, err := e.admin(r)
 		// 3. Change the account: only a user's.
 		name := mux.Vars(r)["name"]
-		if !e.isUser(w, r, name) {
+		if err == nil {
+			err = e.isUser(r, name)
+		}
+		var acct store.Account
+		if err == nil {
+			acct, err = e.accounts.SetEnabled(r.Context(), name, enabled, admin.Name)
+		}
+		if err != nil {
+			e.rd.dockerFailure(w, r, accountError(err))
 			return
 		}
-		acct, err := e.accounts.SetEnabled(r.Context(), name, enabled, admin.Name)
-		if e.accountError(w, r, err) {
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, http.StatusOK, accountStateResponse{User: name, State: acct.State})
+		writePrivate(w, http.StatusOK, accountStateResponse{User: name, State: acct.State})
 	}
 }
 
 // admin authenticates the caller (HTTP Basic, or an API token as Bearer)
-// and requires an administrator acting as one. It renders refusals itself.
-func (e *usersEndpoint) admin(w http.ResponseWriter, r *http.Request) (authn.Identity, bool) {
+// and requires an administrator acting as one.
+func (e *usersEndpoint) admin(r *http.Request) (authn.Identity, error) {
 	user, secret := requestCredentials(r)
 	if secret == "" {
-		e.rd.docker(w, unauthorized("authentication required: HTTP Basic, or Bearer with an API token"))
-		return authn.Identity{}, false
+		return authn.Identity{}, unauthorized("authentication required: HTTP Basic, or Bearer with an API token")
 	}
 	req := grant.Request{Username: user, Password: secret, Bearer: isBearer(r), Budget: e.limits.budget(r)}
 	id, err := grant.Authenticate(r.Context(), grant.Get{Authn: e.authn}, &req)
-	if err != nil {
-		e.rd.dockerFailure(w, r, err)
-		return authn.Identity{}, false
+	if err == nil && !id.ActsAsAdmin() {
+		err = DockerError{Status: http.StatusForbidden, Code: "DENIED", Message: "only administrators may manage users"}
 	}
-	if !id.ActsAsAdmin() {
-		e.rd.docker(w, DockerError{Status: http.StatusForbidden, Code: "DENIED", Message: "only administrators may manage users"})
-		return authn.Identity{}, false
-	}
-	return id, true
+	return id, err
 }
 
-// isUser answers 404 unless name is a user or has an account.
-func (e *usersEndpoint) isUser(w http.ResponseWriter, r *http.Request, name string) bool {
+// isUser is nil when name is a user or has an account.
+func (e *usersEndpoint) isUser(r *http.Request, name string) error {
 	if e.accounts.Users != nil {
 		ok, err := e.accounts.Users.Exists(r.Context(), name)
-		if err != nil {
-			e.rd.storeOrInternalDocker(w, r, err)
-			return false
-		}
-		if ok {
-			return true
+		if ok || err != nil {
+			return err
 		}
 	}
 	_, err := e.accounts.Get(r.Context(), name)
-	return !e.accountError(w, r, err)
+	return err
 }
 
-// accountError renders an error of the accounts service and reports
-// whether there was one.
-func (e *usersEndpoint) accountError(w http.ResponseWriter, r *http.Request, err error) bool {
-	switch {
-	case err == nil:
-		return false
-	case errors.Is(err, accounts.ErrNotFound), errors.Is(err, store.ErrNotFound):
-		e.rd.docker(w, DockerError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "no such user"})
-	default:
-		e.rd.storeOrInternalDocker(w, r, err)
+// accountError maps the errors of the accounts service to the Docker
+// errors they are; others are returned as they are.
+func accountError(err error) error {
+	if errors.Is(err, accounts.ErrNotFound) || errors.Is(err, store.ErrNotFound) {
+		return DockerError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "no such user"}
 	}
-	return true
+	return err
 }

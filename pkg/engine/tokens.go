@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -8,6 +9,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/apitoken"
+	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/token"
 )
@@ -176,4 +179,31 @@ func (t *Tokens) now() time.Time {
 		return t.Now()
 	}
 	return time.Now()
+}
+
+// Bearer authenticates a Bearer credential of the account calls (RFC 6750
+// §2.1) for the pipeline's authentication sequence: an API token (through
+// APITokens, as apitoken.Username), else an engine access token
+// (Service.Verify). One that does not verify, or whose account or API
+// token has ended, is a failed login charged to the address alone; a
+// disabled account is denied.
+type Bearer struct {
+	Service   *Service
+	APITokens authn.Authenticator
+}
+
+// Authenticate implements grant.Handler: req.Password holds the token.
+func (b Bearer) Authenticate(ctx context.Context, req *grant.Request) (authn.Identity, error) {
+	req.Username = ""
+	var id authn.Identity
+	var err error
+	if raw := string(req.Password); apitoken.LooksLike(raw) {
+		id, err = b.APITokens.Authenticate(ctx, apitoken.Username, req.Password)
+	} else {
+		id, err = b.Service.Verify(ctx, raw)
+	}
+	if errors.Is(err, ErrInvalidToken) {
+		err = fmt.Errorf("%w: %w", authn.ErrBadCredentials, err)
+	}
+	return id, grant.Credentials(err, "invalid, expired or revoked access token")
 }

@@ -85,6 +85,11 @@ func Invalid(message, detail string) *Error {
 	return &Error{Code: oautherrors.ErrInvalidRequest, Message: message, Detail: detail}
 }
 
+// Malformed is an invalid_request whose message is err's, wrapping it.
+func Malformed(err error) *Error {
+	return &Error{Code: oautherrors.ErrInvalidRequest, Message: err.Error(), Cause: err}
+}
+
 // Messages of refused credentials, the same in every dialect.
 const (
 	msgBadCredentials = "invalid username or password"

@@ -124,3 +124,24 @@ func (h RotatingRefresh) admit(ctx context.Context, raw string) (authn.Identity,
 	}
 	return id, err
 }
+
+// APIToken authenticates an API token presented as a Bearer credential
+// (RFC 6750 §2.1) at the endpoints that take one: it stands for HTTP Basic
+// with the user name apitoken.Username. Anything else is a failed login,
+// charged to the address's budget alone (a token is not a guessable
+// password).
+type APIToken struct{ Authn authn.Authenticator }
+
+// msgBadAPIToken is the refusal of a Bearer API token.
+const msgBadAPIToken = "invalid, expired or revoked API token"
+
+// Authenticate implements Handler.
+func (h APIToken) Authenticate(ctx context.Context, req *Request) (authn.Identity, error) {
+	req.Username = ""
+	if !apitoken.LooksLike(string(req.Password)) {
+		return authn.Identity{}, &Error{Code: oautherrors.ErrInvalidGrant, Message: msgBadAPIToken, Refusal: FailedLogin,
+			Cause: authn.ErrBadCredentials}
+	}
+	id, err := h.Authn.Authenticate(ctx, apitoken.Username, req.Password)
+	return id, Credentials(err, msgBadAPIToken)
+}
