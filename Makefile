@@ -5,8 +5,9 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 PKGS     := ./...
 # The Go modules of the repository, each tested, vetted and benchmarked on
 # its own: the server; pkg/verify, what other services import (standard
-# library and golang-jwt only).
-MODULES  := . pkg/verify
+# library and golang-jwt only); the interop tests, which run the built
+# server against a real registry and real clients (and alone require them).
+MODULES  := . pkg/verify cmd/tollgate/interop
 # Runs $(1) in every module's directory, naming the module first.
 each_module = @set -e; for m in $(MODULES); do echo "== $$m: $(1)"; (cd $$m && $(1)); done
 
