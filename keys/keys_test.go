@@ -32,8 +32,8 @@ import (
 
 // The kid of a generated key is its RFC 7638 thumbprint, and EC keys have
 // full-length coordinates, so that distribution's thumbprint (which drops
-// leading zero bytes) is the same. keys_interop_test.go checks the same
-// against distribution's own function.
+// leading zero bytes) is the same. The interop module checks the same
+// against distribution's own function (cmd/tollgate/interop/keysinterop).
 func TestGenerateKidIsThumbprint(t *testing.T) {
 	counts := map[string]int{"ES256": 300, "ES384": 30, "RS256": 2, "EdDSA": 30}
 	for alg, n := range counts {

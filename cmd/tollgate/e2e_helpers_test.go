@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"os"
@@ -22,20 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distribution/distribution/v3/configuration"
-	_ "github.com/distribution/distribution/v3/registry/auth/token"
-	"github.com/distribution/distribution/v3/registry/handlers"
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/logtest"
 )
@@ -61,45 +48,15 @@ const e2eACL = `acl:
   - {account: "", type: repository, name: "public/*", actions: [pull]}
 `
 
-// e2eEnv is a running Tollgate and a real distribution registry that trusts
-// it, both on loopback and both addressed as localhost:PORT (ggcr accepts a
-// loopback realm only by host name; INTEROP.md).
+// e2eEnv is a client of a running Tollgate on loopback, addressed as
+// localhost:PORT. The tests with a real registry and real clients are in
+// the interop module (./interop).
 type e2eEnv struct {
-	tokenHost    string // localhost:TPORT
-	realm        string // http://localhost:TPORT/oauth2/token
-	registryHost string // localhost:RPORT
-	certPath     string // the registry's rootcertbundle
-	configPath   string // Tollgate's YAML, for the operator commands (runCLI --config)
-	dials        *dialLog
-	transport    *http.Transport // loopback-only; every client here uses it
-	client       *http.Client
-}
-
-// newE2E starts Tollgate through serve (stopped gracefully at cleanup, which
-// asserts serve returned nil) and the registry.
-func newE2E(t *testing.T) *e2eEnv {
-	t.Helper()
-	clearTollgateEnv(t)
-	captureRegistryLogs(t)
-	dials := &dialLog{}
-	tr := loopbackTransport(dials)
-	t.Cleanup(tr.CloseIdleConnections)
-	env := &e2eEnv{dials: dials, transport: tr, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
-
-	dir := t.TempDir()
-	env.certPath = filepath.Join(dir, "keys", "signing.crt")
-	if _, err := keys.WriteDev(filepath.Join(dir, "keys", "signing.pem"), env.certPath, keys.Options{Algorithm: "ES256"}); err != nil {
-		t.Fatalf("WriteDev: %v", err)
-	}
-	writeHtpasswd(t, filepath.Join(dir, "htpasswd"), e2eUsers)
-	cfg := loadE2EConfig(t, dir)
-	env.configPath = filepath.Join(dir, "tollgate.yaml")
-
-	env.tokenHost = startTollgate(t, cfg)
-	env.realm = "http://" + env.tokenHost + "/oauth2/token"
-	env.registryHost = startRegistry(t, env.realm, env.certPath)
-	env.waitReady(t)
-	return env
+	tokenHost string // localhost:TPORT
+	realm     string // http://localhost:TPORT/oauth2/token
+	dials     *dialLog
+	transport *http.Transport // loopback-only; every client here uses it
+	client    *http.Client
 }
 
 // clearTollgateEnv unsets every TOLLGATE_* variable of this shell for the
@@ -117,24 +74,6 @@ func clearTollgateEnv(t *testing.T) {
 			}
 		}
 	}
-}
-
-// captureRegistryLogs sends distribution's logrus output (one line per
-// request) to a buffer shown only when the test fails.
-func captureRegistryLogs(t *testing.T) {
-	t.Helper()
-	logs := &logtest.Buffer{}
-	std := logrus.StandardLogger()
-	out, level := std.Out, std.GetLevel()
-	std.SetOutput(logs)
-	std.SetLevel(logrus.InfoLevel)
-	t.Cleanup(func() {
-		std.SetOutput(out)
-		std.SetLevel(level)
-		if t.Failed() {
-			t.Logf("registry log:\n%s", logs.String())
-		}
-	})
 }
 
 func writeHtpasswd(t *testing.T, path string, users map[string]string) {
@@ -226,43 +165,6 @@ func startTollgate(t *testing.T, cfg *config.Config) string {
 	return net.JoinHostPort("localhost", portOf(t, ln.Addr()))
 }
 
-// startRegistry serves distribution's App with in-memory storage and token
-// auth trusting Tollgate's certificate; it returns localhost:PORT.
-func startRegistry(t *testing.T, realm, certPath string) string {
-	t.Helper()
-	cfg := &configuration.Configuration{
-		Storage: configuration.Storage{
-			"inmemory": configuration.Parameters{},
-			"maintenance": configuration.Parameters{
-				"uploadpurging": map[any]any{"enabled": false},
-			},
-		},
-		Auth: configuration.Auth{
-			"token": configuration.Parameters{
-				"realm":          realm,
-				"service":        e2eService,
-				"issuer":         e2eIssuer,
-				"rootcertbundle": certPath,
-			},
-		},
-		Catalog: configuration.Catalog{MaxEntries: 1000}, // ggcr asks for n=1000
-	}
-	cfg.Log.Level = "warn"
-	cfg.HTTP.Headers = http.Header{"X-Content-Type-Options": []string{"nosniff"}}
-	ctx, cancel := context.WithCancel(context.Background())
-	app := handlers.NewApp(ctx, cfg)
-	srv := httptest.NewServer(app)
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		if err := app.Shutdown(); err != nil {
-			t.Errorf("registry shutdown: %v", err)
-		}
-		cancel()
-	})
-	return net.JoinHostPort("localhost", portOf(t, srv.Listener.Addr()))
-}
-
 func portOf(t *testing.T, addr net.Addr) string {
 	t.Helper()
 	_, port, err := net.SplitHostPort(addr.String())
@@ -270,132 +172,6 @@ func portOf(t *testing.T, addr net.Addr) string {
 		t.Fatal(err)
 	}
 	return port
-}
-
-// waitReady polls both servers until they answer (serve builds the app
-// after the listener exists, so the first connections may queue).
-func (e *e2eEnv) waitReady(t *testing.T) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for _, u := range []string{
-		e.realm + "?service=" + e2eService,
-		"http://" + e.registryHost + "/v2/",
-	} {
-		for {
-			resp, err := e.client.Get(u)
-			if err == nil {
-				resp.Body.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s not ready: %v", u, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
-
-// ref names a repository:tag on the registry.
-func (e *e2eEnv) ref(t *testing.T, repoTag string) name.Reference {
-	t.Helper()
-	ref, err := name.ParseReference(e.registryHost + "/" + repoTag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ref
-}
-
-func (e *e2eEnv) opts(ctx context.Context, a authn.Authenticator) []remote.Option {
-	return []remote.Option{remote.WithAuth(a), remote.WithTransport(e.transport), remote.WithContext(ctx)}
-}
-
-func basic(user string) authn.Authenticator {
-	return &authn.Basic{Username: user, Password: e2eUsers[user]}
-}
-
-// push writes a small random image and returns its digest.
-func (e *e2eEnv) push(ctx context.Context, repoTag string, a authn.Authenticator) (v1.Hash, error) {
-	img, err := random.Image(256, 1)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	ref, err := name.ParseReference(e.registryHost + "/" + repoTag)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	if err := remote.Write(ref, img, e.opts(ctx, a)...); err != nil {
-		return v1.Hash{}, err
-	}
-	return img.Digest()
-}
-
-func (e *e2eEnv) mustPush(t *testing.T, ctx context.Context, repoTag string, a authn.Authenticator) v1.Hash {
-	t.Helper()
-	d, err := e.push(ctx, repoTag, a)
-	if err != nil {
-		t.Fatalf("push %s: %v", repoTag, err)
-	}
-	return d
-}
-
-// pull fetches the image and returns the digest the registry served; it
-// also reads every layer so blob access is exercised, not just manifests.
-func (e *e2eEnv) pull(ctx context.Context, repoTag string, a authn.Authenticator) (v1.Hash, error) {
-	ref, err := name.ParseReference(e.registryHost + "/" + repoTag)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	img, err := remote.Image(ref, e.opts(ctx, a)...)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			return v1.Hash{}, err
-		}
-		_, err = io.Copy(io.Discard, rc)
-		rc.Close()
-		if err != nil {
-			return v1.Hash{}, err
-		}
-	}
-	return img.Digest()
-}
-
-// wantTransportError asserts err is a ggcr *transport.Error with the status
-// and the failing request's method, host and path (a prefix), carrying
-// exactly one diagnostic with code, or none when code is "" (HEAD responses
-// have no body), and returns it.
-func wantTransportError(t *testing.T, err error, status int, code transport.ErrorCode, method, host, path string) *transport.Error {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want %d %s from %s %s%s", status, code, method, host, path)
-	}
-	var terr *transport.Error
-	if !errors.As(err, &terr) {
-		t.Fatalf("error %T %v is not a *transport.Error", err, err)
-	}
-	if terr.StatusCode != status {
-		t.Errorf("status %d, want %d (%v)", terr.StatusCode, status, err)
-	}
-	switch {
-	case code == "" && len(terr.Errors) != 0:
-		t.Errorf("diagnostics %+v, want none (%v)", terr.Errors, err)
-	case code != "" && (len(terr.Errors) != 1 || terr.Errors[0].Code != code):
-		t.Errorf("diagnostics %+v, want exactly one %s (%v)", terr.Errors, code, err)
-	}
-	if terr.Request == nil {
-		t.Fatalf("transport.Error has no request (%v)", err)
-	}
-	if u := terr.Request.URL; terr.Request.Method != method || u.Host != host || !strings.HasPrefix(u.Path, path) {
-		t.Errorf("failed request %s %s, want %s %s%s…", terr.Request.Method, u, method, host, path)
-	}
-	return terr
 }
 
 // getToken calls GET /oauth2/token the way crane does (HTTP Basic).
@@ -410,6 +186,55 @@ func (e *e2eEnv) getToken(t *testing.T, user, password string, scopes ...string)
 		req.SetBasicAuth(user, password)
 	}
 	return e.do(t, req)
+}
+
+// mustGetToken asks GET /oauth2/token with the user's Basic credentials.
+func (e *e2eEnv) mustGetToken(t *testing.T, user string, scopes ...string) string {
+	t.Helper()
+	status, body := e.getToken(t, user, e2eUsers[user], scopes...)
+	tok, _ := body["token"].(string)
+	if status != http.StatusOK || tok == "" || body["access_token"] != tok {
+		t.Fatalf("GET token for %s %q = %d %v, want 200 with token == access_token", user, scopes, status, body)
+	}
+	return tok
+}
+
+// identityToken is what `docker login` stores: a refresh token from the
+// password grant with access_type=offline.
+func (e *e2eEnv) identityToken(t *testing.T, user, password string) string {
+	t.Helper()
+	status, body := e.postToken(t, url.Values{
+		"grant_type":  {"password"},
+		"username":    {user},
+		"password":    {password},
+		"client_id":   {"docker"},
+		"access_type": {"offline"},
+		"service":     {e2eService},
+	})
+	rt, _ := body["refresh_token"].(string)
+	if status != http.StatusOK || rt == "" {
+		t.Fatalf("password grant for %s = %d %v, want 200 with a refresh_token", user, status, body)
+	}
+	return rt
+}
+
+// waitServing polls /health until the server answers.
+func (e *e2eEnv) waitServing(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := e.client.Get("http://" + e.tokenHost + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tollgate does not answer /health after 10s: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // postToken calls POST /oauth2/token with a form (distribution oauth.md).

@@ -1,8 +1,7 @@
 package main
 
-// Helpers for the tests that run Tollgate on a shared or surviving store:
-// several replicas on one PostgreSQL schema (replicas_test.go) and a server
-// killed with SIGKILL and restarted (crash_test.go).
+// Helpers for the tests that run Tollgate on a shared or surviving store,
+// or in a process of its own (crash_test.go).
 
 import (
 	"net"
@@ -10,8 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/distribution/distribution/v3/registry/auth"
 
 	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/config"
@@ -96,39 +93,5 @@ func (e *e2eEnv) waitAnswering(t *testing.T, timeout time.Duration, gone <-chan 
 			t.Fatalf("%s not answering after %s: %v", e.tokenHost, timeout, err)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// accessController is distribution's token verifier trusting the
-// certificate in dir, as a registry configured for Tollgate would be.
-func accessController(t *testing.T, dir, realm string) auth.AccessController {
-	t.Helper()
-	ac, err := auth.GetAccessController("token", map[string]any{
-		"realm":          realm,
-		"issuer":         e2eIssuer,
-		"service":        e2eService,
-		"rootcertbundle": filepath.Join(dir, "keys", "signing.crt"),
-	})
-	if err != nil {
-		t.Fatalf("GetAccessController: %v", err)
-	}
-	return ac
-}
-
-// wantAuthorized asserts the registry would accept jwt for every access on
-// repo, on behalf of user.
-func wantAuthorized(t *testing.T, ac auth.AccessController, jwt, user, repo string, actions ...string) {
-	t.Helper()
-	res := auth.Resource{Type: "repository", Name: repo}
-	var access []auth.Access
-	for _, a := range actions {
-		access = append(access, auth.Access{Resource: res, Action: a})
-	}
-	grant, err := ac.Authorized(bearerRequest(jwt), access...)
-	if err != nil {
-		t.Fatalf("registry refuses the token for %s %v: %v", repo, actions, err)
-	}
-	if grant.User.Name != user {
-		t.Errorf("token is for %q, want %q", grant.User.Name, user)
 	}
 }

@@ -2,22 +2,26 @@ package verify_test
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 
-	"github.com/tollgate/tollgate/keys"
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/tollgate/tollgate/pkg/verify"
 )
 
 // A service puts Middleware in front of its handlers and reads the claims
 // from the request context.
 func ExampleVerifier_Middleware() {
-	key, _ := keys.Generate(keys.Options{Algorithm: "ES256"}) // Tollgate's signing key
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader) // Tollgate's signing key, kid "k1"
 	v, err := verify.New(verify.Options{
 		Issuer:     "tollgate",
 		Audience:   "billing",
-		PublicKeys: map[string]crypto.PublicKey{key.ID(): key.Public()},
+		PublicKeys: map[string]crypto.PublicKey{"k1": &key.PublicKey},
 	})
 	if err != nil {
 		panic(err)
@@ -38,7 +42,9 @@ func ExampleVerifier_Middleware() {
 
 	claims := claimsAt(epochNow())
 	claims["iss"], claims["aud"], claims["scope"] = "tollgate", "billing", "invoices:read"
-	raw, _ := key.Sign(claims)
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+	tok.Header["kid"] = "k1"
+	raw, _ := tok.SignedString(key)
 	req := httptest.NewRequest(http.MethodGet, "/invoices/", nil)
 	req.Header.Set("Authorization", "Bearer "+raw)
 	rec = httptest.NewRecorder()

@@ -4,6 +4,8 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
@@ -17,7 +19,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/verify"
 )
 
@@ -65,16 +66,89 @@ func claimsAt(now time.Time) jwt.MapClaims {
 	}
 }
 
-func generate(t testing.TB, alg string) *keys.Key {
+// testKey is a signing key made for one test. It is built with crypto/*
+// directly: this module depends on nothing of Tollgate, its tests included,
+// so it cannot borrow Tollgate's keys package. Its methods are named after
+// that package's Key.
+type testKey struct {
+	alg    string
+	id     string
+	method jwt.SigningMethod
+	priv   any              // crypto.Signer, or []byte for HS256
+	pub    crypto.PublicKey // nil for HS256
+}
+
+func (k *testKey) ID() string               { return k.id }
+func (k *testKey) Algorithm() string        { return k.alg }
+func (k *testKey) Public() crypto.PublicKey { return k.pub }
+
+// VerificationKey is the public key, or the secret of an HS256 key.
+func (k *testKey) VerificationKey() any {
+	if k.pub == nil {
+		return k.priv
+	}
+	return k.pub
+}
+
+// Sign signs claims with kid in the header, as Tollgate does.
+func (k *testKey) Sign(claims jwt.Claims) (string, error) {
+	tok := jwt.NewWithClaims(k.method, claims)
+	tok.Header["kid"] = k.id
+	return tok.SignedString(k.priv)
+}
+
+// generate makes a new key for alg (ES256, ES384, RS256, EdDSA or HS256)
+// with a random kid.
+func generate(t testing.TB, alg string) *testKey {
 	t.Helper()
-	k, err := keys.Generate(keys.Options{Algorithm: alg})
+	k := &testKey{alg: alg, id: randomID(t)}
+	var err error
+	switch alg {
+	case "ES256", "ES384":
+		curve, method := elliptic.P256(), jwt.SigningMethod(jwt.SigningMethodES256)
+		if alg == "ES384" {
+			curve, method = elliptic.P384(), jwt.SigningMethodES384
+		}
+		var priv *ecdsa.PrivateKey
+		priv, err = ecdsa.GenerateKey(curve, rand.Reader)
+		if err == nil {
+			k.method, k.priv, k.pub = method, priv, &priv.PublicKey
+		}
+	case "RS256":
+		var priv *rsa.PrivateKey
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+		if err == nil {
+			k.method, k.priv, k.pub = jwt.SigningMethodRS256, priv, &priv.PublicKey
+		}
+	case "EdDSA":
+		var pub ed25519.PublicKey
+		var priv ed25519.PrivateKey
+		pub, priv, err = ed25519.GenerateKey(rand.Reader)
+		k.method, k.priv, k.pub = jwt.SigningMethodEdDSA, priv, pub
+	case "HS256":
+		secret := make([]byte, 32) // RFC 7518 §3.2: at least the hash size
+		_, err = rand.Read(secret)
+		k.method, k.priv = jwt.SigningMethodHS256, secret
+	default:
+		t.Fatalf("generate: algorithm %q", alg)
+	}
 	if err != nil {
 		t.Fatalf("generate %s key: %v", alg, err)
 	}
 	return k
 }
 
-func sign(t testing.TB, k *keys.Key, claims jwt.Claims) string {
+// randomID is a kid: 16 random bytes, base64url.
+func randomID(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func sign(t testing.TB, k *testKey, claims jwt.Claims) string {
 	t.Helper()
 	raw, err := k.Sign(claims)
 	if err != nil {
@@ -84,7 +158,7 @@ func sign(t testing.TB, k *keys.Key, claims jwt.Claims) string {
 }
 
 // optionsFor verifies tokens of k with the clock c.
-func optionsFor(k *keys.Key, c *clock) verify.Options {
+func optionsFor(k *testKey, c *clock) verify.Options {
 	o := verify.Options{Issuer: testIssuer, Audience: testAudience, Now: c.Now}
 	if k.Algorithm() == "HS256" {
 		o.HMACSecret = k.VerificationKey().([]byte)
@@ -109,10 +183,11 @@ func jwkOf(t testing.TB, kid string, pub crypto.PublicKey) map[string]any {
 	enc := base64.RawURLEncoding.EncodeToString
 	switch p := pub.(type) {
 	case *ecdsa.PublicKey:
-		b, err := p.Bytes()
+		pk, err := p.ECDH() // for its uncompressed point, full-length coordinates
 		if err != nil {
 			t.Fatal(err)
 		}
+		b := pk.Bytes()
 		size := (len(b) - 1) / 2
 		return map[string]any{"kty": "EC", "use": "sig", "kid": kid, "crv": p.Curve.Params().Name,
 			"x": enc(b[1 : 1+size]), "y": enc(b[1+size:])}

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -262,12 +263,15 @@ func parseRSA(k jwk) (verificationKey, error) {
 }
 
 func parseEC(k jwk) (verificationKey, error) {
-	var curve elliptic.Curve
+	var (
+		curve elliptic.Curve
+		point ecdh.Curve
+	)
 	switch k.Crv {
 	case "P-256":
-		curve = elliptic.P256()
+		curve, point = elliptic.P256(), ecdh.P256()
 	case "P-384":
-		curve = elliptic.P384()
+		curve, point = elliptic.P384(), ecdh.P384()
 	default:
 		return verificationKey{}, fmt.Errorf("crv %q is not supported", k.Crv)
 	}
@@ -284,14 +288,17 @@ func parseEC(k jwk) (verificationKey, error) {
 		return verificationKey{}, errors.New("coordinates too long for the curve")
 	}
 	// RFC 7518 §6.2.1.2 wants full-length coordinates; pad short ones.
-	point := make([]byte, 1+2*size)
-	point[0] = 4 // uncompressed
-	copy(point[1+size-len(x):1+size], x)
-	copy(point[1+2*size-len(y):], y)
-	pub, err := ecdsa.ParseUncompressedPublicKey(curve, point) // checks the point is on the curve
-	if err != nil {
+	raw := make([]byte, 1+2*size)
+	raw[0] = 4 // uncompressed
+	copy(raw[1+size-len(x):1+size], x)
+	copy(raw[1+2*size-len(y):], y)
+	// crypto/ecdh checks the point is on the curve (and not the point at
+	// infinity); ecdsa.ParseUncompressedPublicKey, which does the same in
+	// one call, needs Go 1.25 and this module supports Go 1.22.
+	if _, err := point.NewPublicKey(raw); err != nil {
 		return verificationKey{}, fmt.Errorf("invalid %s point: %w", k.Crv, err)
 	}
+	pub := &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
 	kind, err := keyKind(pub)
 	if err != nil {
 		return verificationKey{}, err

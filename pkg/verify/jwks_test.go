@@ -84,13 +84,15 @@ func TestJWKSFloodOfUnknownKids(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 100)
 	for i := range errs {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			// Each token names its own made-up kid (the header changes, so
 			// the signature would not match either).
 			hdr := fmt.Sprintf(`{"alg":"ES256","typ":"JWT","kid":"bogus-%d"}`, i)
 			raw := b64url(hdr) + "." + parts[1]
 			_, errs[i] = v.Verify(ctx, raw)
-		})
+		}()
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -112,11 +114,13 @@ func TestJWKSConcurrentFirstUseSharesOneFetch(t *testing.T) {
 	raw := sign(t, k, claimsAt(c.Now()))
 	var wg sync.WaitGroup
 	for range 50 {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			if _, err := v.Verify(context.Background(), raw); err != nil {
 				t.Errorf("Verify: %v", err)
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	if n := srv.fetches.Load(); n != 1 {

@@ -268,7 +268,7 @@ func BenchmarkVerifyES256(b *testing.B) {
 	raw := sign(b, k, claimsAt(c.Now()))
 	ctx := context.Background()
 	b.ReportAllocs()
-	for b.Loop() {
+	for range b.N {
 		if _, err := v.Verify(ctx, raw); err != nil {
 			b.Fatal(err)
 		}

@@ -1,7 +1,7 @@
-package main
+package interop_test
 
-// End-to-end tests with real peers, in-process: Tollgate started through
-// serve from a YAML config, the CNCF registry (distribution v3) trusting its
+// End-to-end tests with real peers: Tollgate, the binary, serving a YAML
+// config in a child process, the CNCF registry (distribution v3) trusting its
 // certificate, and go-containerregistry (crane's library) as the client.
 // Everything listens and dials on loopback only.
 
@@ -302,23 +302,6 @@ func forbidDefaultTransport(t *testing.T) *atomic.Int64 {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// mustGetToken asks GET /oauth2/token with the user's Basic credentials.
-func (e *e2eEnv) mustGetToken(t *testing.T, user string, scopes ...string) string {
-	t.Helper()
-	status, body := e.getToken(t, user, e2eUsers[user], scopes...)
-	tok, _ := body["token"].(string)
-	if status != http.StatusOK || tok == "" || body["access_token"] != tok {
-		t.Fatalf("GET token for %s %q = %d %v, want 200 with token == access_token", user, scopes, status, body)
-	}
-	return tok
-}
-
-func bearerRequest(tok string) *http.Request {
-	r := httptest.NewRequest(http.MethodGet, "http://registry.local/v2/", nil)
-	r.Header.Set("Authorization", "Bearer "+tok)
-	return r
-}
 
 // flipSignatureChar changes one base64url character in the middle of the
 // JWS signature (the last character may only carry padding bits).

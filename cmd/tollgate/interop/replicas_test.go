@@ -1,4 +1,4 @@
-package main
+package interop_test
 
 import (
 	"encoding/json"
@@ -12,9 +12,6 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/store/postgres/pgtest"
-
-	"github.com/tollgate/tollgate/pkg/audit"
-	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 )
 
 // TestTwoReplicasShareOnePostgres runs two Tollgate servers from one
@@ -29,17 +26,15 @@ func TestTwoReplicasShareOnePostgres(t *testing.T) {
 	if cfg.Store.Type != "postgres" {
 		t.Fatalf("store.type = %q after the environment override, want postgres", cfg.Store.Type)
 	}
-	cfgB := *cfg
-	a := tokenClient(t, startTollgate(t, cfg))
-	b := tokenClient(t, startTollgate(t, &cfgB))
-	a.waitAnswering(t, 15*time.Second, nil)
-	b.waitAnswering(t, 15*time.Second, nil)
-	ac := accessController(t, dir, a.realm)
+	cfgPath := filepath.Join(dir, "tollgate.yaml")
+	a := startTollgate(t, cfgPath) // both inherit the TOLLGATE_STORE_ overrides
+	b := startTollgate(t, cfgPath)
+	ac := accessController(t, filepath.Join(dir, "keys", "signing.crt"), a.realm)
 
 	t.Run("API token revoked on one replica is refused at once on the other", func(t *testing.T) {
 		tok, prefix := createAPIToken(t, a.client, a.base(), "alice", "write")
 		for _, r := range []*e2eEnv{b, a} {
-			status, body := r.getToken(t, apitoken.Username, tok, "repository:alice/app:pull,push")
+			status, body := r.getToken(t, apiTokenUser, tok, "repository:alice/app:pull,push")
 			jwt, _ := body["token"].(string)
 			if status != http.StatusOK || jwt == "" {
 				t.Fatalf("GET /oauth2/token on %s with the token = %d %v, want 200 with a token", r.tokenHost, status, body)
@@ -54,7 +49,7 @@ func TestTwoReplicasShareOnePostgres(t *testing.T) {
 		}
 		// A honoured the token a moment ago; its very next answer is no.
 		for _, r := range []*e2eEnv{a, b} {
-			if status, body := r.getToken(t, apitoken.Username, tok, "repository:alice/app:pull"); status != http.StatusUnauthorized {
+			if status, body := r.getToken(t, apiTokenUser, tok, "repository:alice/app:pull"); status != http.StatusUnauthorized {
 				t.Errorf("GET /oauth2/token on %s with the revoked token = %d %v, want 401", r.tokenHost, status, body)
 			}
 		}
@@ -95,7 +90,6 @@ func TestTwoReplicasShareOnePostgres(t *testing.T) {
 		}
 		// Each replica writes its token events about once a second; read
 		// them back the operator's way, through the shared configuration.
-		cfgPath := filepath.Join(dir, "tollgate.yaml")
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			out, err := runCLI(t, "", "audit", "tail", "--json", "--since", "1h", "--config", cfgPath)
@@ -127,7 +121,7 @@ func missingIssued(t *testing.T, out, subject string, scopes []string) []string 
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("audit tail --json printed %q: %v", line, err)
 		}
-		if ev.Kind == audit.TokenIssued && ev.Subject == subject && ev.Requested == ev.Granted {
+		if ev.Kind == auditTokenIssued && ev.Subject == subject && ev.Requested == ev.Granted {
 			seen[ev.Granted] = true
 		}
 	}

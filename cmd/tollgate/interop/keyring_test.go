@@ -1,4 +1,4 @@
-package main
+package interop_test
 
 import (
 	"context"
@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/distribution/distribution/v3/registry/auth"
 
 	"github.com/tollgate/tollgate/pkg/verify"
 )
@@ -42,16 +40,11 @@ func TestRingRotationWithARealRegistry(t *testing.T) {
 		t.Setenv("TOLLGATE_KEYS_RING_"+k, v)
 	}
 	writeHtpasswd(t, filepath.Join(dir, "htpasswd"), e2eUsers)
-	cfg := loadE2EConfig(t, dir) // its keys.private_key is not used in ring mode
+	loadE2EConfig(t, dir) // its keys.private_key is not used in ring mode
 	configPath := filepath.Join(dir, "tollgate.yaml")
 
-	env := &e2eEnv{dials: &dialLog{}}
-	env.transport = loopbackTransport(env.dials)
-	t.Cleanup(env.transport.CloseIdleConnections)
-	env.client = &http.Client{Transport: env.transport, Timeout: 30 * time.Second}
-	env.tokenHost = startTollgate(t, cfg)
-	env.realm = "http://" + env.tokenHost + "/oauth2/token"
-	env.waitServing(t) // the first start creates the ring in the store
+	env := startTollgate(t, configPath) // inherits the TOLLGATE_KEYS_RING_ variables
+	env.waitServing(t)                  // the first start creates the ring in the store
 
 	bundle, err := runCLI(t, "", "keys", "ca", "--config", configPath)
 	if err != nil || !strings.Contains(bundle, "BEGIN CERTIFICATE") {
@@ -88,12 +81,7 @@ func TestRingRotationWithARealRegistry(t *testing.T) {
 	}
 	env.mustPush(t, ctx, "alice/app:v2", basic("alice")) // the registry was not touched
 
-	registry, err := auth.GetAccessController("token", map[string]any{
-		"realm": env.realm, "issuer": e2eIssuer, "service": e2eService, "rootcertbundle": env.certPath,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	registry := accessController(t, env.certPath, env.realm)
 	wantAuthorized(t, registry, before, "alice", "alice/app", "pull") // minted by the retired key
 
 	v, err := verify.New(verify.Options{Issuer: e2eIssuer, Audience: e2eService,
@@ -158,23 +146,4 @@ func kidOf(t *testing.T, raw string) string {
 		t.Fatal(err)
 	}
 	return h.Kid
-}
-
-// waitServing polls /health until the server answers.
-func (e *e2eEnv) waitServing(t *testing.T) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := e.client.Get("http://" + e.tokenHost + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tollgate does not answer /health after 10s: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

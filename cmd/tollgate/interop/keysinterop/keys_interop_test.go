@@ -2,7 +2,7 @@
 // (registry/auth/token, v3.1.2) against our keys, as STYLE.md asks of interop
 // tests.
 
-package keys_test
+package keysinterop_test
 
 import (
 	"crypto"

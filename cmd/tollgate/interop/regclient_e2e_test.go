@@ -1,4 +1,4 @@
-package main
+package interop_test
 
 // regclient (the library behind regctl) against the real registry, with API
 // tokens as passwords. regclient sends account=<the login name> with every
@@ -31,9 +31,6 @@ import (
 	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/manifest"
 	"github.com/regclient/regclient/types/ref"
-
-	"github.com/tollgate/tollgate/pkg/logtest"
-	"github.com/tollgate/tollgate/pkg/scope"
 )
 
 // tokenRequest is what realmRecorder keeps of one token request: never a
@@ -105,7 +102,7 @@ func (w *statusWriter) WriteHeader(status int) {
 // only when the test fails.
 func newRegclient(t *testing.T, env *e2eEnv, registryHost, user, password string) *regclient.RegClient {
 	t.Helper()
-	logs := &logtest.Buffer{}
+	logs := &logBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("regclient log (%s):\n%s", user, logs.String())
@@ -360,9 +357,19 @@ func wantTokenRequests(t *testing.T, reqs []tokenRequest, login, pushRepo string
 // in either order (regclient repeats the registry's challenge, whose order
 // varies).
 func asksPush(r tokenRequest, repo string) bool {
-	scopes, err := scope.ParseAll(r.Query["scope"])
-	return err == nil && slices.ContainsFunc(scopes, func(s scope.Scope) bool {
-		return s.Type == "repository" && s.Name == repo && s.Has("pull") && s.Has("push")
+	return slices.ContainsFunc(r.Query["scope"], func(s string) bool {
+		for _, one := range strings.Fields(s) { // a scope parameter may hold several, space-separated
+			typ, rest, _ := strings.Cut(one, ":")
+			i := strings.LastIndexByte(rest, ':')
+			if typ != "repository" || i < 0 || rest[:i] != repo {
+				continue
+			}
+			actions := strings.Split(rest[i+1:], ",")
+			if slices.Contains(actions, "pull") && slices.Contains(actions, "push") {
+				return true
+			}
+		}
+		return false
 	})
 }
 

@@ -1,4 +1,4 @@
-package main
+package interop_test
 
 // What the operator's commands end, seen through the real registry with
 // go-containerregistry as the client: `tollgate users passwd` ends the
@@ -8,7 +8,6 @@ package main
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"testing"
 	"time"
 
@@ -76,25 +75,6 @@ func TestEndToEndRevocation(t *testing.T) {
 		_, err = env.push(ctx, "alice/rev:identity3", identity)
 		wantTransportError(t, err, http.StatusBadRequest, "", http.MethodPost, env.tokenHost, "/oauth2/token")
 	})
-}
-
-// identityToken is what `docker login` stores: a refresh token from the
-// password grant with access_type=offline.
-func (e *e2eEnv) identityToken(t *testing.T, user, password string) string {
-	t.Helper()
-	status, body := e.postToken(t, url.Values{
-		"grant_type":  {"password"},
-		"username":    {user},
-		"password":    {password},
-		"client_id":   {"docker"},
-		"access_type": {"offline"},
-		"service":     {e2eService},
-	})
-	rt, _ := body["refresh_token"].(string)
-	if status != http.StatusOK || rt == "" {
-		t.Fatalf("password grant for %s = %d %v, want 200 with a refresh_token", user, status, body)
-	}
-	return rt
 }
 
 // runUsersCLI runs `tollgate users ARGS --config` on the environment's
