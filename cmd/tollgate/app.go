@@ -53,7 +53,8 @@ type app struct {
 	signing  *signing
 	store    store.Store
 	tokens   *apitoken.Tokens // API tokens; their last-used times are flushed on Close
-	users    *htpasswd.File
+	backends backends         // the user backends (users.backends)
+	users    accounts.Users   // their users, as the accounts service sees them
 	accounts *accounts.Service
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -63,7 +64,7 @@ type app struct {
 type parts struct {
 	acl       *authz.Holder
 	proxies   []netip.Prefix
-	users     *htpasswd.File
+	backends  backends
 	store     store.Store
 	signing   *signing
 	engineKey engine.Key // nil when the Engine API is off
@@ -81,7 +82,7 @@ func loadParts(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*p
 	if p.proxies, err = cfg.Server.Proxies(); err != nil {
 		return nil, err
 	}
-	if p.users, err = htpasswd.Load(cfg.Users.Htpasswd, logger); err != nil {
+	if p.backends, err = loadBackends(cfg, logger); err != nil {
 		return nil, err
 	}
 	if p.store, err = openStore(ctx, cfg.Store); err != nil {
@@ -113,7 +114,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	m.SetSigningKey(signingKeyInfo(p.signing, cfg.Keys.PrivateKey))
 	m.ConfigReloaded(true) // loaded and applied at start
 	p.store = m.InstrumentStore(p.store)
-	p.users.OnCompare = m.BcryptVerified
+	p.backends.observe(m)
 	// The background work (the audit writer above all) stops in Close,
 	// after the server has let its last requests finish, not when ctx ends
 	// (a signal): those requests are still audited.
@@ -121,15 +122,15 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	// The purge, the audit writer (which bound their own calls) and Close
 	// use the store as it is; everything else, on the request path, with
 	// every call bounded.
-	a := &app{cfg: cfg, acl: p.acl, metrics: m, signing: p.signing, store: p.store, cancel: cancel, users: p.users}
+	a := &app{cfg: cfg, acl: p.acl, metrics: m, signing: p.signing, store: p.store, cancel: cancel,
+		backends: p.backends, users: p.backends.directory()}
 	recorder := newRecorder(cfg.Audit, p.store, logger)
 	m.ObserveAudit(recorder)
 	p.store = store.WithTimeout(p.store, storeCallTimeout)
-	auth := authn.NewCache(p.users, cfg.Users.CacheTTL, credentialCacheSize)
+	auth := authn.NewCache(p.backends.chain(), cfg.Users.CacheTTL, credentialCacheSize)
 	auth.Observe = m.CredentialCache
 	a.accounts = newAccounts(cfg, p, recorder, logger)
 	a.tokens = newAPITokens(cfg, p.store, a.accounts, recorder, logger)
-	a.accounts.Start(ctx, p.users.Users(), fileTime(cfg.Users.Htpasswd))
 	a.start(ctx, cfg, m, recorder, logger)
 	a.handler = server.New(serverOptions(cfg, p, m, auth, a.tokens, a.accounts, recorder, logger))
 	return a, nil
@@ -143,11 +144,11 @@ func newRecorder(c config.Audit, st store.Audit, logger *slog.Logger) *audit.Rec
 		audit.WithSpoolMax(c.SpoolMaxBytes))
 }
 
-// newAccounts is the account service of the configuration. The htpasswd
-// file tells it when users come, go or change their password.
+// newAccounts is the account service of the configuration. The user
+// backends tell it when users come, go or change their password.
 func newAccounts(cfg *config.Config, p *parts, recorder *audit.Recorder, logger *slog.Logger) *accounts.Service {
-	return &accounts.Service{Store: p.store, Users: p.users, Admins: cfg.Users.Admins, Audit: recorder,
-		Logger: logger, CacheTTL: cfg.Users.AccountCacheTTL, FileVersion: p.users.Version}
+	return &accounts.Service{Store: p.store, Users: p.backends.directory(), Admins: cfg.Users.Admins, Audit: recorder,
+		Logger: logger, CacheTTL: cfg.Users.AccountCacheTTL, FileVersion: p.backends.version()}
 }
 
 // fileTime is path's modification time, or the zero time.
@@ -163,14 +164,7 @@ func (a *app) start(ctx context.Context, cfg *config.Config, m *metrics.Metrics,
 	a.wg.Go(func() {
 		a.signing.run(ctx, cfg.Keys.Ring.SyncEvery, func() { m.SetSigningKey(signingKeyInfo(a.signing, "")) })
 	})
-	// Apply waits to confirm removals, so it runs beside the watcher: the
-	// watcher must go on reloading meanwhile, or Apply would never see a
-	// user come back (and would end the account of a user added again).
-	a.users.OnChange = func(ch htpasswd.Change) {
-		change := accounts.FileChange{Added: ch.Added, Removed: ch.Removed, Changed: ch.Changed, Since: ch.Since}
-		a.wg.Go(func() { a.accounts.Apply(ctx, change, 0) })
-	}
-	a.wg.Go(func() { watchUsers(ctx, a.users, logger) })
+	a.backends.start(ctx, a)
 	a.wg.Go(func() { purge(ctx, a.store, cfg.Audit.Retention, logger) })
 	a.wg.Go(func() { recorder.Run(ctx) })
 	a.wg.Go(func() { a.tokens.Run(ctx) })
@@ -218,7 +212,7 @@ func serverOptions(cfg *config.Config, p *parts, m *metrics.Metrics, auth *authn
 		Introspection:      introspection(cfg, svc.Refresh, eng, tokens, accts, p.store, recorder, p.signing.holder),
 		IntrospectionAuthn: introspectionCallers(eng, callers),
 		TrustedProxies:     p.proxies, Limits: serverLimits(cfg.Limits),
-		Metrics: m, RateLimited: m.RateLimited, Ready: readyChecks(p.store, p.signing, p.users),
+		Metrics: m, RateLimited: m.RateLimited, Ready: readyChecks(p.store, p.signing, p.backends),
 		Discovery: server.Discovery{Issuer: cfg.Token.Issuer, PublicURL: cfg.Server.PublicURL,
 			JWKS: func() []byte { return p.signing.holder.Load().JWKS() }},
 	}
@@ -276,13 +270,11 @@ func engineService(cfg *config.Config, key engine.Key, accts *accounts.Service, 
 
 // readyChecks are what GET /ready checks: the store answers a ping (within
 // the endpoint's deadline; SQLite's also reads the file's header, the
-// schema and a row, so that a corrupt file fails it), and a signing key
-// and the htpasswd users are loaded. The last two hold from a successful
-// start on (newApp fails without them, and a failed reload keeps the
-// previous users); they are there so that a future reload that can lose
-// them is reported.
-func readyChecks(st store.Store, sig *signing, users *htpasswd.File) []server.ReadyCheck {
-	return []server.ReadyCheck{
+// schema and a row, so that a corrupt file fails it), a signing key is
+// loaded, and each user backend's own check (the htpasswd file loaded,
+// without rejected lines).
+func readyChecks(st store.Store, sig *signing, users backends) []server.ReadyCheck {
+	return append([]server.ReadyCheck{
 		{Name: "store", Check: st.Ping},
 		{Name: "signing_key", Check: func(context.Context) error {
 			if r := sig.holder.Load(); r == nil || r.Active() == nil {
@@ -290,13 +282,7 @@ func readyChecks(st store.Store, sig *signing, users *htpasswd.File) []server.Re
 			}
 			return nil
 		}},
-		{Name: "htpasswd", Check: func(context.Context) error {
-			if users == nil || users.Version() == 0 {
-				return errors.New("htpasswd file not loaded")
-			}
-			return htpasswdProblems(users.Problems())
-		}},
-	}
+	}, users.readyChecks()...)
 }
 
 // htpasswdProblems is the readiness error of rejected htpasswd lines:
@@ -353,11 +339,7 @@ func (a *app) Reload(ctx context.Context, logger *slog.Logger) {
 		logger.Error("key ring sync on SIGHUP failed; still signing with the ring loaded", "error", err)
 	}
 	a.reloadConfig(logger)
-	if err := a.users.Reload(); err != nil {
-		logger.Error("reload on SIGHUP failed; keeping the previous users", "error", err)
-		return
-	}
-	logger.Info("reloaded on SIGHUP", "htpasswd_version", a.users.Version())
+	a.backends.reload(logger)
 }
 
 // Close stops background work, waits for it, and closes the store.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -72,7 +73,7 @@ func loadSource(src config.Source) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), checkBackends(cfg)); err != nil {
 		return nil, fmt.Errorf("%s: %w", src, err)
 	}
 	return cfg, nil

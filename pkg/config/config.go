@@ -152,6 +152,11 @@ type Ring struct {
 
 // Users configures password authentication.
 type Users struct {
+	// Backends are the user sources, in order: the first that knows a
+	// user decides (an unknown user falls through, a wrong password does
+	// not). Each name is an authenticator backend with its own section
+	// (htpasswd: users.htpasswd).
+	Backends []string      `mapstructure:"backends"`
 	Htpasswd string        `mapstructure:"htpasswd"`
 	CacheTTL time.Duration `mapstructure:"cache_ttl"`
 	Admins   []string      `mapstructure:"admins"` // may mint admin API tokens and manage everyone's
@@ -217,6 +222,7 @@ var defaults = map[string]any{
 	"log.format":               "auto",
 
 	"users.admins":                []string{},
+	"users.backends":              []string{"htpasswd"},
 	"users.account_cache_ttl":     "1s",
 	"api_tokens.default_ttl_days": 30,
 	"api_tokens.max_ttl_days":     365,

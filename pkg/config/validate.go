@@ -261,7 +261,15 @@ func (c *Config) validateRing(p *problems) {
 }
 
 func (c *Config) validateUsers(p *problems) {
-	if c.Users.Htpasswd == "" {
+	if len(c.Users.Backends) == 0 {
+		p.add("users.backends: name at least one user backend, e.g. [htpasswd]")
+	}
+	for i, name := range c.Users.Backends {
+		if slices.Index(c.Users.Backends, name) < i {
+			p.add("users.backends[%d]: %q is listed twice", i, name)
+		}
+	}
+	if c.Users.Htpasswd == "" && slices.Contains(c.Users.Backends, "htpasswd") {
 		p.add("users.htpasswd: required")
 	}
 	if c.Users.CacheTTL < 0 {
