@@ -126,7 +126,7 @@ func (s *Service) admit(ctx context.Context, id authn.Identity, issuedAt time.Ti
 		return authn.Identity{}, err
 	}
 	if acct.ID == "" { // password login while the store is away
-		id.Admin = slices.Contains(s.Admins, id.Name)
+		id.Admin = s.IsAdmin(store.Account{Name: id.Name})
 		return id, nil
 	}
 	if err := s.check(acct, id, issuedAt); err != nil {

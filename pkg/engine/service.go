@@ -8,7 +8,6 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/client"
-	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/store"
@@ -144,19 +143,20 @@ func (s *Service) Account(ctx context.Context, id authn.Identity) (Account, erro
 	if err != nil {
 		return Account{}, err
 	}
-	return s.describe(acct, id.Role), nil
+	return s.describe(acct, id), nil
 }
 
-// describe is acct as a caller whose credential has role sees it.
-func (s *Service) describe(acct store.Account, role string) Account {
-	typ := acct.Type
-	if s.Accounts.IsAdmin(acct) {
-		typ = store.AccountAdmin
+// describe is acct as the caller id sees it: an admin only when id may
+// act as one (authn.Identity.ActsAsAdmin, the one admin rule).
+func (s *Service) describe(acct store.Account, id authn.Identity) Account {
+	id.Admin = s.Accounts.IsAdmin(acct)
+	switch {
+	case id.ActsAsAdmin():
+		return Account{Account: acct, Type: store.AccountAdmin}
+	case acct.Type == store.AccountAdmin:
+		return Account{Account: acct, Type: store.AccountUser}
 	}
-	if typ == store.AccountAdmin && role != "" && role != authz.RoleAdmin {
-		typ = store.AccountUser
-	}
-	return Account{Account: acct, Type: typ}
+	return Account{Account: acct, Type: acct.Type}
 }
 
 // MayList reports whether id may list every account: an admin, with its
@@ -177,7 +177,7 @@ func (s *Service) ListAccounts(ctx context.Context) ([]Account, error) {
 	}
 	out := make([]Account, 0, len(all))
 	for _, a := range all {
-		out = append(out, s.describe(a, ""))
+		out = append(out, s.describe(a, authn.Identity{}))
 	}
 	return out, nil
 }
