@@ -53,7 +53,7 @@ func (h ClientCredentials) Authenticate(ctx context.Context, req *Request) (auth
 // has each; nothing asked means every scope of the client.
 func clientScopes(allowed, asked []string) ([]string, error) {
 	if len(asked) == 0 {
-		return slices.Clone(allowed), nil
+		return append([]string{}, allowed...), nil // granted, if nothing: the response says scope ""
 	}
 	out := make([]string, 0, len(asked))
 	for _, s := range asked {
