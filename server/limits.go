@@ -270,6 +270,15 @@ func (h clientIPLogs) WithGroup(name string) slog.Handler {
 // pipeline.
 func (l *limiter) budget(r *http.Request) grant.Budget { return requestBudget{l: l, r: r} }
 
+// budgetFor is budget, or nil for a request without a secret (the
+// anonymous caller, whom no budget concerns): nothing to allocate.
+func (l *limiter) budgetFor(r *http.Request, secret authn.Secret) grant.Budget {
+	if secret == "" {
+		return nil
+	}
+	return l.budget(r)
+}
+
 // addressBudget is budget for credentials charged to the address alone
 // (generated secrets, which no one guesses: a client's).
 func (l *limiter) addressBudget(r *http.Request) grant.Budget {

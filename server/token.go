@@ -67,8 +67,8 @@ func (e *tokenEndpoint) serveGet(w http.ResponseWriter, r *http.Request) {
 		e.rd.dockerFailure(w, r, err)
 		return
 	}
-	// 5. Respond.
-	writeToken(w, tokenResponse{
+	// 5. Respond (never cached).
+	writePrivate(w, http.StatusOK, tokenResponse{
 		Token:        res.Token.Raw,
 		AccessToken:  res.Token.Raw,
 		ExpiresIn:    expiresIn(res),
@@ -97,13 +97,13 @@ func (e *tokenEndpoint) parseGet(r *http.Request) (grant.Request, error) {
 	return grant.Request{
 		GrantType: grant.TypeGet,
 		Username:  user, Password: secret, Bearer: isBearer(r), Account: q.Get("account"),
-		Tried:    callerName(r),
+		Tried:    user, // redacted by the pipeline if it has a secret's shape
 		Service:  q.Get("service"),
 		Scopes:   scopes,
 		ClientIP: clientIP(r),
 		ClientID: q.Get("client_id"),
 		Offline:  strings.EqualFold(q.Get("offline_token"), "true"),
-		Budget:   e.limits.budget(r),
+		Budget:   e.limits.budgetFor(r, secret),
 	}, nil
 }
 
@@ -189,17 +189,6 @@ func requestCredentials(r *http.Request) (user string, secret authn.Secret) {
 func isBearer(r *http.Request) bool {
 	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	return strings.EqualFold(scheme, "Bearer")
-}
-
-// callerName is the name the caller gave: the Basic user name, else the
-// form's username; one of a secret's shape (a token pasted as the user
-// name) is redacted.
-func callerName(r *http.Request) string {
-	user, _ := requestCredentials(r)
-	if user == "" {
-		user = r.FormValue("username")
-	}
-	return redact.Secrets(user)
 }
 
 func expiresIn(res grant.Result) int64 {

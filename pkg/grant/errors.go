@@ -74,6 +74,9 @@ func (e *Error) Description() string {
 
 // AsError returns err's *Error, if it is one.
 func AsError(err error) (*Error, bool) {
+	if err == nil {
+		return nil, false
+	}
 	var e *Error
 	ok := errors.As(err, &e)
 	return e, ok
