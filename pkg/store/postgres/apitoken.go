@@ -100,11 +100,6 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, accountID string, at
 	return t, nil
 }
 
-// querier is *pgxpool.Pool or pgx.Tx.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
 // matchPrefix returns the one token whose hash starts with prefix (and of
 // the account accountID unless it is ""): ErrNotFound for none,
 // ErrConflict for several. The range on hash (lowercase hex, so every

@@ -38,29 +38,41 @@ type Store struct {
 func newStore(pool *pgxpool.Pool) *Store {
 	s := &Store{pool: pool}
 	s.errs = rows.Errors{NoRows: isNoRows, Duplicate: isUniqueViolation, Classify: s.classify}
-	s.Store = sqlstore.New(conn{pool}, s.errs)
+	s.Store = sqlstore.New(conn{pool}, s.inTx, s.errs)
 	return s
 }
 
-// conn runs sqlstore's statements on the pool.
-type conn struct{ pool *pgxpool.Pool }
+// querier is *pgxpool.Pool or pgx.Tx.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// conn runs sqlstore's statements on the pool or in a transaction.
+type conn struct{ q querier }
 
 var _ sqlstore.DB = conn{}
 
 // Exec implements sqlstore.DB.
 func (c conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	tag, err := c.pool.Exec(ctx, query, args...)
+	tag, err := c.q.Exec(ctx, query, args...)
 	return tag.RowsAffected(), err
 }
 
 // QueryRow implements sqlstore.DB.
 func (c conn) QueryRow(ctx context.Context, query string, args ...any) rows.Scanner {
-	return c.pool.QueryRow(ctx, query, args...)
+	return c.q.QueryRow(ctx, query, args...)
 }
 
 // Query implements sqlstore.DB.
 func (c conn) Query(ctx context.Context, query string, args ...any) (rows.Iter, error) {
-	return c.pool.Query(ctx, query, args...)
+	return c.q.Query(ctx, query, args...)
+}
+
+// inTx is sqlstore.InTx on the pool.
+func (s *Store) inTx(ctx context.Context, fn func(sqlstore.DB) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(conn{tx}) })
 }
 
 var _ store.Store = (*Store)(nil)

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"time"
@@ -90,17 +89,12 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, accountID string, at
 	return t, nil
 }
 
-// querier is *sql.DB or *sql.Tx.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
 // matchPrefix returns the one token whose hash starts with prefix (and of
 // the account accountID unless it is ""): ErrNotFound for none,
 // ErrConflict for several. The range on hash (lowercase hex, so every
 // hash starting with prefix sorts below prefix+"g") lets the primary key's
 // index find it; substr keeps the match exact.
-func matchPrefix(ctx context.Context, q querier, prefix, accountID string) (store.APIToken, error) {
+func matchPrefix(ctx context.Context, q execer, prefix, accountID string) (store.APIToken, error) {
 	rs, err := q.QueryContext(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens
 		WHERE hash >= ?1 AND hash < ?1 || 'g' AND substr(hash, 1, length(?1)) = ?1
 			AND (?2 = '' OR account_id = ?2) LIMIT 2`, prefix, accountID)
