@@ -130,11 +130,8 @@ func (f *usersFlags) add(cmd *cobra.Command, name string) error {
 	if err := htpasswd.ValidateUser(name); err != nil {
 		return err
 	}
-	path, cost, err := f.target(cmd)
+	path, cost, err := f.userFile(cmd, name, false)
 	if err != nil {
-		return err
-	}
-	if err := expectUser(path, name, false); err != nil {
 		return err
 	}
 	accts, done, err := f.accounts(cmd, path)
@@ -167,11 +164,8 @@ func (f *usersFlags) add(cmd *cobra.Command, name string) error {
 }
 
 func (f *usersFlags) passwd(cmd *cobra.Command, name string) error {
-	path, cost, err := f.target(cmd)
+	path, cost, err := f.userFile(cmd, name, true)
 	if err != nil {
-		return err
-	}
-	if err := expectUser(path, name, true); err != nil {
 		return err
 	}
 	hash, err := f.hash(cmd, name, cost)
@@ -189,7 +183,7 @@ func (f *usersFlags) passwd(cmd *cobra.Command, name string) error {
 	var r store.Revoked
 	if accts != nil {
 		r, err = accts.PasswordChangedTo(cmd.Context(), name, htpasswd.EpochOf(hash), cliActor, true)
-		if err != nil && !errors.Is(err, accounts.ErrNotFound) {
+		if err := unlessNoAccount(err); err != nil {
 			return err
 		}
 	}
@@ -206,11 +200,8 @@ func (f *usersFlags) passwd(cmd *cobra.Command, name string) error {
 }
 
 func (f *usersFlags) remove(cmd *cobra.Command, name string) error {
-	path, _, err := f.target(cmd)
+	path, _, err := f.userFile(cmd, name, true)
 	if err != nil {
-		return err
-	}
-	if err := expectUser(path, name, true); err != nil {
 		return err
 	}
 	accts, done, err := f.accounts(cmd, path)
@@ -221,7 +212,7 @@ func (f *usersFlags) remove(cmd *cobra.Command, name string) error {
 	var r store.Revoked
 	if accts != nil {
 		r, _, err = accts.Remove(cmd.Context(), name, cliActor, "tollgate users remove")
-		if err != nil && !errors.Is(err, accounts.ErrNotFound) {
+		if err := unlessNoAccount(err); err != nil {
 			return err
 		}
 	}
@@ -327,11 +318,8 @@ func (f *usersFlags) accounts(cmd *cobra.Command, path string) (*accounts.Servic
 // userAccounts is accounts for a command about an existing user: name
 // must be in the htpasswd file, and the store is required.
 func (f *usersFlags) userAccounts(cmd *cobra.Command, name string) (*accounts.Service, func(), error) {
-	path, _, err := f.target(cmd)
+	path, _, err := f.userFile(cmd, name, true)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := expectUser(path, name, true); err != nil {
 		return nil, nil, err
 	}
 	accts, done, err := f.accounts(cmd, path)
@@ -356,6 +344,24 @@ func notAClient(cmd *cobra.Command, accts *accounts.Service, name string) error 
 	case err == nil:
 		return fmt.Errorf("user %q: a registered client has that name (tollgate clients list); users and clients need distinct names", name)
 	case errors.Is(err, store.ErrNotFound):
+		return nil
+	}
+	return err
+}
+
+// userFile is target for a command about name, after checking that name's
+// presence in the file is as exists says.
+func (f *usersFlags) userFile(cmd *cobra.Command, name string, exists bool) (path string, cost int, err error) {
+	if path, cost, err = f.target(cmd); err != nil {
+		return "", 0, err
+	}
+	return path, cost, expectUser(path, name, exists)
+}
+
+// unlessNoAccount returns err, or nil for accounts.ErrNotFound: a user the
+// store holds no account for yet has nothing there to change.
+func unlessNoAccount(err error) error {
+	if errors.Is(err, accounts.ErrNotFound) {
 		return nil
 	}
 	return err
