@@ -28,29 +28,21 @@ func (s *Store) AdoptEpochs(ctx context.Context, epochs map[string]string) (int6
 	if len(epochs) == 0 {
 		return 0, nil
 	}
+	var b pgx.Batch
+	// In one order on every replica: two starting together lock the same
+	// rows in the same order, never into a deadlock.
+	for _, id := range slices.Sorted(maps.Keys(epochs)) {
+		for _, table := range []string{"refresh_tokens", "engine_refresh_tokens"} {
+			b.Queue(`UPDATE `+table+` SET epoch = $1 WHERE account_id = $2 AND epoch = ''`, epochs[id], id)
+		}
+	}
 	var n int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var b pgx.Batch
-		// In one order on every replica: two starting together lock the
-		// same rows in the same order, never into a deadlock.
-		for _, id := range slices.Sorted(maps.Keys(epochs)) {
-			for _, table := range []string{"refresh_tokens", "engine_refresh_tokens"} {
-				b.Queue(`UPDATE `+table+` SET epoch = $1 WHERE account_id = $2 AND epoch = ''`, epochs[id], id)
-			}
-		}
-		br := tx.SendBatch(ctx, &b)
-		defer br.Close()
-		for range b.Len() {
-			tag, err := br.Exec()
-			if err != nil {
-				return s.errs.Failed("adopt epochs", err)
-			}
-			n += tag.RowsAffected()
-		}
-		return br.Close()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+		n, err = sendBatch(ctx, tx, &b)
+		return err
 	})
 	if err != nil {
-		return 0, s.classify(err)
+		return 0, s.errs.Failed("adopt epochs", err)
 	}
 	return n, nil
 }

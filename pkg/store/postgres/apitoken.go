@@ -132,21 +132,13 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 		return nil
 	}
 	slices.Sort(hashes)
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return s.errs.Failed("touch api tokens", err)
-	}
-	defer tx.Rollback(ctx)
 	var b pgx.Batch
 	for _, h := range hashes {
 		b.Queue(`UPDATE api_tokens SET last_used_at = $1
 			WHERE hash = $2 AND (last_used_at IS NULL OR last_used_at < $1)`, rows.ToDB(used[h]), h)
 	}
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return s.errs.Failed("touch api tokens", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return s.errs.Failed("touch api tokens", err)
-	}
-	return nil
+	return s.errs.Failed("touch api tokens", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := sendBatch(ctx, tx, &b)
+		return err
+	}))
 }

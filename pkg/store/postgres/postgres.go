@@ -188,6 +188,22 @@ func (s *Store) apply(ctx context.Context, version, body string) error {
 	return tx.Commit(ctx)
 }
 
+// sendBatch sends b on tx in one round trip and returns how many rows its
+// statements changed.
+func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) (int64, error) {
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	var n int64
+	for range b.Len() {
+		tag, err := br.Exec()
+		if err != nil {
+			return 0, err
+		}
+		n += tag.RowsAffected()
+	}
+	return n, br.Close()
+}
+
 // isUniqueViolation reports a UNIQUE/PRIMARY KEY violation.
 func isUniqueViolation(err error) bool {
 	var pe *pgconn.PgError

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/store/internal/rows"
@@ -20,26 +21,22 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, c store.AccountCha
 
 // AdoptEpochs implements store.Accounts.
 func (s *Store) AdoptEpochs(ctx context.Context, epochs map[string]string) (int64, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, errs.Failed("adopt epochs", err)
-	}
-	defer tx.Rollback()
-	var n int64
+	values := make([][]any, 0, len(epochs))
 	for id, epoch := range epochs {
+		values = append(values, []any{epoch, id})
+	}
+	var n int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		for _, table := range []string{"refresh_tokens", "engine_refresh_tokens"} {
-			res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET epoch = ? WHERE account_id = ? AND epoch = ''`, epoch, id)
+			m, err := execEach(ctx, tx, `UPDATE `+table+` SET epoch = ? WHERE account_id = ? AND epoch = ''`, values)
 			if err != nil {
-				return 0, errs.Failed("adopt epochs", err)
-			}
-			m, err := res.RowsAffected()
-			if err != nil {
-				return 0, errs.Failed("adopt epochs", err)
+				return err
 			}
 			n += m
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return 0, errs.Failed("adopt epochs", err)
 	}
 	return n, nil

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -111,33 +113,15 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 	if len(used) == 0 {
 		return nil
 	}
-	hashes := make([]string, 0, len(used))
-	for h := range used {
-		hashes = append(hashes, h)
-	}
-	slices.Sort(hashes)
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return errs.Failed("touch api tokens", err)
-	}
-	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `UPDATE api_tokens SET last_used_at = ?1
-		WHERE hash = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)`)
-	if err != nil {
-		return errs.Failed("touch api tokens", err)
-	}
-	defer stmt.Close()
-	for _, h := range hashes {
-		at := used[h]
-		if at.IsZero() {
-			continue
-		}
-		if _, err := stmt.ExecContext(ctx, rows.ToDB(at), h); err != nil {
-			return errs.Failed("touch api tokens", err)
+	var values [][]any
+	for _, h := range slices.Sorted(maps.Keys(used)) {
+		if at := used[h]; !at.IsZero() {
+			values = append(values, []any{rows.ToDB(at), h})
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return errs.Failed("touch api tokens", err)
-	}
-	return nil
+	return errs.Failed("touch api tokens", s.withTx(ctx, func(tx *sql.Tx) error {
+		_, err := execEach(ctx, tx, `UPDATE api_tokens SET last_used_at = ?1
+			WHERE hash = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)`, values)
+		return err
+	}))
 }

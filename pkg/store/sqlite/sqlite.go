@@ -228,19 +228,48 @@ func (c conn) Query(ctx context.Context, query string, args ...any) (rows.Iter, 
 	return c.q.QueryContext(ctx, numbered(query), args...)
 }
 
-// inTx is sqlstore.InTx on the database. The DSN's _txlock=immediate makes
-// a transaction take the write lock at once, so transactions that write
-// run one after another.
+// inTx is sqlstore.InTx on the database.
 func (s *Store) inTx(ctx context.Context, fn func(sqlstore.DB) error) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error { return fn(conn{tx}) })
+}
+
+// withTx runs fn in one transaction and commits it if fn returns nil;
+// otherwise it rolls it back and returns fn's error. The DSN's
+// _txlock=immediate makes a transaction take the write lock at once, so
+// transactions that write run one after another.
+func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if err := fn(conn{tx}); err != nil {
+	if err := fn(tx); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// execEach runs query, prepared once in tx, with each argument list, and
+// returns how many rows the runs changed.
+func execEach(ctx context.Context, tx *sql.Tx, query string, args [][]any) (int64, error) {
+	stmt, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return 0, err
+	}
+	defer stmt.Close()
+	var n int64
+	for _, a := range args {
+		res, err := stmt.ExecContext(ctx, a...)
+		if err != nil {
+			return 0, err
+		}
+		m, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		n += m
+	}
+	return n, nil
 }
 
 // numbered returns query with PostgreSQL's placeholders $n written as
