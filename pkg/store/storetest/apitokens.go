@@ -231,14 +231,7 @@ func prefixFixture(t *testing.T, s store.Store) (aliceABC, aliceDEF, bobABC stor
 func apiRevokeOwn(t *testing.T, s store.Store) {
 	aliceABC, aliceDEF, bobABC := prefixFixture(t, s)
 	at := nonUTC.Add(time.Hour + 3*time.Nanosecond)
-	got, err := s.RevokeAPIToken(context.Background(), "abc1", "acct-alice", at)
-	if err != nil {
-		t.Fatalf("revoke: %v", err)
-	}
-	want := aliceABC
-	want.RevokedAt = at
-	sameAPI(t, got, want)
-	sameAPI(t, mustGet(t, s.APIToken, aliceABC.Hash), want)
+	mustRevoke(t, s, "abc1", "acct-alice", at, aliceABC)
 	sameAPI(t, mustGet(t, s.APIToken, aliceDEF.Hash), aliceDEF)
 	sameAPI(t, mustGet(t, s.APIToken, bobABC.Hash), bobABC)
 
@@ -262,14 +255,22 @@ func apiRevokeOtherOwner(t *testing.T, s store.Store) {
 
 func apiRevokeAsAdmin(t *testing.T, s store.Store) {
 	_, _, bobABC := prefixFixture(t, s)
-	got, err := s.RevokeAPIToken(context.Background(), "abc2", "", nonUTC)
+	mustRevoke(t, s, "abc2", "", nonUTC, bobABC)
+}
+
+// mustRevoke revokes the token with prefix as the account accountID ("":
+// an admin) at at, and checks that the answer and the stored token are tok
+// revoked at at.
+func mustRevoke(t *testing.T, s store.Store, prefix, accountID string, at time.Time, tok store.APIToken) {
+	t.Helper()
+	got, err := s.RevokeAPIToken(context.Background(), prefix, accountID, at)
 	if err != nil {
-		t.Fatalf("admin revoke: %v", err)
+		t.Fatalf("revoke %s as %q: %v", prefix, accountID, err)
 	}
-	want := bobABC
-	want.RevokedAt = nonUTC
+	want := tok
+	want.RevokedAt = at
 	sameAPI(t, got, want)
-	sameAPI(t, mustGet(t, s.APIToken, bobABC.Hash), want)
+	sameAPI(t, mustGet(t, s.APIToken, tok.Hash), want)
 }
 
 func apiRevokeAmbiguous(t *testing.T, s store.Store) {
