@@ -2,9 +2,7 @@ package keys_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -250,10 +248,7 @@ func newCA(t *testing.T) *keys.CA {
 
 // The stored blob holds no private key material in any encoding.
 func TestMarshalHidesPrivateKeys(t *testing.T) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	priv := newECKey(t, elliptic.P256())
 	k, err := keys.NewKey(priv, nil, keys.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,10 @@ package keys_test
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -115,14 +117,41 @@ func certificateFor(t testing.TB, dir, name string, priv crypto.Signer, notBefor
 }
 
 // shortCoordinateKey returns a P-256 key whose X or Y coordinate has a
+// newRSAKey generates an RSA key of bits for one test.
+func newRSAKey(t testing.TB, bits int) *rsa.PrivateKey {
+	t.Helper()
+	priv, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv
+}
+
+// newECKey generates an ECDSA key on curve for one test.
+func newECKey(t testing.TB, curve elliptic.Curve) *ecdsa.PrivateKey {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(curve, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv
+}
+
+// newEdKey generates an Ed25519 key for one test.
+func newEdKey(t testing.TB) ed25519.PrivateKey {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv
+}
+
 // leading zero byte (about 1 key in 128 per coordinate).
 func shortCoordinateKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	for range 20000 {
-		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
+		priv := newECKey(t, elliptic.P256())
 		point, err := priv.PublicKey.Bytes()
 		if err != nil {
 			t.Fatal(err)

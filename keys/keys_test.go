@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -122,10 +121,7 @@ func TestThumbprintPublishedVectors(t *testing.T) {
 }
 
 func TestThumbprintRejectsUnsupportedKeys(t *testing.T) {
-	p521, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p521 := newECKey(t, elliptic.P521())
 	for _, pub := range []crypto.PublicKey{&p521.PublicKey, []byte("secret"), nil} {
 		if _, err := keys.Thumbprint(pub); !errors.Is(err, keys.ErrUnsupportedKey) {
 			t.Errorf("Thumbprint(%T) error = %v, want ErrUnsupportedKey", pub, err)
@@ -410,22 +406,10 @@ func checkSameKey(t *testing.T, a, b *keys.Key) {
 // Load reads PKCS#1, SEC1 (with or without openssl's EC PARAMETERS block)
 // and PKCS#8 PEM files.
 func TestLoadPEMForms(t *testing.T) {
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p256, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, edKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rsaKey := newRSAKey(t, 2048)
+	p256 := newECKey(t, elliptic.P256())
+	p384 := newECKey(t, elliptic.P384())
+	edKey := newEdKey(t)
 	sec1 := func(priv *ecdsa.PrivateKey) []byte {
 		der, err := x509.MarshalECPrivateKey(priv)
 		if err != nil {
@@ -488,26 +472,11 @@ func mustSign(t *testing.T, k *keys.Key) string {
 
 func TestLoadRejects(t *testing.T) {
 	dir := t.TempDir()
-	rsa1024, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rsa2048, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p256, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p521, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, edKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rsa1024 := newRSAKey(t, 1024)
+	rsa2048 := newRSAKey(t, 2048)
+	p256 := newECKey(t, elliptic.P256())
+	p521 := newECKey(t, elliptic.P521())
+	edKey := newEdKey(t)
 	p256Path := writePKCS8(t, dir, "p256.pem", p256)
 	rsa2048Path := writePKCS8(t, dir, "rsa2048.pem", rsa2048)
 	edPath := writePKCS8(t, dir, "ed25519.pem", edKey)

@@ -100,11 +100,7 @@ func (p *serverProcess) kill() {
 // wantKilled waits for the process to end and asserts SIGKILL ended it.
 func (p *serverProcess) wantKilled(t *testing.T) {
 	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("server process %d still running 10s after SIGKILL", p.cmd.Process.Pid)
-	}
+	p.wait(t, 10*time.Second, "SIGKILL")
 	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("server process ended with %v, want killed by SIGKILL", p.cmd.ProcessState)
@@ -117,12 +113,25 @@ func (p *serverProcess) stop(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("server process %d still running 15s after SIGTERM", p.cmd.Process.Pid)
-	}
+	p.wantCleanExit(t, "SIGTERM")
+}
+
+// wantCleanExit waits up to 15s after what for the process to end, and
+// asserts it exited with status 0 (it was sent SIGTERM).
+func (p *serverProcess) wantCleanExit(t *testing.T, after string) {
+	t.Helper()
+	p.wait(t, 15*time.Second, after)
 	if p.err != nil {
 		t.Errorf("server process after SIGTERM: %v, want exit status 0", p.err)
+	}
+}
+
+// wait waits up to d after what for the process to end.
+func (p *serverProcess) wait(t *testing.T, d time.Duration, after string) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		t.Fatalf("server process %d still running %s after %s", p.cmd.Process.Pid, d, after)
 	}
 }

@@ -39,24 +39,34 @@ func newLifecycleApp(t *testing.T) *lifecycleApp {
 	clearTollgateEnv(t)
 	dir, cfg := tollgateDir(t)
 	logs := &logtest.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	la := &lifecycleApp{app: a, srv: httptest.NewServer(a.handler), dir: dir, cfgPath: filepath.Join(dir, "tollgate.yaml"), logs: logs}
+	a, srv := serveApp(t, cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() {
-		la.srv.Close()
-		cancel()
-		if err := a.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
 		if t.Failed() {
 			t.Logf("tollgate log:\n%s", logs.String())
 		}
 	})
-	return la
+	return &lifecycleApp{app: a, srv: srv, dir: dir, cfgPath: filepath.Join(dir, "tollgate.yaml"), logs: logs}
+}
+
+// serveApp builds the app of cfg, logging to logger, and serves it until
+// the test ends.
+func serveApp(t *testing.T, cfg *config.Config, logger *slog.Logger) (*app, *httptest.Server) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := newApp(ctx, cfg, logger)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.handler)
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		if err := a.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return a, srv
 }
 
 // get asks GET /oauth2/token with Basic user:password and returns the status.
@@ -297,15 +307,7 @@ func TestAccountEndpointShowsTheStore(t *testing.T) {
 		filepath.Join(filepath.Dir(cfg.Users.Htpasswd), "tollgate.yaml")); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	srv := httptest.NewServer(a.handler)
-	defer srv.Close()
+	_, srv := serveApp(t, cfg, slog.New(slog.DiscardHandler))
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/account", nil)
 	req.SetBasicAuth("alice", e2eUsers["alice"])
 	resp, err := srv.Client().Do(req)
@@ -401,15 +403,7 @@ func TestEngineTokensVerifyOutOfTheBox(t *testing.T) {
 	if cfg.Engine.Audience != "anchore-engine" {
 		t.Fatalf("engine.audience = %q, want the issuer", cfg.Engine.Audience)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	srv := httptest.NewServer(a.handler)
-	defer srv.Close()
+	a, srv := serveApp(t, cfg, slog.New(slog.DiscardHandler))
 	form := url.Values{"grant_type": {"password"}, "client_id": {"anonymous"}, "username": {"alice"}, "password": {e2eUsers["alice"]}}
 	resp, err := srv.Client().PostForm(srv.URL+"/v1/oauth/token", form)
 	if err != nil {
@@ -427,6 +421,7 @@ func TestEngineTokensVerifyOutOfTheBox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx := context.Background()
 	c, err := v.Verify(ctx, tok.AccessToken)
 	if err != nil {
 		t.Fatalf("pkg/verify refuses an engine token: %v", err)

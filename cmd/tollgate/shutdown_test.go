@@ -148,14 +148,7 @@ func TestSIGTERMFinishesInFlightRequest(t *testing.T) {
 	}
 
 	// 4. Then the process exits, with status 0.
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("server process %d still running 15s after the last request finished", p.cmd.Process.Pid)
-	}
-	if p.err != nil {
-		t.Errorf("server process after SIGTERM: %v, want exit status 0", p.err)
-	}
+	p.wantCleanExit(t, "the last request finished")
 
 	// 5. The request that finished during the shutdown is in the audit log:
 	// the audit writer stops after the last request, not at the signal.

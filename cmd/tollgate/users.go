@@ -63,57 +63,24 @@ credential of the user until enable. Passwords and hashes are never printed.`,
 	pf.StringVar(&f.htpasswd, "htpasswd", "", "htpasswd file (default: users.htpasswd of --config)")
 	pf.IntVar(&f.cost, "cost", config.MinBcryptCost, "bcrypt cost; overrides users.bcrypt_cost and applies when --config cannot be loaded")
 
-	add := &cobra.Command{
-		Use:   "add NAME",
-		Short: "Add a user; fails if the user exists",
-		Args:  cobra.ExactArgs(1),
-		RunE:  func(cmd *cobra.Command, args []string) error { return f.add(cmd, args[0]) },
-	}
-	passwd := &cobra.Command{
-		Use:   "passwd NAME",
-		Short: "Change a user's password; fails if the user does not exist",
-		Args:  cobra.ExactArgs(1),
-		RunE:  func(cmd *cobra.Command, args []string) error { return f.passwd(cmd, args[0]) },
-	}
+	add := nameCommand("add NAME", "Add a user; fails if the user exists", f.add)
+	passwd := nameCommand("passwd NAME", "Change a user's password; fails if the user does not exist", f.passwd)
 	for _, c := range []*cobra.Command{add, passwd} {
 		c.Flags().BoolVar(&f.passwordStdin, "password-stdin", false, "read the password from the first line of stdin instead of prompting twice")
 	}
-	set := &cobra.Command{
-		Use:   "set NAME",
-		Short: "Change a user's email address or account type",
-		Args:  cobra.ExactArgs(1),
-		RunE:  func(cmd *cobra.Command, args []string) error { return f.set(cmd, args[0]) },
-	}
+	set := nameCommand("set NAME", "Change a user's email address or account type", f.set)
 	add.Flags().StringVar(&f.email, "email", "", "the user's email address (/v1/account)")
 	add.Flags().StringVar(&f.addType, "type", store.AccountUser, "account type: admin, user or service")
 	set.Flags().StringVar(&f.email, "email", "", "the user's email address (/v1/account)")
 	set.Flags().StringVar(&f.setType, "type", "", "account type: admin, user or service")
-	disable := &cobra.Command{
-		Use:   "disable NAME",
-		Short: "Refuse the user's password, refresh tokens and API tokens until enabled again",
-		Args:  cobra.ExactArgs(1),
-		RunE:  func(cmd *cobra.Command, args []string) error { return f.setEnabled(cmd, args[0], false) },
-	}
-	enable := &cobra.Command{
-		Use:   "enable NAME",
-		Short: "Let a disabled user in again",
-		Args:  cobra.ExactArgs(1),
-		RunE:  func(cmd *cobra.Command, args []string) error { return f.setEnabled(cmd, args[0], true) },
-	}
-	revoke := &cobra.Command{
-		Use:   "revoke-tokens NAME",
-		Short: "Revoke the user's refresh tokens, engine tokens and API tokens (--kind to choose)",
-		Args:  cobra.ExactArgs(1),
-		RunE:  func(cmd *cobra.Command, args []string) error { return f.revokeTokens(cmd, args[0]) },
-	}
+	disable := nameCommand("disable NAME", "Refuse the user's password, refresh tokens and API tokens until enabled again",
+		func(cmd *cobra.Command, name string) error { return f.setEnabled(cmd, name, false) })
+	enable := nameCommand("enable NAME", "Let a disabled user in again",
+		func(cmd *cobra.Command, name string) error { return f.setEnabled(cmd, name, true) })
+	revoke := nameCommand("revoke-tokens NAME", "Revoke the user's refresh tokens, engine tokens and API tokens (--kind to choose)", f.revokeTokens)
 	revoke.Flags().StringSliceVar(&f.kinds, "kind", nil,
 		"kinds to revoke, repeatable or comma-separated: refresh (Docker identity tokens), engine (engine refresh and access tokens), api (API tokens); default all")
-	remove := &cobra.Command{
-		Use:   "remove NAME",
-		Short: "Remove a user; fails if the user does not exist",
-		Args:  cobra.ExactArgs(1),
-		RunE:  func(cmd *cobra.Command, args []string) error { return f.remove(cmd, args[0]) },
-	}
+	remove := nameCommand("remove NAME", "Remove a user; fails if the user does not exist", f.remove)
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "Print the user names, one a line, in file order",
@@ -124,15 +91,23 @@ credential of the user until enable. Passwords and hashes are never printed.`,
 	return cmd
 }
 
+// nameCommand returns the subcommand use ("verb NAME") that runs run on
+// its one argument, the user's name.
+func nameCommand(use, short string, run func(cmd *cobra.Command, name string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE:  func(cmd *cobra.Command, args []string) error { return run(cmd, args[0]) },
+	}
+}
+
 func (f *usersFlags) add(cmd *cobra.Command, name string) error {
 	if err := htpasswd.ValidateUser(name); err != nil {
 		return err
 	}
-	path, cost, err := f.target(cmd)
+	path, cost, err := f.userFile(cmd, name, false)
 	if err != nil {
-		return err
-	}
-	if err := expectUser(path, name, false); err != nil {
 		return err
 	}
 	accts, done, err := f.accounts(cmd, path)
@@ -165,11 +140,8 @@ func (f *usersFlags) add(cmd *cobra.Command, name string) error {
 }
 
 func (f *usersFlags) passwd(cmd *cobra.Command, name string) error {
-	path, cost, err := f.target(cmd)
+	path, cost, err := f.userFile(cmd, name, true)
 	if err != nil {
-		return err
-	}
-	if err := expectUser(path, name, true); err != nil {
 		return err
 	}
 	hash, err := f.hash(cmd, name, cost)
@@ -179,19 +151,9 @@ func (f *usersFlags) passwd(cmd *cobra.Command, name string) error {
 	// The old password's refresh tokens end first: a watching server then
 	// finds nothing left to end (they are refused all the same once the
 	// file changes, whatever happens here).
-	accts, done, err := f.accounts(cmd, path)
-	if err != nil {
-		return err
-	}
-	defer done()
-	var r store.Revoked
-	if accts != nil {
-		r, err = accts.PasswordChangedTo(cmd.Context(), name, htpasswd.EpochOf(hash), cliActor, true)
-		if err != nil && !errors.Is(err, accounts.ErrNotFound) {
-			return err
-		}
-	}
-	err = changeUser(path, name, true, func(entries []htpasswd.Entry, i int) []htpasswd.Entry {
+	r, err := f.endThenChange(cmd, path, name, func(accts *accounts.Service) (store.Revoked, error) {
+		return accts.PasswordChangedTo(cmd.Context(), name, htpasswd.EpochOf(hash), cliActor, true)
+	}, func(entries []htpasswd.Entry, i int) []htpasswd.Entry {
 		entries[i].Hash = hash
 		return entries
 	})
@@ -204,26 +166,14 @@ func (f *usersFlags) passwd(cmd *cobra.Command, name string) error {
 }
 
 func (f *usersFlags) remove(cmd *cobra.Command, name string) error {
-	path, _, err := f.target(cmd)
+	path, _, err := f.userFile(cmd, name, true)
 	if err != nil {
 		return err
 	}
-	if err := expectUser(path, name, true); err != nil {
-		return err
-	}
-	accts, done, err := f.accounts(cmd, path)
-	if err != nil {
-		return err
-	}
-	defer done()
-	var r store.Revoked
-	if accts != nil {
-		r, _, err = accts.Remove(cmd.Context(), name, cliActor, "tollgate users remove")
-		if err != nil && !errors.Is(err, accounts.ErrNotFound) {
-			return err
-		}
-	}
-	err = changeUser(path, name, true, func(entries []htpasswd.Entry, i int) []htpasswd.Entry {
+	r, err := f.endThenChange(cmd, path, name, func(accts *accounts.Service) (store.Revoked, error) {
+		r, _, err := accts.Remove(cmd.Context(), name, cliActor, "tollgate users remove")
+		return r, err
+	}, func(entries []htpasswd.Entry, i int) []htpasswd.Entry {
 		return slices.Delete(entries, i, i+1)
 	})
 	if err != nil {
@@ -325,11 +275,8 @@ func (f *usersFlags) accounts(cmd *cobra.Command, path string) (*accounts.Servic
 // userAccounts is accounts for a command about an existing user: name
 // must be in the htpasswd file, and the store is required.
 func (f *usersFlags) userAccounts(cmd *cobra.Command, name string) (*accounts.Service, func(), error) {
-	path, _, err := f.target(cmd)
+	path, _, err := f.userFile(cmd, name, true)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := expectUser(path, name, true); err != nil {
 		return nil, nil, err
 	}
 	accts, done, err := f.accounts(cmd, path)
@@ -357,6 +304,36 @@ func notAClient(cmd *cobra.Command, accts *accounts.Service, name string) error 
 		return nil
 	}
 	return err
+}
+
+// userFile is target for a command about name, after checking that name's
+// presence in the file is as exists says.
+func (f *usersFlags) userFile(cmd *cobra.Command, name string, exists bool) (path string, cost int, err error) {
+	if path, cost, err = f.target(cmd); err != nil {
+		return "", 0, err
+	}
+	return path, cost, expectUser(path, name, exists)
+}
+
+// endThenChange ends in the store what end ends, then changes name's
+// entry of the htpasswd file at path, which must hold it. Without a
+// usable configuration there is no store to end anything in, and a user
+// the store holds no account for yet has nothing there to end.
+func (f *usersFlags) endThenChange(cmd *cobra.Command, path, name string,
+	end func(*accounts.Service) (store.Revoked, error),
+	change func([]htpasswd.Entry, int) []htpasswd.Entry) (store.Revoked, error) {
+	accts, done, err := f.accounts(cmd, path)
+	if err != nil {
+		return store.Revoked{}, err
+	}
+	defer done()
+	var r store.Revoked
+	if accts != nil {
+		if r, err = end(accts); err != nil && !errors.Is(err, accounts.ErrNotFound) {
+			return store.Revoked{}, err
+		}
+	}
+	return r, changeUser(path, name, true, change)
 }
 
 // expectUser fails unless name's presence in the file is as expected; it

@@ -104,6 +104,14 @@ func wantNumbered(t *testing.T, got []store.AuditEvent, n int) {
 	}
 }
 
+// writtenInOrder waits until st holds n events, then asserts they are
+// events 0..n-1, in order.
+func writtenInOrder(t *testing.T, st *flakyAudit, what string, n int) {
+	t.Helper()
+	eventually(t, what, func() bool { return len(st.stored()) == n })
+	wantNumbered(t, st.stored(), n)
+}
+
 // eventually polls cond every 5ms until it holds, failing after 10s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -129,8 +137,7 @@ func TestOutageKeepsEventsAndWritesThemInOrder(t *testing.T) {
 		t.Fatalf("store holds %d events while away, want the 100 of before", n)
 	}
 	st.down.Store(false)
-	eventually(t, "the buffered events are written", func() bool { return len(st.stored()) == 1000 })
-	wantNumbered(t, st.stored(), 1000)
+	writtenInOrder(t, st, "the buffered events are written", 1000)
 	if mem, spooled := r.Buffered(); mem != 0 || spooled != 0 || r.Dropped() != 0 {
 		t.Errorf("after the outage: buffered %d+%d, dropped %d; want 0, 0", mem, spooled, r.Dropped())
 	}
@@ -147,8 +154,7 @@ func TestFullBufferWithoutSpoolDropsAndCounts(t *testing.T) {
 		t.Errorf("buffered %d, want 100 (audit.buffer)", mem)
 	}
 	st.down.Store(false)
-	eventually(t, "the buffer is written", func() bool { return len(st.stored()) == 100 })
-	wantNumbered(t, st.stored(), 100) // the oldest are kept
+	writtenInOrder(t, st, "the buffer is written", 100) // the oldest are kept
 }
 
 func TestSpoolTakesWhatMemoryCannot(t *testing.T) {
@@ -171,8 +177,7 @@ func TestSpoolTakesWhatMemoryCannot(t *testing.T) {
 	}
 	numbered(r, 100, 20) // while the spool holds events, new ones go behind them
 	st.down.Store(false)
-	eventually(t, "memory and spool are written", func() bool { return len(st.stored()) == 120 })
-	wantNumbered(t, st.stored(), 120)
+	writtenInOrder(t, st, "memory and spool are written", 120)
 	eventually(t, "the spool is removed", func() bool { _, err := os.Stat(path); return errors.Is(err, os.ErrNotExist) })
 	if r.Dropped() != 0 {
 		t.Errorf("dropped %d, want 0", r.Dropped())
@@ -219,8 +224,7 @@ func TestShutdownWithStoreAwaySpoolsForTheNextStart(t *testing.T) {
 	second := fast(back, WithSpool(path))
 	running(t, second)
 	numbered(second, 50, 10)
-	eventually(t, "the spool and the new events are written", func() bool { return len(back.stored()) == 60 })
-	wantNumbered(t, back.stored(), 60)
+	writtenInOrder(t, back, "the spool and the new events are written", 60)
 	eventually(t, "the spool is removed", func() bool { _, err := os.Stat(path); return errors.Is(err, os.ErrNotExist) })
 }
 
@@ -247,8 +251,7 @@ func TestSpoolLineCutShortIsSkipped(t *testing.T) {
 	r := fast(st, WithSpool(path))
 	running(t, r)
 	numbered(r, 1, 2)
-	eventually(t, "the whole events are written", func() bool { return len(st.stored()) == 3 })
-	wantNumbered(t, st.stored(), 3)
+	writtenInOrder(t, st, "the whole events are written", 3)
 	if r.Dropped() != 1 {
 		t.Errorf("dropped %d, want 1 (the line cut short)", r.Dropped())
 	}
@@ -261,8 +264,7 @@ func TestEventTheStoreRefusesIsDroppedAlone(t *testing.T) {
 	numbered(r, 0, 3)
 	r.Record(store.AuditEvent{Kind: "bad"})
 	numbered(r, 3, 3)
-	eventually(t, "the good events are written", func() bool { return len(st.stored()) == 6 })
-	wantNumbered(t, st.stored(), 6)
+	writtenInOrder(t, st, "the good events are written", 6)
 	if r.Dropped() != 1 {
 		t.Errorf("dropped %d, want 1", r.Dropped())
 	}
@@ -315,6 +317,5 @@ func TestSpoolStopsAtItsSize(t *testing.T) {
 		t.Errorf("spool of %d bytes, want 20 lines of %d", fi.Size(), len(line))
 	}
 	st.down.Store(false)
-	eventually(t, "memory and spool are written", func() bool { return len(st.stored()) == 30 })
-	wantNumbered(t, st.stored(), 30) // the oldest are kept
+	writtenInOrder(t, st, "memory and spool are written", 30) // the oldest are kept
 }

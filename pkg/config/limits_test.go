@@ -15,10 +15,7 @@ import (
 // The keys of server.* and limits.* default to the values the server used
 // before they were configurable, and to a sane brute-force budget.
 func TestServerAndLimitsDefaults(t *testing.T) {
-	c, err := config.Load(writeConfig(t, "server: {addr: \":5001\"}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustLoad(t, "server: {addr: \":5001\"}\n")
 	want := config.Server{
 		Addr:              ":5001",
 		TrustedProxies:    []string{},
@@ -99,11 +96,7 @@ func TestProxies(t *testing.T) {
 }
 
 func TestValidateServerAndLimits(t *testing.T) {
-	tests := []struct {
-		name     string
-		edit     func(c *config.Config)
-		wantKeys []string // the keys the problems start with, in order; none for valid
-	}{
+	runValidateCases(t, []validateCase{
 		{"defaults", func(*config.Config) {}, nil},
 		{"proxies", func(c *config.Config) { c.Server.TrustedProxies = []string{"10.0.0.0/8", "::1", "fd00::/8"} }, nil},
 		{"bad proxy", func(c *config.Config) { c.Server.TrustedProxies = []string{"10.0.0.0/8", "10.0.0.0/33", "proxy.local"} },
@@ -133,27 +126,5 @@ func TestValidateServerAndLimits(t *testing.T) {
 			c.Limits.FailuresPerMinute, c.Limits.IPFailureBurst, c.Limits.MaxTracked = -1, -1, 0
 		},
 			[]string{"limits.failures_per_minute", "limits.ip_failure_burst", "limits.max_tracked"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := valid(t)
-			tt.edit(c)
-			err := c.Validate()
-			problems := config.Problems(err)
-			if len(tt.wantKeys) == 0 {
-				if err != nil {
-					t.Fatalf("Validate = %v, want nil", err)
-				}
-				return
-			}
-			if !errors.Is(err, config.ErrInvalid) || len(problems) != len(tt.wantKeys) {
-				t.Fatalf("Validate = %v, want %d problems (%v)", err, len(tt.wantKeys), tt.wantKeys)
-			}
-			for i, key := range tt.wantKeys {
-				if !strings.HasPrefix(problems[i], key+":") {
-					t.Errorf("problem %d = %q, want it to start with %q", i, problems[i], key+":")
-				}
-			}
-		})
-	}
+	})
 }

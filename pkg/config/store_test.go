@@ -1,7 +1,6 @@
 package config_test
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -13,34 +12,24 @@ import (
 
 func TestValidateStore(t *testing.T) {
 	tests := []struct {
-		name    string
-		typ     string
-		path    string
-		dsn     string
-		wantKey string // "" for valid
+		name     string
+		typ      string
+		path     string
+		dsn      string
+		wantKeys []string // none for valid
 	}{
-		{"sqlite", "sqlite", "./data/tollgate.db", "", ""},
-		{"sqlite ignores dsn", "sqlite", "./data/tollgate.db", "postgres://db/x", ""},
-		{"sqlite without path", "sqlite", "", "postgres://db/x", "store.path"},
-		{"postgres", "postgres", "", "postgres://db/x", ""},
-		{"postgres without dsn", "postgres", "./data/tollgate.db", "", "store.dsn"},
-		{"unknown type", "mysql", "./data/tollgate.db", "postgres://db/x", "store.type"},
+		{"sqlite", "sqlite", "./data/tollgate.db", "", nil},
+		{"sqlite ignores dsn", "sqlite", "./data/tollgate.db", "postgres://db/x", nil},
+		{"sqlite without path", "sqlite", "", "postgres://db/x", []string{"store.path"}},
+		{"postgres", "postgres", "", "postgres://db/x", nil},
+		{"postgres without dsn", "postgres", "./data/tollgate.db", "", []string{"store.dsn"}},
+		{"unknown type", "mysql", "./data/tollgate.db", "postgres://db/x", []string{"store.type"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := valid(t)
 			c.Store.Type, c.Store.Path, c.Store.DSN = tt.typ, tt.path, authn.Secret(tt.dsn)
-			err := c.Validate()
-			if tt.wantKey == "" {
-				if err != nil {
-					t.Fatalf("Validate = %v, want nil", err)
-				}
-				return
-			}
-			problems := config.Problems(err)
-			if !errors.Is(err, config.ErrInvalid) || len(problems) != 1 || !strings.HasPrefix(problems[0], tt.wantKey+":") {
-				t.Errorf("problems = %q, want exactly one naming %s", problems, tt.wantKey)
-			}
+			checkProblems(t, c.Validate(), tt.wantKeys...)
 		})
 	}
 }
@@ -48,10 +37,7 @@ func TestValidateStore(t *testing.T) {
 func TestLoadStoreDSN(t *testing.T) {
 	const password = "pw-not-for-logs"
 	dsn := "postgres://tollgate:" + password + "@db.internal:5432/tollgate?sslmode=verify-full"
-	c, err := config.Load(writeConfig(t, "store: {type: postgres, dsn: \""+dsn+"\"}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustLoad(t, "store: {type: postgres, dsn: \""+dsn+"\"}\n")
 	if string(c.Store.DSN) != dsn {
 		t.Errorf("store.dsn = %q, want %q", string(c.Store.DSN), dsn)
 	}
@@ -62,10 +48,7 @@ func TestLoadStoreDSN(t *testing.T) {
 	}
 
 	t.Setenv("TOLLGATE_STORE_DSN", "host=other password=x")
-	c, err = config.Load(writeConfig(t, "store: {type: postgres}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = mustLoad(t, "store: {type: postgres}\n")
 	if string(c.Store.DSN) != "host=other password=x" {
 		t.Errorf("store.dsn = %q, want the environment's", string(c.Store.DSN))
 	}
@@ -95,56 +78,30 @@ func TestHMACSecretFromEnvironment(t *testing.T) {
 }
 
 func TestValidateAudit(t *testing.T) {
-	tests := []struct {
-		name    string
-		mutate  func(*config.Config)
-		wantKey string // "" for valid
-	}{
-		{"defaults", func(*config.Config) {}, ""},
-		{"a spool file", func(c *config.Config) { c.Audit.SpoolFile = "./data/audit.spool" }, ""},
-		{"a buffer of one", func(c *config.Config) { c.Audit.Buffer = 1 }, ""},
-		{"no buffer", func(c *config.Config) { c.Audit.Buffer = 0 }, "audit.buffer"},
-		{"a buffer past the bound", func(c *config.Config) { c.Audit.Buffer = config.MaxAuditBuffer + 1 }, "audit.buffer"},
-		{"retention under an hour", func(c *config.Config) { c.Audit.Retention = time.Minute }, "audit.retention"},
+	runValidateCases(t, []validateCase{
+		{"defaults", func(*config.Config) {}, nil},
+		{"a spool file", func(c *config.Config) { c.Audit.SpoolFile = "./data/audit.spool" }, nil},
+		{"a buffer of one", func(c *config.Config) { c.Audit.Buffer = 1 }, nil},
+		{"no buffer", func(c *config.Config) { c.Audit.Buffer = 0 }, []string{"audit.buffer"}},
+		{"a buffer past the bound", func(c *config.Config) { c.Audit.Buffer = config.MaxAuditBuffer + 1 }, []string{"audit.buffer"}},
+		{"retention under an hour", func(c *config.Config) { c.Audit.Retention = time.Minute }, []string{"audit.retention"}},
 		{"spool in place of the database", func(c *config.Config) {
 			c.Store.Type, c.Store.Path, c.Audit.SpoolFile = "sqlite", "./data/tollgate.db", "data/tollgate.db"
-		}, "audit.spool_file"},
-		{"spool names a directory", func(c *config.Config) { c.Audit.SpoolFile = "./data/" }, "audit.spool_file"},
-		{"a spool of 1 MiB", func(c *config.Config) { c.Audit.SpoolMaxBytes = config.MinAuditSpool }, ""},
-		{"a spool under 1 MiB", func(c *config.Config) { c.Audit.SpoolMaxBytes = config.MinAuditSpool - 1 }, "audit.spool_max_bytes"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := valid(t)
-			tt.mutate(c)
-			err := c.Validate()
-			if tt.wantKey == "" {
-				if err != nil {
-					t.Fatalf("Validate = %v, want nil", err)
-				}
-				return
-			}
-			problems := config.Problems(err)
-			if !errors.Is(err, config.ErrInvalid) || len(problems) != 1 || !strings.HasPrefix(problems[0], tt.wantKey+":") {
-				t.Errorf("problems = %q, want exactly one naming %s", problems, tt.wantKey)
-			}
-		})
-	}
+		}, []string{"audit.spool_file"}},
+		{"spool names a directory", func(c *config.Config) { c.Audit.SpoolFile = "./data/" }, []string{"audit.spool_file"}},
+		{"a spool of 1 MiB", func(c *config.Config) { c.Audit.SpoolMaxBytes = config.MinAuditSpool }, nil},
+		{"a spool under 1 MiB", func(c *config.Config) { c.Audit.SpoolMaxBytes = config.MinAuditSpool - 1 }, []string{"audit.spool_max_bytes"}},
+	})
 }
 
 func TestLoadAuditDefaultsAndEnvironment(t *testing.T) {
-	c, err := config.Load(writeConfig(t, "audit: {retention: 720h}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustLoad(t, "audit: {retention: 720h}\n")
 	if c.Audit.Buffer != 100000 || c.Audit.SpoolFile != "" {
 		t.Errorf("audit defaults: buffer %d, spool_file %q; want 100000 and none", c.Audit.Buffer, c.Audit.SpoolFile)
 	}
 	t.Setenv("TOLLGATE_AUDIT_BUFFER", "5000")
 	t.Setenv("TOLLGATE_AUDIT_SPOOL_FILE", "/var/lib/tollgate/audit.spool")
-	if c, err = config.Load(writeConfig(t, "")); err != nil {
-		t.Fatal(err)
-	}
+	c = mustLoad(t, "")
 	if c.Audit.Buffer != 5000 || c.Audit.SpoolFile != "/var/lib/tollgate/audit.spool" {
 		t.Errorf("from the environment: buffer %d, spool_file %q", c.Audit.Buffer, c.Audit.SpoolFile)
 	}

@@ -100,11 +100,6 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, accountID string, at
 	return t, nil
 }
 
-// querier is *pgxpool.Pool or pgx.Tx.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
 // matchPrefix returns the one token whose hash starts with prefix (and of
 // the account accountID unless it is ""): ErrNotFound for none,
 // ErrConflict for several. The range on hash (lowercase hex, so every
@@ -137,21 +132,13 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 		return nil
 	}
 	slices.Sort(hashes)
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return s.errs.Failed("touch api tokens", err)
-	}
-	defer tx.Rollback(ctx)
 	var b pgx.Batch
 	for _, h := range hashes {
 		b.Queue(`UPDATE api_tokens SET last_used_at = $1
 			WHERE hash = $2 AND (last_used_at IS NULL OR last_used_at < $1)`, rows.ToDB(used[h]), h)
 	}
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return s.errs.Failed("touch api tokens", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return s.errs.Failed("touch api tokens", err)
-	}
-	return nil
+	return s.errs.Failed("touch api tokens", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := sendBatch(ctx, tx, &b)
+		return err
+	}))
 }

@@ -19,26 +19,18 @@ func (s *Store) AppendAudit(ctx context.Context, events []store.AuditEvent) erro
 	if len(events) == 0 {
 		return nil
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return s.errs.Failed("append audit", err)
-	}
-	defer tx.Rollback(ctx)
-	// Its own round trip: queued in the batch, the lock would come after
-	// the INSERTs were parsed, and parsing already takes ROW EXCLUSIVE.
-	if _, err := tx.Exec(ctx, `LOCK TABLE audit_events IN EXCLUSIVE MODE`); err != nil {
-		return s.errs.Failed("append audit", err)
-	}
-	b := &pgx.Batch{}
+	var b pgx.Batch
 	for _, e := range events {
 		b.Queue(`INSERT INTO audit_events (`+rows.AuditInsertColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, rows.AuditValues(e)...)
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return s.errs.Failed("append audit", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return s.errs.Failed("append audit", err)
-	}
-	return nil
+	return s.errs.Failed("append audit", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Its own round trip: queued in the batch, the lock would come after
+		// the INSERTs were parsed, and parsing already takes ROW EXCLUSIVE.
+		if _, err := tx.Exec(ctx, `LOCK TABLE audit_events IN EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		_, err := sendBatch(ctx, tx, &b)
+		return err
+	}))
 }

@@ -38,29 +38,41 @@ type Store struct {
 func newStore(pool *pgxpool.Pool) *Store {
 	s := &Store{pool: pool}
 	s.errs = rows.Errors{NoRows: isNoRows, Duplicate: isUniqueViolation, Classify: s.classify}
-	s.Store = sqlstore.New(conn{pool}, s.errs)
+	s.Store = sqlstore.New(conn{pool}, s.inTx, s.errs)
 	return s
 }
 
-// conn runs sqlstore's statements on the pool.
-type conn struct{ pool *pgxpool.Pool }
+// querier is *pgxpool.Pool or pgx.Tx.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// conn runs sqlstore's statements on the pool or in a transaction.
+type conn struct{ q querier }
 
 var _ sqlstore.DB = conn{}
 
 // Exec implements sqlstore.DB.
 func (c conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	tag, err := c.pool.Exec(ctx, query, args...)
+	tag, err := c.q.Exec(ctx, query, args...)
 	return tag.RowsAffected(), err
 }
 
 // QueryRow implements sqlstore.DB.
 func (c conn) QueryRow(ctx context.Context, query string, args ...any) rows.Scanner {
-	return c.pool.QueryRow(ctx, query, args...)
+	return c.q.QueryRow(ctx, query, args...)
 }
 
 // Query implements sqlstore.DB.
 func (c conn) Query(ctx context.Context, query string, args ...any) (rows.Iter, error) {
-	return c.pool.Query(ctx, query, args...)
+	return c.q.Query(ctx, query, args...)
+}
+
+// inTx is sqlstore.InTx on the pool.
+func (s *Store) inTx(ctx context.Context, fn func(sqlstore.DB) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(conn{tx}) })
 }
 
 var _ store.Store = (*Store)(nil)
@@ -174,6 +186,22 @@ func (s *Store) apply(ctx context.Context, version, body string) error {
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// sendBatch sends b on tx in one round trip and returns how many rows its
+// statements changed.
+func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) (int64, error) {
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	var n int64
+	for range b.Len() {
+		tag, err := br.Exec()
+		if err != nil {
+			return 0, err
+		}
+		n += tag.RowsAffected()
+	}
+	return n, br.Close()
 }
 
 // isUniqueViolation reports a UNIQUE/PRIMARY KEY violation.

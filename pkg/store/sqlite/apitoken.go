@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -90,17 +91,12 @@ func (s *Store) RevokeAPIToken(ctx context.Context, prefix, accountID string, at
 	return t, nil
 }
 
-// querier is *sql.DB or *sql.Tx.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
 // matchPrefix returns the one token whose hash starts with prefix (and of
 // the account accountID unless it is ""): ErrNotFound for none,
 // ErrConflict for several. The range on hash (lowercase hex, so every
 // hash starting with prefix sorts below prefix+"g") lets the primary key's
 // index find it; substr keeps the match exact.
-func matchPrefix(ctx context.Context, q querier, prefix, accountID string) (store.APIToken, error) {
+func matchPrefix(ctx context.Context, q execer, prefix, accountID string) (store.APIToken, error) {
 	rs, err := q.QueryContext(ctx, `SELECT `+rows.APITokenColumns+` FROM api_tokens
 		WHERE hash >= ?1 AND hash < ?1 || 'g' AND substr(hash, 1, length(?1)) = ?1
 			AND (?2 = '' OR account_id = ?2) LIMIT 2`, prefix, accountID)
@@ -117,33 +113,15 @@ func (s *Store) TouchAPITokens(ctx context.Context, used map[string]time.Time) e
 	if len(used) == 0 {
 		return nil
 	}
-	hashes := make([]string, 0, len(used))
-	for h := range used {
-		hashes = append(hashes, h)
-	}
-	slices.Sort(hashes)
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return errs.Failed("touch api tokens", err)
-	}
-	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `UPDATE api_tokens SET last_used_at = ?1
-		WHERE hash = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)`)
-	if err != nil {
-		return errs.Failed("touch api tokens", err)
-	}
-	defer stmt.Close()
-	for _, h := range hashes {
-		at := used[h]
-		if at.IsZero() {
-			continue
-		}
-		if _, err := stmt.ExecContext(ctx, rows.ToDB(at), h); err != nil {
-			return errs.Failed("touch api tokens", err)
+	var values [][]any
+	for _, h := range slices.Sorted(maps.Keys(used)) {
+		if at := used[h]; !at.IsZero() {
+			values = append(values, []any{rows.ToDB(at), h})
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return errs.Failed("touch api tokens", err)
-	}
-	return nil
+	return errs.Failed("touch api tokens", s.withTx(ctx, func(tx *sql.Tx) error {
+		_, err := execEach(ctx, tx, `UPDATE api_tokens SET last_used_at = ?1
+			WHERE hash = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)`, values)
+		return err
+	}))
 }

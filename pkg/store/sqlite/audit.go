@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/store/internal/rows"
@@ -13,24 +14,13 @@ func (s *Store) AppendAudit(ctx context.Context, events []store.AuditEvent) erro
 	if len(events) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return errs.Failed("append audit", err)
+	values := make([][]any, len(events))
+	for i, e := range events {
+		values[i] = rows.AuditValues(e)
 	}
-	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_events (`+rows.AuditInsertColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return errs.Failed("append audit", err)
-	}
-	defer stmt.Close()
-	for _, e := range events {
-		if _, err := stmt.ExecContext(ctx, rows.AuditValues(e)...); err != nil {
-			return errs.Failed("append audit", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return errs.Failed("append audit", err)
-	}
-	return nil
+	return errs.Failed("append audit", s.withTx(ctx, func(tx *sql.Tx) error {
+		_, err := execEach(ctx, tx, `INSERT INTO audit_events (`+rows.AuditInsertColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, values)
+		return err
+	}))
 }

@@ -44,13 +44,8 @@ func modeOf(t *testing.T, path string) os.FileMode {
 // are private, whatever the umask.
 func TestNewDatabaseIsPrivate(t *testing.T) {
 	withUmask(t, 0o022)
-	path := filepath.Join(t.TempDir(), "tollgate.db")
-	s, err := sqlite.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	write(t, s)
+	path := tempPath(t)
+	write(t, open(t, path))
 	for _, f := range []string{path, path + "-wal", path + "-shm"} {
 		if got := modeOf(t, f); got != 0o600 {
 			t.Errorf("%s has mode %04o, want 0600", filepath.Base(f), got)
@@ -65,16 +60,11 @@ func TestNewDatabaseIsPrivate(t *testing.T) {
 // ExposedFiles names each of its files with the mode, for a warning.
 func TestExposedDatabaseOpensAndIsReported(t *testing.T) {
 	withUmask(t, 0o022)
-	path := filepath.Join(t.TempDir(), "tollgate.db")
+	path := tempPath(t)
 	if err := os.WriteFile(path, nil, 0o644); err != nil { // an empty file is an empty database
 		t.Fatal(err)
 	}
-	s, err := sqlite.Open(context.Background(), path)
-	if err != nil {
-		t.Fatalf("Open of a 0644 database: %v", err)
-	}
-	defer s.Close()
-	write(t, s)
+	write(t, open(t, path))
 	if got := modeOf(t, path); got != 0o644 {
 		t.Errorf("Open changed the mode to %04o", got)
 	}

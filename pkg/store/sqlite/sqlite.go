@@ -60,7 +60,8 @@ func openUpTo(ctx context.Context, path, last string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
-	s := &Store{Store: sqlstore.New(conn{db}, errs), db: db, path: path}
+	s := &Store{db: db, path: path}
+	s.Store = sqlstore.New(conn{db}, s.inTx, errs)
 	if err := s.migrate(ctx, last); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
@@ -195,15 +196,22 @@ func (s *Store) apply(ctx context.Context, version, body string) error {
 	return tx.Commit()
 }
 
-// conn runs sqlstore's statements on db, their placeholders $1, $2...
-// sent as SQLite's ?1, ?2....
-type conn struct{ db *sql.DB }
+// execer is *sql.DB or *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// conn runs sqlstore's statements on the database or in a transaction,
+// their placeholders $1, $2... sent as SQLite's ?1, ?2....
+type conn struct{ q execer }
 
 var _ sqlstore.DB = conn{}
 
 // Exec implements sqlstore.DB.
 func (c conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := c.db.ExecContext(ctx, numbered(query), args...)
+	res, err := c.q.ExecContext(ctx, numbered(query), args...)
 	if err != nil {
 		return 0, err
 	}
@@ -212,12 +220,56 @@ func (c conn) Exec(ctx context.Context, query string, args ...any) (int64, error
 
 // QueryRow implements sqlstore.DB.
 func (c conn) QueryRow(ctx context.Context, query string, args ...any) rows.Scanner {
-	return c.db.QueryRowContext(ctx, numbered(query), args...)
+	return c.q.QueryRowContext(ctx, numbered(query), args...)
 }
 
 // Query implements sqlstore.DB.
 func (c conn) Query(ctx context.Context, query string, args ...any) (rows.Iter, error) {
-	return c.db.QueryContext(ctx, numbered(query), args...)
+	return c.q.QueryContext(ctx, numbered(query), args...)
+}
+
+// inTx is sqlstore.InTx on the database.
+func (s *Store) inTx(ctx context.Context, fn func(sqlstore.DB) error) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error { return fn(conn{tx}) })
+}
+
+// withTx runs fn in one transaction and commits it if fn returns nil;
+// otherwise it rolls it back and returns fn's error. The DSN's
+// _txlock=immediate makes a transaction take the write lock at once, so
+// transactions that write run one after another.
+func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// execEach runs query, prepared once in tx, with each argument list, and
+// returns how many rows the runs changed.
+func execEach(ctx context.Context, tx *sql.Tx, query string, args [][]any) (int64, error) {
+	stmt, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return 0, err
+	}
+	defer stmt.Close()
+	var n int64
+	for _, a := range args {
+		res, err := stmt.ExecContext(ctx, a...)
+		if err != nil {
+			return 0, err
+		}
+		m, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		n += m
+	}
+	return n, nil
 }
 
 // numbered returns query with PostgreSQL's placeholders $n written as

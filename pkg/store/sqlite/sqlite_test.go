@@ -14,32 +14,34 @@ import (
 	"github.com/tollgate/tollgate/pkg/store/storetest"
 )
 
+// tempPath returns the path of a database file in a fresh directory.
+func tempPath(t *testing.T) string { return filepath.Join(t.TempDir(), "tollgate.db") }
+
+// open opens the database at path, failing the test on an error, and
+// closes it when the test ends.
+func open(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tollgate.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, tempPath(t)) })
 }
 
 func TestReopenKeepsDataAndSkipsApplied(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "tollgate.db")
-	s, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := tempPath(t)
+	s := open(t, path)
 	if err := s.CreateRefreshToken(ctx, store.RefreshToken{Hash: "keep", Subject: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	defer s.Close()
+	s = open(t, path)
 	if got, err := s.RefreshToken(ctx, "keep"); err != nil || got.Subject != "alice" {
 		t.Fatalf("after reopen: %+v, %v", got, err)
 	}
@@ -49,7 +51,7 @@ func TestReopenKeepsDataAndSkipsApplied(t *testing.T) {
 // accounts gets an account for each credential's subject.
 func TestMigrationAdoptsLegacyCredentials(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "tollgate.db")
+	path := tempPath(t)
 	old, err := sqlite.OpenUpTo(ctx, path, "0004_engine_refresh_tokens")
 	if err != nil {
 		t.Fatal(err)
@@ -60,12 +62,7 @@ func TestMigrationAdoptsLegacyCredentials(t *testing.T) {
 		}
 	}
 	old.Close()
-	s, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	storetest.CheckAdopted(t, s)
+	storetest.CheckAdopted(t, open(t, path))
 }
 
 // overwriteHeader writes garbage over the first bytes of the file, as a
@@ -87,12 +84,8 @@ func overwriteHeader(t *testing.T, path string) {
 // failure (500).
 func TestCorruptFileIsUnavailable(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "tollgate.db")
-	s, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	path := tempPath(t)
+	s := open(t, path)
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping of a sound file: %v", err)
 	}
@@ -107,7 +100,7 @@ func TestCorruptFileIsUnavailable(t *testing.T) {
 	if _, err := s.RefreshToken(ctx, "none"); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("read = %v, want ErrUnavailable", err)
 	}
-	err = s.CreateRefreshToken(ctx, store.RefreshToken{Hash: "new", Subject: "alice", CreatedAt: time.Now()})
+	err := s.CreateRefreshToken(ctx, store.RefreshToken{Hash: "new", Subject: "alice", CreatedAt: time.Now()})
 	if !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("write = %v, want ErrUnavailable", err)
 	}
@@ -117,12 +110,8 @@ func TestCorruptFileIsUnavailable(t *testing.T) {
 // writer's lock until its context ends fails with store.ErrUnavailable.
 func TestLockedPastDeadlineIsUnavailable(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "tollgate.db")
-	s, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	path := tempPath(t)
+	s := open(t, path)
 	other, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
 		t.Fatal(err)

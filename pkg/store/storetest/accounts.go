@@ -5,29 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/store"
 )
-
-func runAccounts(t *testing.T, newStore NewStore) {
-	runCases(t, newStore, []testCase{
-		{"CreateAndGet", accountCreateAndGet},
-		{"NameAndIDAreUnique", accountConflict},
-		{"NotFound", accountNotFound},
-		{"ListInNameOrder", accountList},
-		{"Update", accountUpdate},
-		{"DeleteEndsEveryCredential", accountDelete},
-		{"RevokeByKind", accountRevokeKinds},
-		{"RevokeKeepsCurrentEpoch", accountRevokeKeepEpoch},
-		{"RevokeCountsOnlyLive", accountRevokeTwice},
-		{"ConcurrentCreateOneWins", accountConcurrentCreate},
-		{"ConcurrentChangesAllApply", accountConcurrentChanges},
-		{"AdoptEpoch", accountAdoptEpoch},
-	})
-}
 
 func sampleAccount(name string) store.Account {
 	return store.Account{
@@ -35,24 +17,6 @@ func sampleAccount(name string) store.Account {
 		Type: store.AccountUser, State: store.AccountEnabled,
 		CreatedAt: nonUTC, UpdatedAt: nonUTC.Add(time.Second),
 	}
-}
-
-func mustCreateAccount(t *testing.T, s store.Store, accounts ...store.Account) {
-	t.Helper()
-	for _, a := range accounts {
-		if err := s.CreateAccount(context.Background(), a); err != nil {
-			t.Fatalf("create account %s: %v", a.Name, err)
-		}
-	}
-}
-
-func mustAccount(t *testing.T, s store.Store, name string) store.Account {
-	t.Helper()
-	a, err := s.Account(context.Background(), name)
-	if err != nil {
-		t.Fatalf("account %s: %v", name, err)
-	}
-	return a
 }
 
 func sameAccount(t *testing.T, got, want store.Account) {
@@ -68,8 +32,8 @@ func sameAccount(t *testing.T, got, want store.Account) {
 func accountCreateAndGet(t *testing.T, s store.Store) {
 	want := sampleAccount("alice")
 	want.Email = "ålice@exämple.com"
-	mustCreateAccount(t, s, want)
-	got := mustAccount(t, s, "alice")
+	mustCreate(t, s.CreateAccount, want)
+	got := mustGet(t, s.Account, "alice")
 	sameAccount(t, got, want)
 	if !got.Enabled() {
 		t.Error("enabled account reported disabled")
@@ -79,7 +43,7 @@ func accountCreateAndGet(t *testing.T, s store.Store) {
 func accountConflict(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	first := sampleAccount("alice")
-	mustCreateAccount(t, s, first)
+	mustCreate(t, s.CreateAccount, first)
 	sameName := sampleAccount("alice")
 	sameName.ID = "another-id"
 	if err := s.CreateAccount(ctx, sameName); !errors.Is(err, store.ErrConflict) {
@@ -90,7 +54,7 @@ func accountConflict(t *testing.T, s store.Store) {
 	if err := s.CreateAccount(ctx, sameID); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("same id: err = %v, want ErrConflict", err)
 	}
-	sameAccount(t, mustAccount(t, s, "alice"), first)
+	sameAccount(t, mustGet(t, s.Account, "alice"), first)
 	if _, err := s.Account(ctx, "bob"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("bob stored after a conflict: %v", err)
 	}
@@ -110,7 +74,7 @@ func accountNotFound(t *testing.T, s store.Store) {
 }
 
 func accountList(t *testing.T, s store.Store) {
-	mustCreateAccount(t, s, sampleAccount("bob"), sampleAccount("Zed"), sampleAccount("alice"), sampleAccount("a-b"))
+	mustCreate(t, s.CreateAccount, sampleAccount("bob"), sampleAccount("Zed"), sampleAccount("alice"), sampleAccount("a-b"))
 	got, err := s.ListAccounts(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +91,7 @@ func accountList(t *testing.T, s store.Store) {
 func accountUpdate(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a := sampleAccount("alice")
-	mustCreateAccount(t, s, a)
+	mustCreate(t, s.CreateAccount, a)
 	email, typ, state := "new@example.com", store.AccountAdmin, store.AccountDisabled
 	got, err := s.UpdateAccount(ctx, a.ID, store.AccountChange{Email: &email, Type: &typ, State: &state,
 		TokensNotBefore: nonUTC.Add(time.Hour + time.Nanosecond), At: nonUTC.Add(time.Hour)})
@@ -138,7 +102,7 @@ func accountUpdate(t *testing.T, s store.Store) {
 	want.Email, want.Type, want.State = email, typ, state
 	want.UpdatedAt, want.TokensNotBefore = nonUTC.Add(time.Hour), nonUTC.Add(time.Hour+time.Nanosecond)
 	sameAccount(t, got, want)
-	sameAccount(t, mustAccount(t, s, "alice"), want)
+	sameAccount(t, mustGet(t, s.Account, "alice"), want)
 	if got.Enabled() {
 		t.Error("disabled account reported enabled")
 	}
@@ -157,24 +121,18 @@ func accountUpdate(t *testing.T, s store.Store) {
 func accountConcurrentChanges(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a := sampleAccount("alice")
-	mustCreateAccount(t, s, a)
+	mustCreate(t, s.CreateAccount, a)
 	disabled := store.AccountDisabled
-	var wg sync.WaitGroup
-	for i := range 16 {
-		wg.Go(func() {
-			var c store.AccountChange
-			if i%2 == 0 {
-				c = store.AccountChange{State: &disabled, At: nonUTC}
-			} else {
-				c = store.AccountChange{TokensNotBefore: nonUTC.Add(time.Duration(i) * time.Second), At: nonUTC}
-			}
-			if _, err := s.UpdateAccount(ctx, a.ID, c); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	got := mustAccount(t, s, "alice")
+	errs := concurrently(16, 1, func(w, _ int) error {
+		c := store.AccountChange{State: &disabled, At: nonUTC}
+		if w%2 == 1 {
+			c = store.AccountChange{TokensNotBefore: nonUTC.Add(time.Duration(w) * time.Second), At: nonUTC}
+		}
+		_, err := s.UpdateAccount(ctx, a.ID, c)
+		return err
+	})
+	noErrors(t, "concurrent update", errs)
+	got := mustGet(t, s.Account, "alice")
 	if got.Enabled() || !got.TokensNotBefore.Equal(nonUTC.Add(15*time.Second)) {
 		t.Errorf("after the race: state %s, TokensNotBefore %v; want disabled and the latest (+15s)", got.State, got.TokensNotBefore)
 	}
@@ -207,7 +165,7 @@ func accountAdoptEpoch(t *testing.T, s store.Store) {
 			t.Errorf("%s: epoch %q, want %q", hash, r.Epoch, want)
 		}
 	}
-	if got := mustEngineRefresh(t, s, "engine-legacy").Epoch; got != "e2" {
+	if got := mustGet(t, s.EngineRefreshToken, "engine-legacy").Epoch; got != "e2" {
 		t.Errorf("engine token epoch %q, want e2", got)
 	}
 }
@@ -218,7 +176,7 @@ func credentialFixture(t *testing.T, s store.Store) {
 	t.Helper()
 	ctx := context.Background()
 	for _, owner := range []string{"alice", "bob"} {
-		mustCreateAccount(t, s, sampleAccount(owner))
+		mustCreate(t, s.CreateAccount, sampleAccount(owner))
 		r := sampleRefresh("r-" + owner)
 		r.Subject, r.AccountID = owner, "acct-"+owner
 		if err := s.CreateRefreshToken(ctx, r); err != nil {
@@ -256,10 +214,10 @@ func revokedState(t *testing.T, s store.Store) map[string]bool {
 		out[h] = !r.RevokedAt.IsZero()
 	}
 	for _, h := range []string{"e-alice", "e-alice-2", "e-bob"} {
-		out[h] = !mustEngineRefresh(t, s, h).RevokedAt.IsZero()
+		out[h] = !mustGet(t, s.EngineRefreshToken, h).RevokedAt.IsZero()
 	}
-	out["api-alice"] = !mustGetAPI(t, s, hash("a5")).RevokedAt.IsZero()
-	out["api-bob"] = !mustGetAPI(t, s, hash("a3")).RevokedAt.IsZero()
+	out["api-alice"] = !mustGet(t, s.APIToken, hash("a5")).RevokedAt.IsZero()
+	out["api-bob"] = !mustGet(t, s.APIToken, hash("a3")).RevokedAt.IsZero()
 	return out
 }
 
@@ -290,11 +248,11 @@ func accountDelete(t *testing.T, s store.Store) {
 		t.Errorf("deleted account: err = %v, want ErrNotFound", err)
 	}
 	wantRevoked(t, revokedState(t, s), "r-alice", "r-alice-2", "e-alice", "e-alice-2", "api-alice")
-	sameTime(t, "revoked at", mustGetAPI(t, s, hash("a5")).RevokedAt, nonUTC.Add(time.Hour))
+	sameTime(t, "revoked at", mustGet(t, s.APIToken, hash("a5")).RevokedAt, nonUTC.Add(time.Hour))
 	// The name is free again, under a new ID.
 	again := sampleAccount("alice")
 	again.ID = "acct-alice-2"
-	mustCreateAccount(t, s, again)
+	mustCreate(t, s.CreateAccount, again)
 }
 
 func accountRevokeKinds(t *testing.T, s store.Store) {
@@ -308,7 +266,7 @@ func accountRevokeKinds(t *testing.T, s store.Store) {
 		t.Errorf("revoked %+v, want 2 refresh and 1 API token", r)
 	}
 	wantRevoked(t, revokedState(t, s), "r-alice", "r-alice-2", "api-alice")
-	mustAccount(t, s, "alice") // the account stays
+	mustGet(t, s.Account, "alice") // the account stays
 }
 
 func accountRevokeKeepEpoch(t *testing.T, s store.Store) {
@@ -333,7 +291,7 @@ func accountRevokeTwice(t *testing.T, s store.Store) {
 	if err != nil || r.Total() != 0 {
 		t.Errorf("second revocation = %+v, %v; want nothing more", r, err)
 	}
-	sameTime(t, "first revocation kept", mustGetAPI(t, s, hash("a3")).RevokedAt, nonUTC)
+	sameTime(t, "first revocation kept", mustGet(t, s.APIToken, hash("a3")).RevokedAt, nonUTC)
 	if r, err := s.RevokeCredentials(ctx, "acct-nobody", store.AllKinds, "", nonUTC); err != nil || r.Total() != 0 {
 		t.Errorf("unknown account = %+v, %v; want nothing, nil", r, err)
 	}
@@ -342,31 +300,15 @@ func accountRevokeTwice(t *testing.T, s store.Store) {
 // accountConcurrentCreate: 8 replicas creating the same user at once; one
 // account results and every loser gets ErrConflict.
 func accountConcurrentCreate(t *testing.T, s store.Store) {
-	const racers = 8
-	var wg sync.WaitGroup
-	errs := make(chan error, racers)
-	for i := range racers {
-		wg.Go(func() {
-			a := sampleAccount("alice")
-			a.ID = fmt.Sprintf("id-%d", i)
-			errs <- s.CreateAccount(context.Background(), a)
-		})
-	}
-	wg.Wait()
-	close(errs)
-	won := 0
-	for err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, store.ErrConflict):
-			t.Fatalf("create: %v", err)
-		}
-	}
-	if won != 1 {
+	errs := concurrently(8, 1, func(w, _ int) error {
+		a := sampleAccount("alice")
+		a.ID = fmt.Sprintf("id-%d", w)
+		return s.CreateAccount(context.Background(), a)
+	})
+	if won := winners(t, "create", errs, store.ErrConflict); won != 1 {
 		t.Errorf("%d creates won, want 1", won)
 	}
-	mustAccount(t, s, "alice")
+	mustGet(t, s.Account, "alice")
 }
 
 // LegacyRows are credentials as a store before accounts (migration 0004)
@@ -389,7 +331,7 @@ var LegacyRows = []string{
 func CheckAdopted(t *testing.T, s store.Store) {
 	t.Helper()
 	ctx := context.Background()
-	alice, bob := mustAccount(t, s, "alice"), mustAccount(t, s, "bob")
+	alice, bob := mustGet(t, s.Account, "alice"), mustGet(t, s.Account, "bob")
 	for _, a := range []store.Account{alice, bob} {
 		if !uuidShape.MatchString(a.ID) || a.State != store.AccountEnabled || a.Type != store.AccountUser {
 			t.Errorf("adopted account %+v: want a version-4 UUID, enabled, user", a)
@@ -403,16 +345,16 @@ func CheckAdopted(t *testing.T, s store.Store) {
 	if !alice.CreatedAt.Equal(time.Unix(0, 1)) || !bob.CreatedAt.Equal(time.Unix(0, 2)) {
 		t.Errorf("created at %v and %v, want their first credentials' times", alice.CreatedAt, bob.CreatedAt)
 	}
-	if got := mustGetAPI(t, s, "legacy-api-alice").AccountID; got != alice.ID {
+	if got := mustGet(t, s.APIToken, "legacy-api-alice").AccountID; got != alice.ID {
 		t.Errorf("alice's API token bound to %q, want %q", got, alice.ID)
 	}
-	if got := mustGetAPI(t, s, "legacy-api-bob").AccountID; got != bob.ID {
+	if got := mustGet(t, s.APIToken, "legacy-api-bob").AccountID; got != bob.ID {
 		t.Errorf("bob's API token bound to %q, want %q", got, bob.ID)
 	}
 	if r, err := s.RefreshToken(ctx, "legacy-refresh-alice"); err != nil || r.AccountID != alice.ID {
 		t.Errorf("alice's refresh token = %+v, %v; want bound to %s", r, err, alice.ID)
 	}
-	if got := mustEngineRefresh(t, s, "legacy-engine-alice").AccountID; got != alice.ID {
+	if got := mustGet(t, s.EngineRefreshToken, "legacy-engine-alice").AccountID; got != alice.ID {
 		t.Errorf("alice's engine refresh token bound to %q, want %q", got, alice.ID)
 	}
 }

@@ -12,31 +12,6 @@ import (
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
-func runAPITokens(t *testing.T, newStore NewStore) {
-	runCases(t, newStore, []testCase{
-		{"CreateAndGet", apiCreateAndGet},
-		{"CreateKeepsGivenTimes", apiCreateKeepsGivenTimes},
-		{"NotFound", apiNotFound},
-		{"Conflict", apiConflict},
-		{"ListInCreatedOrder", apiList},
-		{"ListPages", apiListPages},
-		{"LimitLiveTokens", apiLimit},
-		{"LimitConcurrentCreates", apiLimitConcurrent},
-		{"FindByPrefix", apiFind},
-		{"RevokeOwn", apiRevokeOwn},
-		{"RevokeOtherOwnersToken", apiRevokeOtherOwner},
-		{"RevokeAsAdmin", apiRevokeAsAdmin},
-		{"RevokeAmbiguousPrefix", apiRevokeAmbiguous},
-		{"RevokeNotFound", apiRevokeNotFound},
-		{"RevokePrefixIsNoPattern", apiRevokePrefixIsNoPattern},
-		{"RevokeTwiceKeepsFirstTime", apiRevokeTwice},
-		{"Touch", apiTouch},
-		{"UsableWithExpiry", apiUsable},
-		{"ConcurrentTouchAndRevoke", apiConcurrentTouchAndRevoke},
-		{"ConcurrentTouchBatches", apiConcurrentTouchBatches},
-	})
-}
-
 // hash returns a 64-digit lowercase hex "hash" starting with prefix, so
 // tests choose which tokens share a prefix.
 func hash(prefix string) string {
@@ -50,22 +25,10 @@ func sampleAPI(h, owner string) store.APIToken {
 	}
 }
 
+// mustCreateAPI creates the tokens with no limit.
 func mustCreateAPI(t *testing.T, s store.Store, tokens ...store.APIToken) {
 	t.Helper()
-	for _, tok := range tokens {
-		if err := s.CreateAPIToken(context.Background(), tok, 0); err != nil {
-			t.Fatalf("create %s: %v", tok.Hash, err)
-		}
-	}
-}
-
-func mustGetAPI(t *testing.T, s store.Store, h string) store.APIToken {
-	t.Helper()
-	got, err := s.APIToken(context.Background(), h)
-	if err != nil {
-		t.Fatalf("get %s: %v", h, err)
-	}
-	return got
+	mustCreate(t, func(ctx context.Context, tok store.APIToken) error { return s.CreateAPIToken(ctx, tok, 0) }, tokens...)
 }
 
 // sameAPI compares every field, times exactly and in UTC.
@@ -85,7 +48,7 @@ func apiCreateAndGet(t *testing.T, s store.Store) {
 	want := sampleAPI(hash("a1"), "alice")
 	want.Role, want.Description = "admin", "déploiement — nightly"
 	mustCreateAPI(t, s, want)
-	sameAPI(t, mustGetAPI(t, s, want.Hash), want)
+	sameAPI(t, mustGet(t, s.APIToken, want.Hash), want)
 }
 
 func apiCreateKeepsGivenTimes(t *testing.T, s store.Store) {
@@ -93,7 +56,7 @@ func apiCreateKeepsGivenTimes(t *testing.T, s store.Store) {
 	want.LastUsedAt = nonUTC.Add(time.Hour + time.Nanosecond)
 	want.RevokedAt = nonUTC.Add(2*time.Hour + 7*time.Nanosecond)
 	mustCreateAPI(t, s, want)
-	sameAPI(t, mustGetAPI(t, s, want.Hash), want)
+	sameAPI(t, mustGet(t, s.APIToken, want.Hash), want)
 }
 
 func apiNotFound(t *testing.T, s store.Store) {
@@ -113,7 +76,7 @@ func apiConflict(t *testing.T, s store.Store) {
 	if err := s.CreateAPIToken(context.Background(), other, 0); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("second create: err = %v, want ErrConflict", err)
 	}
-	sameAPI(t, mustGetAPI(t, s, first.Hash), first)
+	sameAPI(t, mustGet(t, s.APIToken, first.Hash), first)
 }
 
 func apiList(t *testing.T, s store.Store) {
@@ -227,22 +190,10 @@ func apiLimit(t *testing.T, s store.Store) {
 func apiLimitConcurrent(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	const racers, limit = 16, 5
-	var wg sync.WaitGroup
-	errs := make(chan error, racers)
-	for i := range racers {
-		wg.Go(func() { errs <- s.CreateAPIToken(ctx, sampleAPI(hash(fmt.Sprintf("c%02d", i)), "alice"), limit) })
-	}
-	wg.Wait()
-	close(errs)
-	ok := 0
-	for err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case !errors.Is(err, store.ErrLimit):
-			t.Fatalf("concurrent create: %v", err)
-		}
-	}
+	errs := concurrently(racers, 1, func(w, _ int) error {
+		return s.CreateAPIToken(ctx, sampleAPI(hash(fmt.Sprintf("c%02d", w)), "alice"), limit)
+	})
+	ok := winners(t, "concurrent create", errs, store.ErrLimit)
 	all, err := s.ListAPITokens(ctx, "acct-alice", store.Page{})
 	if err != nil {
 		t.Fatal(err)
@@ -280,22 +231,15 @@ func prefixFixture(t *testing.T, s store.Store) (aliceABC, aliceDEF, bobABC stor
 func apiRevokeOwn(t *testing.T, s store.Store) {
 	aliceABC, aliceDEF, bobABC := prefixFixture(t, s)
 	at := nonUTC.Add(time.Hour + 3*time.Nanosecond)
-	got, err := s.RevokeAPIToken(context.Background(), "abc1", "acct-alice", at)
-	if err != nil {
-		t.Fatalf("revoke: %v", err)
-	}
-	want := aliceABC
-	want.RevokedAt = at
-	sameAPI(t, got, want)
-	sameAPI(t, mustGetAPI(t, s, aliceABC.Hash), want)
-	sameAPI(t, mustGetAPI(t, s, aliceDEF.Hash), aliceDEF)
-	sameAPI(t, mustGetAPI(t, s, bobABC.Hash), bobABC)
+	mustRevoke(t, s, "abc1", "acct-alice", at, aliceABC)
+	sameAPI(t, mustGet(t, s.APIToken, aliceDEF.Hash), aliceDEF)
+	sameAPI(t, mustGet(t, s.APIToken, bobABC.Hash), bobABC)
 
 	// The whole hash is a prefix too.
 	if _, err := s.RevokeAPIToken(context.Background(), aliceDEF.Hash, "acct-alice", at); err != nil {
 		t.Fatalf("revoke by whole hash: %v", err)
 	}
-	if mustGetAPI(t, s, aliceDEF.Hash).RevokedAt.IsZero() {
+	if mustGet(t, s.APIToken, aliceDEF.Hash).RevokedAt.IsZero() {
 		t.Error("revoke by whole hash left the token usable")
 	}
 }
@@ -306,19 +250,27 @@ func apiRevokeOtherOwner(t *testing.T, s store.Store) {
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("alice revoking bob's token: err = %v, want ErrNotFound", err)
 	}
-	sameAPI(t, mustGetAPI(t, s, bobABC.Hash), bobABC)
+	sameAPI(t, mustGet(t, s.APIToken, bobABC.Hash), bobABC)
 }
 
 func apiRevokeAsAdmin(t *testing.T, s store.Store) {
 	_, _, bobABC := prefixFixture(t, s)
-	got, err := s.RevokeAPIToken(context.Background(), "abc2", "", nonUTC)
+	mustRevoke(t, s, "abc2", "", nonUTC, bobABC)
+}
+
+// mustRevoke revokes the token with prefix as the account accountID ("":
+// an admin) at at, and checks that the answer and the stored token are tok
+// revoked at at.
+func mustRevoke(t *testing.T, s store.Store, prefix, accountID string, at time.Time, tok store.APIToken) {
+	t.Helper()
+	got, err := s.RevokeAPIToken(context.Background(), prefix, accountID, at)
 	if err != nil {
-		t.Fatalf("admin revoke: %v", err)
+		t.Fatalf("revoke %s as %q: %v", prefix, accountID, err)
 	}
-	want := bobABC
-	want.RevokedAt = nonUTC
+	want := tok
+	want.RevokedAt = at
 	sameAPI(t, got, want)
-	sameAPI(t, mustGetAPI(t, s, bobABC.Hash), want)
+	sameAPI(t, mustGet(t, s.APIToken, tok.Hash), want)
 }
 
 func apiRevokeAmbiguous(t *testing.T, s store.Store) {
@@ -329,7 +281,7 @@ func apiRevokeAmbiguous(t *testing.T, s store.Store) {
 		t.Fatalf("admin revoke abc: err = %v, want ErrConflict", err)
 	}
 	for _, tok := range []store.APIToken{aliceABC, aliceDEF, bobABC} {
-		sameAPI(t, mustGetAPI(t, s, tok.Hash), tok)
+		sameAPI(t, mustGet(t, s.APIToken, tok.Hash), tok)
 	}
 	// Among alice's tokens alone, "abc" names one.
 	got, err := s.RevokeAPIToken(ctx, "abc", "acct-alice", nonUTC)
@@ -339,7 +291,7 @@ func apiRevokeAmbiguous(t *testing.T, s store.Store) {
 	if got.Hash != aliceABC.Hash {
 		t.Errorf("alice revoke abc revoked %s, want %s", got.Hash, aliceABC.Hash)
 	}
-	sameAPI(t, mustGetAPI(t, s, bobABC.Hash), bobABC)
+	sameAPI(t, mustGet(t, s.APIToken, bobABC.Hash), bobABC)
 	// Two of alice's own tokens sharing a prefix.
 	mustCreateAPI(t, s, sampleAPI(hash("def1"), "alice"))
 	if _, err := s.RevokeAPIToken(ctx, "def", "acct-alice", nonUTC); !errors.Is(err, store.ErrConflict) {
@@ -363,7 +315,7 @@ func apiRevokeNotFound(t *testing.T, s store.Store) {
 			t.Errorf("revoke %q as %q: err = %v, want ErrNotFound", tc.prefix, tc.owner, err)
 		}
 	}
-	sameAPI(t, mustGetAPI(t, s, tok.Hash), tok)
+	sameAPI(t, mustGet(t, s.APIToken, tok.Hash), tok)
 }
 
 // apiRevokePrefixIsNoPattern proves '%' and '_' are plain characters: with
@@ -377,7 +329,7 @@ func apiRevokePrefixIsNoPattern(t *testing.T, s store.Store) {
 			t.Errorf("revoke %q: err = %v, want ErrNotFound", prefix, err)
 		}
 	}
-	sameAPI(t, mustGetAPI(t, s, tok.Hash), tok)
+	sameAPI(t, mustGet(t, s.APIToken, tok.Hash), tok)
 }
 
 func apiRevokeTwice(t *testing.T, s store.Store) {
@@ -393,12 +345,12 @@ func apiRevokeTwice(t *testing.T, s store.Store) {
 		t.Fatalf("revoke again: %v", err)
 	}
 	sameTime(t, "returned RevokedAt", got.RevokedAt, first)
-	sameTime(t, "stored RevokedAt", mustGetAPI(t, s, tok.Hash).RevokedAt, first)
+	sameTime(t, "stored RevokedAt", mustGet(t, s.APIToken, tok.Hash).RevokedAt, first)
 	// An earlier time does not move it either: the first revocation stays.
 	if _, err := s.RevokeAPIToken(ctx, "abc1", "acct-alice", first.Add(-time.Hour)); err != nil {
 		t.Fatalf("revoke a third time: %v", err)
 	}
-	sameTime(t, "stored RevokedAt", mustGetAPI(t, s, tok.Hash).RevokedAt, first)
+	sameTime(t, "stored RevokedAt", mustGet(t, s.APIToken, tok.Hash).RevokedAt, first)
 }
 
 func apiTouch(t *testing.T, s store.Store) {
@@ -413,9 +365,9 @@ func apiTouch(t *testing.T, s store.Store) {
 	if err := s.TouchAPITokens(ctx, map[string]time.Time{a.Hash: t1, b.Hash: t2, hash("ff"): t2}); err != nil {
 		t.Fatalf("touch batch with an unknown hash: %v", err)
 	}
-	sameTime(t, "a LastUsedAt", mustGetAPI(t, s, a.Hash).LastUsedAt, t1)
-	sameTime(t, "b LastUsedAt", mustGetAPI(t, s, b.Hash).LastUsedAt, t2)
-	sameTime(t, "c LastUsedAt", mustGetAPI(t, s, c.Hash).LastUsedAt, time.Time{})
+	sameTime(t, "a LastUsedAt", mustGet(t, s.APIToken, a.Hash).LastUsedAt, t1)
+	sameTime(t, "b LastUsedAt", mustGet(t, s.APIToken, b.Hash).LastUsedAt, t2)
+	sameTime(t, "c LastUsedAt", mustGet(t, s.APIToken, c.Hash).LastUsedAt, time.Time{})
 	if _, err := s.APIToken(ctx, hash("ff")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("touching an unknown hash created it: err = %v", err)
 	}
@@ -426,9 +378,9 @@ func apiTouch(t *testing.T, s store.Store) {
 	if err := s.TouchAPITokens(ctx, map[string]time.Time{a.Hash: t3, b.Hash: t1, c.Hash: time.Time{}}); err != nil {
 		t.Fatalf("touch again: %v", err)
 	}
-	sameTime(t, "a LastUsedAt", mustGetAPI(t, s, a.Hash).LastUsedAt, t3)
-	sameTime(t, "b LastUsedAt", mustGetAPI(t, s, b.Hash).LastUsedAt, t2)
-	sameTime(t, "c LastUsedAt (zero time ignored)", mustGetAPI(t, s, c.Hash).LastUsedAt, time.Time{})
+	sameTime(t, "a LastUsedAt", mustGet(t, s.APIToken, a.Hash).LastUsedAt, t3)
+	sameTime(t, "b LastUsedAt", mustGet(t, s.APIToken, b.Hash).LastUsedAt, t2)
+	sameTime(t, "c LastUsedAt (zero time ignored)", mustGet(t, s.APIToken, c.Hash).LastUsedAt, time.Time{})
 
 	// Touching a revoked token records use but does not un-revoke it.
 	if _, err := s.RevokeAPIToken(ctx, "b0", "acct-bob", t2); err != nil {
@@ -437,7 +389,7 @@ func apiTouch(t *testing.T, s store.Store) {
 	if err := s.TouchAPITokens(ctx, map[string]time.Time{b.Hash: t3}); err != nil {
 		t.Fatal(err)
 	}
-	got := mustGetAPI(t, s, b.Hash)
+	got := mustGet(t, s.APIToken, b.Hash)
 	sameTime(t, "b LastUsedAt", got.LastUsedAt, t3)
 	sameTime(t, "b RevokedAt", got.RevokedAt, t2)
 }
@@ -447,7 +399,7 @@ func apiUsable(t *testing.T, s store.Store) {
 	tok := sampleAPI(hash("a0"), "alice")
 	tok.ExpiresAt = nonUTC.Add(time.Hour)
 	mustCreateAPI(t, s, tok)
-	got := mustGetAPI(t, s, tok.Hash)
+	got := mustGet(t, s.APIToken, tok.Hash)
 	for _, tc := range []struct {
 		at   time.Time
 		want bool
@@ -468,7 +420,7 @@ func apiUsable(t *testing.T, s store.Store) {
 	if revoked.Usable(nonUTC.Add(2 * time.Minute)) {
 		t.Error("the token returned by RevokeAPIToken is usable")
 	}
-	if mustGetAPI(t, s, tok.Hash).Usable(nonUTC.Add(2 * time.Minute)) {
+	if mustGet(t, s.APIToken, tok.Hash).Usable(nonUTC.Add(2 * time.Minute)) {
 		t.Error("the stored token is usable after revocation")
 	}
 }
@@ -482,40 +434,26 @@ func apiConcurrentTouchAndRevoke(t *testing.T, s store.Store) {
 	mustCreateAPI(t, s, tok, sampleAPI(hash("abc2"), "bob"))
 	const workers, rounds = 8, 10
 	var (
-		wg       sync.WaitGroup
 		mu       sync.Mutex
 		returned []time.Time
-		errs     = make(chan error, workers*rounds*2)
 	)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range rounds {
-				used := nonUTC.Add(time.Duration(w*rounds+i) * time.Second)
-				errs <- s.TouchAPITokens(ctx, map[string]time.Time{tok.Hash: used})
-				owner := "alice"
-				if w%2 == 0 {
-					owner = "" // an admin
-				}
-				got, err := s.RevokeAPIToken(ctx, "abc1", acct(owner), nonUTC.Add(time.Duration(w*rounds+i+1)*time.Hour))
-				errs <- err
-				if err == nil {
-					mu.Lock()
-					returned = append(returned, got.RevokedAt)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("concurrent touch/revoke: %v", err)
+	errs := concurrently(workers, rounds, func(w, i int) error {
+		used := nonUTC.Add(time.Duration(w*rounds+i) * time.Second)
+		touchErr := s.TouchAPITokens(ctx, map[string]time.Time{tok.Hash: used})
+		owner := "alice"
+		if w%2 == 0 {
+			owner = "" // an admin
 		}
-	}
-	got := mustGetAPI(t, s, tok.Hash)
+		got, err := s.RevokeAPIToken(ctx, "abc1", acct(owner), nonUTC.Add(time.Duration(w*rounds+i+1)*time.Hour))
+		if err == nil {
+			mu.Lock()
+			returned = append(returned, got.RevokedAt)
+			mu.Unlock()
+		}
+		return errors.Join(touchErr, err)
+	})
+	noErrors(t, "concurrent touch/revoke", errs)
+	got := mustGet(t, s.APIToken, tok.Hash)
 	if got.RevokedAt.IsZero() {
 		t.Fatal("token not revoked")
 	}
@@ -525,7 +463,7 @@ func apiConcurrentTouchAndRevoke(t *testing.T, s store.Store) {
 		}
 	}
 	sameTime(t, "LastUsedAt", got.LastUsedAt, nonUTC.Add(time.Duration(workers*rounds-1)*time.Second))
-	if !mustGetAPI(t, s, hash("abc2")).RevokedAt.IsZero() {
+	if !mustGet(t, s.APIToken, hash("abc2")).RevokedAt.IsZero() {
 		t.Error("bob's token was revoked too")
 	}
 }
@@ -538,31 +476,17 @@ func apiConcurrentTouchBatches(t *testing.T, s store.Store) {
 	for i := range tokens {
 		mustCreateAPI(t, s, sampleAPI(hash(fmt.Sprintf("%02x", i)), "alice"))
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, workers*rounds)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for r := range rounds {
-				used := map[string]time.Time{}
-				for i := range tokens {
-					used[hash(fmt.Sprintf("%02x", i))] = nonUTC.Add(time.Duration(r*workers+w) * time.Millisecond)
-				}
-				errs <- s.TouchAPITokens(ctx, used)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("concurrent touch: %v", err)
+	errs := concurrently(workers, rounds, func(w, r int) error {
+		used := map[string]time.Time{}
+		for i := range tokens {
+			used[hash(fmt.Sprintf("%02x", i))] = nonUTC.Add(time.Duration(r*workers+w) * time.Millisecond)
 		}
-	}
+		return s.TouchAPITokens(ctx, used)
+	})
+	noErrors(t, "concurrent touch", errs)
 	latest := nonUTC.Add(time.Duration((rounds-1)*workers+workers-1) * time.Millisecond)
 	for i := range tokens {
-		sameTime(t, fmt.Sprintf("token %02x LastUsedAt", i), mustGetAPI(t, s, hash(fmt.Sprintf("%02x", i))).LastUsedAt, latest)
+		sameTime(t, fmt.Sprintf("token %02x LastUsedAt", i), mustGet(t, s.APIToken, hash(fmt.Sprintf("%02x", i))).LastUsedAt, latest)
 	}
 }
 

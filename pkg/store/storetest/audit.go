@@ -3,25 +3,11 @@ package storetest
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/store"
 )
-
-func runAudit(t *testing.T, newStore NewStore) {
-	runCases(t, newStore, []testCase{
-		{"AppendAndList", auditAppendAndList},
-		{"EmptyBatch", auditEmptyBatch},
-		{"AfterID", auditAfterID},
-		{"Since", auditSince},
-		{"Limit", auditLimit},
-		{"IDOrderAcrossBatches", auditOrder},
-		{"ConcurrentAppend", auditConcurrentAppend},
-		{"DeleteBefore", auditDeleteBefore},
-	})
-}
 
 func sampleEvent(kind string, at time.Time) store.AuditEvent {
 	return store.AuditEvent{
@@ -189,28 +175,14 @@ func auditOrder(t *testing.T, s store.Store) {
 
 func auditConcurrentAppend(t *testing.T, s store.Store) {
 	const workers, batches, size = 8, 10, 5
-	var wg sync.WaitGroup
-	errs := make(chan error, workers*batches)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range batches {
-				events := make([]store.AuditEvent, size)
-				for i := range events {
-					events[i] = sampleEvent(fmt.Sprintf("w%d-b%d-%d", w, b, i), nonUTC)
-				}
-				errs <- s.AppendAudit(context.Background(), events)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("concurrent append: %v", err)
+	errs := concurrently(workers, batches, func(w, b int) error {
+		events := make([]store.AuditEvent, size)
+		for i := range events {
+			events[i] = sampleEvent(fmt.Sprintf("w%d-b%d-%d", w, b, i), nonUTC)
 		}
-	}
+		return s.AppendAudit(context.Background(), events)
+	})
+	noErrors(t, "concurrent append", errs)
 	all := mustList(t, s, 0, time.Time{}, workers*batches*size+1)
 	if len(all) != workers*batches*size {
 		t.Fatalf("got %d events, want %d", len(all), workers*batches*size)

@@ -10,20 +10,6 @@ import (
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
-func runClients(t *testing.T, newStore NewStore) {
-	runCases(t, newStore, []testCase{
-		{"CreateAndGet", clientCreateAndGet},
-		{"PublicClientAndZeroUpdatedAt", clientPublic},
-		{"EmptyLists", clientEmptyLists},
-		{"NotFound", clientNotFound},
-		{"Conflict", clientConflict},
-		{"ListEmpty", clientListEmpty},
-		{"ListInIDOrder", clientList},
-		{"Update", clientUpdate},
-		{"Delete", clientDelete},
-	})
-}
-
 // bcryptHash is shaped like the bcrypt hashes callers store (the store
 // treats it as an opaque string; it hashes no particular secret).
 const bcryptHash = "$2y$10$1kPV4nJ4q8Ld7K3C2Qkq5u1bE3s7sCj5rZl9yYyqf0xk5Yw7yU6lK"
@@ -40,24 +26,6 @@ func sampleClient(id string) store.Client {
 	}
 }
 
-func mustCreateClient(t *testing.T, s store.Store, clients ...store.Client) {
-	t.Helper()
-	for _, c := range clients {
-		if err := s.CreateClient(context.Background(), c); err != nil {
-			t.Fatalf("create client %q: %v", c.ID, err)
-		}
-	}
-}
-
-func mustGetClient(t *testing.T, s store.Store, id string) store.Client {
-	t.Helper()
-	c, err := s.Client(context.Background(), id)
-	if err != nil {
-		t.Fatalf("get client %q: %v", id, err)
-	}
-	return c
-}
-
 // sameClient compares every field: lists element by element (nil and
 // empty alike), times exactly and in UTC.
 func sameClient(t *testing.T, got, want store.Client) {
@@ -72,15 +40,15 @@ func sameClient(t *testing.T, got, want store.Client) {
 
 func clientCreateAndGet(t *testing.T, s store.Store) {
 	want := sampleClient("ci-runner")
-	mustCreateClient(t, s, want)
-	sameClient(t, mustGetClient(t, s, want.ID), want)
+	mustCreate(t, s.CreateClient, want)
+	sameClient(t, mustGet(t, s.Client, want.ID), want)
 }
 
 func clientPublic(t *testing.T, s store.Store) {
 	want := sampleClient("cli")
 	want.SecretHash, want.UpdatedAt = "", time.Time{}
-	mustCreateClient(t, s, want)
-	sameClient(t, mustGetClient(t, s, want.ID), want)
+	mustCreate(t, s.CreateClient, want)
+	sameClient(t, mustGet(t, s.Client, want.ID), want)
 }
 
 // clientEmptyLists: nil and empty lists both come back empty, through
@@ -93,7 +61,7 @@ func clientEmptyLists(t *testing.T, s store.Store) {
 	emptyLists.Audiences, emptyLists.Scopes = []string{}, []string{}
 	oneEmpty := sampleClient("one-empty-string")
 	oneEmpty.Audiences, oneEmpty.Scopes = []string{""}, nil
-	mustCreateClient(t, s, nilLists, emptyLists, oneEmpty)
+	mustCreate(t, s.CreateClient, nilLists, emptyLists, oneEmpty)
 	check := func(when string, c store.Client) {
 		t.Helper()
 		if c.ID == oneEmpty.ID {
@@ -107,7 +75,7 @@ func clientEmptyLists(t *testing.T, s store.Store) {
 		}
 	}
 	for _, id := range []string{nilLists.ID, emptyLists.ID, oneEmpty.ID} {
-		check("get", mustGetClient(t, s, id))
+		check("get", mustGet(t, s.Client, id))
 	}
 	list, err := s.ListClients(ctx)
 	if err != nil {
@@ -121,21 +89,21 @@ func clientEmptyLists(t *testing.T, s store.Store) {
 	}
 	// Emptied by an update, with nil and with empty lists.
 	full := sampleClient("emptied")
-	mustCreateClient(t, s, full)
+	mustCreate(t, s.CreateClient, full)
 	for _, l := range [][]string{nil, {}} {
 		upd := full
 		upd.Audiences, upd.Scopes = l, l
 		if err := s.UpdateClient(ctx, upd); err != nil {
 			t.Fatalf("update: %v", err)
 		}
-		check("after update", mustGetClient(t, s, full.ID))
+		check("after update", mustGet(t, s.Client, full.ID))
 	}
 }
 
 func clientNotFound(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	kept := sampleClient("kept")
-	mustCreateClient(t, s, kept)
+	mustCreate(t, s.CreateClient, kept)
 	for _, id := range []string{"missing", "Kept", "kep", "kept ", "%", ""} {
 		if _, err := s.Client(ctx, id); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("get %q: err = %v, want ErrNotFound", id, err)
@@ -152,18 +120,18 @@ func clientNotFound(t *testing.T, s store.Store) {
 			t.Errorf("get %q after update: err = %v, want ErrNotFound (update must not create)", id, err)
 		}
 	}
-	sameClient(t, mustGetClient(t, s, kept.ID), kept)
+	sameClient(t, mustGet(t, s.Client, kept.ID), kept)
 }
 
 func clientConflict(t *testing.T, s store.Store) {
 	first := sampleClient("dup")
-	mustCreateClient(t, s, first)
+	mustCreate(t, s.CreateClient, first)
 	other := sampleClient("dup")
 	other.SecretHash, other.Scopes, other.Description = "", []string{"repository:*:*"}, "impostor"
 	if err := s.CreateClient(context.Background(), other); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("second create: err = %v, want ErrConflict", err)
 	}
-	sameClient(t, mustGetClient(t, s, first.ID), first)
+	sameClient(t, mustGet(t, s.Client, first.ID), first)
 }
 
 func clientListEmpty(t *testing.T, s store.Store) {
@@ -188,7 +156,7 @@ func clientList(t *testing.T, s store.Store) {
 			c.UpdatedAt = time.Time{}
 		}
 		byID[id] = c
-		mustCreateClient(t, s, c)
+		mustCreate(t, s.CreateClient, c)
 	}
 	got, err := s.ListClients(context.Background())
 	if err != nil {
@@ -209,7 +177,7 @@ func clientList(t *testing.T, s store.Store) {
 func clientUpdate(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	orig, other := sampleClient("engine"), sampleClient("other")
-	mustCreateClient(t, s, orig, other)
+	mustCreate(t, s.CreateClient, orig, other)
 	upd := store.Client{
 		ID:          orig.ID,
 		SecretHash:  "$2y$10$" + "rotatedrotatedrotatedrotatedrotatedrotatedrotatedrota",
@@ -224,8 +192,8 @@ func clientUpdate(t *testing.T, s store.Store) {
 	}
 	want := upd
 	want.CreatedAt = orig.CreatedAt
-	sameClient(t, mustGetClient(t, s, orig.ID), want)
-	sameClient(t, mustGetClient(t, s, other.ID), other)
+	sameClient(t, mustGet(t, s.Client, orig.ID), want)
+	sameClient(t, mustGet(t, s.Client, other.ID), other)
 
 	// To a public client.
 	upd.SecretHash, upd.UpdatedAt = "", nonUTC.Add(3*time.Hour)
@@ -233,13 +201,13 @@ func clientUpdate(t *testing.T, s store.Store) {
 		t.Fatalf("second update: %v", err)
 	}
 	want.SecretHash, want.UpdatedAt = "", upd.UpdatedAt
-	sameClient(t, mustGetClient(t, s, orig.ID), want)
+	sameClient(t, mustGet(t, s.Client, orig.ID), want)
 }
 
 func clientDelete(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	gone, kept := sampleClient("gone"), sampleClient("kept")
-	mustCreateClient(t, s, gone, kept)
+	mustCreate(t, s.CreateClient, gone, kept)
 	if err := s.DeleteClient(ctx, gone.ID); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
@@ -256,6 +224,6 @@ func clientDelete(t *testing.T, s store.Store) {
 	// The id is free again.
 	again := sampleClient(gone.ID)
 	again.Description = "re-registered"
-	mustCreateClient(t, s, again)
-	sameClient(t, mustGetClient(t, s, gone.ID), again)
+	mustCreate(t, s.CreateClient, again)
+	sameClient(t, mustGet(t, s.Client, gone.ID), again)
 }

@@ -3,25 +3,11 @@ package storetest
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/store"
 )
-
-func runEngineRefreshTokens(t *testing.T, newStore NewStore) {
-	runCases(t, newStore, []testCase{
-		{"CreateAndGet", engineRefreshCreateAndGet},
-		{"NotFound", engineRefreshNotFound},
-		{"Conflict", engineRefreshConflict},
-		{"UseOnce", engineRefreshUseOnce},
-		{"ReuseAfterRotationRevokesFamily", engineRefreshReuse},
-		{"ConcurrentUse", engineRefreshConcurrentUse},
-		{"LateMemberOfRevokedFamily", engineRefreshLateMember},
-		{"Delete", engineRefreshDelete},
-	})
-}
 
 func sampleEngineRefresh(hash, family string) store.EngineRefreshToken {
 	return store.EngineRefreshToken{
@@ -30,21 +16,12 @@ func sampleEngineRefresh(hash, family string) store.EngineRefreshToken {
 	}
 }
 
-func mustEngineRefresh(t *testing.T, s store.Store, hash string) store.EngineRefreshToken {
-	t.Helper()
-	got, err := s.EngineRefreshToken(context.Background(), hash)
-	if err != nil {
-		t.Fatalf("get %s: %v", hash, err)
-	}
-	return got
-}
-
 func engineRefreshCreateAndGet(t *testing.T, s store.Store) {
 	want := sampleEngineRefresh("h1", "f1")
 	if err := s.CreateEngineRefreshToken(context.Background(), want); err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	got := mustEngineRefresh(t, s, "h1")
+	got := mustGet(t, s.EngineRefreshToken, "h1")
 	if got.Hash != want.Hash || got.FamilyID != want.FamilyID || got.Subject != want.Subject || got.ClientID != want.ClientID ||
 		got.AccountID != want.AccountID || got.Epoch != want.Epoch {
 		t.Errorf("got %+v, want %+v", got, want)
@@ -81,7 +58,7 @@ func engineRefreshConflict(t *testing.T, s store.Store) {
 	if err := s.CreateEngineRefreshToken(ctx, other); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("second create: err = %v, want ErrConflict", err)
 	}
-	if got := mustEngineRefresh(t, s, "dup"); got.Subject != "alice" || got.FamilyID != "f1" {
+	if got := mustGet(t, s.EngineRefreshToken, "dup"); got.Subject != "alice" || got.FamilyID != "f1" {
 		t.Errorf("after conflict: %+v; want the first token kept", got)
 	}
 }
@@ -107,8 +84,8 @@ func engineRefreshUseOnce(t *testing.T, s store.Store) {
 	if again.FamilyID != "f" {
 		t.Errorf("second use returned %+v; want the stored record (its family)", again)
 	}
-	sameTime(t, "UsedAt after a second use (the first kept)", mustEngineRefresh(t, s, "u").UsedAt, at)
-	if mustEngineRefresh(t, s, "u").Usable(at) {
+	sameTime(t, "UsedAt after a second use (the first kept)", mustGet(t, s.EngineRefreshToken, "u").UsedAt, at)
+	if mustGet(t, s.EngineRefreshToken, "u").Usable(at) {
 		t.Error("used token reported usable")
 	}
 }
@@ -143,13 +120,13 @@ func engineRefreshReuse(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	for _, h := range []string{"a1", "a2", "a3"} {
-		got := mustEngineRefresh(t, s, h)
+		got := mustGet(t, s.EngineRefreshToken, h)
 		sameTime(t, h+" RevokedAt (the first revocation)", got.RevokedAt, first)
 		if got.Usable(first) {
 			t.Errorf("%s usable after its family was revoked", h)
 		}
 	}
-	if got := mustEngineRefresh(t, s, "b1"); !got.RevokedAt.IsZero() || !got.Usable(first) {
+	if got := mustGet(t, s.EngineRefreshToken, "b1"); !got.RevokedAt.IsZero() || !got.Usable(first) {
 		t.Errorf("another family's token was touched: %+v", got)
 	}
 }
@@ -162,32 +139,11 @@ func engineRefreshConcurrentUse(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	const workers = 8
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	start := make(chan struct{})
-	for i := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, err := s.UseEngineRefreshToken(ctx, "c", nonUTC.Add(time.Duration(i)*time.Second))
-			errs <- err
-		}()
-	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	ok := 0
-	for err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case errors.Is(err, store.ErrConflict):
-		default:
-			t.Errorf("concurrent use: %v", err)
-		}
-	}
-	if ok != 1 {
+	errs := concurrently(workers, 1, func(w, _ int) error {
+		_, err := s.UseEngineRefreshToken(ctx, "c", nonUTC.Add(time.Duration(w)*time.Second))
+		return err
+	})
+	if ok := winners(t, "concurrent use", errs, store.ErrConflict); ok != 1 {
 		t.Fatalf("%d of %d concurrent uses succeeded, want exactly 1", ok, workers)
 	}
 }
@@ -207,7 +163,7 @@ func engineRefreshLateMember(t *testing.T, s store.Store) {
 	if err := s.CreateEngineRefreshToken(ctx, sampleEngineRefresh("late", "fl")); err != nil {
 		t.Fatal(err)
 	}
-	sameTime(t, "late RevokedAt", mustEngineRefresh(t, s, "late").RevokedAt, at)
+	sameTime(t, "late RevokedAt", mustGet(t, s.EngineRefreshToken, "late").RevokedAt, at)
 	got, err := s.UseEngineRefreshToken(ctx, "late", at.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
@@ -246,6 +202,6 @@ func engineRefreshDelete(t *testing.T, s store.Store) {
 		}
 	}
 	for _, kept := range []string{"used-lately", "live"} {
-		mustEngineRefresh(t, s, kept)
+		mustGet(t, s.EngineRefreshToken, kept)
 	}
 }

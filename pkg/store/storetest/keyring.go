@@ -6,25 +6,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/store"
 )
-
-func runKeyRings(t *testing.T, newStore NewStore) {
-	runCases(t, newStore, []testCase{
-		{"NotFoundInitially", ringNotFound},
-		{"SwapWithoutRing", ringSwapWithoutRing},
-		{"FirstCreate", ringFirstCreate},
-		{"Swap", ringSwap},
-		{"StaleVersion", ringStale},
-		{"DataRoundTrip", ringDataRoundTrip},
-		{"ConcurrentSwaps", ringConcurrentSwaps},
-		{"ConcurrentFirstCreates", ringConcurrentFirstCreates},
-	})
-}
 
 // sameRing compares every field: data byte for byte, the time exactly and
 // in UTC.
@@ -177,21 +163,12 @@ func ringConcurrentFirstCreates(t *testing.T, s store.Store) {
 func raceSwaps(t *testing.T, s store.Store, old int64) *store.KeyRing {
 	t.Helper()
 	const racers = 16
-	var (
-		wg      sync.WaitGroup
-		start   = make(chan struct{})
-		results = make([]store.KeyRing, racers)
-		errs    = make([]error, racers)
-	)
-	for i := range racers {
-		wg.Go(func() {
-			<-start
-			data := fmt.Appendf(nil, "round %d racer %d", old, i)
-			results[i], errs[i] = s.SwapKeyRing(context.Background(), old, data, nonUTC.Add(time.Duration(i)*time.Second))
-		})
-	}
-	close(start)
-	wg.Wait()
+	results := make([]store.KeyRing, racers)
+	errs := concurrently(racers, 1, func(w, _ int) (err error) {
+		data := fmt.Appendf(nil, "round %d racer %d", old, w)
+		results[w], err = s.SwapKeyRing(context.Background(), old, data, nonUTC.Add(time.Duration(w)*time.Second))
+		return err
+	})
 	var won []int
 	for i, err := range errs {
 		switch {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,15 +15,101 @@ import (
 // NewStore returns a fresh, empty store for one test.
 type NewStore func(t *testing.T) store.Store
 
-// Run runs the whole suite against the backend.
+// Run runs the whole suite against the backend, one store interface after
+// another.
 func Run(t *testing.T, newStore NewStore) {
-	t.Run("RefreshTokens", func(t *testing.T) { runRefreshTokens(t, newStore) })
-	t.Run("EngineRefreshTokens", func(t *testing.T) { runEngineRefreshTokens(t, newStore) })
-	t.Run("APITokens", func(t *testing.T) { runAPITokens(t, newStore) })
-	t.Run("Audit", func(t *testing.T) { runAudit(t, newStore) })
-	t.Run("Clients", func(t *testing.T) { runClients(t, newStore) })
-	t.Run("KeyRings", func(t *testing.T) { runKeyRings(t, newStore) })
-	t.Run("Accounts", func(t *testing.T) { runAccounts(t, newStore) })
+	for _, suite := range []struct {
+		name  string
+		cases []testCase
+	}{
+		{"RefreshTokens", []testCase{
+			{"CreateAndGet", refreshCreateAndGet},
+			{"NotFound", refreshNotFound},
+			{"Conflict", refreshConflict},
+			{"Revoke", refreshRevoke},
+			{"DeleteExpired", refreshDeleteExpired},
+			{"ConcurrentCreate", refreshConcurrentCreate},
+		}},
+		{"EngineRefreshTokens", []testCase{
+			{"CreateAndGet", engineRefreshCreateAndGet},
+			{"NotFound", engineRefreshNotFound},
+			{"Conflict", engineRefreshConflict},
+			{"UseOnce", engineRefreshUseOnce},
+			{"ReuseAfterRotationRevokesFamily", engineRefreshReuse},
+			{"ConcurrentUse", engineRefreshConcurrentUse},
+			{"LateMemberOfRevokedFamily", engineRefreshLateMember},
+			{"Delete", engineRefreshDelete},
+		}},
+		{"APITokens", []testCase{
+			{"CreateAndGet", apiCreateAndGet},
+			{"CreateKeepsGivenTimes", apiCreateKeepsGivenTimes},
+			{"NotFound", apiNotFound},
+			{"Conflict", apiConflict},
+			{"ListInCreatedOrder", apiList},
+			{"ListPages", apiListPages},
+			{"LimitLiveTokens", apiLimit},
+			{"LimitConcurrentCreates", apiLimitConcurrent},
+			{"FindByPrefix", apiFind},
+			{"RevokeOwn", apiRevokeOwn},
+			{"RevokeOtherOwnersToken", apiRevokeOtherOwner},
+			{"RevokeAsAdmin", apiRevokeAsAdmin},
+			{"RevokeAmbiguousPrefix", apiRevokeAmbiguous},
+			{"RevokeNotFound", apiRevokeNotFound},
+			{"RevokePrefixIsNoPattern", apiRevokePrefixIsNoPattern},
+			{"RevokeTwiceKeepsFirstTime", apiRevokeTwice},
+			{"Touch", apiTouch},
+			{"UsableWithExpiry", apiUsable},
+			{"ConcurrentTouchAndRevoke", apiConcurrentTouchAndRevoke},
+			{"ConcurrentTouchBatches", apiConcurrentTouchBatches},
+		}},
+		{"Audit", []testCase{
+			{"AppendAndList", auditAppendAndList},
+			{"EmptyBatch", auditEmptyBatch},
+			{"AfterID", auditAfterID},
+			{"Since", auditSince},
+			{"Limit", auditLimit},
+			{"IDOrderAcrossBatches", auditOrder},
+			{"ConcurrentAppend", auditConcurrentAppend},
+			{"DeleteBefore", auditDeleteBefore},
+		}},
+		{"Clients", []testCase{
+			{"CreateAndGet", clientCreateAndGet},
+			{"PublicClientAndZeroUpdatedAt", clientPublic},
+			{"EmptyLists", clientEmptyLists},
+			{"NotFound", clientNotFound},
+			{"Conflict", clientConflict},
+			{"ListEmpty", clientListEmpty},
+			{"ListInIDOrder", clientList},
+			{"Update", clientUpdate},
+			{"Delete", clientDelete},
+		}},
+		{"KeyRings", []testCase{
+			{"NotFoundInitially", ringNotFound},
+			{"SwapWithoutRing", ringSwapWithoutRing},
+			{"FirstCreate", ringFirstCreate},
+			{"Swap", ringSwap},
+			{"StaleVersion", ringStale},
+			{"DataRoundTrip", ringDataRoundTrip},
+			{"ConcurrentSwaps", ringConcurrentSwaps},
+			{"ConcurrentFirstCreates", ringConcurrentFirstCreates},
+		}},
+		{"Accounts", []testCase{
+			{"CreateAndGet", accountCreateAndGet},
+			{"NameAndIDAreUnique", accountConflict},
+			{"NotFound", accountNotFound},
+			{"ListInNameOrder", accountList},
+			{"Update", accountUpdate},
+			{"DeleteEndsEveryCredential", accountDelete},
+			{"RevokeByKind", accountRevokeKinds},
+			{"RevokeKeepsCurrentEpoch", accountRevokeKeepEpoch},
+			{"RevokeCountsOnlyLive", accountRevokeTwice},
+			{"ConcurrentCreateOneWins", accountConcurrentCreate},
+			{"ConcurrentChangesAllApply", accountConcurrentChanges},
+			{"AdoptEpoch", accountAdoptEpoch},
+		}},
+	} {
+		t.Run(suite.name, func(t *testing.T) { runCases(t, newStore, suite.cases) })
+	}
 }
 
 // testCase is one independent case; it gets a fresh store.
@@ -41,17 +126,6 @@ func runCases(t *testing.T, newStore NewStore, tests []testCase) {
 			tc.fn(t, s)
 		})
 	}
-}
-
-func runRefreshTokens(t *testing.T, newStore NewStore) {
-	runCases(t, newStore, []testCase{
-		{"CreateAndGet", refreshCreateAndGet},
-		{"NotFound", refreshNotFound},
-		{"Conflict", refreshConflict},
-		{"Revoke", refreshRevoke},
-		{"DeleteExpired", refreshDeleteExpired},
-		{"ConcurrentCreate", refreshConcurrentCreate},
-	})
 }
 
 // nonUTC is a time in a non-UTC zone with nanoseconds, to prove times
@@ -163,24 +237,10 @@ func refreshDeleteExpired(t *testing.T, s store.Store) {
 func refreshConcurrentCreate(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	const workers, each = 8, 25
-	var wg sync.WaitGroup
-	errs := make(chan error, workers*each)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				errs <- s.CreateRefreshToken(ctx, sampleRefresh(fmt.Sprintf("c-%d-%d", w, i)))
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("concurrent create: %v", err)
-		}
-	}
+	errs := concurrently(workers, each, func(w, i int) error {
+		return s.CreateRefreshToken(ctx, sampleRefresh(fmt.Sprintf("c-%d-%d", w, i)))
+	})
+	noErrors(t, "concurrent create", errs)
 	for w := range workers {
 		for i := range each {
 			if _, err := s.RefreshToken(ctx, fmt.Sprintf("c-%d-%d", w, i)); err != nil {

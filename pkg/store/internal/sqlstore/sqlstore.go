@@ -19,14 +19,37 @@ type DB interface {
 	Query(ctx context.Context, query string, args ...any) (rows.Iter, error)
 }
 
+// InTx runs fn in one transaction, on a DB bound to it, and commits it if
+// fn returns nil; otherwise it rolls it back and returns fn's error.
+// Failures to begin or commit come back as the driver said.
+type InTx func(ctx context.Context, fn func(DB) error) error
+
 // Store implements the methods of store.Store that both backends share.
 type Store struct {
 	db   DB
+	inTx InTx // nil on a Store bound to a transaction
 	errs rows.Errors
 }
 
-// New returns the shared methods over db, mapping its errors with errs.
-func New(db DB, errs rows.Errors) *Store { return &Store{db: db, errs: errs} }
+// New returns the shared methods over db, whose transactions inTx runs,
+// mapping its errors with errs.
+func New(db DB, inTx InTx, errs rows.Errors) *Store { return &Store{db: db, inTx: inTx, errs: errs} }
+
+// transaction returns what fn returns, run in one transaction on a Store
+// bound to it. fn's errors are the store's already; a failure to begin or
+// commit is classified.
+func transaction[T any](ctx context.Context, s *Store, fn func(tx *Store) (T, error)) (T, error) {
+	var v T
+	err := s.inTx(ctx, func(db DB) (err error) {
+		v, err = fn(&Store{db: db, errs: s.errs})
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, s.errs.Classify(err)
+	}
+	return v, nil
+}
 
 // insert stores one row of values into table's columns: a duplicate key
 // is store.ErrConflict after what, another failure as op.
