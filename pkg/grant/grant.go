@@ -1,8 +1,3 @@
-// Package grant is the core every token endpoint shares: given who the
-// caller is (authenticated by the caller of this package), what it asks for
-// and for which service, it authorizes the request against the ACL, mints the
-// signed token and, when asked, issues a refresh token. The HTTP dialects in
-// server/ only parse requests into a Request and render the Result.
 package grant
 
 import (

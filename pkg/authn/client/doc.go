@@ -1,4 +1,6 @@
-// Package client holds the rules about OAuth2 client names that the token
+// Package client is the registered clients: the authenticator backend of
+// confidential clients (Registry: client_id and secret, bcrypt, identities
+// of kind client), and the rules about OAuth2 client names that the token
 // endpoints and `tollgate clients` share, so that what the server accepts
 // as a client_id and what an operator may register cannot disagree.
 //
