@@ -315,10 +315,7 @@ func (s *Service) record(kind string, req Request, res Result, detail string) {
 		Detail:    detail,
 	}
 	if s.Minter != nil && s.Minter.Profile == token.Engine {
-		ev.Service = strings.Join(req.Audience, " ")
-		if req.Audience == nil {
-			ev.Service = s.Audience
-		}
+		ev.Service = engineAudience(req, s.Audience)
 		ev.Requested, ev.Granted = strings.Join(req.Scope, " "), strings.Join(res.Scope, " ")
 	}
 	if req.ClientIP.IsValid() {
@@ -418,4 +415,16 @@ func (s *Service) CheckService(service string) error {
 	e := Invalid("unknown service", err.Error())
 	e.Cause = err
 	return e
+}
+
+// engineAudience is the audience an Engine API request is audited under:
+// the token's, else the one asked, else the API's own.
+func engineAudience(req Request, own string) string {
+	switch {
+	case req.Audience != nil:
+		return strings.Join(req.Audience, " ")
+	case req.Service != "":
+		return req.Service
+	}
+	return own
 }
