@@ -259,7 +259,7 @@ func (in *instrumentation) done(r *http.Request, status int, d time.Duration) {
 	switch {
 	case ri.token && unseen401 && r.Method == http.MethodGet:
 		in.m.AuthFailed(metrics.Malformed)
-		in.m.TokenIssued(metrics.GrantGet, metrics.Denied)
+		in.m.TokenIssued(grant.TypeGet, metrics.Denied)
 	case ri.apiToken:
 		in.m.APITokenOperation(ri.apiOp, opResult(status))
 		if unseen401 {
@@ -369,9 +369,8 @@ var tokenResults = [...]metrics.TokenResult{
 }
 
 func (o grantObserver) Issued(ctx context.Context, req grant.Request, outcome grant.Outcome) {
-	gt, ok := metrics.GrantTypeOf(req.GrantType)
-	if ok && int(outcome) < len(tokenResults) {
-		o.m.TokenIssued(gt, tokenResults[outcome])
+	if int(outcome) < len(tokenResults) {
+		o.m.TokenIssued(req.GrantType, tokenResults[outcome])
 	}
 	if o.next != nil {
 		o.next.Issued(ctx, req, outcome)
@@ -388,9 +387,7 @@ func (o grantObserver) Refused(ctx context.Context, grantType string, err error)
 	if errors.Is(err, refresh.ErrInvalid) {
 		o.m.AuthFailed(metrics.RefreshTokenInvalid)
 	}
-	if gt, ok := metrics.GrantTypeOf(grantType); ok {
-		o.m.TokenIssued(gt, metrics.Denied)
-	}
+	o.m.TokenIssued(grantType, metrics.Denied)
 	if o.next != nil {
 		o.next.Refused(ctx, grantType, err)
 	}

@@ -108,6 +108,7 @@ func New(o Options) http.Handler {
 	if o.Accounts != nil {
 		(&usersEndpoint{accounts: o.Accounts, authn: ins.authn(o.Authn), rd: rd, limits: lim}).Mount(r)
 	}
+	o.Metrics.GrantTypes(append(append(tok.get.Grants.Names(), d.token.Names()...), d.engine.Names()...)...)
 	if d.JWKS != nil {
 		wellKnownEndpoint{d: d}.Mount(r)
 	}

@@ -5,10 +5,11 @@
 // The packages that do the work do not import Prometheus. They expose small
 // hooks (grant.Observer, authn.Cache.Observe, htpasswd.File.OnCompare) and
 // the wiring in cmd/tollgate and server/ connects those hooks to the methods
-// here. Label sets are closed enumerations (GrantType, TokenResult,
-// AuthFailure, ...) resolved to their series once, in New, so recording on
-// the request path is an array index and an atomic add: no label hashing and
-// no allocation. HTTP routes are labelled by their path template, never the
+// here. Label sets are closed enumerations (TokenResult, AuthFailure, ...)
+// resolved to their series once, in New, or, for grant types, the entries
+// of the grant tables, declared once when the server is built
+// (GrantTypes); recording on the request path is a lookup and an atomic
+// add: no label hashing and no allocation. HTTP routes are labelled by their path template, never the
 // raw URL, which keeps the number of series bounded whatever clients send.
 //
 // Every method is safe on a nil *Metrics and then does nothing, so code that

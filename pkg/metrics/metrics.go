@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -13,34 +14,6 @@ import (
 
 // Namespace prefixes every metric name defined here.
 const Namespace = "tollgate"
-
-// GrantType is how a token was asked for.
-type GrantType uint8
-
-// Grant types: GET /oauth2/token (distribution token.md) and the grants of
-// the token endpoints (RFC 6749), whichever endpoint served them. Their
-// names are the grant pipeline's table entries (pkg/grant).
-const (
-	GrantGet GrantType = iota
-	GrantPassword
-	GrantRefreshToken
-	GrantClientCredentials
-	numGrantTypes
-)
-
-var grantTypeNames = [numGrantTypes]string{"get", "password", "refresh_token", "client_credentials"}
-
-func (g GrantType) String() string { return grantTypeNames[g] }
-
-// GrantTypeOf is the grant type named name, if it is one.
-func GrantTypeOf(name string) (GrantType, bool) {
-	for g, n := range grantTypeNames {
-		if n == name {
-			return GrantType(g), true
-		}
-	}
-	return 0, false
-}
 
 // TokenResult is what a token request came to.
 type TokenResult uint8
@@ -122,7 +95,9 @@ type Metrics struct {
 	requests *prometheus.CounterVec   // route, method, status
 	duration *prometheus.HistogramVec // route, method
 
-	tokens    [numGrantTypes][numTokenResults]prometheus.Counter
+	tokens    *prometheus.CounterVec                  // grant_type, result
+	grants    atomic.Pointer[map[string]*grantSeries] // declared grant types; copied on write
+	grantsMu  sync.Mutex                              // serializes GrantTypes
 	authFails [numAuthFailures]prometheus.Counter
 	apiOps    [numAPITokenOps][numOpResults]prometheus.Counter
 
@@ -177,9 +152,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		Help:    "Time to answer HTTP requests, by route (the path template) and method.",
 		Buckets: latencyBuckets,
 	}, []string{"route", "method"})
-	tokens := prometheus.NewCounterVec(prometheus.CounterOpts{
+	m.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "tokens_issued_total",
-		Help: "Token requests by grant type (get, password, refresh_token, client_credentials) and result (granted, partially_granted, denied).",
+		Help: "Token requests by grant type (the grant tables' entries: get, password, refresh_token, client_credentials, ...) and result (granted, partially_granted, denied).",
 	}, []string{"grant_type", "result"})
 	authFails := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "authentication_failures_total",
@@ -217,18 +192,13 @@ func New(reg prometheus.Registerer) *Metrics {
 		Namespace: Namespace, Name: "rate_limited_requests_total",
 		Help: "Requests refused by the rate limit, by endpoint.",
 	}, []string{"endpoint"})
-	reg.MustRegister(m.requests, m.duration, tokens, authFails, apiOps, m.bcrypt, cache,
+	reg.MustRegister(m.requests, m.duration, m.tokens, authFails, apiOps, m.bcrypt, cache,
 		m.keyInfo, m.keyCreated, keyAge, m.storeErrors, m.rateLimited)
 	m.reloads = newReloads(reg)
 	m.registerAudit(reg)
 
 	// Resolve every series of the closed label sets now: they are exported
 	// as 0 from the start, and recording needs no lookup.
-	for g := range numGrantTypes {
-		for r := range numTokenResults {
-			m.tokens[g][r] = tokens.WithLabelValues(g.String(), r.String())
-		}
-	}
 	for a := range numAuthFailures {
 		m.authFails[a] = authFails.WithLabelValues(a.String())
 	}
@@ -254,12 +224,45 @@ func (m *Metrics) Handler() http.Handler {
 	})
 }
 
-// TokenIssued counts a token request's outcome.
-func (m *Metrics) TokenIssued(g GrantType, r TokenResult) {
-	if m == nil || g >= numGrantTypes || r >= numTokenResults {
+// grantSeries are the token series of one grant type, by result.
+type grantSeries [numTokenResults]prometheus.Counter
+
+// GrantTypes declares the grant types a server serves, the Type of each
+// entry of its grant tables (pkg/grant): their series are exported as 0
+// from the start, and TokenIssued counts them. The names come from code,
+// never from a request, so the label set stays bounded.
+func (m *Metrics) GrantTypes(names ...string) {
+	if m == nil || m.tokens == nil {
 		return
 	}
-	m.tokens[g][r].Inc()
+	m.grantsMu.Lock()
+	defer m.grantsMu.Unlock()
+	next := map[string]*grantSeries{}
+	if cur := m.grants.Load(); cur != nil {
+		next = maps.Clone(*cur)
+	}
+	for _, name := range names {
+		if next[name] != nil {
+			continue
+		}
+		var s grantSeries
+		for r := range numTokenResults {
+			s[r] = m.tokens.WithLabelValues(name, r.String())
+		}
+		next[name] = &s
+	}
+	m.grants.Store(&next)
+}
+
+// TokenIssued counts a token request's outcome under its grant type; a
+// grant type not declared (GrantTypes) is not counted.
+func (m *Metrics) TokenIssued(grantType string, r TokenResult) {
+	if m == nil || r >= numTokenResults {
+		return
+	}
+	if grants := m.grants.Load(); grants != nil && (*grants)[grantType] != nil {
+		(*grants)[grantType][r].Inc()
+	}
 }
 
 // AuthFailed counts a failed authentication.

@@ -16,8 +16,14 @@ import (
 func newTest(t *testing.T) (*Metrics, *prometheus.Registry) {
 	t.Helper()
 	reg := NewRegistry()
-	return New(reg), reg
+	m := New(reg)
+	m.GrantTypes(testGrants...)
+	return m, reg
 }
+
+// testGrants are the grant types the tests declare, as a server does from
+// its grant tables.
+var testGrants = []string{"get", "password", "refresh_token", "client_credentials"}
 
 // value returns the value of the one series of name whose labels include
 // want (name="value" pairs), failing unless exactly one matches.
@@ -107,9 +113,9 @@ func TestNewTwicePanics(t *testing.T) {
 
 func TestClosedLabelSetsStartAtZero(t *testing.T) {
 	_, reg := newTest(t)
-	for g := range numGrantTypes {
+	for _, g := range testGrants {
 		for r := range numTokenResults {
-			if v := value(t, reg, "tollgate_tokens_issued_total", "grant_type="+g.String(), "result="+r.String()); v != 0 {
+			if v := value(t, reg, "tollgate_tokens_issued_total", "grant_type="+g, "result="+r.String()); v != 0 {
 				t.Errorf("%s/%s = %v before any request", g, r, v)
 			}
 		}
@@ -137,10 +143,12 @@ func TestAuthFailureReasons(t *testing.T) {
 
 func TestCounters(t *testing.T) {
 	m, reg := newTest(t)
-	m.TokenIssued(GrantGet, Granted)
-	m.TokenIssued(GrantGet, Granted)
-	m.TokenIssued(GrantRefreshToken, Denied)
-	m.TokenIssued(numGrantTypes, Granted) // out of range: ignored
+	m.TokenIssued("get", Granted)
+	m.TokenIssued("get", Granted)
+	m.TokenIssued("refresh_token", Denied)
+	m.TokenIssued("get", numTokenResults)          // out of range: ignored
+	m.TokenIssued("urn:undeclared", Granted)       // not declared: no series
+	m.GrantTypes("password", "urn:example:device") // declaring again keeps the counts
 	m.AuthFailed(APITokenInvalid)
 	m.APITokenOperation(APITokenRevoke, OpNotFound)
 	m.BcryptVerified()
@@ -157,6 +165,7 @@ func TestCounters(t *testing.T) {
 		{"tollgate_tokens_issued_total", []string{"grant_type=get", "result=granted"}, 2},
 		{"tollgate_tokens_issued_total", []string{"grant_type=refresh_token", "result=denied"}, 1},
 		{"tollgate_tokens_issued_total", []string{"grant_type=password", "result=granted"}, 0},
+		{"tollgate_tokens_issued_total", []string{"grant_type=urn:example:device", "result=denied"}, 0},
 		{"tollgate_authentication_failures_total", []string{"reason=api_token_invalid"}, 1},
 		{"tollgate_authentication_failures_total", []string{"reason=bad_credentials"}, 0},
 		{"tollgate_api_token_operations_total", []string{"operation=revoke", "result=not_found"}, 1},
@@ -209,7 +218,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	r.Observe("GET", 200, time.Millisecond) // resolves the series
 	tests := map[string]func(){
 		"Route.Observe":   func() { r.Observe("GET", 200, time.Millisecond) },
-		"TokenIssued":     func() { m.TokenIssued(GrantPassword, PartiallyGranted) },
+		"TokenIssued":     func() { m.TokenIssued("password", PartiallyGranted) },
 		"AuthFailed":      func() { m.AuthFailed(BadCredentials) },
 		"CredentialCache": func() { m.CredentialCache(true) },
 		"BcryptVerified":  func() { m.BcryptVerified() },
@@ -223,7 +232,8 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 
 func TestNilMetricsIsANoOp(t *testing.T) {
 	var m *Metrics
-	m.TokenIssued(GrantGet, Granted)
+	m.GrantTypes("get")
+	m.TokenIssued("get", Granted)
 	m.AuthFailed(Malformed)
 	m.APITokenOperation(APITokenCreate, OpOK)
 	m.BcryptVerified()
@@ -315,9 +325,10 @@ func BenchmarkRouteObserve(b *testing.B) {
 
 func BenchmarkTokenIssued(b *testing.B) {
 	m := New(NewRegistry())
+	m.GrantTypes(testGrants...)
 	b.ReportAllocs()
 	for b.Loop() {
-		m.TokenIssued(GrantGet, Granted)
+		m.TokenIssued("get", Granted)
 	}
 }
 
