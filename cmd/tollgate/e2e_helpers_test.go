@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,15 +86,25 @@ func startTollgate(t *testing.T, cfg *config.Config) string {
 			t.Logf("tollgate log:\n%s", logs.String())
 		}
 	})
+	addr, _ := serveOnLoopback(t, cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	_, port, _ := net.SplitHostPort(addr)
+	return net.JoinHostPort("localhost", port)
+}
+
+// serveOnLoopback runs serve with logger on a 127.0.0.1 listener and
+// returns its address and stop, which cancels serve and asserts that it
+// returns nil (graceful shutdown) within 10s. stop runs at cleanup too; a
+// second call does nothing.
+func serveOnLoopback(t *testing.T, cfg *config.Config, logger *slog.Logger) (addr string, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, logger, ln) }()
-	t.Cleanup(func() {
+	stop = sync.OnceFunc(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -104,5 +115,6 @@ func startTollgate(t *testing.T, cfg *config.Config) string {
 			t.Errorf("serve did not return within 10s of cancel")
 		}
 	})
-	return net.JoinHostPort("localhost", e2etest.PortOf(t, ln.Addr()))
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -145,31 +144,8 @@ func TestLogsHoldNoSecretsEndToEnd(t *testing.T) {
 	enableEngine(t, cfg, dir)
 
 	s := &secretLog{logs: &logtest.Buffer{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Client = e2etest.NewClient(t, ln.Addr().String(), 30*time.Second)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, newLogger(cfg.Log, s.logs), ln) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("serve did not stop within 10s")
-		}
-	}
-	defer stop()
+	addr, stop := serveOnLoopback(t, cfg, newLogger(cfg.Log, s.logs))
+	s.Client = e2etest.NewClient(t, addr, 30*time.Second)
 	s.WaitServing(t) // serve builds the app after the listener exists
 
 	q := "service=" + e2eService + "&scope=repository:alice/app:pull,push"

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -171,14 +170,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("refresh token from docker login works for ggcr", func(t *testing.T) {
-		status, body := env.PostToken(t, url.Values{
-			"grant_type":  {"password"},
-			"username":    {"alice"},
-			"password":    {e2etest.Users["alice"]},
-			"client_id":   {"docker"},
-			"access_type": {"offline"},
-			"service":     {e2etest.Service},
-		})
+		status, body := env.PostToken(t, e2etest.OfflineForm("alice", e2etest.Users["alice"]))
 		rt, _ := body["refresh_token"].(string)
 		if status != http.StatusOK || rt == "" || body["token_type"] != "Bearer" {
 			t.Fatalf("password grant = %d %v, want 200 with a refresh_token and token_type Bearer", status, body)

@@ -57,14 +57,7 @@ func TestTwoReplicasShareOnePostgres(t *testing.T) {
 	})
 
 	t.Run("refresh token from one replica is redeemed on the other", func(t *testing.T) {
-		status, body := a.PostToken(t, url.Values{
-			"grant_type":  {"password"},
-			"username":    {"alice"},
-			"password":    {e2etest.Users["alice"]},
-			"client_id":   {"docker"},
-			"access_type": {"offline"},
-			"service":     {e2etest.Service},
-		})
+		status, body := a.PostToken(t, e2etest.OfflineForm("alice", e2etest.Users["alice"]))
 		rt, _ := body["refresh_token"].(string)
 		if status != http.StatusOK || rt == "" {
 			t.Fatalf("password grant on replica A = %d %v, want 200 with a refresh_token", status, body)

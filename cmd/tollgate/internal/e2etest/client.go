@@ -86,18 +86,24 @@ func (c *Client) PostToken(t testing.TB, form url.Values) (int, map[string]any) 
 	return c.Do(t, req)
 }
 
-// IdentityToken is what `docker login` stores: a refresh token from the
-// password grant with access_type=offline.
-func (c *Client) IdentityToken(t testing.TB, user, password string) string {
-	t.Helper()
-	status, body := c.PostToken(t, url.Values{
+// OfflineForm is the password grant `docker login` sends: client docker,
+// access_type=offline, for a refresh token.
+func OfflineForm(user, password string) url.Values {
+	return url.Values{
 		"grant_type":  {"password"},
 		"username":    {user},
 		"password":    {password},
 		"client_id":   {"docker"},
 		"access_type": {"offline"},
 		"service":     {Service},
-	})
+	}
+}
+
+// IdentityToken is what `docker login` stores: the refresh token of
+// OfflineForm's grant.
+func (c *Client) IdentityToken(t testing.TB, user, password string) string {
+	t.Helper()
+	status, body := c.PostToken(t, OfflineForm(user, password))
 	rt, _ := body["refresh_token"].(string)
 	if status != http.StatusOK || rt == "" {
 		t.Fatalf("password grant for %s = %d %v, want 200 with a refresh_token", user, status, body)
