@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
-	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/server"
 )
@@ -32,38 +29,24 @@ type tokenEnv struct {
 func newTokenEnv(tb testing.TB) *tokenEnv {
 	tb.Helper()
 	e := newEnv(tb) // its store, users, key and log buffer; its log check at cleanup
-	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	acl, err := authz.Compile(exampleRules(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	logger := debugLogger(e.logs)
 	tokens := &apitoken.Tokens{
 		Store:    e.store,
 		Accounts: e.accounts,
 		Limits:   apitoken.Limits{DefaultTTLDays: 30, MaxTTLDays: 365, MaxTTLDaysByRole: map[string]int{"admin": 30}, MaxPerUser: 10},
 		Logger:   logger,
 	}
-	e.handler = server.New(server.Options{
-		Grant: e.grantService(acl), Authn: e.accounts.Authenticator(authn.Chain{tokens, e.auth}), Logger: logger, Realm: issuer,
+	e.serve(tb, server.New(server.Options{
+		Grant: e.grantService(exampleACL(tb)), Authn: e.accounts.Authenticator(authn.Chain{tokens, e.auth}), Logger: logger, Realm: issuer,
 		APITokens: tokens, Passwords: e.accounts.Authenticator(e.auth), Accounts: e.accounts,
-	})
-	e.srv = httptest.NewServer(e.handler)
-	tb.Cleanup(e.srv.Close) // runs before env's log check
+	}))
 	return &tokenEnv{env: e, tokens: tokens}
 }
 
 // api POSTs a JSON body to an /api/tokens endpoint.
 func (e *tokenEnv) api(t testing.TB, path, body string, auth func(*http.Request)) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if auth != nil {
-		auth(req)
-	}
-	return e.do(t, req)
+	return e.request(t, http.MethodPost, path, "application/json", body, auth)
 }
 
 // jsonOf encodes v, failing the test on error.
@@ -106,9 +89,7 @@ func (e *tokenEnv) create(t testing.TB, user, role string, ttlDays int) createRe
 	var c createResponse
 	decodeStrict(t, r.body, &c)
 	e.remember(c.Token)
-	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
-		t.Errorf("Cache-Control = %q, want no-store", cc)
-	}
+	checkNoStore(t, r)
 	if !strings.HasPrefix(c.Token, "tg_") || !apitoken.LooksLike(c.Token) {
 		t.Errorf("token %.6s... is not a Tollgate API token", c.Token)
 	}
@@ -396,9 +377,7 @@ func TestAPITokenList(t *testing.T) {
 			t.Fatal("the list answer holds a whole hash")
 		}
 	}
-	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
-		t.Errorf("Cache-Control = %q, want no-store", cc)
-	}
+	checkNoStore(t, r)
 	got := e.list(t, jsonOf(t, creds("alice")), nil)
 	if len(got) != 2 || got[0].HashPrefix != a1.HashPrefix || got[1].HashPrefix != a2.HashPrefix {
 		t.Fatalf("alice's list = %+v, want %s then %s", got, a1.HashPrefix, a2.HashPrefix)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
-	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/server"
 )
 
@@ -24,17 +22,11 @@ import (
 func TestFailedLoginsAreAggregatedOtherDenialsAreNot(t *testing.T) {
 	e := newEnv(t)
 	log := &auditLog{}
-	acl, err := authz.Compile(exampleRules(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := e.grantService(acl)
+	svc := e.grantService(exampleACL(t))
 	svc.Audit = log
 	tokens := &apitoken.Tokens{Store: e.store}
-	e.handler = server.New(server.Options{Grant: svc, Authn: e.accounts.Authenticator(authn.Chain{tokens, e.auth}),
-		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Realm: issuer, APITokens: tokens, Passwords: e.accounts.Authenticator(e.auth)})
-	e.srv = httptest.NewServer(e.handler)
-	t.Cleanup(e.srv.Close)
+	e.serve(t, server.New(server.Options{Grant: svc, Authn: e.accounts.Authenticator(authn.Chain{tokens, e.auth}),
+		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Realm: issuer, APITokens: tokens, Passwords: e.accounts.Authenticator(e.auth)}))
 	if _, err := e.accounts.SetEnabled(context.Background(), "bob", false, "admin"); err != nil {
 		t.Fatal(err)
 	}

@@ -273,15 +273,7 @@ func TestEngineRefreshUserRemoved(t *testing.T) {
 // tokenCall POSTs a form to /oauth2/revoke or /oauth2/introspect.
 func (e *engineEnv) tokenCall(t testing.TB, path string, form url.Values, auth func(*http.Request)) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if auth != nil {
-		auth(req)
-	}
-	return e.do(t, req)
+	return e.postForm(t, path, form, auth)
 }
 
 // introspect checks a 200 introspection answer and returns it.
@@ -291,9 +283,7 @@ func (e *engineEnv) introspect(t testing.TB, tok string, auth func(*http.Request
 	if r.status != http.StatusOK {
 		t.Fatalf("introspect: status %d, body %s", r.status, r.body)
 	}
-	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
-		t.Errorf("Cache-Control = %q, want no-store", cc)
-	}
+	checkNoStore(t, r)
 	var m map[string]any
 	decodeStrict(t, r.body, &m)
 	if m["active"] == false && len(m) != 1 {

@@ -3,9 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -22,7 +20,6 @@ import (
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/client"
-	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/refresh"
@@ -100,12 +97,8 @@ func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
 			tb.Fatal(err)
 		}
 	}
-	logger := slog.New(slog.NewJSONHandler(te.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	acl, err := authz.Compile(exampleRules(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	svc := te.grantService(acl)
+	logger := debugLogger(te.logs)
+	svc := te.grantService(exampleACL(tb))
 	svc.Audit = e.audit
 	eng := &engine.Service{
 		Tokens:    &engine.Tokens{Issuer: engineIssuer, Audience: engineAudience, TTL: engineTTL, Key: e.engineKey},
@@ -120,19 +113,17 @@ func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
 	registerClients(tb, te.store, o.clients)
 	var trusted []netip.Prefix
 	if o.trusted {
-		trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+		trusted = loopbackProxies
 	}
 	callers := te.accounts.Authenticator(authn.Chain{te.tokens, e.passwordCalls})
-	te.handler = server.New(server.Options{
+	te.serve(tb, server.New(server.Options{
 		Grant: svc, Authn: callers, Logger: logger, Realm: issuer,
 		APITokens: te.tokens, Passwords: te.accounts.Authenticator(e.passwordCalls), Engine: eng, Limits: o.limits,
 		TrustedProxies:     trusted,
 		Introspection:      introspection(te, svc, eng), // engine_refresh_test.go
 		IntrospectionAuthn: authn.Chain{eng.Registered, callers},
 		Accounts:           te.accounts,
-	})
-	te.srv = httptest.NewServer(te.handler)
-	tb.Cleanup(te.srv.Close) // runs before env's log check
+	}))
 	return e
 }
 
@@ -176,17 +167,7 @@ func engineForm(user, password string) url.Values {
 // (none when empty).
 func (e *engineEnv) tokenRequest(t testing.TB, contentType, body string, auth func(*http.Request)) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+engineToken, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if auth != nil {
-		auth(req)
-	}
-	return e.do(t, req)
+	return e.request(t, http.MethodPost, engineToken, contentType, body, auth)
 }
 
 func (e *engineEnv) postEngine(t testing.TB, form url.Values) response {
@@ -275,14 +256,7 @@ func (e *engineEnv) verifyEngine(t testing.TB, raw, wantUser string) engineClaim
 // account GETs path with auth.
 func (e *engineEnv) account(t testing.TB, path string, auth func(*http.Request)) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth != nil {
-		auth(req)
-	}
-	return e.do(t, req)
+	return e.request(t, http.MethodGet, path, "", "", auth)
 }
 
 // wantAccount checks a 200 /v1/account answer, field by field: an enabled
@@ -320,9 +294,7 @@ func wantOAuthError(t testing.TB, r response, status int, code string) {
 	if r.status != status || body["error"] != code {
 		t.Errorf("status %d, body %s; want %d %s", r.status, r.body, status, code)
 	}
-	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
-		t.Errorf("Cache-Control = %q, want no-store", cc)
-	}
+	checkNoStore(t, r)
 }
 
 // wantUnauthorized checks a 401 of the account calls: a Basic and a Bearer

@@ -2,9 +2,7 @@ package server_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -65,24 +63,18 @@ func newLimitEnv(tb testing.TB, o limitOptions) *limitEnv {
 	tb.Helper()
 	te := newTokenEnv(tb)
 	e := &limitEnv{tokenEnv: te, passwordCalls: &countingAuthn{inner: te.auth}, registry: prometheus.NewRegistry()}
-	logger := slog.New(slog.NewJSONHandler(te.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	acl, err := authz.Compile(append(o.extraRules, exampleRules(tb)...))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	svc := te.grantService(acl)
+	logger := debugLogger(te.logs)
+	svc := te.grantService(exampleACL(tb, o.extraRules...))
 	m := metrics.New(e.registry)
 	var trusted []netip.Prefix
 	if !o.untrusting {
-		trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+		trusted = loopbackProxies
 	}
-	te.handler = server.New(server.Options{
+	te.serve(tb, server.New(server.Options{
 		Grant: svc, Authn: te.accounts.Authenticator(authn.Chain{te.tokens, e.passwordCalls}), Logger: logger, Realm: issuer,
 		APITokens: te.tokens, Passwords: te.accounts.Authenticator(e.passwordCalls),
 		TrustedProxies: trusted, Limits: o.limits, Metrics: m, RateLimited: m.RateLimited, // as cmd/tollgate wires it
-	})
-	te.srv = httptest.NewServer(te.handler)
-	tb.Cleanup(te.srv.Close) // runs before env's log check
+	}))
 	return e
 }
 
@@ -134,13 +126,7 @@ func from(addr string) func(*http.Request) {
 // postFrom sends a form to POST /oauth2/token on behalf of addr.
 func (e *limitEnv) postFrom(t testing.TB, form url.Values, addr string) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	from(addr)(req)
-	return e.do(t, req)
+	return e.postForm(t, endpoint, form, from(addr))
 }
 
 // checkRetryAfter checks that a 429 carries Retry-After in whole seconds
@@ -418,13 +404,7 @@ func TestRefusalsAreNotAudited(t *testing.T) {
 // send POSTs a form to path on behalf of addr.
 func (e *engineEnv) send(t testing.TB, path string, form url.Values, addr string) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	from(addr)(req)
-	return e.do(t, req)
+	return e.postForm(t, path, form, from(addr))
 }
 
 // deniedEvents counts the token.denied events.
@@ -438,18 +418,29 @@ func deniedEvents(events []store.AuditEvent) int {
 	return n
 }
 
-// A registered client's secret is not a password a guesser can lock out:
-// like an API token, a client spends only the address budget, so failures
-// under its ID from elsewhere never refuse the client itself. The
-// addresses that fail are still refused.
-func TestClientsSpendOnlyTheAddressBudget(t *testing.T) {
-	const secret = "service-a-secret-0123456789"
-	e := newEngineEnv(t, engineOptions{trusted: true, clients: map[string]string{"service-a": secret},
+// serviceASecret is the secret of the client service-a of newServiceAEnv.
+const serviceASecret = "service-a-secret-0123456789"
+
+// newServiceAEnv is an engineEnv with the registered client service-a,
+// failure budgets of a burst of 2 per name and per address, and trusted
+// loopback proxies (see from).
+func newServiceAEnv(t *testing.T) *engineEnv {
+	t.Helper()
+	return newEngineEnv(t, engineOptions{trusted: true, clients: map[string]string{"service-a": serviceASecret},
 		limits: server.Limits{
 			PerUser:    ratelimit.Budget{PerMinute: 1, Burst: 2},
 			PerIP:      ratelimit.Budget{PerMinute: 1, Burst: 2},
 			MaxTracked: 10,
 		}})
+}
+
+// A registered client's secret is not a password a guesser can lock out:
+// like an API token, a client spends only the address budget, so failures
+// under its ID from elsewhere never refuse the client itself. The
+// addresses that fail are still refused.
+func TestClientsSpendOnlyTheAddressBudget(t *testing.T) {
+	const secret = serviceASecret
+	e := newServiceAEnv(t)
 	wrong := clientForm("service-a", "not-the-secret-0123456789")
 	// A username budget's worth of failures from B and C, then more.
 	for _, addr := range []string{addrB, addrB, addrC, addrC} {

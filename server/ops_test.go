@@ -8,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,19 +17,13 @@ import (
 
 	"net/http/httptest"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
-	"github.com/tollgate/tollgate/pkg/authn/htpasswd"
-	"github.com/tollgate/tollgate/pkg/authz"
-	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/store"
-	"github.com/tollgate/tollgate/pkg/token"
 	"github.com/tollgate/tollgate/server"
 )
 
@@ -59,33 +51,24 @@ func newOpsEnv(tb testing.TB, o opsOptions) *opsEnv {
 	if sink == nil {
 		sink = e.logs
 	}
-	logger := slog.New(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := debugLogger(sink)
 
 	var m *metrics.Metrics
 	if !o.noMetrics {
 		m = metrics.New(metrics.NewRegistry())
 		m.SetSigningKey(e.key.ID(), e.key.Algorithm(), time.Now().Add(-time.Hour))
 	}
-	users := writeUsers(tb, logger)
+	users := writeUsers(tb, filepath.Join(tb.TempDir(), "htpasswd"), logger)
 	users.OnCompare = m.BcryptVerified
 	e.auth = authn.NewCache(users, time.Minute, 100)
 	e.auth.Observe = m.CredentialCache
 	st := m.InstrumentStore(e.store)
 
-	acl, err := authz.Compile(exampleRules(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
 	tokens := &apitoken.Tokens{Store: st, Logger: logger}
 	e.accounts = &accounts.Service{Store: st, Users: users, Admins: []string{"admin"}, Logger: logger,
 		CacheTTL: accounts.DefaultCacheTTL} // as serve configures it
-	svc := &grant.Service{
-		Authz:    acl,
-		Minter:   &token.Minter{Issuer: issuer, TTL: ttl, Signer: e.key},
-		Refresh:  &refresh.Tokens{Store: st, TTL: time.Hour},
-		Accounts: e.accounts,
-		Services: []string{service, mirror},
-	}
+	svc := e.grantService(exampleACL(tb))
+	svc.Refresh = &refresh.Tokens{Store: st, TTL: time.Hour}
 	ready := []server.ReadyCheck{{Name: "store", Check: st.Ping}}
 	if o.ready != nil {
 		ready = o.ready(st)
@@ -98,42 +81,14 @@ func newOpsEnv(tb testing.TB, o opsOptions) *opsEnv {
 	if m != nil {
 		opts.Metrics, opts.RateLimited = m, m.RateLimited
 	}
-	e.handler = server.New(opts)
-	e.srv = httptest.NewServer(e.handler)
-	tb.Cleanup(e.srv.Close) // before the env's log check
+	e.serve(tb, server.New(opts))
 	return &opsEnv{tokenEnv: &tokenEnv{env: e, tokens: tokens}, metrics: m, st: st}
-}
-
-// writeUsers writes the htpasswd file of passwords and loads it.
-func writeUsers(tb testing.TB, logger *slog.Logger) *htpasswd.File {
-	tb.Helper()
-	var b strings.Builder
-	for _, user := range []string{"admin", "alice", "bob"} {
-		h, err := bcrypt.GenerateFromPassword([]byte(passwords[user]), bcrypt.MinCost)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		fmt.Fprintf(&b, "%s:%s\n", user, h)
-	}
-	path := filepath.Join(tb.TempDir(), "htpasswd")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	users, err := htpasswd.Load(path, logger)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return users
 }
 
 // path sends GET path (no credentials).
 func (e *opsEnv) path(t testing.TB, path string) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e.do(t, req)
+	return e.request(t, http.MethodGet, path, "", "", nil)
 }
 
 // scrape reads /metrics into series ("name{labels}", labels as exposed)
@@ -191,9 +146,7 @@ func TestHealth(t *testing.T) {
 	if len(body) != 1 || body["status"] != "ok" {
 		t.Errorf(`body %s, want {"status":"ok"}`, r.body)
 	}
-	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
-		t.Errorf("Cache-Control = %q", cc)
-	}
+	checkNoStore(t, r)
 }
 
 // readyBody decodes a /ready answer strictly.
@@ -268,9 +221,7 @@ func TestReady(t *testing.T) {
 					t.Errorf("/ready body %s leaks %q", r.body, leak)
 				}
 			}
-			if cc := r.header.Get("Cache-Control"); cc != "no-store" {
-				t.Errorf("Cache-Control = %q", cc)
-			}
+			checkNoStore(t, r)
 			if tt.wantStatus != http.StatusOK && !strings.Contains(e.logs.String(), `"msg":"readiness check failed"`) {
 				t.Error("the failed check was not logged")
 			}
@@ -535,15 +486,7 @@ func BenchmarkGetTokenUninstrumented(b *testing.B) {
 // benchHealth measures GET /health through the whole handler: the cheapest
 // request, where the middleware's own cost shows most.
 func benchHealth(b *testing.B, e *opsEnv) {
-	req := httptest.NewRequest(http.MethodGet, "/health", nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		w := httptest.NewRecorder()
-		e.handler.ServeHTTP(w, req)
-		if w.Code != http.StatusOK {
-			b.Fatalf("status %d", w.Code)
-		}
-	}
+	benchOK(b, e.handler, httptest.NewRequest(http.MethodGet, "/health", nil))
 }
 
 func BenchmarkHealthInstrumented(b *testing.B) {

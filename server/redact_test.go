@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
-	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/logtest"
 	"github.com/tollgate/tollgate/pkg/token"
@@ -43,15 +41,11 @@ func TestSecretShapedNamesAreRedactedInLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acl, err := authz.Compile(exampleRules(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &logtest.Buffer{}
 	h := server.New(server.Options{
-		Grant:  &grant.Service{Authz: acl, Minter: &token.Minter{Issuer: issuer, TTL: ttl, Signer: key}, Services: []string{service}},
+		Grant:  &grant.Service{Authz: exampleACL(t), Minter: &token.Minter{Issuer: issuer, TTL: ttl, Signer: key}, Services: []string{service}},
 		Authn:  echoAuthn{},
-		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: debugLogger(logs),
 		Realm:  issuer,
 	})
 	tok := apitoken.Generate()

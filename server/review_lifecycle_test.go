@@ -9,9 +9,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/accounts"
-	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/store"
-	"github.com/tollgate/tollgate/server"
 )
 
 // TestReviewDisableElsewhereStopsNewCredentials (found in review; making
@@ -75,13 +73,8 @@ func TestReviewDisableElsewhereStopsNewCredentials(t *testing.T) {
 // at /oauth2/introspect and /oauth2/revoke a guesser failing under the
 // client's ID from other addresses locks the resource server out.
 func TestReviewIntrospectionClientNotLockedOut(t *testing.T) {
-	const secret = "service-a-secret-0123456789"
-	e := newEngineEnv(t, engineOptions{trusted: true, clients: map[string]string{"service-a": secret},
-		limits: server.Limits{
-			PerUser:    ratelimit.Budget{PerMinute: 1, Burst: 2},
-			PerIP:      ratelimit.Budget{PerMinute: 1, Burst: 2},
-			MaxTracked: 10,
-		}})
+	const secret = serviceASecret
+	e := newServiceAEnv(t)
 	tok := e.create(t, "alice", "read", 0).Token
 	form := url.Values{"token": {tok}}
 	for range 2 { // the name budget's burst, all from one address

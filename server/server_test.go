@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -52,6 +54,25 @@ var passwords = map[string]string{
 	"bob":   "bob-Secret-77e0c1",
 }
 
+// debugLogger logs JSON at debug level to w, as the tests' servers do.
+func debugLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// exampleACL compiles extra rules followed by exampleRules.
+func exampleACL(tb testing.TB, extra ...authz.Rule) *authz.ACL {
+	tb.Helper()
+	acl, err := authz.Compile(append(extra, exampleRules(tb)...))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return acl
+}
+
+// loopbackProxies are the trusted proxies of the tests that send
+// X-Forwarded-For (see from): the test server's loopback peers.
+var loopbackProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
 // exampleRules are the ACL of configs/tollgate.yaml.
 func exampleRules(tb testing.TB) []authz.Rule {
 	tb.Helper()
@@ -94,7 +115,7 @@ func newEnvWith(tb testing.TB, o envOptions) *env {
 	if sink == nil {
 		sink = e.logs
 	}
-	logger := slog.New(slog.NewJSONHandler(sink, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := debugLogger(sink)
 
 	var err error
 	if o.withCertificate {
@@ -106,48 +127,56 @@ func newEnvWith(tb testing.TB, o envOptions) *env {
 		tb.Fatal(err)
 	}
 
-	var lines []string
-	for _, user := range []string{"admin", "alice", "bob"} {
-		h, err := bcrypt.GenerateFromPassword([]byte(passwords[user]), bcrypt.MinCost)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		lines = append(lines, user+":"+string(h))
-	}
-	htpath := filepath.Join(dir, "htpasswd")
-	if err := os.WriteFile(htpath, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	users, err := htpasswd.Load(htpath, logger)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e.users, e.htpath = users, htpath
-	e.auth = authn.NewCache(users, time.Minute, 100)
+	e.htpath = filepath.Join(dir, "htpasswd")
+	e.users = writeUsers(tb, e.htpath, logger)
+	e.auth = authn.NewCache(e.users, time.Minute, 100)
 
-	acl, err := authz.Compile(exampleRules(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
 	e.store, err = sqlite.Open(context.Background(), filepath.Join(dir, "tollgate.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { e.store.Close() })
-	e.accounts = &accounts.Service{Store: e.store, Users: users, Admins: []string{"admin"}, Audit: audit.NewRecorder(e.store, logger),
+	e.accounts = &accounts.Service{Store: e.store, Users: e.users, Admins: []string{"admin"}, Audit: audit.NewRecorder(e.store, logger),
 		Logger: logger, CacheTTL: accounts.DefaultCacheTTL}
-	e.accounts.Start(context.Background(), users.Users(), time.Now()) // as the server starts
+	e.accounts.Start(context.Background(), e.users.Users(), time.Now()) // as the server starts
 
-	svc := e.grantService(acl)
-	e.handler = server.New(server.Options{Grant: svc, Authn: e.accounts.Authenticator(e.auth), Logger: logger, Realm: issuer})
-	e.srv = httptest.NewServer(e.handler)
-	tb.Cleanup(e.srv.Close)
+	e.serve(tb, server.New(server.Options{Grant: e.grantService(exampleACL(tb)), Authn: e.accounts.Authenticator(e.auth),
+		Logger: logger, Realm: issuer}))
 	// Cleanups run last-in first-out: the log check runs before srv.Close,
 	// after every request of the test has completed.
 	if o.logSink == nil {
 		tb.Cleanup(func() { e.checkLogs(tb) })
 	}
 	return e
+}
+
+// writeUsers writes the htpasswd file of passwords to path and loads it.
+func writeUsers(tb testing.TB, path string, logger *slog.Logger) *htpasswd.File {
+	tb.Helper()
+	var b strings.Builder
+	for _, user := range []string{"admin", "alice", "bob"} {
+		h, err := bcrypt.GenerateFromPassword([]byte(passwords[user]), bcrypt.MinCost)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s:%s\n", user, h)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	users, err := htpasswd.Load(path, logger)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return users
+}
+
+// serve makes h the env's handler, served by a test server closed at
+// cleanup.
+func (e *env) serve(tb testing.TB, h http.Handler) {
+	e.handler = h
+	e.srv = httptest.NewServer(h)
+	tb.Cleanup(e.srv.Close)
 }
 
 // grantService is the token service over the env's store and accounts,
@@ -221,12 +250,16 @@ func (e *env) do(t testing.TB, req *http.Request) response {
 	return response{status: resp.StatusCode, header: resp.Header, body: body}
 }
 
-// get sends GET /oauth2/token?query, with Basic credentials when user is set.
-func (e *env) get(t testing.TB, query string, auth func(*http.Request)) response {
+// request sends method path with body, as contentType unless it is
+// empty, with auth applied unless it is nil.
+func (e *env) request(t testing.TB, method, path, contentType, body string, auth func(*http.Request)) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.srv.URL+endpoint+"?"+query, nil)
+	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if auth != nil {
 		auth(req)
@@ -234,20 +267,43 @@ func (e *env) get(t testing.TB, query string, auth func(*http.Request)) response
 	return e.do(t, req)
 }
 
+// get sends GET /oauth2/token?query, with auth applied unless it is nil.
+func (e *env) get(t testing.TB, query string, auth func(*http.Request)) response {
+	t.Helper()
+	return e.request(t, http.MethodGet, endpoint+"?"+query, "", "", auth)
+}
+
 // post sends a form to /oauth2/token.
 func (e *env) post(t testing.TB, form url.Values) response {
 	t.Helper()
-	return e.postRaw(t, "application/x-www-form-urlencoded", form.Encode())
+	return e.postForm(t, endpoint, form, nil)
+}
+
+// postForm sends a form to path, with auth applied unless it is nil.
+func (e *env) postForm(t testing.TB, path string, form url.Values, auth func(*http.Request)) response {
+	t.Helper()
+	return e.request(t, http.MethodPost, path, "application/x-www-form-urlencoded", form.Encode(), auth)
 }
 
 func (e *env) postRaw(t testing.TB, contentType, body string) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+endpoint, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+	return e.request(t, http.MethodPost, endpoint, contentType, body, nil)
+}
+
+// checkStatus stops the test unless r has the status want.
+func checkStatus(t testing.TB, r response, want int) {
+	t.Helper()
+	if r.status != want {
+		t.Fatalf("status = %d, want %d; body %s", r.status, want, r.body)
 	}
-	req.Header.Set("Content-Type", contentType)
-	return e.do(t, req)
+}
+
+// checkNoStore checks that r forbids caching (RFC 6749 §5.1).
+func checkNoStore(t testing.TB, r response) {
+	t.Helper()
+	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", cc)
+	}
 }
 
 func basic(user string) func(*http.Request) {
@@ -376,9 +432,7 @@ func repo(name string, actions ...string) token.Access {
 // checkDockerError checks a {"errors":[{"code","message"[,"detail"]}]} body.
 func checkDockerError(t testing.TB, r response, wantStatus int, wantCode string, wantDetail bool) {
 	t.Helper()
-	if r.status != wantStatus {
-		t.Fatalf("status = %d, want %d; body %s", r.status, wantStatus, r.body)
-	}
+	checkStatus(t, r, wantStatus)
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
 	}
@@ -419,12 +473,8 @@ func checkDockerError(t testing.TB, r response, wantStatus int, wantCode string,
 // error_description, and Cache-Control: no-store.
 func checkOAuthError(t testing.TB, r response, wantStatus int, wantCode string) {
 	t.Helper()
-	if r.status != wantStatus {
-		t.Fatalf("status = %d, want %d; body %s", r.status, wantStatus, r.body)
-	}
-	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
-		t.Errorf("Cache-Control = %q, want no-store", cc)
-	}
+	checkStatus(t, r, wantStatus)
+	checkNoStore(t, r)
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
 	}
@@ -445,9 +495,7 @@ func checkOAuthError(t testing.TB, r response, wantStatus int, wantCode string) 
 // Anchore's {"message","httpcode","detail"} and nothing else.
 func checkEngineError(t testing.TB, r response, wantStatus int) {
 	t.Helper()
-	if r.status != wantStatus {
-		t.Fatalf("status = %d, want %d; body %s", r.status, wantStatus, r.body)
-	}
+	checkStatus(t, r, wantStatus)
 	var body map[string]any
 	decodeStrict(t, r.body, &body)
 	if m, _ := body["message"].(string); len(body) != 3 || m == "" || body["httpcode"] != float64(wantStatus) || body["detail"] == nil {
@@ -458,12 +506,8 @@ func checkEngineError(t testing.TB, r response, wantStatus int) {
 // checkGetOK checks a successful GET response and returns the body.
 func (e *env) checkGetOK(t testing.TB, r response) getResponse {
 	t.Helper()
-	if r.status != http.StatusOK {
-		t.Fatalf("status = %d, want 200; body %s", r.status, r.body)
-	}
-	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
-		t.Errorf("Cache-Control = %q, want no-store", cc)
-	}
+	checkStatus(t, r, http.StatusOK)
+	checkNoStore(t, r)
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
 	}
@@ -744,12 +788,8 @@ func TestGetTokenX5C(t *testing.T) {
 // checkPostOK checks a successful POST response and returns the body.
 func (e *env) checkPostOK(t testing.TB, r response) postResponse {
 	t.Helper()
-	if r.status != http.StatusOK {
-		t.Fatalf("status = %d, want 200; body %s", r.status, r.body)
-	}
-	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
-		t.Errorf("Cache-Control = %q, want no-store", cc)
-	}
+	checkStatus(t, r, http.StatusOK)
+	checkNoStore(t, r)
 	var p postResponse
 	decodeStrict(t, r.body, &p)
 	e.remember(p.AccessToken)
@@ -1198,11 +1238,16 @@ func benchGet(b *testing.B, e *env, query string, auth func(*http.Request)) {
 	if w.Code != http.StatusOK {
 		b.Fatalf("status %d: %s", w.Code, w.Body)
 	}
+	benchOK(b, e.handler, req)
+}
+
+// benchOK measures h serving req, which must answer 200 every time.
+func benchOK(b *testing.B, h http.Handler, req *http.Request) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		w := httptest.NewRecorder()
-		e.handler.ServeHTTP(w, req)
+		h.ServeHTTP(w, req)
 		if w.Code != http.StatusOK {
 			b.Fatalf("status %d", w.Code)
 		}

@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,8 +23,7 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/tollgate/tollgate/cmd/tollgate/internal/e2etest"
 	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/server"
 )
@@ -90,56 +88,12 @@ func TestConfigsCheckRefusesUnknownKey(t *testing.T) {
 // but those in env.
 func loadExample(t *testing.T, name string, env map[string]string) *config.Config {
 	t.Helper()
-	clearTollgateEnv(t)
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
+	e2etest.OnlyEnv(t, env)
 	cfg, err := loadConfig(filepath.Join(configsDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
-}
-
-// yamlDocs decodes every document of a YAML file into generic maps.
-func yamlDocs(t *testing.T, path string) []map[string]any {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var docs []map[string]any
-	dec := yaml.NewDecoder(f)
-	for {
-		var doc map[string]any
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		if doc != nil {
-			docs = append(docs, doc)
-		}
-	}
-	if len(docs) == 0 {
-		t.Fatalf("%s holds no YAML document", path)
-	}
-	return docs
-}
-
-// decodeInto re-decodes a generic document into a typed view.
-func decodeInto(t *testing.T, doc map[string]any, v any) {
-	t.Helper()
-	b, err := yaml.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, v); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // The parts of Kubernetes objects the tests look at.
@@ -244,9 +198,9 @@ func TestConfigsKubernetesManifests(t *testing.T) {
 		if filepath.Base(f) == "kustomization.yaml" {
 			continue
 		}
-		for _, doc := range yamlDocs(t, f) {
+		for _, doc := range e2etest.YAMLDocs(t, f) {
 			var m k8sMeta
-			decodeInto(t, doc, &m)
+			e2etest.DecodeYAML(t, doc, &m)
 			if m.APIVersion == "" || m.Kind == "" || m.Metadata.Name == "" {
 				t.Errorf("%s: a document without apiVersion, kind or metadata.name", filepath.Base(f))
 			}
@@ -266,7 +220,7 @@ func TestConfigsKubernetesManifests(t *testing.T) {
 	var kust struct {
 		Resources []string `yaml:"resources"`
 	}
-	decodeInto(t, yamlDocs(t, filepath.Join(dir, "kustomization.yaml"))[0], &kust)
+	e2etest.DecodeYAML(t, e2etest.YAMLDocs(t, filepath.Join(dir, "kustomization.yaml"))[0], &kust)
 	for _, r := range kust.Resources {
 		if _, err := os.Stat(filepath.Join(dir, r)); err != nil {
 			t.Errorf("kustomization.yaml: %v", err)
@@ -289,7 +243,7 @@ func TestConfigsKubernetesManifests(t *testing.T) {
 	cfg := loadExample(t, "ha-postgres.yaml", map[string]string{"TOLLGATE_STORE_DSN": "postgres://u:p@db:5432/tollgate"})
 
 	var d k8sDeployment
-	decodeInto(t, object("Deployment/tollgate"), &d)
+	e2etest.DecodeYAML(t, object("Deployment/tollgate"), &d)
 	spec := d.Spec.Template.Spec
 	if d.Spec.Replicas != 2 {
 		t.Errorf("replicas %d, want 2", d.Spec.Replicas)
@@ -350,9 +304,9 @@ func TestConfigsKubernetesManifests(t *testing.T) {
 		}
 	}
 	secrets := map[string]map[string]any{}
-	for _, doc := range yamlDocs(t, filepath.Join(dir, "secret.yaml")) {
+	for _, doc := range e2etest.YAMLDocs(t, filepath.Join(dir, "secret.yaml")) {
 		var m k8sMeta
-		decodeInto(t, doc, &m)
+		e2etest.DecodeYAML(t, doc, &m)
 		data, _ := doc["stringData"].(map[string]any)
 		secrets["Secret/"+m.Metadata.Name] = data
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/logtest"
-	"github.com/tollgate/tollgate/pkg/store/sqlite"
 )
 
 // engineConfig writes an e2e configuration with the Engine API on, its
@@ -113,15 +112,7 @@ func TestAppServesEngineAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st, err := sqlite.Open(context.Background(), cfg.Store.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	events, err := st.ListAudit(context.Background(), 0, time.Time{}, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := readAudit(t, cfg.Store.Path) // logs_e2e_test.go
 	found := false
 	for _, ev := range events {
 		found = found || (ev.Kind == audit.TokenIssued && ev.Subject == "alice" && ev.ClientID == "anonymous")

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/cmd/tollgate/internal/e2etest"
 	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
@@ -38,8 +38,7 @@ var logUsers = map[string]string{
 // secretLog runs the real app through serve with the production logger and
 // remembers every secret a client sent or received, to grep the log for.
 type secretLog struct {
-	base    string
-	client  *http.Client
+	*e2etest.Client
 	logs    *logtest.Buffer
 	secrets []string
 }
@@ -60,19 +59,7 @@ func (s *secretLog) call(t *testing.T, req *http.Request) (int, map[string]any) 
 		_, cred, _ := strings.Cut(h, " ")
 		s.remember(h, cred)
 	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(body, &m); err != nil {
-		t.Fatalf("%s %s: status %d, body %q is not JSON", req.Method, req.URL.Path, resp.StatusCode, body)
-	}
+	status, m := s.Do(t, req)
 	for _, k := range []string{"token", "access_token", "refresh_token"} {
 		if v, _ := m[k].(string); v != "" {
 			s.remember(v)
@@ -81,12 +68,12 @@ func (s *secretLog) call(t *testing.T, req *http.Request) (int, map[string]any) 
 			}
 		}
 	}
-	return resp.StatusCode, m
+	return status, m
 }
 
 func (s *secretLog) get(t *testing.T, query string, user, password string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, s.base+"/oauth2/token?"+query, nil)
+	req, err := http.NewRequest(http.MethodGet, s.Base()+"/oauth2/token?"+query, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +87,7 @@ func (s *secretLog) get(t *testing.T, query string, user, password string) (int,
 func (s *secretLog) post(t *testing.T, form url.Values) (int, map[string]any) {
 	t.Helper()
 	s.remember(form.Get("password"), form.Get("refresh_token"))
-	req, err := http.NewRequest(http.MethodPost, s.base+"/oauth2/token", strings.NewReader(form.Encode()))
+	req, err := http.NewRequest(http.MethodPost, s.Base()+"/oauth2/token", strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +104,7 @@ func (s *secretLog) api(t *testing.T, path string, body map[string]any, bearer s
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(string(b)))
+	req, err := http.NewRequest(http.MethodPost, s.Base()+path, strings.NewReader(string(b)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,35 +144,9 @@ func TestLogsHoldNoSecretsEndToEnd(t *testing.T) {
 	enableEngine(t, cfg, dir)
 
 	s := &secretLog{logs: &logtest.Buffer{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.base = "http://" + ln.Addr().String()
-	tr := loopbackTransport(&dialLog{})
-	defer tr.CloseIdleConnections()
-	s.client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, newLogger(cfg.Log, s.logs), ln) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("serve did not stop within 10s")
-		}
-	}
-	defer stop()
-	waitServing(t, s.client, s.base)
+	addr, stop := serveOnLoopback(t, cfg, newLogger(cfg.Log, s.logs))
+	s.Client = e2etest.NewClient(t, addr, 30*time.Second)
+	s.WaitServing(t) // serve builds the app after the listener exists
 
 	q := "service=" + e2eService + "&scope=repository:alice/app:pull,push"
 	// GET with Basic: granted, offline (a refresh token), wrong password,
@@ -199,7 +160,7 @@ func TestLogsHoldNoSecretsEndToEnd(t *testing.T) {
 	expectStatus(t, "GET wrong password", st, http.StatusUnauthorized, m)
 	st, m = s.get(t, q, "mallory", "mallory-Pass-0b8f2d64")
 	expectStatus(t, "GET unknown user", st, http.StatusUnauthorized, m)
-	req, _ := http.NewRequest(http.MethodGet, s.base+"/oauth2/token?"+q, nil)
+	req, _ := http.NewRequest(http.MethodGet, s.Base()+"/oauth2/token?"+q, nil)
 	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("nocolon-Pass-91c2")))
 	s.remember("nocolon-Pass-91c2")
 	st, m = s.call(t, req)
@@ -266,7 +227,7 @@ func TestLogsHoldNoSecretsEndToEnd(t *testing.T) {
 	// The operations endpoints, and /metrics after all of the above.
 	metricsPage := ""
 	for _, p := range []string{"/health", "/ready", "/metrics"} {
-		resp, err := s.client.Get(s.base + p)
+		resp, err := s.HTTP.Get(s.Base() + p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -381,7 +342,7 @@ func (s *secretLog) misplacedTokens(t *testing.T, query string) (audited int) {
 		if audit {
 			audited++
 		}
-		req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
+		req, err := http.NewRequest(method, s.Base()+path, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -464,25 +425,5 @@ func TestKeyCreated(t *testing.T) {
 	}
 	if got := keyCreated(bare, filepath.Join(dir, "gone.pem")); !got.IsZero() {
 		t.Errorf("unreadable file: %v, want the zero time", got)
-	}
-}
-
-// waitServing polls /health until the server answers (serve builds the app
-// after the listener exists, so the first connections may queue).
-func waitServing(t *testing.T, client *http.Client, base string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := client.Get(base + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Tollgate not serving: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/tollgate/tollgate/cmd/tollgate/internal/e2etest"
 )
 
 // TestEndToEndAPITokens: a real client pushes and pulls through the real
@@ -13,9 +15,9 @@ import (
 func TestEndToEndAPITokens(t *testing.T) {
 	env := newE2E(t)
 	ctx := t.Context()
-	base := "http://" + env.tokenHost
-	write, writePrefix := createAPIToken(t, env.client, base, "alice", "write")
-	read, _ := createAPIToken(t, env.client, base, "alice", "read")
+	base := "http://" + env.Host
+	write, writePrefix := e2etest.CreateAPIToken(t, env.HTTP, base, "alice", "write")
+	read, _ := e2etest.CreateAPIToken(t, env.HTTP, base, "alice", "read")
 	asToken := func(tok string) authn.Authenticator { return &authn.Basic{Username: apiTokenUser, Password: tok} }
 
 	pushed := env.mustPush(t, ctx, "alice/ci:v1", asToken(write))
@@ -37,11 +39,11 @@ func TestEndToEndAPITokens(t *testing.T) {
 	wantTransportError(t, err, http.StatusUnauthorized, "", http.MethodHead, env.registryHost, "/v2/bob/ci/manifests/v1")
 
 	// Revoked (with itself as Bearer): the very next token request fails.
-	if status, m := apiTokenCall(t, env.client, base, "/api/tokens/revoke", map[string]any{"hash_prefix": writePrefix}, write); status != http.StatusOK {
+	if status, m := e2etest.APITokenCall(t, env.HTTP, base, "/api/tokens/revoke", map[string]any{"hash_prefix": writePrefix}, write); status != http.StatusOK {
 		t.Fatalf("revoke: status %d, body %v", status, m)
 	}
 	_, err = env.push(ctx, "alice/ci:v3", asToken(write))
-	terr := wantTransportError(t, err, http.StatusUnauthorized, transport.UnauthorizedErrorCode, http.MethodGet, env.tokenHost, "/oauth2/token")
+	terr := wantTransportError(t, err, http.StatusUnauthorized, transport.UnauthorizedErrorCode, http.MethodGet, env.Host, "/oauth2/token")
 	t.Logf("Tollgate's answer to a revoked token: %d %+v", terr.StatusCode, terr.Errors)
 	// The read token is untouched.
 	if _, err := env.pull(ctx, "alice/ci:v1", asToken(read)); err != nil {

@@ -8,9 +8,7 @@ package interop_test
 import (
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,8 +22,8 @@ import (
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/auth"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/tollgate/tollgate/cmd/tollgate/internal/e2etest"
 	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/config"
 )
@@ -39,10 +37,7 @@ const (
 // but those in env.
 func loadExample(t *testing.T, name string, env map[string]string) *config.Config {
 	t.Helper()
-	clearTollgateEnv(t)
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
+	e2etest.OnlyEnv(t, env)
 	cfg, err := config.Load(filepath.Join(configsDir, name)) // as `tollgate serve` loads it
 	if err != nil {
 		t.Fatal(err)
@@ -51,47 +46,6 @@ func loadExample(t *testing.T, name string, env map[string]string) *config.Confi
 		t.Fatal(err)
 	}
 	return cfg
-}
-
-// yamlDocs decodes every document of a YAML file into generic maps.
-func yamlDocs(t *testing.T, path string) []map[string]any {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var docs []map[string]any
-	dec := yaml.NewDecoder(f)
-	for {
-		var doc map[string]any
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		if doc != nil {
-			docs = append(docs, doc)
-		}
-	}
-	if len(docs) == 0 {
-		t.Fatalf("%s holds no YAML document", path)
-	}
-	return docs
-}
-
-// decodeInto re-decodes a generic document into a typed view.
-func decodeInto(t *testing.T, doc map[string]any, v any) {
-	t.Helper()
-	b, err := yaml.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, v); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // composeFile is the part of deploy/compose.yaml the tests read.
@@ -108,12 +62,28 @@ type composeFile struct {
 	} `yaml:"services"`
 }
 
+// registryConfig parses deploy/registry/config.yml with the registry's own
+// configuration parser.
+func registryConfig(t *testing.T) *configuration.Configuration {
+	t.Helper()
+	f, err := os.Open(filepath.Join(deployDir, "registry", "config.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	reg, err := configuration.Parse(f)
+	if err != nil {
+		t.Fatalf("deploy/registry/config.yml: %v", err)
+	}
+	return reg
+}
+
 // TestConfigsComposeAndRegistryAgree checks deploy/compose.yaml and
 // deploy/registry/config.yml against the configuration Tollgate runs there
 // (the image's configs/tollgate.yaml with compose's environment).
 func TestConfigsComposeAndRegistryAgree(t *testing.T) {
 	var cf composeFile
-	decodeInto(t, yamlDocs(t, filepath.Join(deployDir, "compose.yaml"))[0], &cf)
+	e2etest.DecodeYAML(t, e2etest.YAMLDocs(t, filepath.Join(deployDir, "compose.yaml"))[0], &cf)
 	for _, name := range []string{"init", "postgres", "tollgate", "registry"} {
 		if _, ok := cf.Services[name]; !ok {
 			t.Fatalf("compose.yaml has no service %s", name)
@@ -158,15 +128,7 @@ func TestConfigsComposeAndRegistryAgree(t *testing.T) {
 	}
 
 	// The registry's token auth agrees with Tollgate.
-	f, err := os.Open(filepath.Join(deployDir, "registry", "config.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	reg, err := configuration.Parse(f)
-	if err != nil {
-		t.Fatalf("deploy/registry/config.yml: %v", err)
-	}
+	reg := registryConfig(t)
 	if mounts["registry"]["/etc/distribution/config.yml"] != "./registry/config.yml" {
 		t.Errorf("the registry does not run deploy/registry/config.yml: %v", mounts["registry"])
 	}
@@ -243,15 +205,7 @@ func TestConfigsKeyProcedureWorksWithRegistry(t *testing.T) {
 		t.Fatalf("Tollgate does not load the documented key: %v", err)
 	}
 
-	f, err := os.Open(filepath.Join(deployDir, "registry", "config.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	reg, err := configuration.Parse(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := registryConfig(t)
 	opts := map[string]any{}
 	for k, v := range reg.Auth["token"] {
 		opts[k] = v
@@ -264,24 +218,24 @@ func TestConfigsKeyProcedureWorksWithRegistry(t *testing.T) {
 
 	// Tollgate serves with the documented key and the registry's issuer
 	// and service, and mints admin a token.
-	clearTollgateEnv(t)
-	writeHtpasswd(t, filepath.Join(dir, "htpasswd"), e2eUsers)
+	e2etest.ClearEnv(t)
+	e2etest.WriteHtpasswd(t, filepath.Join(dir, "htpasswd"), e2etest.Users)
 	issuer, service := fmt.Sprint(opts["issuer"]), fmt.Sprint(opts["service"])
 	yaml := fmt.Sprintf("token:\n  issuer: %q\n  services: [%q]\nkeys:\n  algorithm: ES256\n  private_key: %q\n  certificate: %q\n"+
 		"users:\n  htpasswd: %q\nstore:\n  type: sqlite\n  path: %q\n", issuer, service, keyPath, certPath,
-		filepath.Join(dir, "htpasswd"), filepath.Join(dir, "tollgate.db")) + e2eACL
+		filepath.Join(dir, "htpasswd"), filepath.Join(dir, "tollgate.db")) + e2etest.ACL
 	configPath := filepath.Join(dir, "tollgate.yaml")
 	if err := os.WriteFile(configPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := startTollgate(t, configPath)
 	q := url.Values{"service": {service}, "scope": {"repository:admin/app:pull"}}
-	req, err := http.NewRequest(http.MethodGet, env.realm+"?"+q.Encode(), nil)
+	req, err := http.NewRequest(http.MethodGet, env.Realm+"?"+q.Encode(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.SetBasicAuth("admin", e2eUsers["admin"])
-	status, body := env.do(t, req)
+	req.SetBasicAuth("admin", e2etest.Users["admin"])
+	status, body := env.Do(t, req)
 	minted, _ := body["token"].(string)
 	if status != http.StatusOK || minted == "" {
 		t.Fatalf("GET /oauth2/token as admin = %d %v, want 200 with a token", status, body)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/cmd/tollgate/internal/e2etest"
 	"github.com/tollgate/tollgate/pkg/store/postgres/pgtest"
 )
 
@@ -30,20 +31,20 @@ func TestKill9KeepsReturnedAPITokens(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			if backend == "postgres" {
 				dsn := pgtest.FreshSchema(t, pgtest.DSN(t)) // before any server starts on it
-				clearTollgateEnv(t)
-				usePostgresStore(t, dsn)
+				e2etest.ClearEnv(t)
+				e2etest.UsePostgresStore(t, dsn)
 			} else {
-				clearTollgateEnv(t)
+				e2etest.ClearEnv(t)
 			}
-			dir, cfg := tollgateDir(t)
+			dir, cfg := e2etest.Dir(t)
 			if cfg.Store.Type != backend {
 				t.Fatalf("store.type = %q, want %q", cfg.Store.Type, backend)
 			}
 			configPath := filepath.Join(dir, "tollgate.yaml")
 
-			first := startServerProcess(t, configPath, freeAddr(t))
+			first := startServerProcess(t, configPath, e2etest.FreeAddr(t))
 			c := tokenClient(t, first.addr)
-			c.waitAnswering(t, 15*time.Second, first.done)
+			c.WaitAnswering(t, 15*time.Second, first.done)
 			returned, cut := createUntilKilled(t, c, first, 20)
 			first.wantKilled(t)
 			t.Logf("%d tokens returned before the SIGKILL; %d creation requests cut off by it", len(returned), cut)
@@ -51,12 +52,12 @@ func TestKill9KeepsReturnedAPITokens(t *testing.T) {
 				t.FailNow()
 			}
 
-			second := startServerProcess(t, configPath, freeAddr(t))
+			second := startServerProcess(t, configPath, e2etest.FreeAddr(t))
 			c = tokenClient(t, second.addr)
-			c.waitAnswering(t, 15*time.Second, second.done)
-			ac := accessController(t, filepath.Join(dir, "keys", "signing.crt"), c.realm)
+			c.WaitAnswering(t, 15*time.Second, second.done)
+			ac := accessController(t, filepath.Join(dir, "keys", "signing.crt"), c.Realm)
 			for i, tok := range returned {
-				status, body := c.getToken(t, apiTokenUser, tok.token, "repository:alice/app:pull")
+				status, body := c.GetToken(t, apiTokenUser, tok.token, "repository:alice/app:pull")
 				jwt, _ := body["token"].(string)
 				if status != http.StatusOK || jwt == "" {
 					t.Errorf("returned token %d of %d (hash prefix %s) after the restart: GET /oauth2/token = %d %v, want 200",
@@ -141,16 +142,16 @@ type createdToken struct {
 // tryCreateAPIToken asks POST /api/tokens for a token, without failing the
 // test: err reports a request that got no complete answer.
 func tryCreateAPIToken(ctx context.Context, c *e2eEnv, user, role string) (int, map[string]any, error) {
-	b, err := json.Marshal(map[string]any{"username": user, "password": e2eUsers[user], "role": role, "description": "crash test"})
+	b, err := json.Marshal(map[string]any{"username": user, "password": e2etest.Users[user], "role": role, "description": "crash test"})
 	if err != nil {
 		return 0, nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base()+"/api/tokens", bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base()+"/api/tokens", bytes.NewReader(b))
 	if err != nil {
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.client.Do(req)
+	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -22,6 +21,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/tollgate/tollgate/cmd/tollgate/internal/e2etest"
 )
 
 // The registry's answer to a token that lacks the needed access, and
@@ -137,17 +138,17 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("bad credentials are refused by tollgate", func(t *testing.T) {
-		wrong := &ggcrauthn.Basic{Username: "alice", Password: "not-" + e2eUsers["alice"]}
+		wrong := &ggcrauthn.Basic{Username: "alice", Password: "not-" + e2etest.Users["alice"]}
 		_, err := env.push(ctx, "alice/app:wrong", wrong)
 		// alice signed in with her right password moments ago: a credential
 		// cache must not let the wrong one ride on that.
-		pushErr := wantTransportError(t, err, http.StatusUnauthorized, tollgateDenied, http.MethodGet, env.tokenHost, "/oauth2/token")
+		pushErr := wantTransportError(t, err, http.StatusUnauthorized, tollgateDenied, http.MethodGet, env.Host, "/oauth2/token")
 		t.Logf("tollgate's answer to a wrong password: %v", err)
 		_, err = env.pull(ctx, "alice/app:v1", wrong)
-		wantTransportError(t, err, http.StatusUnauthorized, tollgateDenied, http.MethodGet, env.tokenHost, "/oauth2/token")
+		wantTransportError(t, err, http.StatusUnauthorized, tollgateDenied, http.MethodGet, env.Host, "/oauth2/token")
 		// An unknown user gets the same answer: nothing tells the two apart.
 		_, err = env.pull(ctx, "alice/app:v1", &ggcrauthn.Basic{Username: "mallory", Password: "x"})
-		unknownErr := wantTransportError(t, err, http.StatusUnauthorized, tollgateDenied, http.MethodGet, env.tokenHost, "/oauth2/token")
+		unknownErr := wantTransportError(t, err, http.StatusUnauthorized, tollgateDenied, http.MethodGet, env.Host, "/oauth2/token")
 		if len(pushErr.Errors) == 1 && len(unknownErr.Errors) == 1 && pushErr.Errors[0].Message != unknownErr.Errors[0].Message {
 			t.Errorf("wrong password says %q, unknown user says %q; want the same", pushErr.Errors[0].Message, unknownErr.Errors[0].Message)
 		}
@@ -169,14 +170,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("refresh token from docker login works for ggcr", func(t *testing.T) {
-		status, body := env.postToken(t, url.Values{
-			"grant_type":  {"password"},
-			"username":    {"alice"},
-			"password":    {e2eUsers["alice"]},
-			"client_id":   {"docker"},
-			"access_type": {"offline"},
-			"service":     {e2eService},
-		})
+		status, body := env.PostToken(t, e2etest.OfflineForm("alice", e2etest.Users["alice"]))
 		rt, _ := body["refresh_token"].(string)
 		if status != http.StatusOK || rt == "" || body["token_type"] != "Bearer" {
 			t.Fatalf("password grant = %d %v, want 200 with a refresh_token and token_type Bearer", status, body)
@@ -209,16 +203,16 @@ func TestEndToEnd(t *testing.T) {
 		_, err = env.pull(ctx, "alice/app:v1", forged)
 		var terr *transport.Error
 		if !errors.As(err, &terr) || terr.StatusCode != http.StatusBadRequest ||
-			terr.Request == nil || terr.Request.URL.Host != env.tokenHost || terr.Request.Method != http.MethodPost {
-			t.Errorf("pull with a forged identity token: %v, want 400 from POST %s", err, env.realm)
+			terr.Request == nil || terr.Request.URL.Host != env.Host || terr.Request.Method != http.MethodPost {
+			t.Errorf("pull with a forged identity token: %v, want 400 from POST %s", err, env.Realm)
 		}
 	})
 
 	t.Run("tokens verify through distribution's access controller", func(t *testing.T) {
 		ac, err := auth.GetAccessController("token", map[string]any{
-			"realm":          env.realm,
-			"issuer":         e2eIssuer,
-			"service":        e2eService,
+			"realm":          env.Realm,
+			"issuer":         e2etest.Issuer,
+			"service":        e2etest.Service,
 			"rootcertbundle": env.certPath,
 		})
 		if err != nil {
@@ -228,7 +222,7 @@ func TestEndToEnd(t *testing.T) {
 		push := auth.Access{Resource: aliceApp, Action: "push"}
 		pull := auth.Access{Resource: aliceApp, Action: "pull"}
 
-		pullPush := env.mustGetToken(t, "alice", "repository:alice/app:pull,push")
+		pullPush := env.MustGetToken(t, "alice", "repository:alice/app:pull,push")
 		grant, err := ac.Authorized(bearerRequest(pullPush), push, pull)
 		if err != nil {
 			t.Fatalf("Authorized(push, pull) with alice's pull,push token: %v", err)
@@ -241,12 +235,12 @@ func TestEndToEnd(t *testing.T) {
 		// error="invalid_token" in the challenge (distribution token.go Verify).
 		tampered := flipSignatureChar(t, pullPush)
 		_, err = ac.Authorized(bearerRequest(tampered), push)
-		wantChallenge(t, err, `realm="`+env.realm+`"`)
+		wantChallenge(t, err, `realm="`+env.Realm+`"`)
 		if err != nil && err.Error() != jose.ErrCryptoFailure.Error() {
 			t.Errorf("tampered token: %v, want %v", err, jose.ErrCryptoFailure)
 		}
 
-		pullOnly := env.mustGetToken(t, "alice", "repository:alice/app:pull")
+		pullOnly := env.MustGetToken(t, "alice", "repository:alice/app:pull")
 		if _, err := ac.Authorized(bearerRequest(pullOnly), pull); err != nil {
 			t.Errorf("Authorized(pull) with alice's pull token: %v", err)
 		}
@@ -255,7 +249,7 @@ func TestEndToEnd(t *testing.T) {
 
 		// Asking for more than the ACL allows yields the allowed subset, and
 		// the registry enforces the difference.
-		shared := env.mustGetToken(t, "alice", "repository:shared/app:pull,push")
+		shared := env.MustGetToken(t, "alice", "repository:shared/app:pull,push")
 		sharedApp := auth.Resource{Type: "repository", Name: "shared/app"}
 		if _, err := ac.Authorized(bearerRequest(shared), auth.Access{Resource: sharedApp, Action: "pull"}); err != nil {
 			t.Errorf("Authorized(shared/app pull): %v", err)
@@ -265,12 +259,12 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("everything on loopback", func(t *testing.T) {
-		for _, hp := range []string{env.tokenHost, env.registryHost} {
+		for _, hp := range []string{env.Host, env.registryHost} {
 			if !strings.HasPrefix(hp, "localhost:") {
 				t.Errorf("server address %s, want localhost:PORT", hp)
 			}
 		}
-		dials := env.dials.list()
+		dials := env.Dials.List()
 		if len(dials) == 0 {
 			t.Fatal("no dial went through the loopback transport")
 		}

@@ -6,21 +6,13 @@ package interop_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,32 +23,10 @@ import (
 	"github.com/distribution/distribution/v3/registry/handlers"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 	"github.com/sirupsen/logrus"
-	"golang.org/x/crypto/bcrypt"
 
-	"github.com/tollgate/tollgate/keys"
-	"github.com/tollgate/tollgate/pkg/config"
+	"github.com/tollgate/tollgate/cmd/tollgate/internal/e2etest"
+	"github.com/tollgate/tollgate/pkg/logtest"
 )
-
-// The registry's view of Tollgate: its auth.token options.
-const (
-	e2eService = "registry.local"
-	e2eIssuer  = "tollgate"
-)
-
-// e2eUsers are the htpasswd accounts of the end-to-end environment.
-var e2eUsers = map[string]string{
-	"admin": "admin-secret",
-	"alice": "alice-secret",
-	"bob":   "bob-secret",
-}
-
-// e2eACL is configs/tollgate.yaml's example policy.
-const e2eACL = `acl:
-  - {account: admin, actions: ["*"]}
-  - {account: "*", type: repository, name: "${account}/*", actions: [pull, push]}
-  - {account: "*", type: repository, name: "shared/*", actions: [pull]}
-  - {account: "", type: repository, name: "public/*", actions: [pull]}
-`
 
 // apiTokenUser is the Basic user name that says "the password is an API
 // token" (docker login -u token -p tg_…).
@@ -73,64 +43,32 @@ const (
 // localhost:PORT (ggcr accepts a loopback realm only by host name;
 // INTEROP.md).
 type e2eEnv struct {
-	tokenHost    string // localhost:TPORT
-	realm        string // http://localhost:TPORT/oauth2/token
-	registryHost string // localhost:RPORT
-	certPath     string // the registry's rootcertbundle
-	configPath   string // Tollgate's YAML, for the operator commands (runCLI --config)
-	server       *serverProcess
-	dials        *dialLog
-	transport    *http.Transport // loopback-only; every client here uses it
-	client       *http.Client
+	*e2etest.Client        // of Tollgate at localhost:TPORT
+	registryHost    string // localhost:RPORT
+	certPath        string // the registry's rootcertbundle
+	configPath      string // Tollgate's YAML, for the operator commands (runCLI --config)
+	server          *serverProcess
 }
 
 // newE2E starts Tollgate (stopped with SIGTERM at cleanup, which asserts a
 // graceful exit) and the registry.
 func newE2E(t *testing.T) *e2eEnv {
 	t.Helper()
-	clearTollgateEnv(t)
+	e2etest.ClearEnv(t)
 	captureRegistryLogs(t)
-	dir, _ := tollgateDir(t)
+	dir, _ := e2etest.Dir(t)
 	env := startTollgate(t, filepath.Join(dir, "tollgate.yaml"))
 	env.certPath = filepath.Join(dir, "keys", "signing.crt")
-	env.registryHost = startRegistry(t, env.realm, env.certPath)
+	env.registryHost = startRegistry(t, env.Realm, env.certPath)
 	env.waitReady(t)
 	return env
-}
-
-// clearTollgateEnv unsets every TOLLGATE_* variable of this shell for the
-// test (an empty one would be an explicit empty value) and restores them
-// after it; the server and the commands, children of this process,
-// inherit the result. The TOLLGATE_TEST_* variables stay: config.Load
-// ignores them, and they lead the tests to their resources.
-func clearTollgateEnv(t *testing.T) {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, config.EnvPrefix+"_") && !strings.HasPrefix(k, config.TestEnvPrefix) {
-			t.Setenv(k, "") // records the value, restored after the test
-			if err := os.Unsetenv(k); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
-
-// usePostgresStore points the configuration at dsn the way an operator of
-// replicas would, with environment overrides of the YAML's store section;
-// `tollgate serve` and `tollgate audit` honour them. Call it after
-// clearTollgateEnv.
-func usePostgresStore(t *testing.T, dsn string) {
-	t.Helper()
-	t.Setenv(config.EnvPrefix+"_STORE_TYPE", "postgres")
-	t.Setenv(config.EnvPrefix+"_STORE_DSN", dsn)
 }
 
 // captureRegistryLogs sends distribution's logrus output (one line per
 // request) to a buffer shown only when the test fails.
 func captureRegistryLogs(t *testing.T) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	std := logrus.StandardLogger()
 	out, level := std.Out, std.GetLevel()
 	std.SetOutput(logs)
@@ -144,78 +82,6 @@ func captureRegistryLogs(t *testing.T) {
 	})
 }
 
-func writeHtpasswd(t *testing.T, path string, users map[string]string) {
-	t.Helper()
-	var b strings.Builder
-	for _, name := range slices.Sorted(maps.Keys(users)) {
-		hash, err := bcrypt.GenerateFromPassword([]byte(users[name]), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&b, "%s:%s\n", name, hash)
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// tollgateDir writes a development key and certificate and the e2e htpasswd
-// file into a fresh directory, then the configuration through
-// loadE2EConfig (with whatever TOLLGATE_ overrides are set). It returns the
-// directory and the loaded configuration; the file is dir/tollgate.yaml.
-func tollgateDir(t *testing.T) (string, *config.Config) {
-	t.Helper()
-	dir := t.TempDir()
-	if _, err := keys.WriteDev(filepath.Join(dir, "keys", "signing.pem"), filepath.Join(dir, "keys", "signing.crt"),
-		keys.Options{Algorithm: "ES256"}); err != nil {
-		t.Fatalf("WriteDev: %v", err)
-	}
-	writeHtpasswd(t, filepath.Join(dir, "htpasswd"), e2eUsers)
-	return dir, loadE2EConfig(t, dir)
-}
-
-// loadE2EConfig writes the YAML the way an operator would and loads it
-// through config.Load and Validate, as `tollgate serve` will.
-func loadE2EConfig(t *testing.T, dir string) *config.Config {
-	t.Helper()
-	yaml := fmt.Sprintf(`server:
-  addr: "127.0.0.1:0"
-token:
-  issuer: %q
-  expiration: 5m
-  services: [%q]
-  refresh_expiration: 1h
-keys:
-  algorithm: ES256
-  private_key: %q
-  certificate: %q
-  kid_format: thumbprint
-users:
-  htpasswd: %q
-  cache_ttl: 5m
-store:
-  type: sqlite
-  path: %q
-log:
-  level: debug
-  format: json
-`, e2eIssuer, e2eService,
-		filepath.Join(dir, "keys", "signing.pem"), filepath.Join(dir, "keys", "signing.crt"),
-		filepath.Join(dir, "htpasswd"), filepath.Join(dir, "tollgate.db")) + e2eACL
-	path := filepath.Join(dir, "tollgate.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatalf("config.Load: %v", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate: %v", err)
-	}
-	return cfg
-}
-
 // startTollgate runs `tollgate serve --config configPath` on a free
 // loopback port and returns a client for it once it answers. At cleanup
 // the server gets SIGTERM and must exit 0 (graceful shutdown); its log is
@@ -223,10 +89,10 @@ log:
 func startTollgate(t *testing.T, configPath string) *e2eEnv {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		p := startServerProcess(t, configPath, freeAddr(t))
+		p := startServerProcess(t, configPath, e2etest.FreeAddr(t))
 		env := tokenClient(t, p.addr)
 		env.server, env.configPath = p, configPath
-		if env.answers(15*time.Second, p.done) {
+		if env.Answer(15*time.Second, p.done) == nil {
 			t.Cleanup(func() { p.stopGracefully(t) })
 			return env
 		}
@@ -238,74 +104,15 @@ func startTollgate(t *testing.T, configPath string) *e2eEnv {
 	}
 }
 
-// freeAddr returns 127.0.0.1:PORT for a port that was free a moment ago,
-// for a server in another process to listen on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // tokenClient is a loopback-only client for one Tollgate at 127.0.0.1:PORT,
 // which it addresses as localhost:PORT, with no registry.
 func tokenClient(t *testing.T, addr string) *e2eEnv {
 	t.Helper()
-	dials := &dialLog{}
-	tr := loopbackTransport(dials)
-	t.Cleanup(tr.CloseIdleConnections)
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := net.JoinHostPort("localhost", port)
-	return &e2eEnv{
-		tokenHost: host,
-		realm:     "http://" + host + "/oauth2/token",
-		dials:     dials,
-		transport: tr,
-		client:    &http.Client{Transport: tr, Timeout: 30 * time.Second},
-	}
-}
-
-// base is the server's root URL.
-func (e *e2eEnv) base() string { return "http://" + e.tokenHost }
-
-// answers polls the token endpoint until the server answers with any HTTP
-// response (true), or the timeout passes or gone reports that the server
-// stopped (false).
-func (e *e2eEnv) answers(timeout time.Duration, gone <-chan struct{}) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		resp, err := e.client.Get(e.realm + "?service=" + e2eService)
-		if err == nil {
-			resp.Body.Close()
-			return true
-		}
-		select {
-		case <-gone:
-			return false
-		default:
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// waitAnswering is answers that fails the test.
-func (e *e2eEnv) waitAnswering(t *testing.T, timeout time.Duration, gone <-chan struct{}) {
-	t.Helper()
-	if !e.answers(timeout, gone) {
-		t.Fatalf("%s not answering within %s, or stopped", e.tokenHost, timeout)
-	}
+	return &e2eEnv{Client: e2etest.NewClient(t, net.JoinHostPort("localhost", port), 30*time.Second)}
 }
 
 // stopGracefully is stop for a cleanup: it reports, never stops the test.
@@ -339,8 +146,8 @@ func startRegistry(t *testing.T, realm, certPath string) string {
 		Auth: configuration.Auth{
 			"token": configuration.Parameters{
 				"realm":          realm,
-				"service":        e2eService,
-				"issuer":         e2eIssuer,
+				"service":        e2etest.Service,
+				"issuer":         e2etest.Issuer,
 				"rootcertbundle": certPath,
 			},
 		},
@@ -359,16 +166,7 @@ func startRegistry(t *testing.T, realm, certPath string) string {
 		}
 		cancel()
 	})
-	return net.JoinHostPort("localhost", portOf(t, srv.Listener.Addr()))
-}
-
-func portOf(t *testing.T, addr net.Addr) string {
-	t.Helper()
-	_, port, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
+	return net.JoinHostPort("localhost", e2etest.PortOf(t, srv.Listener.Addr()))
 }
 
 // waitReady polls both servers until they answer.
@@ -376,11 +174,11 @@ func (e *e2eEnv) waitReady(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for _, u := range []string{
-		e.realm + "?service=" + e2eService,
+		e.Realm + "?service=" + e2etest.Service,
 		"http://" + e.registryHost + "/v2/",
 	} {
 		for {
-			resp, err := e.client.Get(u)
+			resp, err := e.HTTP.Get(u)
 			if err == nil {
 				resp.Body.Close()
 				break
@@ -393,139 +191,6 @@ func (e *e2eEnv) waitReady(t *testing.T) {
 	}
 }
 
-// waitServing polls /health until the server answers 200.
-func (e *e2eEnv) waitServing(t *testing.T) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := e.client.Get("http://" + e.tokenHost + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tollgate does not answer /health after 15s: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// getToken calls GET /oauth2/token the way crane does (HTTP Basic).
-func (e *e2eEnv) getToken(t *testing.T, user, password string, scopes ...string) (int, map[string]any) {
-	t.Helper()
-	q := url.Values{"service": {e2eService}, "scope": scopes}
-	req, err := http.NewRequest(http.MethodGet, e.realm+"?"+q.Encode(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user != "" {
-		req.SetBasicAuth(user, password)
-	}
-	return e.do(t, req)
-}
-
-// mustGetToken asks GET /oauth2/token with the user's Basic credentials.
-func (e *e2eEnv) mustGetToken(t *testing.T, user string, scopes ...string) string {
-	t.Helper()
-	status, body := e.getToken(t, user, e2eUsers[user], scopes...)
-	tok, _ := body["token"].(string)
-	if status != http.StatusOK || tok == "" || body["access_token"] != tok {
-		t.Fatalf("GET token for %s %q = %d %v, want 200 with token == access_token", user, scopes, status, body)
-	}
-	return tok
-}
-
-// postToken calls POST /oauth2/token with a form (distribution oauth.md).
-func (e *e2eEnv) postToken(t *testing.T, form url.Values) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.realm, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return e.do(t, req)
-}
-
-// identityToken is what `docker login` stores: a refresh token from the
-// password grant with access_type=offline.
-func (e *e2eEnv) identityToken(t *testing.T, user, password string) string {
-	t.Helper()
-	status, body := e.postToken(t, url.Values{
-		"grant_type":  {"password"},
-		"username":    {user},
-		"password":    {password},
-		"client_id":   {"docker"},
-		"access_type": {"offline"},
-		"service":     {e2eService},
-	})
-	rt, _ := body["refresh_token"].(string)
-	if status != http.StatusOK || rt == "" {
-		t.Fatalf("password grant for %s = %d %v, want 200 with a refresh_token", user, status, body)
-	}
-	return rt
-}
-
-func (e *e2eEnv) do(t *testing.T, req *http.Request) (int, map[string]any) {
-	t.Helper()
-	resp, err := e.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(body, &m); err != nil {
-		t.Fatalf("%s %s: status %d, body %q is not a JSON object: %v", req.Method, req.URL.Path, resp.StatusCode, body, err)
-	}
-	return resp.StatusCode, m
-}
-
-// apiTokenCall POSTs a JSON body to an /api/tokens endpoint of baseURL.
-func apiTokenCall(t *testing.T, client *http.Client, baseURL, path string, body map[string]any, bearer string) (int, map[string]any) {
-	t.Helper()
-	b, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequest(http.MethodPost, baseURL+path, strings.NewReader(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		t.Fatalf("%s: status %d, body is not a JSON object: %v", path, resp.StatusCode, err)
-	}
-	return resp.StatusCode, m
-}
-
-// createAPIToken mints a token for user with role, or fails the test. It
-// returns the token and the hash prefix the server names it by.
-func createAPIToken(t *testing.T, client *http.Client, baseURL, user, role string) (tok, hashPrefix string) {
-	t.Helper()
-	status, m := apiTokenCall(t, client, baseURL, "/api/tokens",
-		map[string]any{"username": user, "password": e2eUsers[user], "role": role, "description": "e2e"}, "")
-	tok, _ = m["token"].(string)
-	hashPrefix, _ = m["hash_prefix"].(string)
-	if status != http.StatusOK || !strings.HasPrefix(tok, "tg_") || hashPrefix == "" {
-		t.Fatalf("create %s token for %s: status %d, body %v", role, user, status, m)
-	}
-	return tok, hashPrefix
-}
-
 // accessController is distribution's token verifier trusting the
 // certificate bundle at certPath, as a registry configured for Tollgate
 // would be.
@@ -533,8 +198,8 @@ func accessController(t *testing.T, certPath, realm string) auth.AccessControlle
 	t.Helper()
 	ac, err := auth.GetAccessController("token", map[string]any{
 		"realm":          realm,
-		"issuer":         e2eIssuer,
-		"service":        e2eService,
+		"issuer":         e2etest.Issuer,
+		"service":        e2etest.Service,
 		"rootcertbundle": certPath,
 	})
 	if err != nil {
@@ -565,46 +230,4 @@ func bearerRequest(tok string) *http.Request {
 	r := httptest.NewRequest(http.MethodGet, "http://registry.local/v2/", nil)
 	r.Header.Set("Authorization", "Bearer "+tok)
 	return r
-}
-
-// dialLog records the address of every connection attempt.
-type dialLog struct {
-	mu    sync.Mutex
-	addrs []string
-}
-
-func (d *dialLog) add(addr string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.addrs = append(d.addrs, addr)
-}
-
-func (d *dialLog) list() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return slices.Clone(d.addrs)
-}
-
-var errNotLoopback = errors.New("e2e: refusing to dial a non-loopback address")
-
-// loopbackTransport dials only loopback addresses (checked after name
-// resolution, on the socket's actual peer) and ignores proxy settings.
-func loopbackTransport(log *dialLog) *http.Transport {
-	d := &net.Dialer{
-		Timeout: 5 * time.Second,
-		Control: func(_, address string, _ syscall.RawConn) error {
-			log.add(address)
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil || !ap.Addr().Unmap().IsLoopback() {
-				return fmt.Errorf("%w: %s", errNotLoopback, address)
-			}
-			return nil
-		},
-	}
-	return &http.Transport{
-		Proxy:               nil,
-		DialContext:         d.DialContext,
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     30 * time.Second,
-	}
 }

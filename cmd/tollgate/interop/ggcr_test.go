@@ -15,6 +15,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/tollgate/tollgate/cmd/tollgate/internal/e2etest"
 )
 
 // ref names a repository:tag on the registry.
@@ -28,11 +30,11 @@ func (e *e2eEnv) ref(t *testing.T, repoTag string) name.Reference {
 }
 
 func (e *e2eEnv) opts(ctx context.Context, a authn.Authenticator) []remote.Option {
-	return []remote.Option{remote.WithAuth(a), remote.WithTransport(e.transport), remote.WithContext(ctx)}
+	return []remote.Option{remote.WithAuth(a), remote.WithTransport(e.Transport), remote.WithContext(ctx)}
 }
 
 func basic(user string) authn.Authenticator {
-	return &authn.Basic{Username: user, Password: e2eUsers[user]}
+	return &authn.Basic{Username: user, Password: e2etest.Users[user]}
 }
 
 // push writes a small random image and returns its digest.

@@ -12,8 +12,6 @@ require (
 	github.com/sirupsen/logrus v1.10.2
 	github.com/tollgate/tollgate v0.0.0
 	github.com/tollgate/tollgate/pkg/verify v0.0.0
-	go.yaml.in/yaml/v3 v3.0.5
-	golang.org/x/crypto v0.59.0
 )
 
 require (
@@ -88,6 +86,8 @@ require (
 	go.opentelemetry.io/otel/trace v1.45.0 // indirect
 	go.opentelemetry.io/proto/otlp v1.11.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.4 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/cmd/tollgate/internal/e2etest"
 	"github.com/tollgate/tollgate/pkg/verify"
 )
 
@@ -22,7 +23,7 @@ import (
 // tokens minted before the rotation stay valid; services verify tokens
 // through /.well-known/jwks.json with pkg/verify.
 func TestRingRotationWithARealRegistry(t *testing.T) {
-	clearTollgateEnv(t)
+	e2etest.ClearEnv(t)
 	captureRegistryLogs(t)
 	dir := t.TempDir()
 	secret := make([]byte, 32)
@@ -39,12 +40,12 @@ func TestRingRotationWithARealRegistry(t *testing.T) {
 	} {
 		t.Setenv("TOLLGATE_KEYS_RING_"+k, v)
 	}
-	writeHtpasswd(t, filepath.Join(dir, "htpasswd"), e2eUsers)
-	loadE2EConfig(t, dir) // its keys.private_key is not used in ring mode
+	e2etest.WriteHtpasswd(t, filepath.Join(dir, "htpasswd"), e2etest.Users)
+	e2etest.LoadConfig(t, dir) // its keys.private_key is not used in ring mode
 	configPath := filepath.Join(dir, "tollgate.yaml")
 
 	env := startTollgate(t, configPath) // inherits the TOLLGATE_KEYS_RING_ variables
-	env.waitServing(t)                  // the first start creates the ring in the store
+	env.WaitServing(t)                  // the first start creates the ring in the store
 
 	bundle, err := runCLI(t, "", "keys", "ca", "--config", configPath)
 	if err != nil || !strings.Contains(bundle, "BEGIN CERTIFICATE") {
@@ -54,7 +55,7 @@ func TestRingRotationWithARealRegistry(t *testing.T) {
 	if err := os.WriteFile(env.certPath, []byte(bundle), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env.registryHost = startRegistry(t, env.realm, env.certPath)
+	env.registryHost = startRegistry(t, env.Realm, env.certPath)
 	env.waitReady(t)
 	ctx := context.Background()
 
@@ -63,14 +64,14 @@ func TestRingRotationWithARealRegistry(t *testing.T) {
 		t.Fatalf("JWKS before rotation has %d keys, want 1", len(first))
 	}
 	env.mustPush(t, ctx, "alice/app:v1", basic("alice"))
-	before := env.mustGetToken(t, "alice", "repository:alice/app:pull")
+	before := env.MustGetToken(t, "alice", "repository:alice/app:pull")
 
 	if out, err := runCLI(t, "", "keys", "rotate", "--config", configPath); err != nil {
 		t.Fatalf("tollgate keys rotate: %v\n%s", err, out)
 	}
 	// The server picks the rotation up within keys.ring.sync_every.
 	deadline := time.Now().Add(10 * time.Second)
-	for kidOf(t, env.mustGetToken(t, "alice", "repository:alice/app:pull")) == first[0] {
+	for kidOf(t, env.MustGetToken(t, "alice", "repository:alice/app:pull")) == first[0] {
 		if time.Now().After(deadline) {
 			t.Fatal("the server still signs with the old key 10s after tollgate keys rotate")
 		}
@@ -81,15 +82,15 @@ func TestRingRotationWithARealRegistry(t *testing.T) {
 	}
 	env.mustPush(t, ctx, "alice/app:v2", basic("alice")) // the registry was not touched
 
-	registry := accessController(t, env.certPath, env.realm)
+	registry := accessController(t, env.certPath, env.Realm)
 	wantAuthorized(t, registry, before, "alice", "alice/app", "pull") // minted by the retired key
 
-	v, err := verify.New(verify.Options{Issuer: e2eIssuer, Audience: e2eService,
-		JWKSURL: "http://" + env.tokenHost + "/.well-known/jwks.json", HTTPClient: env.client})
+	v, err := verify.New(verify.Options{Issuer: e2etest.Issuer, Audience: e2etest.Service,
+		JWKSURL: "http://" + env.Host + "/.well-known/jwks.json", HTTPClient: env.HTTP})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, raw := range map[string]string{"retired key": before, "active key": env.mustGetToken(t, "alice")} {
+	for name, raw := range map[string]string{"retired key": before, "active key": env.MustGetToken(t, "alice")} {
 		if _, err := v.Verify(ctx, raw); err != nil {
 			t.Errorf("pkg/verify over the JWKS refuses the %s's token: %v", name, err)
 		}
@@ -103,7 +104,7 @@ func TestRingRotationWithARealRegistry(t *testing.T) {
 // jwksKids returns the kids of the server's JWKS.
 func (e *e2eEnv) jwksKids(t *testing.T) []string {
 	t.Helper()
-	resp, err := e.client.Get("http://" + e.tokenHost + "/.well-known/jwks.json")
+	resp, err := e.HTTP.Get("http://" + e.Host + "/.well-known/jwks.json")
 	if err != nil {
 		t.Fatal(err)
 	}

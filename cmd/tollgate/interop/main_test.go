@@ -8,12 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/pkg/config"
+	"github.com/tollgate/tollgate/pkg/logtest"
 )
 
 // repoRoot is the server module's directory, from this package's.
@@ -69,29 +69,11 @@ func runCLI(t *testing.T, stdin string, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// logBuffer collects a child's output; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // serverProcess is `tollgate serve` in a child process.
 type serverProcess struct {
 	addr string // 127.0.0.1:PORT
 	cmd  *exec.Cmd
-	logs *logBuffer
+	logs *logtest.Buffer
 	done chan struct{} // closed once the process has exited and been waited for
 	err  error         // Wait's result; read only after done
 }
@@ -102,7 +84,7 @@ type serverProcess struct {
 // to end it gracefully and check that it exits 0.
 func startServerProcess(t *testing.T, configPath, addr string) *serverProcess {
 	t.Helper()
-	p := &serverProcess{addr: addr, logs: &logBuffer{}, done: make(chan struct{})}
+	p := &serverProcess{addr: addr, logs: &logtest.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(tollgateBin, "serve", "--config", configPath)
 	p.cmd.Env = append(os.Environ(), config.EnvPrefix+"_SERVER_ADDR="+addr)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs

@@ -31,6 +31,9 @@ import (
 	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/manifest"
 	"github.com/regclient/regclient/types/ref"
+
+	"github.com/tollgate/tollgate/cmd/tollgate/internal/e2etest"
+	"github.com/tollgate/tollgate/pkg/logtest"
 )
 
 // tokenRequest is what realmRecorder keeps of one token request: never a
@@ -54,10 +57,10 @@ type realmRecorder struct {
 
 func newRealmRecorder(t *testing.T, env *e2eEnv) *realmRecorder {
 	t.Helper()
-	target := &url.URL{Scheme: "http", Host: env.tokenHost}
+	target := &url.URL{Scheme: "http", Host: env.Host}
 	proxy := &httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
-		Transport: env.transport,
+		Transport: env.Transport,
 	}
 	rec := &realmRecorder{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +70,7 @@ func newRealmRecorder(t *testing.T, env *e2eEnv) *realmRecorder {
 		rec.add(tokenRequest{Method: r.Method, Query: r.URL.Query(), User: user, Status: sw.status})
 	}))
 	t.Cleanup(srv.Close)
-	rec.realm = "http://" + net.JoinHostPort("localhost", portOf(t, srv.Listener.Addr())) + "/oauth2/token"
+	rec.realm = "http://" + net.JoinHostPort("localhost", e2etest.PortOf(t, srv.Listener.Addr())) + "/oauth2/token"
 	return rec
 }
 
@@ -102,7 +105,7 @@ func (w *statusWriter) WriteHeader(status int) {
 // only when the test fails.
 func newRegclient(t *testing.T, env *e2eEnv, registryHost, user, password string) *regclient.RegClient {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("regclient log (%s):\n%s", user, logs.String())
@@ -113,7 +116,7 @@ func newRegclient(t *testing.T, env *e2eEnv, registryHost, user, password string
 	h.User, h.Pass = user, password
 	return regclient.New(
 		regclient.WithConfigHost(*h),
-		regclient.WithRegOpts(reg.WithTransport(env.transport), reg.WithRetryLimit(1)),
+		regclient.WithRegOpts(reg.WithTransport(env.Transport), reg.WithRetryLimit(1)),
 		regclient.WithSlog(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 	)
 }
@@ -251,8 +254,8 @@ func TestEndToEndRegclient(t *testing.T) {
 	ctx := t.Context()
 	rec := newRealmRecorder(t, env)
 	registryHost := startRegistry(t, rec.realm, env.certPath)
-	write, _ := createAPIToken(t, env.client, env.base(), "alice", "write")
-	read, _ := createAPIToken(t, env.client, env.base(), "alice", "read")
+	write, _ := e2etest.CreateAPIToken(t, env.HTTP, env.Base(), "alice", "write")
+	read, _ := e2etest.CreateAPIToken(t, env.HTTP, env.Base(), "alice", "read")
 
 	t.Run("-u token with a write token pushes and pulls back", func(t *testing.T) {
 		rc := newRegclient(t, env, registryHost, "token", write)
@@ -343,9 +346,9 @@ func wantTokenRequests(t *testing.T, reqs []tokenRequest, login, pushRepo string
 	for _, r := range reqs {
 		q := r.Query
 		if r.Method != http.MethodGet || r.User != login || q.Get("account") != login || len(q["account"]) != 1 ||
-			!strings.HasPrefix(q.Get("client_id"), "regclient/") || q.Get("service") != e2eService {
+			!strings.HasPrefix(q.Get("client_id"), "regclient/") || q.Get("service") != e2etest.Service {
 			t.Errorf("token request %s %s with Basic user %q; want GET with Basic %q, account=%s, client_id=regclient/…, service=%s",
-				r.Method, q.Encode(), r.User, login, login, e2eService)
+				r.Method, q.Encode(), r.User, login, login, e2etest.Service)
 		}
 	}
 	if pushRepo != "" && !slices.ContainsFunc(reqs, func(r tokenRequest) bool { return asksPush(r, pushRepo) }) {

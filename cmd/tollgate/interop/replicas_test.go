@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/cmd/tollgate/internal/e2etest"
 	"github.com/tollgate/tollgate/pkg/store/postgres/pgtest"
 )
 
@@ -20,59 +21,52 @@ import (
 // honours, and a revocation on one is refused at once on both.
 func TestTwoReplicasShareOnePostgres(t *testing.T) {
 	dsn := pgtest.FreshSchema(t, pgtest.DSN(t)) // before any server starts on it
-	clearTollgateEnv(t)
-	usePostgresStore(t, dsn)
-	dir, cfg := tollgateDir(t)
+	e2etest.ClearEnv(t)
+	e2etest.UsePostgresStore(t, dsn)
+	dir, cfg := e2etest.Dir(t)
 	if cfg.Store.Type != "postgres" {
 		t.Fatalf("store.type = %q after the environment override, want postgres", cfg.Store.Type)
 	}
 	cfgPath := filepath.Join(dir, "tollgate.yaml")
 	a := startTollgate(t, cfgPath) // both inherit the TOLLGATE_STORE_ overrides
 	b := startTollgate(t, cfgPath)
-	ac := accessController(t, filepath.Join(dir, "keys", "signing.crt"), a.realm)
+	ac := accessController(t, filepath.Join(dir, "keys", "signing.crt"), a.Realm)
 
 	t.Run("API token revoked on one replica is refused at once on the other", func(t *testing.T) {
-		tok, prefix := createAPIToken(t, a.client, a.base(), "alice", "write")
+		tok, prefix := e2etest.CreateAPIToken(t, a.HTTP, a.Base(), "alice", "write")
 		for _, r := range []*e2eEnv{b, a} {
-			status, body := r.getToken(t, apiTokenUser, tok, "repository:alice/app:pull,push")
+			status, body := r.GetToken(t, apiTokenUser, tok, "repository:alice/app:pull,push")
 			jwt, _ := body["token"].(string)
 			if status != http.StatusOK || jwt == "" {
-				t.Fatalf("GET /oauth2/token on %s with the token = %d %v, want 200 with a token", r.tokenHost, status, body)
+				t.Fatalf("GET /oauth2/token on %s with the token = %d %v, want 200 with a token", r.Host, status, body)
 			}
 			wantAuthorized(t, ac, jwt, "alice", "alice/app", "pull", "push")
 		}
 
-		status, body := apiTokenCall(t, b.client, b.base(), "/api/tokens/revoke",
-			map[string]any{"username": "alice", "password": e2eUsers["alice"], "hash_prefix": prefix}, "")
+		status, body := e2etest.APITokenCall(t, b.HTTP, b.Base(), "/api/tokens/revoke",
+			map[string]any{"username": "alice", "password": e2etest.Users["alice"], "hash_prefix": prefix}, "")
 		if status != http.StatusOK || body["revoked"] == nil {
 			t.Fatalf("revoke on replica B = %d %v, want 200 with the revocation time", status, body)
 		}
 		// A honoured the token a moment ago; its very next answer is no.
 		for _, r := range []*e2eEnv{a, b} {
-			if status, body := r.getToken(t, apiTokenUser, tok, "repository:alice/app:pull"); status != http.StatusUnauthorized {
-				t.Errorf("GET /oauth2/token on %s with the revoked token = %d %v, want 401", r.tokenHost, status, body)
+			if status, body := r.GetToken(t, apiTokenUser, tok, "repository:alice/app:pull"); status != http.StatusUnauthorized {
+				t.Errorf("GET /oauth2/token on %s with the revoked token = %d %v, want 401", r.Host, status, body)
 			}
 		}
 	})
 
 	t.Run("refresh token from one replica is redeemed on the other", func(t *testing.T) {
-		status, body := a.postToken(t, url.Values{
-			"grant_type":  {"password"},
-			"username":    {"alice"},
-			"password":    {e2eUsers["alice"]},
-			"client_id":   {"docker"},
-			"access_type": {"offline"},
-			"service":     {e2eService},
-		})
+		status, body := a.PostToken(t, e2etest.OfflineForm("alice", e2etest.Users["alice"]))
 		rt, _ := body["refresh_token"].(string)
 		if status != http.StatusOK || rt == "" {
 			t.Fatalf("password grant on replica A = %d %v, want 200 with a refresh_token", status, body)
 		}
-		status, body = b.postToken(t, url.Values{
+		status, body = b.PostToken(t, url.Values{
 			"grant_type":    {"refresh_token"},
 			"refresh_token": {rt},
 			"client_id":     {"docker"},
-			"service":       {e2eService},
+			"service":       {e2etest.Service},
 			"scope":         {"repository:alice/app:pull,push"},
 		})
 		jwt, _ := body["access_token"].(string)
@@ -86,7 +80,7 @@ func TestTwoReplicasShareOnePostgres(t *testing.T) {
 		// A scope each replica alone is asked for tells their events apart.
 		want := map[string]*e2eEnv{"repository:alice/from-a:pull": a, "repository:alice/from-b:pull": b}
 		for scope, r := range want {
-			r.mustGetToken(t, "alice", scope)
+			r.MustGetToken(t, "alice", scope)
 		}
 		// Each replica writes its token events about once a second; read
 		// them back the operator's way, through the shared configuration.

@@ -13,6 +13,8 @@ import (
 
 	ggcrauthn "github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/tollgate/tollgate/cmd/tollgate/internal/e2etest"
 )
 
 // revocationBound is how soon a credential ended with `tollgate users`
@@ -29,8 +31,8 @@ const reloadBound = 10 * time.Second
 func TestEndToEndRevocation(t *testing.T) {
 	env := newE2E(t)
 	ctx := t.Context()
-	identity := ggcrauthn.FromConfig(ggcrauthn.AuthConfig{IdentityToken: env.identityToken(t, "alice", e2eUsers["alice"])})
-	api, _ := createAPIToken(t, env.client, env.base(), "alice", "write")
+	identity := ggcrauthn.FromConfig(ggcrauthn.AuthConfig{IdentityToken: env.IdentityToken(t, "alice", e2etest.Users["alice"])})
+	api, _ := e2etest.CreateAPIToken(t, env.HTTP, env.Base(), "alice", "write")
 	apiAuth := &ggcrauthn.Basic{Username: "token", Password: api}
 	env.mustPush(t, ctx, "alice/rev:identity", identity)
 	env.mustPush(t, ctx, "alice/rev:api", apiAuth)
@@ -40,7 +42,7 @@ func TestEndToEndRevocation(t *testing.T) {
 		runUsersCLI(t, env, newPassword+"\n", "passwd", "alice", "--password-stdin")
 		err := env.refusedWithin(t, revocationBound, func() error { _, err := env.push(ctx, "alice/rev:identity2", identity); return err })
 		// Refused by Tollgate at the token exchange (RFC 6749 §5.2: 400 invalid_grant).
-		wantTransportError(t, err, http.StatusBadRequest, "", http.MethodPost, env.tokenHost, "/oauth2/token")
+		wantTransportError(t, err, http.StatusBadRequest, "", http.MethodPost, env.Host, "/oauth2/token")
 		if _, err := env.push(ctx, "alice/rev:api2", apiAuth); err != nil {
 			t.Errorf("the API token stopped pushing after a new password: %v", err)
 		}
@@ -51,18 +53,18 @@ func TestEndToEndRevocation(t *testing.T) {
 			return err
 		})
 		_, err = env.push(ctx, "alice/rev:old-password", basic("alice"))
-		wantTransportError(t, err, http.StatusUnauthorized, tollgateDenied, http.MethodGet, env.tokenHost, "/oauth2/token")
+		wantTransportError(t, err, http.StatusUnauthorized, tollgateDenied, http.MethodGet, env.Host, "/oauth2/token")
 	})
 
 	t.Run("removing the user ends the API token and the identity token; adding the name again revives nothing", func(t *testing.T) {
 		// An identity token of the current password, working until the removal.
-		identity := ggcrauthn.FromConfig(ggcrauthn.AuthConfig{IdentityToken: env.identityToken(t, "alice", newPassword)})
+		identity := ggcrauthn.FromConfig(ggcrauthn.AuthConfig{IdentityToken: env.IdentityToken(t, "alice", newPassword)})
 		env.mustPush(t, ctx, "alice/rev:identity-current", identity)
 		runUsersCLI(t, env, "", "remove", "alice")
 		err := env.refusedWithin(t, revocationBound, func() error { _, err := env.push(ctx, "alice/rev:api3", apiAuth); return err })
-		wantTransportError(t, err, http.StatusUnauthorized, tollgateDenied, http.MethodGet, env.tokenHost, "/oauth2/token")
+		wantTransportError(t, err, http.StatusUnauthorized, tollgateDenied, http.MethodGet, env.Host, "/oauth2/token")
 		_, err = env.push(ctx, "alice/rev:identity-removed", identity)
-		wantTransportError(t, err, http.StatusBadRequest, "", http.MethodPost, env.tokenHost, "/oauth2/token")
+		wantTransportError(t, err, http.StatusBadRequest, "", http.MethodPost, env.Host, "/oauth2/token")
 
 		const againPassword = "alice-third-secret"
 		runUsersCLI(t, env, againPassword+"\n", "add", "alice", "--password-stdin")
@@ -71,9 +73,9 @@ func TestEndToEndRevocation(t *testing.T) {
 		env.acceptedWithin(t, reloadBound, func() error { _, err := env.push(ctx, "alice/rev:again", again); return err })
 		// ...and what the old alice held stays refused.
 		_, err = env.push(ctx, "alice/rev:api4", apiAuth)
-		wantTransportError(t, err, http.StatusUnauthorized, tollgateDenied, http.MethodGet, env.tokenHost, "/oauth2/token")
+		wantTransportError(t, err, http.StatusUnauthorized, tollgateDenied, http.MethodGet, env.Host, "/oauth2/token")
 		_, err = env.push(ctx, "alice/rev:identity3", identity)
-		wantTransportError(t, err, http.StatusBadRequest, "", http.MethodPost, env.tokenHost, "/oauth2/token")
+		wantTransportError(t, err, http.StatusBadRequest, "", http.MethodPost, env.Host, "/oauth2/token")
 	})
 }
 
@@ -118,7 +120,7 @@ func (e *e2eEnv) acceptedWithin(t *testing.T, bound time.Duration, do func() err
 			return
 		}
 		var terr *transport.Error
-		if !errors.As(err, &terr) || terr.Request == nil || terr.Request.URL.Host != e.tokenHost || time.Since(start) > bound {
+		if !errors.As(err, &terr) || terr.Request == nil || terr.Request.URL.Host != e.Host || time.Since(start) > bound {
 			t.Fatalf("not accepted after %s: %v", time.Since(start).Round(time.Millisecond), err)
 		}
 		time.Sleep(100 * time.Millisecond)
