@@ -7,7 +7,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -159,17 +158,6 @@ func TestThumbprintPadsShortCoordinates(t *testing.T) {
 	if k.ID() != got {
 		t.Fatalf("ID() = %q, want the RFC 7638 thumbprint %q", k.ID(), got)
 	}
-}
-
-// unpaddedThumbprint is the EC thumbprint as INTEROP.md says distribution
-// 3.1 computes it: coordinates with their leading zero bytes dropped.
-func unpaddedThumbprint(pub *ecdsa.PublicKey) string {
-	point, _ := pub.Bytes()
-	x := bytes.TrimLeft(point[1:33], "\x00")
-	y := bytes.TrimLeft(point[33:], "\x00")
-	enc := base64.RawURLEncoding.EncodeToString
-	sum := sha256.Sum256(fmt.Appendf(nil, `{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}`, enc(x), enc(y)))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 var libtrustFormat = regexp.MustCompile(`^([A-Z2-7]{4}:){11}[A-Z2-7]{4}$`)
@@ -459,15 +447,6 @@ func TestLoadPEMForms(t *testing.T) {
 			verifyWithJWT(t, mustSign(t, k), k)
 		})
 	}
-}
-
-func mustSign(t *testing.T, k *keys.Key) string {
-	t.Helper()
-	raw, err := k.Sign(registryClaims(time.Now()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
 }
 
 func TestLoadRejects(t *testing.T) {

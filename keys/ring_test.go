@@ -23,31 +23,6 @@ var (
 // t0 is an arbitrary fixed start time for state-machine tests.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-var testPolicy = keys.Policy{
-	Interval:         30 * 24 * time.Hour,
-	Prepublish:       24 * time.Hour,
-	MaxTokenLifetime: 15 * time.Minute,
-	Algorithm:        "ES256",
-}
-
-func newRing(t testing.TB, now time.Time, policy keys.Policy, ca *keys.CA) *keys.Ring {
-	t.Helper()
-	r, err := keys.NewRing(now, policy, ca)
-	if err != nil {
-		t.Fatalf("NewRing: %v", err)
-	}
-	return r
-}
-
-func rotate(t testing.TB, r *keys.Ring, now time.Time, policy keys.Policy) *keys.Ring {
-	t.Helper()
-	next, err := r.Rotate(now, policy, nil)
-	if err != nil {
-		t.Fatalf("Rotate: %v", err)
-	}
-	return next
-}
-
 // states returns kid → state of every entry.
 func states(r *keys.Ring) map[string]keys.State {
 	out := map[string]keys.State{}

@@ -19,11 +19,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/clocktest"
 	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/logtest"
 )
@@ -303,8 +303,8 @@ func TestTLSKeyFileMode(t *testing.T) {
 		dir := t.TempDir()
 		certPath, keyPath := writePair(t, ca, dir, 1)
 		logs := &logtest.Buffer{}
-		clock := &fakeClock{t: time.Now()}
-		certs, err := newCertReloader(certPath, keyPath, slog.New(slog.NewJSONHandler(logs, nil)), clock.now)
+		clock := clocktest.New(time.Now())
+		certs, err := newCertReloader(certPath, keyPath, slog.New(slog.NewJSONHandler(logs, nil)), clock.Now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -317,7 +317,7 @@ func TestTLSKeyFileMode(t *testing.T) {
 		later := time.Now().Add(time.Minute)
 		touch(t, certPath, later)
 		touch(t, keyPath, later)
-		clock.advance(tlsReloadEvery)
+		clock.Advance(tlsReloadEvery)
 		cert, _ := certs.getCertificate(nil)
 		if got := cert.Leaf.SerialNumber.Int64(); got != 1 {
 			t.Errorf("serial %d after a renewal with a readable key, want the previous certificate (1)", got)
@@ -326,24 +326,6 @@ func TestTLSKeyFileMode(t *testing.T) {
 			t.Errorf("the refused key is not logged:\n%s", logs.String())
 		}
 	})
-}
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // touch moves the file's modification time forward, so a rewrite within the
@@ -364,8 +346,8 @@ func TestCertificateReload(t *testing.T) {
 	certPath, keyPath := writePair(t, ca, dir, 1)
 	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	clock := &fakeClock{t: time.Now()}
-	certs, err := newCertReloader(certPath, keyPath, logger, clock.now)
+	clock := clocktest.New(time.Now())
+	certs, err := newCertReloader(certPath, keyPath, logger, clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,23 +388,23 @@ func TestCertificateReload(t *testing.T) {
 	touch(t, certPath, later)
 	touch(t, keyPath, later)
 	wantSerial(1, "before the interval has passed")
-	clock.advance(tlsReloadEvery)
+	clock.Advance(tlsReloadEvery)
 	wantSerial(2, "after the files changed and the interval passed")
 
 	// Half a renewal: the certificate is new, its key not yet written.
 	c3, k3 := ca.issue(t, 3, false)
 	writeFile(t, certPath, c3)
 	touch(t, certPath, later.Add(time.Minute))
-	clock.advance(tlsReloadEvery)
+	clock.Advance(tlsReloadEvery)
 	wantSerial(2, "while the key does not match")
-	clock.advance(tlsReloadEvery)
+	clock.Advance(tlsReloadEvery)
 	wantSerial(2, "still, a look later")
 	if n := strings.Count(logs.String(), "TLS certificate not reloaded"); n != 1 {
 		t.Errorf("%d error lines for the unmatched pair, want 1:\n%s", n, logs.String())
 	}
 	writeFile(t, keyPath, k3)
 	touch(t, keyPath, later.Add(time.Minute))
-	clock.advance(tlsReloadEvery)
+	clock.Advance(tlsReloadEvery)
 	wantSerial(3, "once the key is written")
 	if n := strings.Count(logs.String(), "TLS certificate reloaded"); n != 2 {
 		t.Errorf("%d reload lines, want 2:\n%s", n, logs.String())

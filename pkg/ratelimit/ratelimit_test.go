@@ -2,31 +2,12 @@ package ratelimit
 
 import (
 	"fmt"
+	"github.com/tollgate/tollgate/pkg/clocktest"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
 )
-
-// clock is a settable time for the budgets under test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func wantAllowed(t *testing.T, k *Keyed, key string) {
 	t.Helper()
@@ -47,8 +28,8 @@ func wantRefused(t *testing.T, k *Keyed, key string, wantWait time.Duration) {
 }
 
 func TestKeyedSpendsOnlyFailures(t *testing.T) {
-	c := newClock()
-	k := New(Budget{PerMinute: 6, Burst: 3}, 100, c.now) // a token every 10s
+	c := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	k := New(Budget{PerMinute: 6, Burst: 3}, 100, c.Now) // a token every 10s
 	for range 10 {
 		wantAllowed(t, k, "alice") // checking spends nothing
 	}
@@ -62,9 +43,9 @@ func TestKeyedSpendsOnlyFailures(t *testing.T) {
 	wantRefused(t, k, "alice", 10*time.Second)
 	wantAllowed(t, k, "bob") // budgets are per key
 
-	c.advance(4 * time.Second)
+	c.Advance(4 * time.Second)
 	wantRefused(t, k, "alice", 6*time.Second)
-	c.advance(6 * time.Second)
+	c.Advance(6 * time.Second)
 	wantAllowed(t, k, "alice") // one token back
 	k.Fail("alice")
 	wantRefused(t, k, "alice", 10*time.Second)
@@ -73,15 +54,15 @@ func TestKeyedSpendsOnlyFailures(t *testing.T) {
 // A burst of concurrent attempts all admitted while one token was left is
 // charged in full: the bucket goes into debt.
 func TestKeyedDebt(t *testing.T) {
-	c := newClock()
-	k := New(Budget{PerMinute: 60, Burst: 5}, 100, c.now) // a token a second
+	c := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	k := New(Budget{PerMinute: 60, Burst: 5}, 100, c.Now) // a token a second
 	for range 25 {
 		k.Fail("alice")
 	}
 	wantRefused(t, k, "alice", 21*time.Second) // from -20 to 1
-	c.advance(20 * time.Second)
+	c.Advance(20 * time.Second)
 	wantRefused(t, k, "alice", time.Second)
-	c.advance(time.Second)
+	c.Advance(time.Second)
 	wantAllowed(t, k, "alice")
 }
 
@@ -101,8 +82,8 @@ func TestKeyedDisabled(t *testing.T) {
 // Rotating keys cannot grow the map beyond its bound; the least recently
 // failed keys go first, so a key under attack right now stays limited.
 func TestKeyedBounded(t *testing.T) {
-	c := newClock()
-	k := New(Budget{PerMinute: 1, Burst: 2}, 50, c.now)
+	c := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	k := New(Budget{PerMinute: 1, Burst: 2}, 50, c.Now)
 	for i := range 1000 {
 		k.Fail(fmt.Sprintf("user%d", i))
 		k.Fail(fmt.Sprintf("user%d", i))
@@ -118,13 +99,13 @@ func TestKeyedBounded(t *testing.T) {
 
 // Keys whose bucket has refilled are forgotten at the next sweep.
 func TestKeyedSweepsRefilled(t *testing.T) {
-	c := newClock()
-	k := New(Budget{PerMinute: 60, Burst: 2}, 100, c.now)
+	c := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	k := New(Budget{PerMinute: 60, Burst: 2}, 100, c.Now)
 	k.Fail("alice")
 	k.Fail("alice")
 	k.Fail("bob")
 	k.Fail("carol")
-	c.advance(sweepEvery)
+	c.Advance(sweepEvery)
 	k.Fail("alice") // alice refilled and spent again: kept; bob and carol go
 	if n := k.Len(); n != 1 {
 		t.Fatalf("Len = %d after the sweep, want 1 (alice)", n)

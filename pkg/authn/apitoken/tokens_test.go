@@ -9,6 +9,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
+	"github.com/tollgate/tollgate/pkg/clocktest"
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
@@ -18,7 +19,7 @@ const day = 24 * time.Hour
 type fixture struct {
 	tokens *apitoken.Tokens
 	store  *fakeStore
-	clock  *clock
+	clock  *clocktest.Clock
 }
 
 func newFixture() *fixture {

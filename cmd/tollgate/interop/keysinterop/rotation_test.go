@@ -15,6 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/clocktest"
 )
 
 // TestRotationUnderLoad: two replicas sign tokens without pause while the
@@ -26,7 +27,7 @@ import (
 func TestRotationUnderLoad(t *testing.T) {
 	for _, mode := range []string{"ca", "jwks"} {
 		t.Run(mode, func(t *testing.T) {
-			c := &clock{now: time.Now()}
+			c := clocktest.New(time.Now())
 			replicas, st := newReplicas(t, 2, c, mode == "ca")
 			syncAll(t, replicas)
 			v := newVerifier(t, replicas[0].Holder.Load(), mode == "ca")
@@ -42,7 +43,7 @@ func TestRotationUnderLoad(t *testing.T) {
 			var kept []keptToken // one token per step, re-checked while valid
 			// 150 × 15 s: about 37 fake minutes, four or more rotations.
 			for range 150 {
-				c.advance(15 * time.Second)
+				c.Advance(15 * time.Second)
 				syncAll(t, replicas)
 				ring := replicas[0].Holder.Load()
 				if other := replicas[1].Holder.Load().Active().ID(); other != ring.Active().ID() {
