@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tollgate/tollgate/pkg/audit"
+	"github.com/tollgate/tollgate/pkg/audit/audittest"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/server"
@@ -21,7 +22,7 @@ import (
 // each.
 func TestFailedLoginsAreAggregatedOtherDenialsAreNot(t *testing.T) {
 	e := newEnv(t)
-	log := &auditLog{}
+	log := &audittest.Recorder{}
 	svc := e.grantService(exampleACL(t))
 	svc.Audit = log
 	tokens := &apitoken.Tokens{Store: e.store}
@@ -60,7 +61,7 @@ func TestFailedLoginsAreAggregatedOtherDenialsAreNot(t *testing.T) {
 	}
 
 	var tried []string
-	for _, ev := range log.failedLogins() {
+	for _, ev := range log.FailedLogins() {
 		if ev.ClientIP != "127.0.0.1" {
 			t.Errorf("failed login %+v: client address %q, want 127.0.0.1", ev, ev.ClientIP)
 		}
@@ -70,7 +71,7 @@ func TestFailedLoginsAreAggregatedOtherDenialsAreNot(t *testing.T) {
 		t.Errorf("failed logins under %q, want %q", tried, want)
 	}
 	var rows []string
-	for _, ev := range log.all() {
+	for _, ev := range log.Events() {
 		if ev.Kind != audit.TokenDenied {
 			t.Errorf("unexpected event %+v", ev)
 			continue

@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/audit"
+	"github.com/tollgate/tollgate/pkg/audit/audittest"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/client"
 	"github.com/tollgate/tollgate/pkg/engine"
@@ -34,37 +34,6 @@ const (
 	engineToken    = "/v1/oauth/token"
 )
 
-// auditLog keeps the audit events and the failed logins it is given.
-type auditLog struct {
-	mu     sync.Mutex
-	events []store.AuditEvent
-	failed []store.AuditEvent
-}
-
-func (a *auditLog) Record(ev store.AuditEvent) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.events = append(a.events, ev)
-}
-
-func (a *auditLog) FailedLogin(ev store.AuditEvent) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.failed = append(a.failed, ev)
-}
-
-func (a *auditLog) failedLogins() []store.AuditEvent {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return slices.Clone(a.failed)
-}
-
-func (a *auditLog) all() []store.AuditEvent {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return slices.Clone(a.events)
-}
-
 // engineEnv is a tokenEnv whose server also serves the Engine API, wired as
 // cmd/tollgate wires it; admin is the admin user. Every endpoint's audit
 // events go to audit, and passwordCalls counts what reaches the password
@@ -72,7 +41,7 @@ func (a *auditLog) all() []store.AuditEvent {
 type engineEnv struct {
 	*tokenEnv
 	engineKey     *keys.Key // the HS256 secret, or the registry signing key
-	audit         *auditLog
+	audit         *audittest.Recorder
 	passwordCalls *countingAuthn
 }
 
@@ -90,7 +59,7 @@ type engineOptions struct {
 func newEngineEnv(tb testing.TB, o engineOptions) *engineEnv {
 	tb.Helper()
 	te := newTokenEnv(tb)
-	e := &engineEnv{tokenEnv: te, audit: &auditLog{}, engineKey: te.key, passwordCalls: &countingAuthn{inner: te.auth}}
+	e := &engineEnv{tokenEnv: te, audit: &audittest.Recorder{}, engineKey: te.key, passwordCalls: &countingAuthn{inner: te.auth}}
 	if !o.keysMode {
 		var err error
 		if e.engineKey, err = keys.Generate(keys.Options{Algorithm: "HS256"}); err != nil {
@@ -329,7 +298,7 @@ func TestEngineSeedFlow(t *testing.T) {
 	}
 	wantAccount(t, e.account(t, "/v1/account", bearer(raw)), "alice", "user")
 
-	events := e.audit.all()
+	events := e.audit.Events()
 	if len(events) != 1 || events[0].Kind != audit.TokenIssued || events[0].Subject != "alice" ||
 		events[0].ClientID != "anonymous" || events[0].ClientIP == "" {
 		t.Errorf("audit = %+v, want one token.issued for alice by client anonymous", events)
@@ -341,7 +310,7 @@ func TestEngineConfiguredClient(t *testing.T) {
 	form := engineForm("bob", passwords["bob"])
 	form.Set("client_id", "anchorectl")
 	e.verifyEngine(t, e.issued(t, e.postEngine(t, form)), "bob")
-	if ev := e.audit.all(); len(ev) != 1 || ev[0].ClientID != "anchorectl" {
+	if ev := e.audit.Events(); len(ev) != 1 || ev[0].ClientID != "anchorectl" {
 		t.Errorf("audit = %+v, want client anchorectl", ev)
 	}
 }
@@ -451,7 +420,7 @@ func TestEngineTokenErrors(t *testing.T) {
 			}
 		})
 	}
-	for _, ev := range e.audit.all() {
+	for _, ev := range e.audit.Events() {
 		if ev.Kind == audit.TokenIssued {
 			t.Errorf("a token was issued: %+v", ev)
 		}
@@ -461,7 +430,7 @@ func TestEngineTokenErrors(t *testing.T) {
 	}
 	// Wrong credentials are counted per address and minute instead.
 	var tried []string
-	for _, ev := range e.audit.failedLogins() {
+	for _, ev := range e.audit.FailedLogins() {
 		if ev.ClientIP == "" {
 			t.Errorf("failed login without the client address: %+v", ev)
 		}

@@ -383,7 +383,7 @@ func TestRefusalsAreNotAudited(t *testing.T) {
 				t.Fatalf("first failure: status %d, want a refusal of the credentials", r.status)
 			}
 			// A failed login is counted toward its address's row of the minute.
-			if got := deniedEvents(e.audit.all()) + len(e.audit.failedLogins()); got != 1 {
+			if got := deniedEvents(e.audit.Events()) + len(e.audit.FailedLogins()); got != 1 {
 				t.Fatalf("%d token.denied events and failed logins after one failed authentication, want 1", got)
 			}
 			for range 20 {
@@ -394,7 +394,7 @@ func TestRefusalsAreNotAudited(t *testing.T) {
 					tooManyDocker(t, r, 60)
 				}
 			}
-			if got := len(e.audit.all()) + len(e.audit.failedLogins()); got != 1 {
+			if got := len(e.audit.Events()) + len(e.audit.FailedLogins()); got != 1 {
 				t.Errorf("%d audit events after 20 refusals with 429, want the 1 of the failure before them", got)
 			}
 		})

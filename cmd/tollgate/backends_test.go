@@ -11,36 +11,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/authntest"
 	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/config"
 )
 
-// teamBackend is a test-only user backend: one constructor and one line in
-// userBackends. Its users are in groups, which the ACL matches.
-type teamBackend map[string]string // user -> group
-
-func (b teamBackend) Authenticate(_ context.Context, user string, secret authn.Secret) (authn.Identity, error) {
-	group, ok := b[user]
-	switch {
-	case !ok:
-		return authn.Identity{}, authn.ErrNoSuchUser
-	case secret != "let-me-in":
-		return authn.Identity{}, authn.ErrBadCredentials
-	}
-	return authn.Identity{Kind: authn.KindUser, Name: user, Source: "team", Attrs: &authn.Attributes{Groups: []string{group}}}, nil
-}
-
-func (b teamBackend) Exists(_ context.Context, user string) (bool, error) {
-	_, ok := b[user]
-	return ok, nil
-}
-func (b teamBackend) Epoch(string) string { return "" }
-
 // registerTeam adds the team backend to userBackends for the test.
 func registerTeam(t *testing.T) {
 	userBackends["team"] = func(*config.Config, *slog.Logger) (*backend, error) {
-		team := teamBackend{"carol": "ops"}
+		team := authntest.Static{Source: "team", Users: map[string]authntest.User{"carol": {Password: "let-me-in", Groups: []string{"ops"}}}}
 		return &backend{Authenticator: team, users: team}, nil
 	}
 	t.Cleanup(func() { delete(userBackends, "team") })

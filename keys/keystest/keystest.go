@@ -59,6 +59,16 @@ func RegistryClaims(now time.Time) jwt.MapClaims {
 	}
 }
 
+// Key generates a key of alg (keys.Generate) for one test.
+func Key(t testing.TB, alg string) *keys.Key {
+	t.Helper()
+	k, err := keys.Generate(keys.Options{Algorithm: alg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 // MustSign signs RegistryClaims of now with k.
 func MustSign(t testing.TB, k *keys.Key) string {
 	t.Helper()

@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tollgate/tollgate/keys/keystest"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/client"
 	"github.com/tollgate/tollgate/pkg/engine"
@@ -40,7 +41,7 @@ func TestClientsAuthenticateAndIssue(t *testing.T) {
 		"public": {ID: "public", Audiences: []string{"b"}, Scopes: []string{"read"}},
 	}
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	k := genKey(t, "HS256")
+	k := keystest.Key(t, "HS256")
 	toks := &engine.Tokens{Issuer: "anchore-engine", TTL: time.Hour, Key: k, Now: clock(now)}
 	clients := client.New(st, bcrypt.MinCost)
 	eng := &engine.Service{Tokens: toks, Registered: clients}

@@ -10,9 +10,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/keys/keystest"
 	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/audit"
+	"github.com/tollgate/tollgate/pkg/audit/audittest"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/grant"
@@ -21,15 +22,6 @@ import (
 	"github.com/tollgate/tollgate/pkg/token"
 )
 
-func genKey(t *testing.T, alg string) *keys.Key {
-	t.Helper()
-	k, err := keys.Generate(keys.Options{Algorithm: alg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 func clock(at time.Time) func() time.Time { return func() time.Time { return at } }
 
 func TestMintClaims(t *testing.T) {
@@ -37,7 +29,7 @@ func TestMintClaims(t *testing.T) {
 	whole := now.Truncate(time.Second)
 	for _, alg := range []string{"HS256", "ES256"} {
 		t.Run(alg, func(t *testing.T) {
-			k := genKey(t, alg)
+			k := keystest.Key(t, alg)
 			toks := &engine.Tokens{Issuer: "anchore-engine", Audience: "anchore", TTL: time.Hour, Key: k, Now: clock(now)}
 			tok, err := toks.Mint(authn.Identity{Name: "alice", AccountID: "6c1d2c1e-0000-4000-8000-000000000001"}, nil)
 			if err != nil {
@@ -77,7 +69,7 @@ func TestMintClaims(t *testing.T) {
 
 func TestVerify(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	k := genKey(t, "HS256")
+	k := keystest.Key(t, "HS256")
 	toks := &engine.Tokens{Issuer: "tollgate-engine", TTL: time.Hour, Key: k, Now: clock(now)}
 	bob := authn.Identity{Kind: authn.KindAPIToken, Name: "bob", AccountID: "acct-bob", Role: "read", TokenID: "0123456789abcdef"}
 	good, err := toks.Mint(bob, nil)
@@ -93,7 +85,7 @@ func TestVerify(t *testing.T) {
 		t.Errorf("Mint without an account: err = %v, want ErrNoAccount", err)
 	}
 
-	other := &engine.Tokens{Issuer: "tollgate-engine", TTL: time.Hour, Key: genKey(t, "HS256"), Now: clock(now)}
+	other := &engine.Tokens{Issuer: "tollgate-engine", TTL: time.Hour, Key: keystest.Key(t, "HS256"), Now: clock(now)}
 	foreign, _ := other.Mint(bob, nil)
 	otherIss := &engine.Tokens{Issuer: "someone-else", TTL: time.Hour, Key: k, Now: clock(now)}
 	wrongIss, _ := otherIss.Mint(bob, nil)
@@ -123,11 +115,6 @@ func TestVerify(t *testing.T) {
 		})
 	}
 }
-
-type recorder struct{ events, failed []store.AuditEvent }
-
-func (r *recorder) Record(ev store.AuditEvent)      { r.events = append(r.events, ev) }
-func (r *recorder) FailedLogin(ev store.AuditEvent) { r.failed = append(r.failed, ev) }
 
 // accountsFixture is an accounts.Service over SQLite with users admin
 // (an administrator) and alice.
@@ -162,10 +149,10 @@ func login(t *testing.T, a *accounts.Service, name string) authn.Identity {
 
 func TestServiceIssueAccountsAndAudit(t *testing.T) {
 	ctx := context.Background()
-	rec := &recorder{}
+	rec := &audittest.Recorder{}
 	accts, users := accountsFixture(t, "admin", "alice")
 	s := &engine.Service{
-		Tokens:   &engine.Tokens{Issuer: "e", TTL: time.Minute, Key: genKey(t, "HS256")},
+		Tokens:   &engine.Tokens{Issuer: "e", TTL: time.Minute, Key: keystest.Key(t, "HS256")},
 		Clients:  []string{"anchorectl"},
 		Accounts: accts,
 		Listing:  accts.Store,
@@ -183,8 +170,8 @@ func TestServiceIssueAccountsAndAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := res.Token
-	if len(rec.events) != 1 || rec.events[0].Kind != audit.TokenIssued || rec.events[0].ClientID != "anonymous" || rec.events[0].Subject != "alice" {
-		t.Errorf("audit = %+v, want one token.issued for alice by anonymous", rec.events)
+	if len(rec.Events()) != 1 || rec.Events()[0].Kind != audit.TokenIssued || rec.Events()[0].ClientID != "anonymous" || rec.Events()[0].Subject != "alice" {
+		t.Errorf("audit = %+v, want one token.issued for alice by anonymous", rec.Events())
 	}
 	if id, err := s.Verify(ctx, tok.Raw); err != nil || id.Name != "alice" || id.AccountID != alice.AccountID {
 		t.Errorf("Verify = %+v, %v", id, err)
@@ -234,7 +221,7 @@ func TestVerifyFollowsTheAccount(t *testing.T) {
 	accts, _ := accountsFixture(t, "alice")
 	now := time.Now()
 	checker := &tokenChecker{}
-	s := &engine.Service{Tokens: &engine.Tokens{Issuer: "e", TTL: time.Hour, Key: genKey(t, "HS256"), Now: func() time.Time { return now }},
+	s := &engine.Service{Tokens: &engine.Tokens{Issuer: "e", TTL: time.Hour, Key: keystest.Key(t, "HS256"), Now: func() time.Time { return now }},
 		Accounts: accts, APITokens: checker}
 	alice := login(t, accts, "alice")
 	mint := func(id authn.Identity) string {

@@ -8,27 +8,12 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/authntest"
 	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/scope"
 	"github.com/tollgate/tollgate/pkg/token"
 )
-
-// teamBackend is a test-only authenticator backend: one package (here one
-// type) with a constructor, vouching for users with groups.
-type teamBackend map[string]string // user -> group
-
-func (b teamBackend) Authenticate(_ context.Context, user string, secret authn.Secret) (authn.Identity, error) {
-	group, ok := b[user]
-	switch {
-	case !ok:
-		return authn.Identity{}, authn.ErrNoSuchUser
-	case secret != "let-me-in":
-		return authn.Identity{}, authn.ErrBadCredentials
-	}
-	return authn.Identity{Kind: authn.KindUser, Name: user, Source: "team", AccountID: "id-" + user,
-		Attrs: &authn.Attributes{Groups: []string{group}}}, nil
-}
 
 // deviceGrant is a test-only grant type: one Handler.
 type deviceGrant struct{ users authn.Authenticator }
@@ -49,7 +34,8 @@ func (s *claimsSigner) Sign(c jwt.Claims) (string, error) { s.claims = c; return
 func TestAddingAGrantAndABackend(t *testing.T) {
 	signer := &claimsSigner{}
 	svc := &grant.Service{Authz: allowAll{}, Minter: &token.Minter{Issuer: "tollgate", TTL: time.Minute, Signer: signer}}
-	users := authn.Chain{teamBackend{"carol": "ops"}} // the backend: one line
+	users := authn.Chain{authntest.Static{Source: "team", Users: map[string]authntest.User{ // the backend: one line
+		"carol": {Password: "let-me-in", Groups: []string{"ops"}}}}}
 	p := &grant.Pipeline{Service: svc, Grants: grant.Table{
 		{Type: "urn:example:device", Auth: grant.PublicAuth, Handler: deviceGrant{users}}, // the grant: one line
 	}}

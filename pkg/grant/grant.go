@@ -345,14 +345,7 @@ func ruleDetail(req Request, rules []int) string {
 			if k > 0 {
 				b.WriteByte(' ')
 			}
-			b.WriteString(sc.Type)
-			if sc.Class != "" {
-				b.WriteByte('(')
-				b.WriteString(sc.Class)
-				b.WriteByte(')')
-			}
-			b.WriteByte(':')
-			b.WriteString(sc.Name)
+			sc.WriteResource(&b)
 			b.WriteByte(':')
 			b.Write(strconv.AppendInt(num[:0], int64(rules[k]), 10))
 		}

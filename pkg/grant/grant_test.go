@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/audit"
+	"github.com/tollgate/tollgate/pkg/audit/audittest"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/config"
@@ -395,28 +396,9 @@ func TestIssueMintErrorPropagates(t *testing.T) {
 	}
 }
 
-// events collects audit events and failed logins.
-type events struct {
-	mu     sync.Mutex
-	got    []store.AuditEvent
-	failed []store.AuditEvent
-}
-
-func (e *events) Record(ev store.AuditEvent) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.got = append(e.got, ev)
-}
-
-func (e *events) FailedLogin(ev store.AuditEvent) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.failed = append(e.failed, ev)
-}
-
 func TestIssueAndDeniedAreAudited(t *testing.T) {
 	f := newFixture(t)
-	rec := &events{}
+	rec := &audittest.Recorder{}
 	f.svc.Audit = rec
 	req := grant.Request{
 		Identity: alice,
@@ -437,12 +419,12 @@ func TestIssueAndDeniedAreAudited(t *testing.T) {
 			Detail: "rules=repository:alice/app:1 repository:bob/x:-1"},
 		{Kind: audit.TokenDenied, Subject: "bob", Service: "registry.local", Detail: "account is disabled"},
 	}
-	if !reflect.DeepEqual(rec.got, want) {
-		t.Errorf("audit events:\n got %+v\nwant %+v", rec.got, want)
+	if !reflect.DeepEqual(rec.Events(), want) {
+		t.Errorf("audit events:\n got %+v\nwant %+v", rec.Events(), want)
 	}
 	// A failed login is handed over for aggregation: who tried, from where.
-	if wantFailed := []store.AuditEvent{{Subject: "mallory", ClientIP: "192.0.2.9"}}; !reflect.DeepEqual(rec.failed, wantFailed) {
-		t.Errorf("failed logins:\n got %+v\nwant %+v", rec.failed, wantFailed)
+	if wantFailed := []store.AuditEvent{{Subject: "mallory", ClientIP: "192.0.2.9"}}; !reflect.DeepEqual(rec.FailedLogins(), wantFailed) {
+		t.Errorf("failed logins:\n got %+v\nwant %+v", rec.FailedLogins(), wantFailed)
 	}
 }
 
@@ -471,7 +453,7 @@ func TestIssueAuditNamesDecidingRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			rec := &events{}
+			rec := &audittest.Recorder{}
 			f.svc.Audit = rec
 			res, err := f.svc.Issue(context.Background(), grant.Request{
 				Identity: tt.id, Service: "registry.local", Scopes: mustParse(t, tt.scopes...),
@@ -479,10 +461,10 @@ func TestIssueAuditNamesDecidingRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(rec.got) != 1 || rec.got[0].Kind != audit.TokenIssued {
-				t.Fatalf("audit events = %+v, want one %s", rec.got, audit.TokenIssued)
+			if len(rec.Events()) != 1 || rec.Events()[0].Kind != audit.TokenIssued {
+				t.Fatalf("audit events = %+v, want one %s", rec.Events(), audit.TokenIssued)
 			}
-			if got := rec.got[0].Detail; got != tt.wantDetail {
+			if got := rec.Events()[0].Detail; got != tt.wantDetail {
 				t.Errorf("Detail = %q, want %q", got, tt.wantDetail)
 			}
 			if !reflect.DeepEqual(res.Rules, tt.wantRules) {

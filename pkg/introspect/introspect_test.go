@@ -10,6 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/keys/keystest"
 	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
@@ -21,15 +22,6 @@ import (
 	"github.com/tollgate/tollgate/pkg/store/sqlite"
 	"github.com/tollgate/tollgate/pkg/token"
 )
-
-func genKey(t *testing.T, alg string) *keys.Key {
-	t.Helper()
-	k, err := keys.Generate(keys.Options{Algorithm: alg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 func lookup(k *keys.Key) introspect.KeyLookup {
 	return func(kid string) (string, any, bool) {
@@ -43,7 +35,7 @@ func lookup(k *keys.Key) introspect.KeyLookup {
 func TestRegistryTokens(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
-	k := genKey(t, "ES256")
+	k := keystest.Key(t, "ES256")
 	s := &introspect.Service{Registry: lookup(k), Issuer: "tollgate"}
 	mint := func(m *token.Minter) string {
 		t.Helper()
@@ -64,7 +56,7 @@ func TestRegistryTokens(t *testing.T) {
 		t.Fatalf("Introspect = %+v (scope %v), %v", res, res.Scope, err)
 	}
 	for name, raw := range map[string]string{
-		"another key":    mint(&token.Minter{Issuer: "tollgate", TTL: time.Minute, Signer: genKey(t, "ES256")}),
+		"another key":    mint(&token.Minter{Issuer: "tollgate", TTL: time.Minute, Signer: keystest.Key(t, "ES256")}),
 		"another issuer": mint(&token.Minter{Issuer: "someone", TTL: time.Minute, Signer: k}),
 		"expired":        mint(&token.Minter{Issuer: "tollgate", TTL: time.Minute, Signer: k, Now: func() time.Time { return now.Add(-time.Hour) }}),
 	} {
@@ -208,7 +200,7 @@ func TestRevokeByAdminAndAccountEnd(t *testing.T) {
 func TestRegistryTokenOfAnEarlierAccount(t *testing.T) {
 	ctx := context.Background()
 	c := newCredentials(t)
-	k := genKey(t, "ES256")
+	k := keystest.Key(t, "ES256")
 	c.s.Registry, c.s.Issuer = lookup(k), "tollgate"
 	mint := func(at time.Time) string {
 		t.Helper()
@@ -247,7 +239,7 @@ func TestRegistryTokenOfAnEarlierAccount(t *testing.T) {
 func TestEngineTokenWithoutUsername(t *testing.T) {
 	ctx := context.Background()
 	c := newCredentials(t)
-	k := genKey(t, "ES256")
+	k := keystest.Key(t, "ES256")
 	tokens := &engine.Tokens{Issuer: "tollgate-engine", TTL: time.Hour, Key: k}
 	c.s.Engine = &engine.Service{Tokens: tokens, Accounts: c.accounts}
 	now := time.Now().Truncate(time.Second)
@@ -279,7 +271,7 @@ func TestEngineTokenWithoutUsername(t *testing.T) {
 func TestRegistryTokenMintedInTheSecondOfARevocation(t *testing.T) {
 	ctx := context.Background()
 	c := newCredentials(t)
-	k := genKey(t, "ES256")
+	k := keystest.Key(t, "ES256")
 	c.s.Registry = lookup(k)
 	second := time.Now().Truncate(time.Second)
 	c.accounts.Now = func() time.Time { return second.Add(100 * time.Millisecond) }
@@ -316,9 +308,9 @@ func TestRegistryTokenMintedInTheSecondOfARevocation(t *testing.T) {
 func TestDisabledAccountTokensInactive(t *testing.T) {
 	ctx := context.Background()
 	c := newCredentials(t)
-	k := genKey(t, "ES256")
+	k := keystest.Key(t, "ES256")
 	c.s.Registry = lookup(k)
-	engTokens := &engine.Tokens{Issuer: "tollgate-engine", TTL: time.Hour, Key: genKey(t, "ES256")}
+	engTokens := &engine.Tokens{Issuer: "tollgate-engine", TTL: time.Hour, Key: keystest.Key(t, "ES256")}
 	c.s.Engine = &engine.Service{Tokens: engTokens, Accounts: c.accounts, Refresh: &refresh.Families{Store: c.st, TTL: time.Hour}}
 	reg, err := (&token.Minter{Issuer: "tollgate", TTL: time.Minute, Signer: k}).Mint(token.Grant{Subject: "alice", Audience: []string{"registry.local"}})
 	if err != nil {

@@ -100,6 +100,15 @@ func ParseAll(params []string) ([]Scope, error) {
 func (s Scope) String() string {
 	var b strings.Builder
 	b.Grow(len(s.Type) + len(s.Class) + len(s.Name) + 8*len(s.Actions) + 4)
+	s.WriteResource(&b)
+	b.WriteByte(':')
+	b.WriteString(strings.Join(s.Actions, ","))
+	return b.String()
+}
+
+// WriteResource writes the resource s names, "type(class):name" (the
+// canonical form without the actions), to b.
+func (s Scope) WriteResource(b *strings.Builder) {
 	b.WriteString(s.Type)
 	if s.Class != "" {
 		b.WriteByte('(')
@@ -108,9 +117,6 @@ func (s Scope) String() string {
 	}
 	b.WriteByte(':')
 	b.WriteString(s.Name)
-	b.WriteByte(':')
-	b.WriteString(strings.Join(s.Actions, ","))
-	return b.String()
 }
 
 // Has reports whether s lists action or the wildcard "*".
