@@ -26,6 +26,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/keys/keystest"
 )
 
 // The kid of a generated key is its RFC 7638 thumbprint, and EC keys have
@@ -38,10 +39,7 @@ func TestGenerateKidIsThumbprint(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			t.Parallel()
 			for range n {
-				k, err := keys.Generate(keys.Options{Algorithm: alg})
-				if err != nil {
-					t.Fatal(err)
-				}
+				k := keystest.Key(t, alg)
 				want, err := keys.Thumbprint(k.Public())
 				if err != nil {
 					t.Fatal(err)

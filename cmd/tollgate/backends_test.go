@@ -50,7 +50,7 @@ func TestUserBackendsFromConfig(t *testing.T) {
 		t.Errorf("carol of ops got access %v, want ops/app pull,push by the group rule", claims["access"])
 	}
 	id, _ := claims["tollgate"].(map[string]any)
-	if id["source"] != "team" || id["kind"] != "user" || !strings.Contains(strings.Join(toStrings(id["groups"]), ","), "ops") {
+	if id["source"] != "team" || id["kind"] != "user" || !strings.Contains(strings.Join(anyStrings(id["groups"]), ","), "ops") {
 		t.Errorf("identity claim %v, want carol from team in ops", id)
 	}
 	// A user the first backend does not know falls through to htpasswd.
@@ -114,14 +114,4 @@ func getClaims(t *testing.T, base, service, user, pass, scope string) map[string
 		t.Fatal(err)
 	}
 	return claims
-}
-
-func toStrings(v any) []string {
-	list, _ := v.([]any)
-	out := make([]string, 0, len(list))
-	for _, x := range list {
-		s, _ := x.(string)
-		out = append(out, s)
-	}
-	return out
 }

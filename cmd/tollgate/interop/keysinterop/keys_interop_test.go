@@ -19,6 +19,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/keys/keystest"
 )
 
 var joseAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.EdDSA, jose.HS256}
@@ -31,10 +32,7 @@ func TestDistributionThumbprintMatchesGeneratedKid(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			t.Parallel()
 			for range n {
-				k, err := keys.Generate(keys.Options{Algorithm: alg})
-				if err != nil {
-					t.Fatal(err)
-				}
+				k := keystest.Key(t, alg)
 				ours, err := keys.Thumbprint(k.Public())
 				if err != nil {
 					t.Fatal(err)
@@ -62,7 +60,7 @@ func joseThumbprint(t *testing.T, pub crypto.PublicKey) string {
 // For an EC key with a short coordinate, distribution's thumbprint is not RFC
 // 7638's (go-jose's); ours is RFC 7638's.
 func TestDistributionThumbprintDropsLeadingZeros(t *testing.T) {
-	priv := shortCoordinateKey(t)
+	priv := keystest.ShortCoordinateKey(t)
 	ours, err := keys.Thumbprint(&priv.PublicKey)
 	if err != nil {
 		t.Fatal(err)
@@ -74,10 +72,10 @@ func TestDistributionThumbprintDropsLeadingZeros(t *testing.T) {
 	if jose := joseThumbprint(t, &priv.PublicKey); ours != jose {
 		t.Fatalf("Thumbprint %q, go-jose (RFC 7638) %q", ours, jose)
 	}
-	if dist != unpaddedThumbprint(&priv.PublicKey) {
+	if dist != keystest.UnpaddedThumbprint(&priv.PublicKey) {
 		t.Fatal("distribution no longer drops leading zeros; update INTEROP.md and ThumbprintMismatch")
 	}
-	path := writePKCS8(t, t.TempDir(), "short.pem", priv)
+	path := keystest.WritePKCS8(t, t.TempDir(), "short.pem", priv)
 	k, err := keys.Load(path, "", keys.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -90,19 +88,19 @@ func TestDistributionThumbprintDropsLeadingZeros(t *testing.T) {
 // token.Verify accepts our tokens by x5c against a root pool, and by kid
 // against trusted keys when there is no certificate at all.
 func TestDistributionVerify(t *testing.T) {
-	for _, alg := range asymmetricAlgorithms {
+	for _, alg := range keystest.AsymmetricAlgorithms {
 		t.Run(alg, func(t *testing.T) {
 			t.Parallel()
-			withCert, keyPath, _ := writeDev(t, alg)
+			withCert, keyPath, _ := keystest.WriteDev(t, alg)
 			roots := x509.NewCertPool()
 			roots.AddCert(withCert.Chain()[0])
-			verify(t, mustSign(t, withCert), token.VerifyOptions{Roots: roots})
+			verify(t, keystest.MustSign(t, withCert), token.VerifyOptions{Roots: roots})
 
 			bare, err := keys.Load(keyPath, "", keys.Options{Algorithm: alg})
 			if err != nil {
 				t.Fatal(err)
 			}
-			verify(t, mustSign(t, bare), token.VerifyOptions{
+			verify(t, keystest.MustSign(t, bare), token.VerifyOptions{
 				TrustedKeys: map[string]crypto.PublicKey{bare.ID(): bare.Public()},
 			})
 		})
@@ -112,7 +110,7 @@ func TestDistributionVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		verify(t, mustSign(t, k), token.VerifyOptions{
+		verify(t, keystest.MustSign(t, k), token.VerifyOptions{
 			TrustedKeys: map[string]crypto.PublicKey{k.ID(): k.VerificationKey()},
 		})
 	})
@@ -124,8 +122,8 @@ func verify(t *testing.T, raw string, opts token.VerifyOptions) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.TrustedIssuers = []string{testIssuer}
-	opts.AcceptedAudiences = []string{testService}
+	opts.TrustedIssuers = []string{keystest.Issuer}
+	opts.AcceptedAudiences = []string{keystest.Service}
 	claims, err := parsed.Verify(opts)
 	if err != nil {
 		t.Fatalf("distribution rejects the token: %v", err)
@@ -138,17 +136,17 @@ func verify(t *testing.T, raw string, opts token.VerifyOptions) {
 // The registry's token access controller, configured from files as a real
 // registry is: which of our tokens does it accept?
 func TestDistributionAccessController(t *testing.T) {
-	es256, es256Key, es256Cert := writeDev(t, "ES256")
+	es256, es256Key, es256Cert := keystest.WriteDev(t, "ES256")
 	es256Bare := mustLoad(t, es256Key, "", keys.Options{})
-	eddsa, eddsaKey, eddsaCert := writeDev(t, "EdDSA")
+	eddsa, eddsaKey, eddsaCert := keystest.WriteDev(t, "EdDSA")
 	eddsaBare := mustLoad(t, eddsaKey, "", keys.Options{Algorithm: "EdDSA"})
 	libtrust := mustLoad(t, es256Key, es256Cert, keys.Options{KidFormat: keys.KidLibtrust})
 	libtrustBare := mustLoad(t, es256Key, "", keys.Options{KidFormat: keys.KidLibtrust})
 
 	dir := t.TempDir()
-	short := shortCoordinateKey(t)
-	shortKey := writePKCS8(t, dir, "short.pem", short)
-	_, shortCert := certificateFor(t, dir, "short.crt", short, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	short := keystest.ShortCoordinateKey(t)
+	shortKey := keystest.WritePKCS8(t, dir, "short.pem", short)
+	_, shortCert := keystest.CertificateFor(t, dir, "short.crt", short, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	shortWithCert := mustLoad(t, shortKey, shortCert, keys.Options{})
 	shortBare := mustLoad(t, shortKey, "", keys.Options{})
 	hmac, err := keys.Generate(keys.Options{Algorithm: "HS256"})
@@ -180,7 +178,7 @@ func TestDistributionAccessController(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ac := accessController(t, tt.rootBundle, tt.jwks)
-			err := authorize(ac, mustSign(t, tt.key))
+			err := authorize(ac, keystest.MustSign(t, tt.key))
 			if tt.wantOK && err != nil {
 				t.Fatalf("registry rejects the token: %v", err)
 			}
@@ -209,8 +207,8 @@ func accessController(t *testing.T, rootBundle string, jwks []*keys.Key) auth.Ac
 	t.Helper()
 	options := map[string]any{
 		"realm":   "https://auth.test/token",
-		"issuer":  testIssuer,
-		"service": testService,
+		"issuer":  keystest.Issuer,
+		"service": keystest.Service,
 	}
 	if rootBundle != "" {
 		options["rootcertbundle"] = rootBundle
@@ -235,7 +233,7 @@ func writeJWKS(t *testing.T, ks []*keys.Key) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return writeFile(t, t.TempDir(), "jwks.json", data, 0o644)
+	return keystest.WriteFile(t, t.TempDir(), "jwks.json", data, 0o644)
 }
 
 func authorize(ac auth.AccessController, raw string) error {

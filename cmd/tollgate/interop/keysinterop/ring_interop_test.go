@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/keys/keystest"
 )
 
 // registryFromFiles builds distribution's token access controller from a
@@ -24,8 +25,8 @@ func registryFromFiles(t *testing.T, rootBundle, jwks string) auth.AccessControl
 	t.Helper()
 	options := map[string]any{
 		"realm":   "https://auth.test/token",
-		"issuer":  testIssuer,
-		"service": testService,
+		"issuer":  keystest.Issuer,
+		"service": keystest.Service,
 	}
 	if rootBundle != "" {
 		options["rootcertbundle"] = rootBundle
@@ -53,19 +54,19 @@ func TestCARotationsVerifyWithBundleOnly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bundle := writeFile(t, t.TempDir(), "ca.pem", ca.BundlePEM(), 0o644)
+			bundle := keystest.WriteFile(t, t.TempDir(), "ca.pem", ca.BundlePEM(), 0o644)
 			registry := registryFromFiles(t, bundle, "")
 			roots := x509.NewCertPool()
 			if !roots.AppendCertsFromPEM(ca.BundlePEM()) {
 				t.Fatal("BundlePEM is not PEM certificates")
 			}
 
-			r := newRing(t, now, policy, ca)
+			r := keystest.NewRing(t, now, policy, ca)
 			tokens := []string{mustSignRing(t, r)}
 			kids := map[string]bool{r.Active().ID(): true}
 			for i := 1; i <= 3; i++ {
 				at := now.Add(time.Duration(i) * time.Minute)
-				r = rotate(t, r, at, policy).Advance(at, policy) // Prepublish 0: active at once
+				r = keystest.Rotate(t, r, at, policy).Advance(at, policy) // Prepublish 0: active at once
 				if kids[r.Active().ID()] {
 					t.Fatalf("rotation %d did not change the active key", i)
 				}
@@ -84,7 +85,7 @@ func TestCARotationsVerifyWithBundleOnly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			stranger := newRing(t, now, policy, other)
+			stranger := keystest.NewRing(t, now, policy, other)
 			if err := authorize(registry, mustSignRing(t, stranger)); err == nil {
 				t.Fatal("registry accepts a key certified by another CA")
 			}
@@ -95,12 +96,12 @@ func TestCARotationsVerifyWithBundleOnly(t *testing.T) {
 // Without a CA, a registry configured with the ring's JWKS after a rotation
 // was pre-published accepts tokens of both the old and the new key.
 func TestJWKSVerifyWithoutCA(t *testing.T) {
-	p := testPolicy
+	p := keystest.Policy
 	now := time.Now()
-	r0 := newRing(t, now, p, nil)
+	r0 := keystest.NewRing(t, now, p, nil)
 	old := mustSignRing(t, r0)
-	r1 := rotate(t, r0, now, p)
-	jwksPath := writeFile(t, t.TempDir(), "jwks.json", r1.JWKS(), 0o644)
+	r1 := keystest.Rotate(t, r0, now, p)
+	jwksPath := keystest.WriteFile(t, t.TempDir(), "jwks.json", r1.JWKS(), 0o644)
 	registry := registryFromFiles(t, "", jwksPath)
 	r2 := r1.Advance(now.Add(p.Prepublish), p)
 	if r2.Active() == r0.Active() {
@@ -123,7 +124,7 @@ func TestJWKSVerifyWithoutCA(t *testing.T) {
 		verify(t, raw, token.VerifyOptions{TrustedKeys: trusted})
 	}
 	// Negative control: a key that was never published.
-	stranger := newRing(t, now, p, nil)
+	stranger := keystest.NewRing(t, now, p, nil)
 	if err := authorize(registry, mustSignRing(t, stranger)); err == nil {
 		t.Fatal("registry accepts an unpublished key")
 	}
@@ -131,7 +132,7 @@ func TestJWKSVerifyWithoutCA(t *testing.T) {
 
 func mustSignRing(t *testing.T, r *keys.Ring) string {
 	t.Helper()
-	raw, err := r.Sign(registryClaims(time.Now()))
+	raw, err := r.Sign(keystest.RegistryClaims(time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/keys/keystest"
 	"github.com/tollgate/tollgate/pkg/clocktest"
 )
 
@@ -28,8 +29,8 @@ func TestRotationUnderLoad(t *testing.T) {
 	for _, mode := range []string{"ca", "jwks"} {
 		t.Run(mode, func(t *testing.T) {
 			c := clocktest.New(time.Now())
-			replicas, st := newReplicas(t, 2, c, mode == "ca")
-			syncAll(t, replicas)
+			replicas, st := keystest.NewReplicas(t, 2, c, mode == "ca")
+			keystest.SyncAll(t, replicas)
 			v := newVerifier(t, replicas[0].Holder.Load(), mode == "ca")
 
 			ctx, stop := context.WithCancel(context.Background())
@@ -44,7 +45,7 @@ func TestRotationUnderLoad(t *testing.T) {
 			// 150 × 15 s: about 37 fake minutes, four or more rotations.
 			for range 150 {
 				c.Advance(15 * time.Second)
-				syncAll(t, replicas)
+				keystest.SyncAll(t, replicas)
 				ring := replicas[0].Holder.Load()
 				if other := replicas[1].Holder.Load().Active().ID(); other != ring.Active().ID() {
 					t.Fatalf("replicas disagree on the active key: %s vs %s", ring.Active().ID(), other)
@@ -81,7 +82,7 @@ type load struct {
 func (l *load) run(ctx context.Context, h *keys.Holder, v *verifier) {
 	for ctx.Err() == nil {
 		// Real-time claims: the registry checks exp against its own clock.
-		raw, err := h.Sign(registryClaims(time.Now()))
+		raw, err := h.Sign(keystest.RegistryClaims(time.Now()))
 		if err != nil {
 			l.signFailures.Add(1)
 			continue
@@ -130,11 +131,11 @@ func recheck(t *testing.T, v *verifier, now time.Time, kept []keptToken) []keptT
 	t.Helper()
 	live := kept[:0]
 	for _, k := range kept {
-		if now.Sub(k.signed) >= syncPolicy.MaxTokenLifetime {
+		if now.Sub(k.signed) >= keystest.SyncPolicy.MaxTokenLifetime {
 			continue
 		}
 		if err := v.verify(k.raw); err != nil {
-			t.Fatalf("a token signed %s ago (lifetime %s) is refused: %v", now.Sub(k.signed), syncPolicy.MaxTokenLifetime, err)
+			t.Fatalf("a token signed %s ago (lifetime %s) is refused: %v", now.Sub(k.signed), keystest.SyncPolicy.MaxTokenLifetime, err)
 		}
 		live = append(live, k)
 	}
@@ -186,7 +187,7 @@ func (v *verifier) verify(raw string) error {
 		return err
 	}
 	v.mu.Lock()
-	opts := token.VerifyOptions{TrustedIssuers: []string{testIssuer}, AcceptedAudiences: []string{testService},
+	opts := token.VerifyOptions{TrustedIssuers: []string{keystest.Issuer}, AcceptedAudiences: []string{keystest.Service},
 		Roots: v.roots, TrustedKeys: v.trusted}
 	v.mu.Unlock()
 	if opts.Roots == nil {
