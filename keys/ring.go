@@ -379,6 +379,15 @@ func (h *Holder) Sign(claims jwt.Claims) (string, error) {
 	return r.Sign(claims)
 }
 
+// ID is the kid of the active key ("" without a ring): what a token
+// signed now names.
+func (h *Holder) ID() string {
+	if r := h.Load(); r != nil {
+		return r.Active().ID()
+	}
+	return ""
+}
+
 // Algorithm is the algorithm of the active key (every key of a ring uses
 // the policy's algorithm), so a Holder can stand where one key is expected.
 func (h *Holder) Algorithm() string {

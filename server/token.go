@@ -191,6 +191,5 @@ func isBearer(r *http.Request) bool {
 	return strings.EqualFold(scheme, "Bearer")
 }
 
-func expiresIn(res grant.Result) int64 {
-	return int64(res.Token.ExpiresAt.Sub(res.Token.IssuedAt) / time.Second)
-}
+// expiresIn is the token's expires_in in whole seconds: what it has left.
+func expiresIn(res grant.Result) int64 { return int64(res.ExpiresIn / time.Second) }

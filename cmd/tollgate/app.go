@@ -54,6 +54,7 @@ type app struct {
 	store    store.Store
 	tokens   *apitoken.Tokens // API tokens; their last-used times are flushed on Close
 	backends backends         // the user backends (users.backends)
+	reuse    *grant.Reuse     // tokens kept for reuse (token.reuse_window); nil: off
 	users    accounts.Users   // their users, as the accounts service sees them
 	accounts *accounts.Service
 	cancel   context.CancelFunc
@@ -65,6 +66,7 @@ type parts struct {
 	acl       *authz.Holder
 	proxies   []netip.Prefix
 	backends  backends
+	reuse     *grant.Reuse
 	store     store.Store
 	signing   *signing
 	engineKey engine.Key // nil when the Engine API is off
@@ -115,6 +117,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	m.ConfigReloaded(true) // loaded and applied at start
 	p.store = m.InstrumentStore(p.store)
 	p.backends.observe(m)
+	p.reuse = grant.NewReuse(cfg.Token.ReuseWindow, cfg.Token.ReuseSize)
 	// The background work (the audit writer above all) stops in Close,
 	// after the server has let its last requests finish, not when ctx ends
 	// (a signal): those requests are still audited.
@@ -123,7 +126,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	// use the store as it is; everything else, on the request path, with
 	// every call bounded.
 	a := &app{cfg: cfg, acl: p.acl, metrics: m, signing: p.signing, store: p.store, cancel: cancel,
-		backends: p.backends, users: p.backends.directory()}
+		backends: p.backends, users: p.backends.directory(), reuse: p.reuse}
 	recorder := newRecorder(cfg.Audit, p.store, logger)
 	m.ObserveAudit(recorder)
 	p.store = store.WithTimeout(p.store, storeCallTimeout)
@@ -131,6 +134,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	auth.Observe = m.CredentialCache
 	a.accounts = newAccounts(cfg, p, recorder, logger)
 	a.tokens = newAPITokens(cfg, p.store, a.accounts, recorder, logger)
+	a.tokens.Revoked = p.reuse.Clear
 	a.start(ctx, cfg, m, recorder, logger)
 	a.handler = server.New(serverOptions(cfg, p, m, auth, a.tokens, a.accounts, recorder, logger))
 	return a, nil
@@ -148,7 +152,7 @@ func newRecorder(c config.Audit, st store.Audit, logger *slog.Logger) *audit.Rec
 // backends tell it when users come, go or change their password.
 func newAccounts(cfg *config.Config, p *parts, recorder *audit.Recorder, logger *slog.Logger) *accounts.Service {
 	return &accounts.Service{Store: p.store, Users: p.backends.directory(), Admins: cfg.Users.Admins, Audit: recorder,
-		Logger: logger, CacheTTL: cfg.Users.AccountCacheTTL, FileVersion: p.backends.version()}
+		Logger: logger, CacheTTL: cfg.Users.AccountCacheTTL, FileVersion: p.backends.version(), Changed: p.reuse.Clear}
 }
 
 // fileTime is path's modification time, or the zero time.
@@ -162,7 +166,10 @@ func fileTime(path string) time.Time {
 // start runs the background work until ctx ends; Close waits for it.
 func (a *app) start(ctx context.Context, cfg *config.Config, m *metrics.Metrics, recorder *audit.Recorder, logger *slog.Logger) {
 	a.wg.Go(func() {
-		a.signing.run(ctx, cfg.Keys.Ring.SyncEvery, func() { m.SetSigningKey(signingKeyInfo(a.signing, "")) })
+		a.signing.run(ctx, cfg.Keys.Ring.SyncEvery, func() {
+			a.reuse.Clear() // a new active key: tokens of the old one are not reused
+			m.SetSigningKey(signingKeyInfo(a.signing, ""))
+		})
 	})
 	a.backends.start(ctx, a)
 	a.wg.Go(func() { purge(ctx, a.store, cfg.Audit.Retention, logger) })
@@ -200,6 +207,7 @@ func serverOptions(cfg *config.Config, p *parts, m *metrics.Metrics, auth *authn
 		Refresh:  &refresh.Tokens{Store: p.store, TTL: cfg.Token.RefreshExpiration},
 		Accounts: accts,
 		Services: cfg.Token.Services,
+		Reuse:    p.reuse,
 	}
 	eng := engineService(cfg, p.engineKey, accts, tokens, recorder, p.store)
 	// API tokens first: they are never cached (a revocation applies at

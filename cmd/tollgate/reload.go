@@ -35,6 +35,7 @@ func (a *app) reloadConfig(logger *slog.Logger) {
 		return
 	}
 	a.acl.Store(acl)
+	a.reuse.Clear() // grants decided by the old ACL are not reused
 	a.metrics.ConfigReloaded(true)
 	logger.Info("acl reloaded", "rules", len(cfg.ACL), "config", src.String())
 	if changed := needRestart(a.cfg, cfg); len(changed) > 0 {

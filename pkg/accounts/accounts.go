@@ -49,6 +49,10 @@ type Service struct {
 	// is replaced by the last account read.
 	CacheTTL time.Duration
 	Now      func() time.Time
+	// Changed, when set, is called after every change this service makes
+	// to an account (added, disabled, enabled, tokens revoked, password
+	// changed, removed): what remembers grants (token reuse) forgets them.
+	Changed func()
 
 	mu      sync.Mutex
 	cache   map[string]cachedAccount

@@ -182,9 +182,13 @@ func (s *Service) existing(ctx context.Context, name string) (store.Account, err
 	return acct, err
 }
 
-// record audits a change to user's account made by actor. The change is
-// committed already, so a failed write is logged, never undone.
+// record tells Changed and audits a change to user's account made by
+// actor. The change is committed already, so a failed write is logged,
+// never undone.
 func (s *Service) record(ctx context.Context, kind, actor, user, detail string) {
+	if s.Changed != nil {
+		s.Changed()
+	}
 	if s.Audit == nil {
 		return
 	}

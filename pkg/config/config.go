@@ -125,6 +125,12 @@ type Token struct {
 	Expiration        time.Duration `mapstructure:"expiration"`
 	Services          []string      `mapstructure:"services"`
 	RefreshExpiration time.Duration `mapstructure:"refresh_expiration"`
+	// ReuseWindow, when set, answers an identical grant (same subject,
+	// audience, granted access and signing key) within it with the token
+	// already minted; at most a tenth of Expiration. 0 turns it off.
+	ReuseWindow time.Duration `mapstructure:"reuse_window"`
+	// ReuseSize bounds how many tokens are kept for reuse (LRU).
+	ReuseSize int `mapstructure:"reuse_size"`
 }
 
 // Keys names the signing key.
@@ -200,6 +206,8 @@ var defaults = map[string]any{
 	"token.expiration":         "5m",
 	"token.services":           []string{},
 	"token.refresh_expiration": "720h",
+	"token.reuse_window":       "0s",
+	"token.reuse_size":         10000,
 	"keys.algorithm":           "ES256",
 	"keys.private_key":         "./data/keys/signing.pem",
 	"keys.certificate":         "",

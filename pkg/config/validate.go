@@ -204,6 +204,9 @@ func (c *Config) validateLimits(p *problems) {
 	}
 }
 
+// maxReuseSize bounds token.reuse_size: a kept token is about 1 KiB.
+const maxReuseSize = 1_000_000
+
 func (c *Config) validateToken(p *problems) {
 	t := c.Token
 	if t.Issuer == "" {
@@ -214,6 +217,12 @@ func (c *Config) validateToken(p *problems) {
 	}
 	if t.RefreshExpiration <= 0 {
 		p.add("token.refresh_expiration: %s must be positive", t.RefreshExpiration)
+	}
+	if t.ReuseWindow < 0 || (t.Expiration > 0 && t.ReuseWindow > t.Expiration/10) {
+		p.add("token.reuse_window: %s must be between 0 (off) and a tenth of token.expiration (%s)", t.ReuseWindow, t.Expiration/10)
+	}
+	if t.ReuseWindow > 0 && (t.ReuseSize < 1 || t.ReuseSize > maxReuseSize) {
+		p.add("token.reuse_size: %d must be between 1 and %d", t.ReuseSize, maxReuseSize)
 	}
 	for i, s := range t.Services {
 		if strings.TrimSpace(s) == "" {

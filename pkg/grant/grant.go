@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
@@ -97,6 +98,9 @@ type Service struct {
 	// "" marks none.
 	AuditDetail string
 	Observer    Observer // optional: told how requests end (metrics)
+	// Reuse, when set, answers identical registry grants within its window
+	// with the token already minted (token.reuse_window).
+	Reuse *Reuse
 }
 
 // Result is what the endpoint renders.
@@ -107,6 +111,11 @@ type Result struct {
 	// request asked for none and none was granted.
 	Scope        []string
 	RefreshToken string // empty unless one was issued
+	// ExpiresIn is how long the token has left: its lifetime, or for a
+	// reused token what remains of it (expires_in counts down honestly).
+	ExpiresIn time.Duration
+	// Reused tells that Token was minted for an identical earlier grant.
+	Reused bool
 	// Identity is who the token was issued to.
 	Identity authn.Identity
 	// Rules holds, parallel to Request.Scopes, the index of the ACL rule
@@ -144,7 +153,7 @@ func (s *Service) issue(ctx context.Context, req Request, g Grant) (Result, erro
 	}
 	res.Identity = req.Identity
 	if s.Audit != nil {
-		s.record(audit.TokenIssued, req, res, s.detail(g, ruleDetail(req, res.Rules)))
+		s.record(audit.TokenIssued, req, res, s.detail(g, issuedDetail(req, res)))
 	}
 	if res.RefreshToken, err = s.refreshToken(ctx, req, offline); err != nil {
 		return Result{}, err
@@ -188,10 +197,46 @@ func (s *Service) mint(req Request) (Result, error) {
 	case s.Minter.Profile == token.Engine && s.Audience != "":
 		aud = []string{s.Audience}
 	}
-	tok, err := s.Minter.Mint(token.Grant{Subject: id.Name, Audience: aud, Access: res.Granted, Scope: res.Scope,
-		Identity: id.Claim(), NotBefore: id.NotBefore})
-	res.Token = tok
+	g := token.Grant{Subject: id.Name, Audience: aud, Access: res.Granted, Scope: res.Scope, NotBefore: id.NotBefore}
+	if s.Reuse != nil && s.Minter.Profile == token.Registry {
+		return s.mintOrReuse(req, g, res)
+	}
+	g.Identity = id.Claim()
+	tok, err := s.Minter.Mint(g)
+	res.Token, res.ExpiresIn = tok, tok.ExpiresAt.Sub(tok.IssuedAt)
 	return res, err
+}
+
+// mintOrReuse answers with the token of an identical grant minted within
+// the reuse window, else mints one and keeps it.
+func (s *Service) mintOrReuse(req Request, g token.Grant, res Result) (Result, error) {
+	now := s.now()
+	var kid string
+	if k, ok := s.Minter.Signer.(keyIdentifier); ok {
+		kid = k.ID()
+	}
+	key := reuseKey(req, res.Granted, kid)
+	if tok, ok := s.Reuse.get(key, now); ok {
+		res.Token, res.Reused = tok, true
+		res.ExpiresIn = tok.ExpiresAt.Sub(now).Truncate(time.Second)
+		return res, nil
+	}
+	g.Identity = req.Identity.Claim()
+	tok, err := s.Minter.Mint(g)
+	if err != nil {
+		return res, err
+	}
+	s.Reuse.put(key, tok, now)
+	res.Token, res.ExpiresIn = tok, tok.ExpiresAt.Sub(tok.IssuedAt)
+	return res, nil
+}
+
+// now is the Minter's clock.
+func (s *Service) now() time.Time {
+	if s.Minter.Now != nil {
+		return s.Minter.Now()
+	}
+	return time.Now()
 }
 
 // authorize is what the ACL grants of the registry scopes asked, capped by
@@ -420,4 +465,17 @@ func engineAudience(req Request, own string) string {
 		return req.Service
 	}
 	return own
+}
+
+// issuedDetail is the audit detail of an issued token: the deciding rules,
+// the role cap, and "reused" for a token minted for an earlier grant.
+func issuedDetail(req Request, res Result) string {
+	d := ruleDetail(req, res.Rules)
+	if !res.Reused {
+		return d
+	}
+	if d == "" {
+		return "reused"
+	}
+	return d + " reused"
 }

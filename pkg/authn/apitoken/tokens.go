@@ -63,6 +63,9 @@ type Tokens struct {
 	Now        func() time.Time // nil means time.Now
 	FlushEvery time.Duration    // how often Run writes last-used times; 0 means DefaultFlushEvery
 	Logger     *slog.Logger     // flush and audit-write failures; nil discards
+	// Revoked, when set, is called after a token is revoked: what
+	// remembers grants (token reuse) forgets them.
+	Revoked func()
 
 	mu   sync.Mutex
 	used map[string]time.Time // hash → latest use not yet written
@@ -205,6 +208,9 @@ func (t *Tokens) Revoke(ctx context.Context, caller authn.Identity, prefix strin
 		return store.APIToken{}, fmt.Errorf("%w: %s", ErrAmbiguousPrefix, prefix)
 	case err != nil:
 		return store.APIToken{}, fmt.Errorf("revoke API token: %w", err)
+	}
+	if t.Revoked != nil {
+		t.Revoked()
 	}
 	t.record(ctx, audit.APITokenRevoked, caller.Name, rec)
 	return rec, nil
