@@ -11,10 +11,16 @@ import (
 // newLogger builds the process logger: JSON, or text on a terminal when
 // the format is "auto".
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	return newLoggerFor(c, w, isTerminal(w))
+}
+
+// newLoggerFor is newLogger writing to w, which is (or stands for) a
+// terminal when terminal.
+func newLoggerFor(c config.Log, w io.Writer, terminal bool) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "text" || (c.Format == "auto" && isTerminal(w)) {
+	if c.Format == "text" || (c.Format == "auto" && terminal) {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))

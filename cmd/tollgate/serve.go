@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/tollgate/tollgate/pkg/asynclog"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,7 +32,12 @@ func newServeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			logger := newLogger(cfg.Log, os.Stderr)
+			// The log (the access log above all) is written by its own
+			// goroutine: a request pays a memory copy, not a system call.
+			// Close writes the rest after the server has stopped.
+			out := asynclog.New(os.Stderr, 0, 0)
+			defer closeLog(out)
+			logger := newLoggerFor(cfg.Log, out, isTerminal(os.Stderr))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if initDev {
@@ -49,6 +55,15 @@ func newServeCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&initDev, "init-dev", false,
 		"create a development signing key, certificate and htpasswd user when they are missing (never in production)")
 	return cmd
+}
+
+// closeLog writes out the buffered log and says how many lines an
+// overloaded output lost, if any.
+func closeLog(out *asynclog.Writer) {
+	_ = out.Close()
+	if n := out.Dropped(); n > 0 {
+		fmt.Fprintf(os.Stderr, "tollgate: %d log lines were dropped: the log output could not keep up\n", n)
+	}
 }
 
 // waitForEnd blocks until ctx ends (nil) or the server fails (its error),
@@ -90,6 +105,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ln net.
 		return err
 	}
 	defer a.Close()
+	_, stopDebug, err := serveDebug(cfg.Server.DebugAddr, logger)
+	if err != nil {
+		return err
+	}
+	defer stopDebug()
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -233,4 +234,29 @@ func TestSIGHUPReloadsWithoutStopping(t *testing.T) {
 	}
 	tokenClient(t, p.addr).mustGetToken(t, "alice", "repository:alice/app:pull")
 	p.stop(t)
+}
+
+// The access log is written by its own goroutine (asynclog), yet a clean
+// shutdown loses no line: every request answered before SIGTERM is in the
+// output after the process exits.
+func TestSIGTERMKeepsEveryAccessLogLine(t *testing.T) {
+	p := startBinary(t)
+	const n = 200
+	for i := range n {
+		resp, err := http.Get("http://" + p.addr + "/oauth2/token?service=registry.local&client_id=log-test-" + strconv.Itoa(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	p.stop(t)
+	seen := 0
+	for line := range strings.SplitSeq(p.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"request"`) && strings.Contains(line, `"path":"/oauth2/token"`) {
+			seen++
+		}
+	}
+	if seen < n {
+		t.Errorf("%d access-log lines of /oauth2/token after a clean shutdown, want %d", seen, n)
+	}
 }

@@ -83,6 +83,9 @@ type Engine struct {
 type Server struct {
 	PublicURL string `mapstructure:"public_url"` // how clients reach Tollgate, for discovery documents; "" derives it per request
 	Addr      string `mapstructure:"addr"`
+	// DebugAddr, when set, serves Go's profiles (pprof) on a listener of
+	// its own; it must be a loopback address. "" (the default) serves none.
+	DebugAddr string `mapstructure:"debug_addr"`
 
 	// TrustedProxies are the CIDRs (or single addresses) of the reverse
 	// proxies whose X-Forwarded-For is believed.
@@ -202,6 +205,7 @@ type Log struct {
 // environment sets; a key missing here is the zero value.
 var defaults = map[string]any{
 	"server.addr":              ":5001",
+	"server.debug_addr":        "",
 	"token.issuer":             "tollgate",
 	"token.expiration":         "5m",
 	"token.services":           []string{},

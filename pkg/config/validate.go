@@ -102,6 +102,9 @@ func (c *Config) validateServer(p *problems) {
 	if _, _, err := net.SplitHostPort(s.Addr); err != nil {
 		p.add("server.addr: %q is not host:port (for example \":5001\")", s.Addr)
 	}
+	if s.DebugAddr != "" && !loopbackAddr(s.DebugAddr) {
+		p.add("server.debug_addr: %q must be a loopback host:port (for example \"127.0.0.1:6060\"): profiles are not for the network", s.DebugAddr)
+	}
 	for i, proxy := range s.TrustedProxies {
 		if _, err := parseProxy(proxy); err != nil {
 			p.add("server.trusted_proxies[%d]: %q is not an IP address or CIDR (for example \"10.0.0.0/8\")", i, proxy)
@@ -437,4 +440,17 @@ func Problems(err error) []string {
 		return nil
 	}
 	return v.Problems
+}
+
+// loopbackAddr reports whether hostPort names a loopback IP or localhost.
+func loopbackAddr(hostPort string) bool {
+	host, _, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
