@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -28,6 +29,7 @@ type requestInfo struct {
 	route         *routeInfo // nil until a route matched
 	subject       string     // the authenticated account ("" for anonymous); never a secret
 	authAttempted bool       // credentials reached an authenticator (ops.go)
+	clientIP      netip.Addr // resolved by withClientIP; valid once it has
 }
 
 // infoOf returns the request's info, or nil outside withRequestID.
@@ -117,16 +119,24 @@ func withAccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 				}
 			}
 		}
-		logger.Log(r.Context(), level, "request",
-			"request_id", id,
-			"method", r.Method,
-			"path", r.URL.Path,
-			"route", route,
-			"subject", redact.Secrets(subject),
-			"status", rec.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000,
-			"remote", r.RemoteAddr,
-		)
+		attrs := [...]slog.Attr{
+			slog.String("request_id", id),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("route", route),
+			slog.String("subject", redact.Secrets(subject)),
+			slog.Int("status", rec.status),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("remote", r.RemoteAddr),
+			{},
+		}
+		n := len(attrs) - 1
+		if ip := clientIP(r); ip.IsValid() { // the client behind a proxy; remote is the peer
+			attrs[n], n = slog.String("client_ip", ip.String()), n+1
+		}
+		// LogAttrs with typed attributes boxes nothing: one line costs no
+		// allocation of its own before the handler.
+		logger.LogAttrs(r.Context(), level, "request", attrs[:n]...)
 	})
 }
 

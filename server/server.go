@@ -120,7 +120,7 @@ func New(o Options) http.Handler {
 		rd.docker(w, DockerError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "no such endpoint"})
 	})
 	r.MethodNotAllowedHandler = methodNotAllowed(r, rd)
-	h := withClientIP(ipResolver{o.TrustedProxies}, withAccessLog(withClientIPLogs(logger), withMetrics(ins, withRecover(rd, r))))
+	h := withClientIP(ipResolver{o.TrustedProxies}, withAccessLog(logger, withMetrics(ins, withRecover(rd, r))))
 	return &routedHandler{Handler: withRequestID(h), router: r}
 }
 

@@ -20,6 +20,9 @@ const Source = "apitoken"
 
 var _ authn.Authenticator = (*Tokens)(nil)
 
+// errNotAToken is the answer to a secret that is no API token, made once.
+var errNotAToken = fmt.Errorf("not an API token: %w", authn.ErrNoSuchUser)
+
 // Authenticate verifies an API token given as the password.
 //
 // A secret that does not look like a token is ErrNoSuchUser, so an
@@ -35,7 +38,7 @@ var _ authn.Authenticator = (*Tokens)(nil)
 func (t *Tokens) Authenticate(ctx context.Context, username string, secret authn.Secret) (authn.Identity, error) {
 	// 1. Only strings of the token form are ours.
 	if !LooksLike(string(secret)) {
-		return authn.Identity{}, fmt.Errorf("not an API token: %w", authn.ErrNoSuchUser)
+		return authn.Identity{}, errNotAToken // every password login passes here: no allocation
 	}
 	// 2. Look it up: one indexed read, every time.
 	hash := Hash(string(secret))
