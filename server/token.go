@@ -68,7 +68,7 @@ func (e *tokenEndpoint) serveGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// 5. Respond (never cached).
-	writePrivate(w, http.StatusOK, tokenResponse{
+	writeTokenResponse(w, tokenResponse{
 		Token:        res.Token.Raw,
 		AccessToken:  res.Token.Raw,
 		ExpiresIn:    expiresIn(res),
