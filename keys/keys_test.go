@@ -682,42 +682,6 @@ func TestWriteDevWithoutCertificate(t *testing.T) {
 	}
 }
 
-func BenchmarkSign(b *testing.B) {
-	cases := []struct {
-		name    string
-		alg     string
-		withX5C bool
-	}{
-		{"ES256", "ES256", false},
-		{"ES256+x5c", "ES256", true},
-		{"RS256", "RS256", false},
-		{"RS256+x5c", "RS256", true},
-		{"EdDSA", "EdDSA", false},
-		{"EdDSA+x5c", "EdDSA", true},
-		{"HS256", "HS256", false},
-	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			dir := b.TempDir()
-			certPath := ""
-			if c.withX5C {
-				certPath = filepath.Join(dir, "c.pem")
-			}
-			k, err := keys.WriteDev(filepath.Join(dir, "k.pem"), certPath, keys.Options{Algorithm: c.alg})
-			if err != nil {
-				b.Fatal(err)
-			}
-			claims := registryClaims(time.Now())
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := k.Sign(claims); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
 func TestNewHMACKey(t *testing.T) {
 	k, err := keys.NewHMACKey([]byte("  0123456789abcdef0123456789abcdef\n"))
 	if err != nil {
