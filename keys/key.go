@@ -123,6 +123,11 @@ type Key struct {
 	chain    []*x509.Certificate
 	x5c      []string
 	mismatch bool
+	// header is the base64url JOSE header and the "." after it, rendered
+	// once: the start of every token the key signs.
+	header string
+	// sigLen is the length of a base64url signature and the "." before it.
+	sigLen int
 }
 
 // newSigningKey builds a Key for an asymmetric private key that already fits
@@ -149,17 +154,20 @@ func newSigningKey(priv crypto.Signer, chain []*x509.Certificate, opts Options) 
 		}
 		k.mismatch = !full
 	}
+	k.render()
 	return k, nil
 }
 
 // newHMACKey builds an HS256 Key; secret must be long enough already.
 func newHMACKey(secret []byte) *Key {
-	return &Key{
+	k := &Key{
 		id:      hmacKeyID(secret),
 		alg:     algHS256,
 		method:  jwt.SigningMethodHS256,
 		private: secret,
 	}
+	k.render()
+	return k
 }
 
 func keyID(pub crypto.PublicKey, format string) (string, error) {
@@ -218,19 +226,4 @@ func (k *Key) GoString() string { return k.String() }
 // LogValue logs the key as its kid and algorithm only.
 func (k *Key) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("kid", k.id), slog.String("alg", k.alg))
-}
-
-// Sign returns the compact JWS of claims. The header holds alg, typ "JWT",
-// kid and, when the key has a certificate chain, x5c.
-func (k *Key) Sign(claims jwt.Claims) (string, error) {
-	token := jwt.NewWithClaims(k.method, claims)
-	token.Header["kid"] = k.id
-	if k.x5c != nil {
-		token.Header["x5c"] = k.x5c
-	}
-	signed, err := token.SignedString(k.private)
-	if err != nil {
-		return "", fmt.Errorf("keys: sign with key %s: %w", k.id, err)
-	}
-	return signed, nil
 }
