@@ -33,6 +33,25 @@ const (
 	KidLibtrust = "libtrust"
 )
 
+// x5c modes for [Options.X5C]: when [Key.Sign] sends the key's certificate
+// chain as the x5c header (RFC 7515 §4.1.6). A key without a chain never
+// sends one.
+const (
+	// X5CAlways sends the chain whenever the key has one.
+	X5CAlways = "always"
+	// X5CNever never sends it: the registry finds the key by kid, in its
+	// jwks file or among its rootcertbundle's thumbprints.
+	X5CNever = "never"
+	// X5CAuto sends it only where a registry cannot find the key by kid
+	// reliably: a libtrust kid (distribution 2.x), a key whose thumbprint
+	// distribution 3.x computes differently ([Key.ThumbprintMismatch]),
+	// and keys certified by a ring's CA ([CA.Issue]).
+	X5CAuto = "auto"
+)
+
+// X5CModes are the values Options.X5C and keys.x5c take.
+func X5CModes() []string { return []string{X5CAuto, X5CAlways, X5CNever} }
+
 // JWT "alg" values (RFC 7518 §3.1, RFC 8037 §3.1).
 const (
 	algES256 = "ES256"
@@ -80,6 +99,8 @@ type Options struct {
 	// KidFormat is KidThumbprint (the default when empty) or KidLibtrust.
 	// HS256 keys always get their own kid, derived from the secret.
 	KidFormat string
+	// X5C is X5CAlways (the default when empty), X5CNever or X5CAuto.
+	X5C string
 }
 
 // resolve fills in defaults and checks the options.
@@ -90,11 +111,17 @@ func (o Options) resolve() (Options, error) {
 	if o.KidFormat == "" {
 		o.KidFormat = KidThumbprint
 	}
+	if o.X5C == "" {
+		o.X5C = X5CAlways
+	}
 	if signingMethod(o.Algorithm) == nil {
 		return o, fmt.Errorf("keys: %w: algorithm %q (want one of %s)", ErrUnsupportedKey, o.Algorithm, strings.Join(SigningAlgorithms(), ", "))
 	}
 	if o.KidFormat != KidThumbprint && o.KidFormat != KidLibtrust {
 		return o, fmt.Errorf("keys: kid format %q (want %q or %q)", o.KidFormat, KidThumbprint, KidLibtrust)
+	}
+	if !slices.Contains(X5CModes(), o.X5C) {
+		return o, fmt.Errorf("keys: x5c mode %q (want %s)", o.X5C, strings.Join(X5CModes(), ", "))
 	}
 	if o.KidFormat == KidLibtrust && o.Algorithm == algHS256 {
 		return o, fmt.Errorf("keys: kid format %q needs a public key; HS256 has none", KidLibtrust)
@@ -123,6 +150,7 @@ type Key struct {
 	chain    []*x509.Certificate
 	x5c      []string
 	mismatch bool
+	sendsX5C bool
 	// header is the base64url JOSE header and the "." after it, rendered
 	// once: the start of every token the key signs.
 	header string
@@ -154,6 +182,7 @@ func newSigningKey(priv crypto.Signer, chain []*x509.Certificate, opts Options) 
 		}
 		k.mismatch = !full
 	}
+	k.sendsX5C = len(chain) > 0 && sendX5C(opts, k.mismatch)
 	k.render()
 	return k, nil
 }
@@ -207,6 +236,22 @@ func (k *Key) Chain() []*x509.Certificate { return slices.Clone(k.chain) }
 // that has a leading zero byte. A registry then finds the key only through
 // x5c (a certificate) or a jwks file that lists it under our kid.
 func (k *Key) ThumbprintMismatch() bool { return k.mismatch }
+
+// sendX5C reports whether a key with a chain, built with opts, sends it:
+// always, never, or (auto) when a registry cannot rely on its kid.
+func sendX5C(opts Options, mismatch bool) bool {
+	switch opts.X5C {
+	case X5CNever:
+		return false
+	case X5CAuto:
+		return opts.KidFormat == KidLibtrust || mismatch
+	}
+	return true
+}
+
+// SendsX5C reports whether [Key.Sign] puts the certificate chain in the
+// header as x5c: the key has a chain and its [Options.X5C] mode says so.
+func (k *Key) SendsX5C() bool { return k.sendsX5C }
 
 // VerificationKey returns what a JWT library needs to verify this key's
 // signatures: the public key, or a copy of the secret for HMAC.

@@ -246,6 +246,9 @@ func TestSign(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if k.SendsX5C() != (len(k.Chain()) > 0) {
+					t.Fatalf("SendsX5C() = %v for a chain of %d; the default is always", k.SendsX5C(), len(k.Chain()))
+				}
 				header := verifyWithJWT(t, raw, k)
 				checkHeader(t, header, k)
 			}
@@ -271,8 +274,14 @@ func checkHeader(t *testing.T, header map[string]any, k *keys.Key) {
 		t.Fatalf("header %v: want alg %s, typ JWT, kid %s", header, k.Algorithm(), k.ID())
 	}
 	x5c, hasX5C := header["x5c"].([]any)
+	if hasX5C != k.SendsX5C() {
+		t.Fatalf("x5c header %v; SendsX5C() = %v", header["x5c"], k.SendsX5C())
+	}
+	if !hasX5C {
+		return
+	}
 	chain := k.Chain()
-	if hasX5C != (len(chain) > 0) || len(x5c) != len(chain) {
+	if len(x5c) != len(chain) {
 		t.Fatalf("x5c header %v for a chain of %d", header["x5c"], len(chain))
 	}
 	for i, cert := range chain {

@@ -29,9 +29,13 @@ type joseHeader struct {
 }
 
 // render computes what Sign needs of the key once: the encoded header
-// (with x5c when the key has a chain) and the signature's encoded length.
+// (with x5c when k.sendsX5C) and the signature's encoded length.
 func (k *Key) render() {
-	data, err := json.Marshal(joseHeader{Alg: k.alg, Kid: k.id, Typ: "JWT", X5C: k.x5c})
+	h := joseHeader{Alg: k.alg, Kid: k.id, Typ: "JWT"}
+	if k.sendsX5C {
+		h.X5C = k.x5c
+	}
+	data, err := json.Marshal(h)
 	if err != nil {
 		panic("keys: encode JOSE header: " + err.Error()) // only strings: cannot fail
 	}
@@ -63,7 +67,7 @@ var payloads = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 const maxPooledPayload = 64 << 10
 
 // Sign returns the compact JWS of claims (RFC 7515 §7.1). The header holds
-// alg, typ "JWT", kid and, when the key has a certificate chain, x5c; it
+// alg, typ "JWT", kid and, when [Key.SendsX5C], x5c; it
 // was encoded when the key was built, so a signature costs the claims'
 // JSON, one allocation for the token and the signature itself.
 func (k *Key) Sign(claims jwt.Claims) (string, error) {
