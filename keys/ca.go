@@ -140,18 +140,7 @@ func (ca *CA) Issue(now time.Time, policy Policy) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: certify signing key: %w", err)
 	}
-	return NewKey(priv, []*x509.Certificate{leaf, ca.cert}, Options{Algorithm: policy.Algorithm, X5C: caX5C(policy.X5C)})
-}
-
-// caX5C is the x5c mode of a key certified by a ring's CA. A registry
-// trusts such a key through the CA certificate in its rootcertbundle, which
-// only x5c reaches (its kid is no certificate's thumbprint there), so
-// X5CAuto sends x5c.
-func caX5C(mode string) string {
-	if mode == X5CAuto {
-		return X5CAlways
-	}
-	return mode
+	return NewKey(priv, []*x509.Certificate{leaf, ca.cert}, Options{Algorithm: policy.Algorithm, X5C: policy.X5C})
 }
 
 // certMargin is leaf validity beyond a key's planned life, so that a late

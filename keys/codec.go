@@ -122,9 +122,6 @@ func unmarshal(data []byte, sealer Sealer, x5c string) (*Ring, error) {
 			return nil, err
 		}
 	}
-	if ca != nil {
-		x5c = caX5C(x5c)
-	}
 	entries := make([]Entry, 0, len(in.Keys))
 	for _, ej := range in.Keys {
 		e, err := decodeEntry(ej, sealer, x5c)

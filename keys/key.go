@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/x509"
@@ -45,7 +46,10 @@ const (
 	// X5CAuto sends it only where a registry cannot find the key by kid
 	// reliably: a libtrust kid (distribution 2.x), a key whose thumbprint
 	// distribution 3.x computes differently ([Key.ThumbprintMismatch]),
-	// and keys certified by a ring's CA ([CA.Issue]).
+	// and a key whose certificate a CA issued (a ring's, [CA.Issue], or
+	// another), since the registry's rootcertbundle may hold only the CA,
+	// whose thumbprint is not the key's kid. A self-signed certificate is
+	// itself the bundle, so its kid is found.
 	X5CAuto = "auto"
 )
 
@@ -182,7 +186,7 @@ func newSigningKey(priv crypto.Signer, chain []*x509.Certificate, opts Options) 
 		}
 		k.mismatch = !full
 	}
-	k.sendsX5C = len(chain) > 0 && sendX5C(opts, k.mismatch)
+	k.sendsX5C = len(chain) > 0 && sendX5C(opts, k.mismatch || !selfSigned(chain[0]))
 	k.render()
 	return k, nil
 }
@@ -238,15 +242,22 @@ func (k *Key) Chain() []*x509.Certificate { return slices.Clone(k.chain) }
 func (k *Key) ThumbprintMismatch() bool { return k.mismatch }
 
 // sendX5C reports whether a key with a chain, built with opts, sends it:
-// always, never, or (auto) when a registry cannot rely on its kid.
-func sendX5C(opts Options, mismatch bool) bool {
+// always, never, or (auto) when a registry cannot rely on its kid: a
+// libtrust kid, or kidUnsure (see [X5CAuto]).
+func sendX5C(opts Options, kidUnsure bool) bool {
 	switch opts.X5C {
 	case X5CNever:
 		return false
 	case X5CAuto:
-		return opts.KidFormat == KidLibtrust || mismatch
+		return opts.KidFormat == KidLibtrust || kidUnsure
 	}
 	return true
+}
+
+// selfSigned reports whether cert is its own issuer and signer.
+func selfSigned(cert *x509.Certificate) bool {
+	return bytes.Equal(cert.RawIssuer, cert.RawSubject) &&
+		cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature) == nil
 }
 
 // SendsX5C reports whether [Key.Sign] puts the certificate chain in the

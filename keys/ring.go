@@ -67,8 +67,8 @@ type Policy struct {
 	// Algorithm of new keys, as in [Options]; empty means ES256.
 	Algorithm string
 	// X5C is when the ring's keys send their certificate chain, as in
-	// [Options]; empty means X5CAlways. Keys certified by the ring's CA
-	// send it under X5CAuto too (see [CA.Issue]).
+	// [Options]; empty means X5CAlways. Under X5CAuto, keys certified by
+	// the ring's CA send it.
 	X5C string
 }
 

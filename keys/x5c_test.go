@@ -3,6 +3,7 @@ package keys_test
 import (
 	"context"
 	"crypto"
+	"crypto/elliptic"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,11 @@ func TestX5CModes(t *testing.T) {
 	short := shortCoordinateKey(t)
 	shortKey := writePKCS8(t, dir, "short.pem", short)
 	_, shortCert := certificateFor(t, dir, "short.crt", short, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	caPriv := newECKey(t, elliptic.P256())
+	caCert, _ := certificateFor(t, dir, "ca.crt", caPriv, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	issued := newECKey(t, elliptic.P256())
+	issuedKey := writePKCS8(t, dir, "issued.pem", issued)
+	issuedCert := issuedCertificate(t, dir, "issued.crt", issued, caCert, caPriv)
 
 	tests := []struct {
 		name     string
@@ -41,6 +47,8 @@ func TestX5CModes(t *testing.T) {
 		{"auto, libtrust kid", es256Key, es256Cert, keys.Options{X5C: keys.X5CAuto, KidFormat: keys.KidLibtrust}, true, false},
 		{"auto, short coordinate", shortKey, shortCert, keys.Options{X5C: keys.X5CAuto}, true, true},
 		{"auto, short coordinate, no certificate", shortKey, "", keys.Options{X5C: keys.X5CAuto}, false, true},
+		{"auto, certificate issued by a CA", issuedKey, issuedCert, keys.Options{X5C: keys.X5CAuto}, true, false},
+		{"never, certificate issued by a CA", issuedKey, issuedCert, keys.Options{X5C: keys.X5CNever}, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
