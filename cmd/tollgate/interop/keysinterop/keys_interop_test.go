@@ -6,6 +6,9 @@ package keysinterop_test
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -150,6 +153,10 @@ func TestDistributionAccessController(t *testing.T) {
 	shortWithCert := mustLoad(t, shortKey, shortCert, keys.Options{})
 	shortBare := mustLoad(t, shortKey, "", keys.Options{})
 	never, auto := keys.Options{X5C: keys.X5CNever}, keys.Options{X5C: keys.X5CAuto}
+	caPriv, issued := newP256(t), newP256(t)
+	caCert, caBundle := keystest.CertificateFor(t, dir, "ca.crt", caPriv, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	issuedKey := keystest.WritePKCS8(t, dir, "issued.pem", issued)
+	issuedCert := keystest.IssuedCertificate(t, dir, "issued.crt", issued, caCert, caPriv)
 	hmac, err := keys.Generate(keys.Options{Algorithm: "HS256"})
 	if err != nil {
 		t.Fatal(err)
@@ -182,6 +189,8 @@ func TestDistributionAccessController(t *testing.T) {
 		{"x5c auto, libtrust kid, rootcertbundle", mustLoad(t, es256Key, es256Cert, keys.Options{X5C: keys.X5CAuto, KidFormat: keys.KidLibtrust}), es256Cert, nil, true},
 		{"x5c auto, short EC coordinate, rootcertbundle", mustLoad(t, shortKey, shortCert, auto), shortCert, nil, true},
 		{"x5c never, short EC coordinate, rootcertbundle", mustLoad(t, shortKey, shortCert, never), shortCert, nil, false},
+		{"x5c auto, certificate from a CA, rootcertbundle of the CA", mustLoad(t, issuedKey, issuedCert, auto), caBundle, nil, true},
+		{"x5c never, certificate from a CA, rootcertbundle of the CA", mustLoad(t, issuedKey, issuedCert, never), caBundle, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -198,6 +207,15 @@ func TestDistributionAccessController(t *testing.T) {
 			}
 		})
 	}
+}
+
+func newP256(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv
 }
 
 func mustLoad(t *testing.T, keyPath, certPath string, opts keys.Options) *keys.Key {
