@@ -101,7 +101,8 @@ func (ca *CA) GoString() string { return ca.String() }
 // hour before now for as long as the key can be in a ring under policy
 // (pre-published, active for Interval, retired until its tokens expire),
 // plus a margin for late rotations; never past the CA certificate. Its key
-// usage is digital signature only, and it is not a CA.
+// usage is digital signature only, and it is not a CA. The key sends x5c
+// unless policy.X5C is X5CNever.
 func (ca *CA) Issue(now time.Time, policy Policy) (*Key, error) {
 	policy, err := policy.resolve()
 	if err != nil {
@@ -139,7 +140,7 @@ func (ca *CA) Issue(now time.Time, policy Policy) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: certify signing key: %w", err)
 	}
-	return NewKey(priv, []*x509.Certificate{leaf, ca.cert}, Options{Algorithm: policy.Algorithm})
+	return NewKey(priv, []*x509.Certificate{leaf, ca.cert}, Options{Algorithm: policy.Algorithm, X5C: policy.X5C})
 }
 
 // certMargin is leaf validity beyond a key's planned life, so that a late

@@ -92,8 +92,14 @@ func (r *Ring) Marshal(sealer Sealer) ([]byte, error) {
 
 // Unmarshal restores a ring that [Ring.Marshal] serialized, opening the
 // private keys with sealer. A sealer for another secret, or sealed data
-// that was changed, gives an error wrapping ErrSealed.
+// that was changed, gives an error wrapping ErrSealed. Its keys send their
+// certificate chains as x5c ([X5CAlways]).
 func Unmarshal(data []byte, sealer Sealer) (*Ring, error) {
+	return unmarshal(data, sealer, X5CAlways)
+}
+
+// unmarshal is Unmarshal for keys of the x5c mode x5c (a [Policy.X5C]).
+func unmarshal(data []byte, sealer Sealer, x5c string) (*Ring, error) {
 	var in ringJSON
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -118,7 +124,7 @@ func Unmarshal(data []byte, sealer Sealer) (*Ring, error) {
 	}
 	entries := make([]Entry, 0, len(in.Keys))
 	for _, ej := range in.Keys {
-		e, err := decodeEntry(ej, sealer)
+		e, err := decodeEntry(ej, sealer, x5c)
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +154,7 @@ func decodeCA(in *caJSON, sealer Sealer) (*CA, error) {
 	return newCAFrom(priv, cert)
 }
 
-func decodeEntry(ej entryJSON, sealer Sealer) (Entry, error) {
+func decodeEntry(ej entryJSON, sealer Sealer, x5c string) (Entry, error) {
 	fail := func(err error) (Entry, error) { return Entry{}, fmt.Errorf("keys: key %q: %w", ej.Kid, err) }
 	plain, err := sealer.Open(ej.PrivateKey, []byte(ej.Kid))
 	if err != nil {
@@ -174,12 +180,12 @@ func decodeEntry(ej entryJSON, sealer Sealer) (Entry, error) {
 			}
 			chain = append(chain, c)
 		}
-		if k, err = NewKey(priv, chain, Options{Algorithm: ej.Alg}); err != nil {
+		if k, err = NewKey(priv, chain, Options{Algorithm: ej.Alg, X5C: x5c}); err != nil {
 			return fail(err)
 		}
 		if k.id != ej.Kid {
 			// A ring may hold a loaded key with a libtrust kid.
-			if k2, err := NewKey(priv, chain, Options{Algorithm: ej.Alg, KidFormat: KidLibtrust}); err == nil {
+			if k2, err := NewKey(priv, chain, Options{Algorithm: ej.Alg, KidFormat: KidLibtrust, X5C: x5c}); err == nil {
 				k = k2
 			}
 		}

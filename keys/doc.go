@@ -18,7 +18,11 @@
 //
 // A token that carries x5c is judged by x5c alone: if the chain does not verify,
 // the registry does not fall back to kid. So x5c is sent only when a
-// certificate is configured.
+// certificate is configured, and [Options.X5C] says when even then:
+// [X5CAlways], [X5CNever], or [X5CAuto], which sends it only where the kid
+// is not enough (a libtrust kid, a [Key.ThumbprintMismatch] key, a
+// certificate issued by a CA, such as a ring's). The header is encoded when
+// the key is built.
 //
 // The kid is by default the RFC 7638 JWK thumbprint (SHA-256), which is what
 // distribution computes for its rootcertbundle (util.go, GetJWKThumbprint).

@@ -27,6 +27,7 @@ var (
 	pemBytes             = keystest.PEM
 	writePKCS8           = keystest.WritePKCS8
 	certificateFor       = keystest.CertificateFor
+	issuedCertificate    = keystest.IssuedCertificate
 	shortCoordinateKey   = keystest.ShortCoordinateKey
 	unpaddedThumbprint   = keystest.UnpaddedThumbprint
 	testPolicy           = keystest.Policy

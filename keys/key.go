@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/x509"
@@ -32,6 +33,28 @@ const (
 	// KidLibtrust is libtrust's key ID, what distribution 2.x registries expect.
 	KidLibtrust = "libtrust"
 )
+
+// x5c modes for [Options.X5C]: when [Key.Sign] sends the key's certificate
+// chain as the x5c header (RFC 7515 §4.1.6). A key without a chain never
+// sends one.
+const (
+	// X5CAlways sends the chain whenever the key has one.
+	X5CAlways = "always"
+	// X5CNever never sends it: the registry finds the key by kid, in its
+	// jwks file or among its rootcertbundle's thumbprints.
+	X5CNever = "never"
+	// X5CAuto sends it only where a registry cannot find the key by kid
+	// reliably: a libtrust kid (distribution 2.x), a key whose thumbprint
+	// distribution 3.x computes differently ([Key.ThumbprintMismatch]),
+	// and a key whose certificate a CA issued (a ring's, [CA.Issue], or
+	// another), since the registry's rootcertbundle may hold only the CA,
+	// whose thumbprint is not the key's kid. A self-signed certificate is
+	// itself the bundle, so its kid is found.
+	X5CAuto = "auto"
+)
+
+// X5CModes are the values Options.X5C and keys.x5c take.
+func X5CModes() []string { return []string{X5CAuto, X5CAlways, X5CNever} }
 
 // JWT "alg" values (RFC 7518 §3.1, RFC 8037 §3.1).
 const (
@@ -80,6 +103,8 @@ type Options struct {
 	// KidFormat is KidThumbprint (the default when empty) or KidLibtrust.
 	// HS256 keys always get their own kid, derived from the secret.
 	KidFormat string
+	// X5C is X5CAlways (the default when empty), X5CNever or X5CAuto.
+	X5C string
 }
 
 // resolve fills in defaults and checks the options.
@@ -90,11 +115,17 @@ func (o Options) resolve() (Options, error) {
 	if o.KidFormat == "" {
 		o.KidFormat = KidThumbprint
 	}
+	if o.X5C == "" {
+		o.X5C = X5CAlways
+	}
 	if signingMethod(o.Algorithm) == nil {
 		return o, fmt.Errorf("keys: %w: algorithm %q (want one of %s)", ErrUnsupportedKey, o.Algorithm, strings.Join(SigningAlgorithms(), ", "))
 	}
 	if o.KidFormat != KidThumbprint && o.KidFormat != KidLibtrust {
 		return o, fmt.Errorf("keys: kid format %q (want %q or %q)", o.KidFormat, KidThumbprint, KidLibtrust)
+	}
+	if !slices.Contains(X5CModes(), o.X5C) {
+		return o, fmt.Errorf("keys: x5c mode %q (want %s)", o.X5C, strings.Join(X5CModes(), ", "))
 	}
 	if o.KidFormat == KidLibtrust && o.Algorithm == algHS256 {
 		return o, fmt.Errorf("keys: kid format %q needs a public key; HS256 has none", KidLibtrust)
@@ -123,6 +154,12 @@ type Key struct {
 	chain    []*x509.Certificate
 	x5c      []string
 	mismatch bool
+	sendsX5C bool
+	// header is the base64url JOSE header and the "." after it, rendered
+	// once: the start of every token the key signs.
+	header string
+	// sigLen is the length of a base64url signature and the "." before it.
+	sigLen int
 }
 
 // newSigningKey builds a Key for an asymmetric private key that already fits
@@ -149,17 +186,21 @@ func newSigningKey(priv crypto.Signer, chain []*x509.Certificate, opts Options) 
 		}
 		k.mismatch = !full
 	}
+	k.sendsX5C = len(chain) > 0 && sendX5C(opts, k.mismatch || !selfSigned(chain[0]))
+	k.render()
 	return k, nil
 }
 
 // newHMACKey builds an HS256 Key; secret must be long enough already.
 func newHMACKey(secret []byte) *Key {
-	return &Key{
+	k := &Key{
 		id:      hmacKeyID(secret),
 		alg:     algHS256,
 		method:  jwt.SigningMethodHS256,
 		private: secret,
 	}
+	k.render()
+	return k
 }
 
 func keyID(pub crypto.PublicKey, format string) (string, error) {
@@ -200,6 +241,29 @@ func (k *Key) Chain() []*x509.Certificate { return slices.Clone(k.chain) }
 // x5c (a certificate) or a jwks file that lists it under our kid.
 func (k *Key) ThumbprintMismatch() bool { return k.mismatch }
 
+// sendX5C reports whether a key with a chain, built with opts, sends it:
+// always, never, or (auto) when a registry cannot rely on its kid: a
+// libtrust kid, or kidUnsure (see [X5CAuto]).
+func sendX5C(opts Options, kidUnsure bool) bool {
+	switch opts.X5C {
+	case X5CNever:
+		return false
+	case X5CAuto:
+		return opts.KidFormat == KidLibtrust || kidUnsure
+	}
+	return true
+}
+
+// selfSigned reports whether cert is its own issuer and signer.
+func selfSigned(cert *x509.Certificate) bool {
+	return bytes.Equal(cert.RawIssuer, cert.RawSubject) &&
+		cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature) == nil
+}
+
+// SendsX5C reports whether [Key.Sign] puts the certificate chain in the
+// header as x5c: the key has a chain and its [Options.X5C] mode says so.
+func (k *Key) SendsX5C() bool { return k.sendsX5C }
+
 // VerificationKey returns what a JWT library needs to verify this key's
 // signatures: the public key, or a copy of the secret for HMAC.
 func (k *Key) VerificationKey() any {
@@ -218,19 +282,4 @@ func (k *Key) GoString() string { return k.String() }
 // LogValue logs the key as its kid and algorithm only.
 func (k *Key) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("kid", k.id), slog.String("alg", k.alg))
-}
-
-// Sign returns the compact JWS of claims. The header holds alg, typ "JWT",
-// kid and, when the key has a certificate chain, x5c.
-func (k *Key) Sign(claims jwt.Claims) (string, error) {
-	token := jwt.NewWithClaims(k.method, claims)
-	token.Header["kid"] = k.id
-	if k.x5c != nil {
-		token.Header["x5c"] = k.x5c
-	}
-	signed, err := token.SignedString(k.private)
-	if err != nil {
-		return "", fmt.Errorf("keys: sign with key %s: %w", k.id, err)
-	}
-	return signed, nil
 }

@@ -246,6 +246,9 @@ func TestSign(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if k.SendsX5C() != (len(k.Chain()) > 0) {
+					t.Fatalf("SendsX5C() = %v for a chain of %d; the default is always", k.SendsX5C(), len(k.Chain()))
+				}
 				header := verifyWithJWT(t, raw, k)
 				checkHeader(t, header, k)
 			}
@@ -271,8 +274,14 @@ func checkHeader(t *testing.T, header map[string]any, k *keys.Key) {
 		t.Fatalf("header %v: want alg %s, typ JWT, kid %s", header, k.Algorithm(), k.ID())
 	}
 	x5c, hasX5C := header["x5c"].([]any)
+	if hasX5C != k.SendsX5C() {
+		t.Fatalf("x5c header %v; SendsX5C() = %v", header["x5c"], k.SendsX5C())
+	}
+	if !hasX5C {
+		return
+	}
 	chain := k.Chain()
-	if hasX5C != (len(chain) > 0) || len(x5c) != len(chain) {
+	if len(x5c) != len(chain) {
 		t.Fatalf("x5c header %v for a chain of %d", header["x5c"], len(chain))
 	}
 	for i, cert := range chain {
@@ -679,42 +688,6 @@ func TestWriteDevWithoutCertificate(t *testing.T) {
 	}
 	if _, hasX5C := verifyWithJWT(t, mustSign(t, k), k)["x5c"]; hasX5C {
 		t.Fatal("x5c without a certificate")
-	}
-}
-
-func BenchmarkSign(b *testing.B) {
-	cases := []struct {
-		name    string
-		alg     string
-		withX5C bool
-	}{
-		{"ES256", "ES256", false},
-		{"ES256+x5c", "ES256", true},
-		{"RS256", "RS256", false},
-		{"RS256+x5c", "RS256", true},
-		{"EdDSA", "EdDSA", false},
-		{"EdDSA+x5c", "EdDSA", true},
-		{"HS256", "HS256", false},
-	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			dir := b.TempDir()
-			certPath := ""
-			if c.withX5C {
-				certPath = filepath.Join(dir, "c.pem")
-			}
-			k, err := keys.WriteDev(filepath.Join(dir, "k.pem"), certPath, keys.Options{Algorithm: c.alg})
-			if err != nil {
-				b.Fatal(err)
-			}
-			claims := registryClaims(time.Now())
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := k.Sign(claims); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }
 

@@ -66,6 +66,10 @@ type Policy struct {
 	MaxTokenLifetime time.Duration
 	// Algorithm of new keys, as in [Options]; empty means ES256.
 	Algorithm string
+	// X5C is when the ring's keys send their certificate chain, as in
+	// [Options]; empty means X5CAlways. Under X5CAuto, keys certified by
+	// the ring's CA send it.
+	X5C string
 }
 
 // Validate reports what is wrong with the policy, if anything.
@@ -85,11 +89,11 @@ func (p Policy) resolve() (Policy, error) {
 	if p.MaxTokenLifetime <= 0 {
 		problems = append(problems, fmt.Errorf("maximum token lifetime %s is not positive", p.MaxTokenLifetime))
 	}
-	opts, err := Options{Algorithm: p.Algorithm}.resolve()
+	opts, err := Options{Algorithm: p.Algorithm, X5C: p.X5C}.resolve()
 	if err != nil {
 		problems = append(problems, err)
 	}
-	p.Algorithm = opts.Algorithm
+	p.Algorithm, p.X5C = opts.Algorithm, opts.X5C
 	if len(problems) > 0 {
 		return p, fmt.Errorf("keys: rotation policy: %w", errors.Join(problems...))
 	}

@@ -131,7 +131,7 @@ func (s *Syncer) load(ctx context.Context, now time.Time) (*Ring, int64, error) 
 	if current := s.Holder.Load(); current != nil && rec.Version == s.version {
 		return current, rec.Version, nil // unchanged: skip unsealing
 	}
-	r, err := Unmarshal(rec.Data, s.Sealer)
+	r, err := unmarshal(rec.Data, s.Sealer, s.Policy.X5C)
 	if err != nil {
 		return nil, 0, fmt.Errorf("key ring version %d: %w", rec.Version, err)
 	}

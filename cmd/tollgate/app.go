@@ -364,13 +364,14 @@ func loadKey(c config.Keys, logger *slog.Logger) (*keys.Key, error) {
 	if c.HMACSecret != "" {
 		return keys.NewHMACKey([]byte(c.HMACSecret))
 	}
-	key, err := keys.Load(c.PrivateKey, c.Certificate, keys.Options{Algorithm: c.Algorithm, KidFormat: c.KidFormat})
+	key, err := keys.Load(c.PrivateKey, c.Certificate, keys.Options{Algorithm: c.Algorithm, KidFormat: c.KidFormat, X5C: c.X5C})
 	if err != nil {
 		return nil, err
 	}
-	if key.ThumbprintMismatch() && len(key.Chain()) == 0 && c.KidFormat != keys.KidLibtrust {
+	if key.ThumbprintMismatch() && !key.SendsX5C() && c.KidFormat != keys.KidLibtrust {
 		logger.Warn("distribution 3.x computes another kid for this EC key (a coordinate has a leading zero byte); "+
-			"configure keys.certificate so tokens carry x5c, or generate a new key", "key", c.PrivateKey)
+			"configure keys.certificate (and keys.x5c auto or always) so tokens carry x5c, "+
+			"list the key in the registry's jwks file, or generate a new key", "key", c.PrivateKey)
 	}
 	return key, nil
 }

@@ -78,6 +78,7 @@ func ringPolicy(cfg *config.Config) keys.Policy {
 		Prepublish:       cfg.Keys.Ring.Prepublish,
 		MaxTokenLifetime: cfg.Token.Expiration,
 		Algorithm:        cfg.Keys.Algorithm,
+		X5C:              cfg.Keys.X5C,
 	}
 }
 

@@ -135,7 +135,31 @@ func CertificateFor(t testing.TB, dir, name string, priv crypto.Signer, notBefor
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, priv.Public(), priv)
+	cert := certify(t, template, template, priv.Public(), priv)
+	return cert, WriteFile(t, dir, name, PEM("CERTIFICATE", cert.Raw), 0o644)
+}
+
+// IssuedCertificate makes a leaf certificate for priv, valid for an hour
+// either side of now, signed by the CA caCert with caPriv, and writes the
+// chain [leaf, CA] as PEM to dir/name.
+func IssuedCertificate(t testing.TB, dir, name string, priv crypto.Signer, caCert *x509.Certificate, caPriv crypto.Signer) string {
+	t.Helper()
+	template := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "test leaf " + name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+	leaf := certify(t, template, caCert, priv.Public(), caPriv)
+	chain := append(PEM("CERTIFICATE", leaf.Raw), PEM("CERTIFICATE", caCert.Raw)...)
+	return WriteFile(t, dir, name, chain, 0o644)
+}
+
+// certify makes a certificate from template, signed as parent by signer.
+func certify(t testing.TB, template, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
+	t.Helper()
+	der, err := x509.CreateCertificate(rand.Reader, template, parent, pub, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +167,7 @@ func CertificateFor(t testing.TB, dir, name string, priv crypto.Signer, notBefor
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cert, WriteFile(t, dir, name, PEM("CERTIFICATE", der), 0o644)
+	return cert
 }
 
 // ShortCoordinateKey returns a P-256 key whose X or Y coordinate has a

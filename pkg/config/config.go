@@ -142,6 +142,9 @@ type Keys struct {
 	PrivateKey  string `mapstructure:"private_key"`
 	Certificate string `mapstructure:"certificate"`
 	KidFormat   string `mapstructure:"kid_format"`
+	// X5C says when tokens carry the certificate chain: "auto" (only
+	// where a registry cannot find the key by kid), "always" or "never".
+	X5C string `mapstructure:"x5c"`
 	// HMACSecret, for HS256, replaces the private_key file: set it with
 	// TOLLGATE_KEYS_HMAC_SECRET rather than in the file.
 	HMACSecret authn.Secret `mapstructure:"hmac_secret"`
@@ -216,6 +219,7 @@ var defaults = map[string]any{
 	"keys.private_key":         "./data/keys/signing.pem",
 	"keys.certificate":         "",
 	"keys.kid_format":          "thumbprint",
+	"keys.x5c":                 "auto",
 	"keys.hmac_secret":         "",
 	"server.public_url":        "",
 	"keys.ring.enabled":        false,

@@ -92,6 +92,15 @@ func TestEnvOverridesEveryKind(t *testing.T) {
 			},
 		},
 		{
+			name: "string enum",
+			env:  []string{"TOLLGATE_KEYS_X5C=never"},
+			check: func(t *testing.T, c *config.Config) {
+				if c.Keys.X5C != "never" {
+					t.Errorf("keys.x5c = %q, want the environment's never over the default auto", c.Keys.X5C)
+				}
+			},
+		},
+		{
 			name: "scalars",
 			env: []string{"TOLLGATE_KEYS_RING_ENABLED=true", "TOLLGATE_LIMITS_FAILURES_PER_MINUTE=0.5",
 				"TOLLGATE_USERS_BCRYPT_COST=12", "TOLLGATE_KEYS_RING_SYNC_EVERY=1m30s", "TOLLGATE_SERVER_ADDR=127.0.0.1:6001"},

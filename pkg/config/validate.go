@@ -18,6 +18,7 @@ import (
 var (
 	algorithms  = keys.SigningAlgorithms()
 	kidFormats  = []string{"thumbprint", "libtrust"}
+	x5cModes    = keys.X5CModes()
 	storeTypes  = []string{"sqlite", "postgres"}
 	logLevels   = []string{"debug", "info", "warn", "error"}
 	logFormats  = []string{"auto", "json", "text"}
@@ -238,6 +239,7 @@ func (c *Config) validateKeys(p *problems) {
 	k := c.Keys
 	p.oneOf("keys.algorithm", k.Algorithm, algorithms)
 	p.oneOf("keys.kid_format", k.KidFormat, kidFormats)
+	p.oneOf("keys.x5c", k.X5C, x5cModes)
 	if k.PrivateKey == "" && k.HMACSecret == "" {
 		p.add("keys.private_key: required")
 	}

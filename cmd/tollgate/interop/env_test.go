@@ -54,7 +54,13 @@ type e2eEnv struct {
 // graceful exit) and the registry.
 func newE2E(t *testing.T) *e2eEnv {
 	t.Helper()
-	e2etest.ClearEnv(t)
+	return newE2EWithEnv(t, nil)
+}
+
+// newE2EWithEnv is newE2E with these TOLLGATE_ overrides, and no others.
+func newE2EWithEnv(t *testing.T, vars map[string]string) *e2eEnv {
+	t.Helper()
+	e2etest.OnlyEnv(t, vars)
 	captureRegistryLogs(t)
 	dir, _ := e2etest.Dir(t)
 	env := startTollgate(t, filepath.Join(dir, "tollgate.yaml"))

@@ -133,18 +133,25 @@ func (e *e2eEnv) jwksKids(t *testing.T) []string {
 }
 
 // kidOf reads the kid header of a JWT.
-func kidOf(t *testing.T, raw string) string {
+func kidOf(t *testing.T, raw string) string { return headerOf(t, raw).Kid }
+
+// tokenHeader is what the tests look at in a token's JOSE header.
+type tokenHeader struct {
+	Kid string   `json:"kid"`
+	X5C []string `json:"x5c"`
+}
+
+// headerOf decodes raw's header without verifying anything.
+func headerOf(t *testing.T, raw string) tokenHeader {
 	t.Helper()
 	header, _, _ := strings.Cut(raw, ".")
 	b, err := base64.RawURLEncoding.DecodeString(header)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var h struct {
-		Kid string `json:"kid"`
-	}
+	var h tokenHeader
 	if err := json.Unmarshal(b, &h); err != nil {
 		t.Fatal(err)
 	}
-	return h.Kid
+	return h
 }

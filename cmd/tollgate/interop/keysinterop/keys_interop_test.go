@@ -6,6 +6,9 @@ package keysinterop_test
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -149,6 +152,11 @@ func TestDistributionAccessController(t *testing.T) {
 	_, shortCert := keystest.CertificateFor(t, dir, "short.crt", short, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	shortWithCert := mustLoad(t, shortKey, shortCert, keys.Options{})
 	shortBare := mustLoad(t, shortKey, "", keys.Options{})
+	never, auto := keys.Options{X5C: keys.X5CNever}, keys.Options{X5C: keys.X5CAuto}
+	caPriv, issued := newP256(t), newP256(t)
+	caCert, caBundle := keystest.CertificateFor(t, dir, "ca.crt", caPriv, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	issuedKey := keystest.WritePKCS8(t, dir, "issued.pem", issued)
+	issuedCert := keystest.IssuedCertificate(t, dir, "issued.crt", issued, caCert, caPriv)
 	hmac, err := keys.Generate(keys.Options{Algorithm: "HS256"})
 	if err != nil {
 		t.Fatal(err)
@@ -174,6 +182,15 @@ func TestDistributionAccessController(t *testing.T) {
 		{"short EC coordinate, kid, rootcertbundle", shortBare, shortCert, nil, false},
 		{"short EC coordinate, kid, jwks", shortBare, "", []*keys.Key{shortBare}, true},
 		{"HS256 kid, jwks oct key", hmac, "", []*keys.Key{hmac}, false},
+		{"x5c never, rootcertbundle", mustLoad(t, es256Key, es256Cert, never), es256Cert, nil, true},
+		{"x5c never, jwks only", mustLoad(t, es256Key, es256Cert, never), "", []*keys.Key{es256Bare}, true},
+		{"x5c auto, rootcertbundle", mustLoad(t, es256Key, es256Cert, auto), es256Cert, nil, true},
+		{"x5c auto, EdDSA, rootcertbundle", mustLoad(t, eddsaKey, eddsaCert, keys.Options{Algorithm: "EdDSA", X5C: keys.X5CAuto}), eddsaCert, nil, true},
+		{"x5c auto, libtrust kid, rootcertbundle", mustLoad(t, es256Key, es256Cert, keys.Options{X5C: keys.X5CAuto, KidFormat: keys.KidLibtrust}), es256Cert, nil, true},
+		{"x5c auto, short EC coordinate, rootcertbundle", mustLoad(t, shortKey, shortCert, auto), shortCert, nil, true},
+		{"x5c never, short EC coordinate, rootcertbundle", mustLoad(t, shortKey, shortCert, never), shortCert, nil, false},
+		{"x5c auto, certificate from a CA, rootcertbundle of the CA", mustLoad(t, issuedKey, issuedCert, auto), caBundle, nil, true},
+		{"x5c never, certificate from a CA, rootcertbundle of the CA", mustLoad(t, issuedKey, issuedCert, never), caBundle, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,6 +207,15 @@ func TestDistributionAccessController(t *testing.T) {
 			}
 		})
 	}
+}
+
+func newP256(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv
 }
 
 func mustLoad(t *testing.T, keyPath, certPath string, opts keys.Options) *keys.Key {

@@ -130,6 +130,40 @@ func TestJWKSVerifyWithoutCA(t *testing.T) {
 	}
 }
 
+// CA mode with keys.x5c never: tokens carry no x5c, so a registry that
+// trusts only the CA bundle rejects them, and one given the ring's JWKS as
+// well accepts them by kid. Under auto the bundle alone is enough.
+func TestCARingX5CModes(t *testing.T) {
+	now := time.Now()
+	ca, err := keys.NewCA(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bundle := keystest.WriteFile(t, dir, "ca.pem", ca.BundlePEM(), 0o644)
+	for _, tt := range []struct {
+		mode     string
+		withJWKS bool
+		wantOK   bool
+	}{
+		{keys.X5CAuto, false, true},
+		{keys.X5CNever, false, false},
+		{keys.X5CNever, true, true},
+	} {
+		policy := keystest.Policy
+		policy.X5C = tt.mode
+		r := keystest.NewRing(t, now, policy, ca)
+		jwks := ""
+		if tt.withJWKS {
+			jwks = keystest.WriteFile(t, dir, "jwks-"+r.Active().ID()+".json", r.JWKS(), 0o644)
+		}
+		err := authorize(registryFromFiles(t, bundle, jwks), mustSignRing(t, r))
+		if (err == nil) != tt.wantOK {
+			t.Errorf("x5c %s, jwks %v: registry says %v, want accepted %v", tt.mode, tt.withJWKS, err, tt.wantOK)
+		}
+	}
+}
+
 func mustSignRing(t *testing.T, r *keys.Ring) string {
 	t.Helper()
 	raw, err := r.Sign(keystest.RegistryClaims(time.Now()))
