@@ -2,7 +2,9 @@ package authz
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/tollgate/tollgate/pkg/scope"
@@ -43,4 +45,182 @@ func BenchmarkAuthorizeRulesScale(b *testing.B) {
 			}
 		})
 	}
+}
+
+// linearMatch is the reference evaluation: every rule in order, the first
+// match wins. The ACL must decide exactly as it does, however it gets there.
+func linearMatch(a *ACL, req *Request, s *scope.Scope) int {
+	for i := range a.compiled {
+		if a.compiled[i].matches(req, s) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Vocabularies for random rules and requests, chosen to overlap: name
+// prefixes that are prefixes of one another ("a", "al", "alice/"), accounts
+// that are prefixes of names, a label value with a '/', multi-byte text.
+var (
+	randNamePrefixes = []string{"", "a", "al", "alice", "alice/", "bob/", "team-1", "team-1/", "team-10/", "team-1/app", "shared/", "é/"}
+	randNameSuffixes = []string{"", "*", "?", "app", "app-*", "*/x", "/${account}", "${labels:team}/*", "?*"}
+	randAfterAccount = []string{"", "/", "/*", "-*", "/app", "x*", "*", "/${labels:team}"}
+	randAccountGlobs = []string{"", "*", "alice", "a*", "bob", "team-?-bot", "al"}
+	randGroupGlobs   = []string{"", "*", "dev", "team-*"}
+	randTypeGlobs    = []string{"", "repository", "registry", "repo*"}
+	randServiceGlobs = []string{"", "registry.local", "*.local"}
+	randIPLists      = [][]string{nil, {"10.0.0.0/8"}, {"::1", "192.0.2.1"}}
+	randActionLists  = [][]string{{"pull"}, {"push", "pull"}, {"*"}, {"delete"}}
+	randAccounts     = []string{"", "alice", "bob", "al", "team-1-bot", "a", "é"}
+	randGroups       = []string{"dev", "team-1", "ops"}
+	randLabelValues  = []string{"team-1", "blue", "", "x/y", "app"}
+	randIPs          = []string{"", "10.1.2.3", "::ffff:10.1.2.3", "192.0.2.1", "::1"}
+	randRoles        = []string{"", RoleRead, RoleWrite, RoleAdmin, "bogus"}
+	randActions      = []string{"pull", "push", "*", "delete"}
+)
+
+func pick[T any](r *rand.Rand, from []T) T { return from[r.IntN(len(from))] }
+
+// randName returns a name pattern: a literal prefix and a suffix, or one
+// that starts with ${account}, ${labels:team} or a glob character.
+func randName(r *rand.Rand) string {
+	switch r.IntN(8) {
+	case 0:
+		return accountVar + pick(r, randAfterAccount)
+	case 1:
+		return labelVar("team") + pick(r, randAfterAccount)
+	case 2:
+		return pick(r, []string{"*", "?lice/*", "*/app"})
+	}
+	return pick(r, randNamePrefixes) + pick(r, randNameSuffixes)
+}
+
+// randRule returns a random rule that compiles on its own.
+func randRule(r *rand.Rand) Rule {
+	for {
+		rule := Rule{
+			Account: str(pick(r, randAccountGlobs)),
+			Group:   pick(r, randGroupGlobs),
+			Type:    pick(r, randTypeGlobs),
+			Name:    randName(r),
+			Service: pick(r, randServiceGlobs),
+			IP:      pick(r, randIPLists),
+			Actions: pick(r, randActionLists),
+		}
+		if _, err := Compile([]Rule{rule}); err == nil {
+			return rule
+		}
+	}
+}
+
+// randACL compiles n random rules.
+func randACL(t testing.TB, r *rand.Rand, n int) *ACL {
+	rules := make([]Rule, n)
+	for i := range rules {
+		rules[i] = randRule(r)
+	}
+	return mustCompile(t, rules)
+}
+
+func randRequest(r *rand.Rand) Request {
+	req := Request{Account: pick(r, randAccounts), Service: pick(r, randServiceGlobs), Role: pick(r, randRoles)}
+	if ip := pick(r, randIPs); ip != "" {
+		req.ClientIP = netip.MustParseAddr(ip)
+	}
+	if req.Account != "" {
+		for _, g := range randGroups {
+			if r.IntN(3) == 0 {
+				req.Groups = append(req.Groups, g)
+			}
+		}
+	}
+	if r.IntN(3) > 0 {
+		req.Labels = map[string]string{"team": pick(r, randLabelValues)}
+	}
+	return req
+}
+
+// randScope names a repository the rules may well be about: a prefix of
+// the vocabulary, the account's own namespace or the team label's.
+func randScope(r *rand.Rand, req *Request) scope.Scope {
+	var name string
+	switch r.IntN(4) {
+	case 0:
+		name = req.Account + pick(r, []string{"", "/", "/app", "-x", "x/app"})
+	case 1:
+		name = req.Labels["team"] + pick(r, []string{"/", "/app", "/x/app"})
+	default:
+		name = pick(r, randNamePrefixes) + pick(r, []string{"", "app", "/app", "app-1", "/x", "-x/app", "é"})
+	}
+	return scope.Scope{Type: pick(r, []string{"repository", "registry"}), Name: name, Actions: []string{pick(r, randActions), pick(r, randActions)}}
+}
+
+// TestIndexAgreesWithLinearScan compiles random ACLs of hundreds of rules
+// and checks, for random requests, that Decide, Explain and AuthorizeRules
+// name the rule the linear scan finds and grant what it decides. It also
+// checks that the requests exercise the ACLs: a good share is denied and a
+// good share is decided past the first ten rules.
+func TestIndexAgreesWithLinearScan(t *testing.T) {
+	var denied, deep, scopes int
+	for seed := range uint64(6) {
+		r := rand.New(rand.NewPCG(seed, 1))
+		acl := randACL(t, r, 100+r.IntN(300))
+		for range 300 {
+			req := randRequest(r)
+			requested := []scope.Scope{randScope(r, &req), randScope(r, &req)}
+			for _, i := range checkAgainstLinearScan(t, acl, req, requested) {
+				denied, deep, scopes = denied+b2i(i < 0), deep+b2i(i >= 10), scopes+1
+			}
+		}
+	}
+	if denied < scopes/10 || deep < scopes/10 {
+		t.Errorf("of %d scopes, %d denied and %d decided past rule 9: the generator no longer exercises the index", scopes, denied, deep)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// checkAgainstLinearScan checks every way of evaluating acl against
+// linearMatch for req and each of requested, and returns the deciding rules.
+func checkAgainstLinearScan(t *testing.T, acl *ACL, req Request, requested []scope.Scope) []int {
+	t.Helper()
+	rules := make([]int, len(requested))
+	granted := acl.AuthorizeRules(req, requested, rules)
+	var want []scope.Scope
+	for k, s := range requested {
+		ref := linearMatch(acl, &req, &s)
+		d, e := acl.Decide(req, s), acl.Explain(req, s)
+		first := slices.IndexFunc(e.Checks, Check.Matches)
+		if d.Rule != ref || e.Rule != ref || rules[k] != ref || first != ref || len(e.Checks) != len(acl.compiled) {
+			t.Fatalf("%+v %v: linear scan says rule %d; Decide %d, Explain %d (first matching check %d of %d), AuthorizeRules %d",
+				req, s, ref, d.Rule, e.Rule, first, len(e.Checks), rules[k])
+		}
+		if len(d.Granted) > 0 {
+			s.Actions = d.Granted
+			want = append(want, s)
+		}
+	}
+	if !equalScopes(granted, want) {
+		t.Fatalf("%+v %v: AuthorizeRules granted %+v, Decide %+v", req, requested, granted, want)
+	}
+	return rules
+}
+
+// FuzzIndexAgreesWithLinearScan decides arbitrary accounts, names, groups
+// and team labels against a random ACL and compares with the linear scan.
+func FuzzIndexAgreesWithLinearScan(f *testing.F) {
+	acl := randACL(f, rand.New(rand.NewPCG(7, 1)), 300)
+	f.Add("alice", "alice/app", "dev", "team-1")
+	f.Add("", "public/x", "", "")
+	f.Add("al", "alice/x", "team-1", "x/y")
+	f.Add("é", "é/app", "ops", "é")
+	f.Fuzz(func(t *testing.T, account, name, group, team string) {
+		req := Request{Account: account, Groups: []string{group}, Labels: map[string]string{"team": team}, ClientIP: netip.MustParseAddr("10.1.2.3")}
+		checkAgainstLinearScan(t, acl, req, []scope.Scope{repo(name, "pull", "push")})
+	})
 }
