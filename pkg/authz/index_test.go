@@ -224,3 +224,69 @@ func FuzzIndexAgreesWithLinearScan(f *testing.F) {
 		checkAgainstLinearScan(t, acl, req, []scope.Scope{repo(name, "pull", "push")})
 	})
 }
+
+// TestIndexCandidates checks which rules the index offers, in which order:
+// those whose literal prefix starts the name (prefixes nested in one
+// another included), those whose prefix after ${account} starts the rest of
+// a name in the account's namespace, and those without a prefix, always.
+func TestIndexCandidates(t *testing.T) {
+	names := []string{
+		"",                // 0: no pattern
+		"${account}/*",    // 1: "/" after the account
+		"a*",              // 2
+		"alice/*",         // 3
+		"al?ce/app",       // 4: "al"
+		"*/app",           // 5: no prefix
+		"${account}",      // 6: "" after the account
+		"${labels:t}/*",   // 7: no prefix
+		"alice",           // 8: exact
+		"é/*",             // 9
+		"${account}-ci/*", // 10: "-ci/" after the account
+	}
+	rules := make([]Rule, len(names))
+	for i, name := range names {
+		rules[i] = Rule{Account: str("*"), Name: name, Actions: []string{"pull"}}
+	}
+	acl := mustCompile(t, rules)
+	tests := []struct {
+		account, name string
+		want          []int
+	}{
+		{"alice", "alice/app", []int{0, 1, 2, 3, 4, 5, 6, 7, 8}},
+		{"bob", "alice/app", []int{0, 2, 3, 4, 5, 7, 8}},
+		{"", "alice/app", []int{0, 2, 3, 4, 5, 7, 8}},
+		{"alice", "alice-ci/x", []int{0, 2, 4, 5, 6, 7, 8, 10}},
+		{"alice", "bob/app", []int{0, 5, 7}},
+		{"bob", "bob", []int{0, 5, 6, 7}},
+		{"é", "é/x", []int{0, 1, 5, 6, 7, 9}},
+		{"alice", "al", []int{0, 2, 4, 5, 7}},
+		{"alice", "", []int{0, 5, 7}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.account+" "+tt.name, func(t *testing.T) {
+			if got := allCandidates(acl, tt.account, tt.name); !slices.Equal(got, tt.want) {
+				t.Errorf("candidates = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestIndexKeepsLargeACLsFlat checks that a request against the 10,000
+// rules of the benchmark tests two rules, not thousands: the admin rule,
+// which names no repository, and its team's.
+func TestIndexKeepsLargeACLsFlat(t *testing.T) {
+	acl := mustCompile(t, scaleRules(10000))
+	if got, want := allCandidates(acl, "bob", "team-9995/app"), []int{0, 9998}; !slices.Equal(got, want) {
+		t.Errorf("candidates = %v, want %v", got, want)
+	}
+}
+
+// allCandidates returns the rules the index offers for account and name.
+func allCandidates(acl *ACL, account, name string) []int {
+	var out []int
+	c := acl.index.candidates(nil, account, name)
+	for i := c.next(); i >= 0; i = c.next() {
+		out = append(out, i)
+	}
+	return out
+}
