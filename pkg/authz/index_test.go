@@ -164,8 +164,8 @@ func TestIndexAgreesWithLinearScan(t *testing.T) {
 	var denied, deep, scopes int
 	for seed := range uint64(6) {
 		r := rand.New(rand.NewPCG(seed, 1))
-		acl := randACL(t, r, 100+r.IntN(300))
-		for range 300 {
+		acl := randACL(t, r, 100+r.IntN(200))
+		for range 150 {
 			req := randRequest(r)
 			requested := []scope.Scope{randScope(r, &req), randScope(r, &req)}
 			for _, i := range checkAgainstLinearScan(t, acl, req, requested) {
