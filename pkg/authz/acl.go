@@ -12,6 +12,7 @@ import (
 type ACL struct {
 	rules    []Rule
 	compiled []compiledRule
+	index    ruleIndex
 }
 
 // Request is who asks, from where, for which service, and under which cap.
@@ -54,6 +55,7 @@ func Compile(rules []Rule) (*ACL, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	a.index = newRuleIndex(a.compiled)
 	return a, nil
 }
 
@@ -127,9 +129,14 @@ func (a *ACL) AuthorizeRules(req Request, requested []scope.Scope, rules []int) 
 	return out
 }
 
-// match returns the index of the first rule matching req and s, or -1.
+// match returns the index of the first rule matching req and s, or -1. It
+// tests, in rule order, only the rules the index offers for s.Name: every
+// rule that could match is among them, so the first match is the same as
+// a scan of every rule would find.
 func (a *ACL) match(req *Request, s *scope.Scope) int {
-	for i := range a.compiled {
+	var buf [maxStackBuckets][]int
+	c := a.index.candidates(buf[:0], req.Account, s.Name)
+	for i := c.next(); i >= 0; i = c.next() {
 		if a.compiled[i].matches(req, s) {
 			return i
 		}

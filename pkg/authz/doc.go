@@ -4,6 +4,12 @@
 // [Compile] into an [ACL]. For each requested scope the first rule that
 // matches the account, groups, resource type, resource name, service and
 // client IP decides; when no rule matches nothing is granted (default deny).
+// Compile indexes the rules by the literal text their name pattern starts
+// with (after ${account}, for patterns that start with it), so a request
+// tests only the rules that could match its resource name, still in rule
+// order: the first match is the one a scan of every rule would find, at a
+// cost set by the rules that share a prefix with the name, not by the
+// length of the list.
 // A rule's group is a glob that one of the caller's groups must match; its
 // name pattern may use ${account} and ${labels:NAME}, which stand for the
 // caller's name and label values taken literally ([UnsafeLiteral]).
