@@ -59,6 +59,26 @@ func signatureSize(priv any) int {
 	return 0
 }
 
+// jsonAppender is claims that write their own JSON without reflection
+// (token.Claims): the hot path's registry tokens.
+type jsonAppender interface {
+	AppendJSON(b []byte) []byte
+}
+
+// encodeClaims encodes claims into buf: through AppendJSON when they have
+// it, else encoding/json.
+func encodeClaims(buf *bytes.Buffer, claims jwt.Claims) ([]byte, error) {
+	if a, ok := claims.(jsonAppender); ok {
+		b := a.AppendJSON(buf.AvailableBuffer())
+		buf.Write(b) // keeps the grown array for the pool; copies nothing when it fit
+		return buf.Bytes(), nil
+	}
+	if err := json.NewEncoder(buf).Encode(claims); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil // Encode ends with a newline
+}
+
 // payloads holds the buffers that claims are encoded into.
 var payloads = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -78,10 +98,10 @@ func (k *Key) Sign(claims jwt.Claims) (string, error) {
 		}
 	}()
 	buf.Reset()
-	if err := json.NewEncoder(buf).Encode(claims); err != nil {
+	payload, err := encodeClaims(buf, claims)
+	if err != nil {
 		return "", fmt.Errorf("keys: sign with key %s: encode claims: %w", k.id, err)
 	}
-	payload := bytes.TrimSuffix(buf.Bytes(), []byte("\n")) // Encode ends with a newline
 
 	var token strings.Builder
 	token.Grow(len(k.header) + b64.EncodedLen(len(payload)) + k.sigLen)
