@@ -177,7 +177,11 @@ func (r *runner) measure(srv *child, sc scenario, l load, res *result) error {
 	if err != nil {
 		return err
 	}
-	r.progressf("closed loop, %d connections, %s", r.opts.conns, r.opts.duration)
+	if l.once != nil {
+		r.progressf("%d logins, once each, on %d connections", len(l.once), r.opts.conns)
+	} else {
+		r.progressf("closed loop, %d connections, %s", r.opts.conns, r.opts.duration)
+	}
 	closed := closedLoop(client, l, r.opts.conns, r.opts.duration)
 	res.RPS = closed.rate()
 	latency, all := closed, &phase{hist: &histogram{}}
