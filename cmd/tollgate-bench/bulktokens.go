@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,8 +48,8 @@ func fillSQLite(ctx context.Context, path string, n int) error {
 		return err
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO api_tokens (hash, owner, account_id, role, description,
-		created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(apiTokenColumns)), ", ")
+	stmt, err := tx.PrepareContext(ctx, "INSERT INTO api_tokens ("+strings.Join(apiTokenColumns, ", ")+") VALUES ("+marks+")")
 	if err != nil {
 		return err
 	}

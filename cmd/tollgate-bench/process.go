@@ -16,6 +16,10 @@ import (
 	"time"
 )
 
+// readyTimeout bounds a start: a server over 100,000 users creates their
+// accounts before it is ready, which takes minutes.
+const readyTimeout = 10 * time.Minute
+
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat:
 // 100 on every Linux architecture Go supports.
 const clockTicks = 100
@@ -64,7 +68,7 @@ func startChild(name, addr, logPath string, argv, env []string) (*child, error) 
 		c.waitErr = c.cmd.Wait()
 		close(c.done)
 	}()
-	if err := c.waitReady(60 * time.Second); err != nil {
+	if err := c.waitReady(readyTimeout); err != nil {
 		c.stop()
 		return nil, err
 	}
