@@ -25,8 +25,9 @@ import (
 )
 
 // floorEnv carries a floor's specification (JSON) to the child process
-// that serves it: this program, run again.
-const floorEnv = "TOLLGATE_BENCH_FLOOR"
+// that serves it: this program, run again. Not TOLLGATE_*: tollgate
+// refuses variables of its prefix that name no configuration key.
+const floorEnv = "TGBENCH_FLOOR"
 
 // Floor kinds.
 const (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
@@ -177,23 +178,7 @@ func (r *runner) measure(srv *child, sc scenario, l load, res *result) error {
 	if err != nil {
 		return err
 	}
-	if l.once != nil {
-		r.progressf("%d logins, once each, on %d connections", len(l.once), r.opts.conns)
-	} else {
-		r.progressf("closed loop, %d connections, %s", r.opts.conns, r.opts.duration)
-	}
-	closed := closedLoop(client, l, r.opts.conns, r.opts.duration)
-	res.RPS = closed.rate()
-	latency, all := closed, &phase{hist: &histogram{}}
-	all.merge(closed)
-	res.LatencyFrom = "closed loop"
-	if !sc.closedOnly && closed.rate() > 0 {
-		res.OpenRate = r.openRate(closed)
-		r.progressf("%.0f req/s; open loop at %.0f req/s, %s", res.RPS, res.OpenRate, r.opts.duration)
-		latency = openLoop(client, l, r.opts.conns, res.OpenRate, r.opts.duration)
-		all.merge(latency)
-		res.LatencyFrom = "open loop"
-	}
+	latency, all := r.phases(client, sc, l, res)
 	cpu1, err := srv.cpu()
 	if err != nil {
 		return err
@@ -205,6 +190,30 @@ func (r *runner) measure(srv *child, sc scenario, l load, res *result) error {
 	}
 	res.PeakRSS, err = srv.peakRSS()
 	return err
+}
+
+// phases runs the closed loop and, unless the load is a finite storm, the
+// open loop. It returns the phase the latency is taken from and both
+// phases merged.
+func (r *runner) phases(client *http.Client, sc scenario, l load, res *result) (latency, all *phase) {
+	if l.once != nil {
+		r.progressf("%d logins, once each, on %d connections", len(l.once), r.opts.conns)
+	} else {
+		r.progressf("closed loop, %d connections, %s", r.opts.conns, r.opts.duration)
+	}
+	closed := closedLoop(client, l, r.opts.conns, r.opts.duration)
+	res.RPS, res.LatencyFrom = closed.rate(), "closed loop"
+	latency, all = closed, &phase{hist: &histogram{}}
+	all.merge(closed)
+	if sc.closedOnly || closed.rate() == 0 {
+		return latency, all
+	}
+	res.OpenRate = r.openRate(closed)
+	r.progressf("%.0f req/s; open loop at %.0f req/s, %s", res.RPS, res.OpenRate, r.opts.duration)
+	latency = openLoop(client, l, r.opts.conns, res.OpenRate, r.opts.duration)
+	all.merge(latency)
+	res.LatencyFrom = "open loop"
+	return latency, all
 }
 
 // openRate is -rate, or half the closed loop's rate.
