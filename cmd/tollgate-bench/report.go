@@ -88,7 +88,8 @@ func writeTable(w io.Writer, results []*result) error {
 	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tp99.9\terrors\t401s\tcpu µs/req\tpeak RSS\tstartup\tcpu×http\tcpu×sign\t")
 	for _, r := range results {
 		if !r.measured() {
-			fmt.Fprintf(tw, "%s\t%s\n", r.Name, firstLine(firstOf(r.Skipped, "FAILED: "+r.Failed)))
+			// As many cells as a measured row, or tabwriter starts new columns.
+			fmt.Fprintf(tw, "%s%s%s\n", r.Name, strings.Repeat("\t-", 11)+"\t", firstLine(firstOf(r.Skipped, "FAILED: "+r.Failed)))
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t%d\t%.0f\t%.1f MB\t%s\t%s\t%s\t%s\n", r.Name, r.RPS,
