@@ -85,7 +85,7 @@ func against(r, floor *result) *ratio {
 // writeTable prints the report as a table.
 func writeTable(w io.Writer, results []*result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tp99.9\terrors\t401s\tcpu µs/req\tpeak RSS\tstartup\tcpu×http\tcpu×sign\t")
+	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tp99.9\terrors\t401s\tcpu µs/req\tpeak RSS\tstartup\tcpu×http\tcpu×sign\tnote")
 	for _, r := range results {
 		if !r.measured() {
 			// As many cells as a measured row, or tabwriter starts new columns.
