@@ -3,6 +3,9 @@ CONFIG   ?= configs/tollgate.yaml
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 PKGS     := ./...
+# The load benchmark's phase length and flags (see README, Benchmarks).
+BENCH_DURATION ?= 10s
+BENCH_FLAGS    ?= -scaling
 # The Go modules of the repository, each tested, vetted and benchmarked on
 # its own: the server; pkg/verify, what other services import (standard
 # library and golang-jwt only); the interop tests, which run the built
@@ -22,8 +25,9 @@ run: build ## serve configs/tollgate.yaml, creating dev keys and a dev user on f
 test: lint ## unit, integration and end-to-end tests (real registry, real client), every module
 	$(call each_module,$(GO) test -race -count=1 $(PKGS))
 
-bench: ## benchmarks of the hot path, every module
+bench: ## benchmarks of the hot path, every module; then the load benchmark (bench.json)
 	$(call each_module,$(GO) test -run '^$$' -bench . -benchmem $(PKGS))
+	$(GO) run ./cmd/tollgate-bench -duration $(BENCH_DURATION) $(BENCH_FLAGS) -json bench.json
 
 fuzz: ## a short fuzzing pass over the parsers
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./pkg/scope
