@@ -228,3 +228,25 @@ func auditDeleteBefore(t *testing.T, s store.Store) {
 		t.Errorf("after the bulk delete, left %q, want \"edge new\"", got)
 	}
 }
+
+// auditLargeBatch: a batch larger than a backend's rows per statement is
+// stored whole, in order, every field kept.
+func auditLargeBatch(t *testing.T, s store.Store) {
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	events := make([]store.AuditEvent, 150)
+	for i := range events {
+		events[i] = sampleEvent(fmt.Sprintf("kind-%03d", i), base.Add(time.Duration(i)*time.Millisecond))
+		events[i].Detail = fmt.Sprintf("row %d", i)
+	}
+	mustAppend(t, s, events...)
+	got := mustList(t, s, 0, time.Time{}, 1000)
+	if len(got) != len(events) {
+		t.Fatalf("%d events stored, want %d", len(got), len(events))
+	}
+	for i, ev := range got {
+		want := events[i]
+		if ev.Kind != want.Kind || ev.Detail != want.Detail || !ev.Time.Equal(want.Time) || ev.Subject != want.Subject {
+			t.Fatalf("event %d = %+v, want %+v", i, ev, want)
+		}
+	}
+}

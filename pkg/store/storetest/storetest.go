@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore NewStore) {
 			{"IDOrderAcrossBatches", auditOrder},
 			{"ConcurrentAppend", auditConcurrentAppend},
 			{"DeleteBefore", auditDeleteBefore},
+			{"LargeBatch", auditLargeBatch},
 		}},
 		{"Clients", []testCase{
 			{"CreateAndGet", clientCreateAndGet},
