@@ -43,7 +43,7 @@ const DefaultBuffer = 100000
 
 const (
 	defaultQueue     = 4096
-	defaultBatch     = 256
+	defaultBatch     = 1024 // one transaction (one fsync) per batch: the write cost of a busy server
 	defaultFlushTime = time.Second
 	// writeTimeout bounds one write to the store.
 	writeTimeout = 5 * time.Second
