@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -37,13 +35,7 @@ func TestUserBackendsFromConfig(t *testing.T) {
 	if err := errors.Join(cfg.Validate(), checkBackends(cfg)); err != nil {
 		t.Fatal(err)
 	}
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close() })
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
+	_, srv := serveApp(t, cfg, slog.New(slog.DiscardHandler))
 
 	claims := getClaims(t, srv.URL, cfg.Token.Services[0], "carol", "let-me-in", "repository:ops/app:pull,push")
 	if access, _ := claims["access"].([]any); len(access) != 1 {

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -18,13 +16,7 @@ func TestTokenReuseInTheServer(t *testing.T) {
 	_, cfg := tollgateDir(t)
 	cfg.Token.ReuseWindow = 30 * time.Second
 	cfg.Users.Admins = []string{"admin"}
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close() })
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
+	_, srv := serveApp(t, cfg, slog.New(slog.DiscardHandler))
 	get := func() (string, int64) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/oauth2/token?service="+cfg.Token.Services[0]+
