@@ -3,6 +3,7 @@ package accounts_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -421,5 +422,28 @@ func TestApplyWaitsForTheFileToSettle(t *testing.T) {
 	f.svc.Apply(ctx, accounts.FileChange{Removed: []string{"alice"}, Since: time.Now()}, 100*time.Millisecond)
 	if _, err := f.store.Account(ctx, "alice"); err != nil {
 		t.Errorf("alice, back once the file settled, lost her account: %v", err)
+	}
+}
+
+// Start gives every user of the file an account, in batches, keeping the
+// accounts that exist as they are.
+func TestStartCreatesEveryAccount(t *testing.T) {
+	f := newFixture(t)
+	alice := f.login(t, "alice") // an account before the start
+	names := make([]string, 2500)
+	for i := range names {
+		names[i] = fmt.Sprintf("user-%04d", i)
+	}
+	names = append(names, "alice")
+	f.svc.Start(context.Background(), names, time.Now())
+	all, err := f.store.ListAccounts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(names) {
+		t.Fatalf("%d accounts after Start over %d users", len(all), len(names))
+	}
+	if got, _ := f.store.Account(context.Background(), "alice"); got.ID != alice.AccountID {
+		t.Errorf("alice's account was replaced: %s, want %s", got.ID, alice.AccountID)
 	}
 }

@@ -35,12 +35,15 @@ func (s *Service) Start(ctx context.Context, users []string, fileTime time.Time)
 		known[acct.Name] = true
 	}
 	listed := make(map[string]bool, len(users))
-	for _, name := range users {
+	missing := make([]store.Account, 0, min(len(users), createBatch))
+	for i, name := range users {
 		listed[name] = true
 		if !known[name] {
-			if _, err := s.Ensure(ctx, name); err != nil {
-				s.logger().ErrorContext(ctx, "create account", "user", name, "error", err)
-			}
+			missing = append(missing, s.newAccount(name, "", store.AccountUser))
+		}
+		if len(missing) == createBatch || (i == len(users)-1 && len(missing) > 0) {
+			s.createAccounts(ctx, missing)
+			missing = missing[:0]
 		}
 	}
 	s.adoptEpochs(ctx, all)
@@ -51,6 +54,18 @@ func (s *Service) Start(ctx context.Context, users []string, fileTime time.Time)
 		if !listed[acct.Name] {
 			s.end(ctx, acct.Name, "no longer in the user file at start", fileTime)
 		}
+	}
+}
+
+// createBatch is how many accounts Start creates per transaction: a first
+// start over many users pays a durable commit per batch, not per user,
+// and holds one batch in memory.
+const createBatch = 1000
+
+// createAccounts creates the accounts of a batch; a failure is logged.
+func (s *Service) createAccounts(ctx context.Context, batch []store.Account) {
+	if _, err := s.Store.CreateAccounts(ctx, batch); err != nil {
+		s.logger().ErrorContext(ctx, "create accounts", "users", len(batch), "error", err)
 	}
 }
 

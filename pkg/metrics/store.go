@@ -151,6 +151,10 @@ func (s *instrumentedStore) CreateAccount(ctx context.Context, a store.Account) 
 	return s.counted(opCreateAccount, s.Store.CreateAccount(ctx, a))
 }
 
+func (s *instrumentedStore) CreateAccounts(ctx context.Context, accounts []store.Account) (int64, error) {
+	return observe(s, opCreateAccount, func() (int64, error) { return s.Store.CreateAccounts(ctx, accounts) })
+}
+
 func (s *instrumentedStore) Account(ctx context.Context, name string) (store.Account, error) {
 	return observe(s, opGetAccount, func() (store.Account, error) { return s.Store.Account(ctx, name) })
 }

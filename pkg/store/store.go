@@ -311,6 +311,11 @@ func (r Revoked) Total() int64 { return r.RefreshTokens + r.EngineRefreshTokens 
 type Accounts interface {
 	// CreateAccount stores a; ErrConflict if an account has that name or ID.
 	CreateAccount(ctx context.Context, a Account) error
+	// CreateAccounts stores, in one transaction, those of accounts whose
+	// name and ID no account has (the others are left as they are), and
+	// returns how many it stored: a server starting over many users pays
+	// one durable commit, not one per user.
+	CreateAccounts(ctx context.Context, accounts []Account) (int64, error)
 	// Account returns the account named name, or ErrNotFound.
 	Account(ctx context.Context, name string) (Account, error)
 	// ListAccounts returns every account in name (byte-wise) order.

@@ -141,6 +141,10 @@ func (b *timeoutStore) CreateAccount(ctx context.Context, a Account) error {
 	return run(ctx, b.d, func(ctx context.Context) error { return b.s.CreateAccount(ctx, a) })
 }
 
+func (b *timeoutStore) CreateAccounts(ctx context.Context, accounts []Account) (int64, error) {
+	return call(ctx, b.d, func(ctx context.Context) (int64, error) { return b.s.CreateAccounts(ctx, accounts) })
+}
+
 func (b *timeoutStore) Account(ctx context.Context, name string) (Account, error) {
 	return call(ctx, b.d, func(ctx context.Context) (Account, error) { return b.s.Account(ctx, name) })
 }

@@ -360,3 +360,27 @@ func CheckAdopted(t *testing.T, s store.Store) {
 }
 
 var uuidShape = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// accountCreateMany: CreateAccounts stores the accounts whose name and ID
+// are free, leaves the others as they are, and counts what it stored.
+func accountCreateMany(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	existing := sampleAccount("bob")
+	mustCreate(t, s.CreateAccount, existing)
+	taken := sampleAccount("bob")
+	taken.ID, taken.Email = "acct-bob-again", "other@example.com"
+	batch := []store.Account{sampleAccount("alice"), taken, sampleAccount("carol")}
+	n, err := s.CreateAccounts(ctx, batch)
+	if err != nil || n != 2 {
+		t.Fatalf("CreateAccounts = %d, %v; want 2 stored", n, err)
+	}
+	sameAccount(t, mustGet(t, s.Account, "alice"), batch[0])
+	sameAccount(t, mustGet(t, s.Account, "carol"), batch[2])
+	sameAccount(t, mustGet(t, s.Account, "bob"), existing) // not overwritten
+	if n, err := s.CreateAccounts(ctx, batch); err != nil || n != 0 {
+		t.Errorf("again: %d, %v; want 0", n, err)
+	}
+	if n, err := s.CreateAccounts(ctx, nil); err != nil || n != 0 {
+		t.Errorf("none: %d, %v", n, err)
+	}
+}

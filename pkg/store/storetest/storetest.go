@@ -96,6 +96,7 @@ func Run(t *testing.T, newStore NewStore) {
 		}},
 		{"Accounts", []testCase{
 			{"CreateAndGet", accountCreateAndGet},
+			{"CreateMany", accountCreateMany},
 			{"NameAndIDAreUnique", accountConflict},
 			{"NotFound", accountNotFound},
 			{"ListInNameOrder", accountList},

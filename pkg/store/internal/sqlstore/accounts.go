@@ -15,6 +15,26 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
 		rows.AccountValues(a)...)
 }
 
+// CreateAccounts implements store.Accounts.
+func (s *Store) CreateAccounts(ctx context.Context, accounts []store.Account) (int64, error) {
+	if len(accounts) == 0 {
+		return 0, nil
+	}
+	return transaction(ctx, s, func(tx *Store) (int64, error) {
+		var created int64
+		q := `INSERT INTO accounts (` + rows.AccountColumns + `) VALUES (` +
+			placeholders(len(rows.AccountValues(accounts[0]))) + `) ON CONFLICT DO NOTHING`
+		for _, a := range accounts {
+			n, err := tx.db.Exec(ctx, q, rows.AccountValues(a)...)
+			if err != nil {
+				return 0, tx.errs.Failed("create accounts", err)
+			}
+			created += n
+		}
+		return created, nil
+	})
+}
+
 // Account implements store.Accounts.
 func (s *Store) Account(ctx context.Context, name string) (store.Account, error) {
 	return rows.One(s.errs, fmt.Sprintf("account %q", name), "get account",
