@@ -72,7 +72,8 @@ func parse(path string, data []byte) parsed {
 		case SafeName(l.User) != nil:
 			p.skipped = append(p.skipped, l.User)
 		default:
-			p.users[l.User] = user{hash: []byte(l.Hash), epoch: EpochOf(l.Hash)}
+			// A clone: the name is a substring of the whole file, which it would keep alive.
+			p.users[strings.Clone(l.User)] = user{hash: []byte(l.Hash), epoch: EpochOf(l.Hash)}
 			costs[l.cost]++
 		}
 	}
