@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/authn/client"
 	"github.com/tollgate/tollgate/pkg/authz"
 )
 
@@ -333,9 +334,6 @@ func (c *Config) validateAPITokens(p *problems) {
 	}
 }
 
-// maxClientID bounds a client_id (the token endpoints refuse longer ones).
-const maxClientID = 255
-
 func (c *Config) validateEngine(p *problems) {
 	e := c.Engine
 	p.oneOf("engine.signing", e.Signing, engineSigns)
@@ -351,8 +349,8 @@ func (c *Config) validateEngine(p *problems) {
 	seen := map[string]bool{}
 	for i, id := range e.PublicClients {
 		switch {
-		case id == "" || len(id) > maxClientID || !printableASCII(id):
-			p.add("engine.public_clients[%d]: %q must be 1 to %d printable ASCII characters (RFC 6749 Appendix A.1)", i, id, maxClientID)
+		case id == "" || client.CheckID(id) != nil: // the rule the token endpoints apply
+			p.add("engine.public_clients[%d]: %q must be 1 to %d printable ASCII characters (RFC 6749 Appendix A.1)", i, id, client.MaxIDLen)
 		case seen[id]:
 			p.add("engine.public_clients[%d]: %q is listed twice", i, id)
 		}
@@ -373,16 +371,6 @@ func (c *Config) validateEngine(p *problems) {
 	if e.Signing == "keys" && e.Issuer == c.Token.Issuer && e.Issuer != "" {
 		p.add("engine.issuer: %q equals token.issuer; with engine.signing keys they must differ, so that registry tokens and engine tokens cannot be taken for each other", e.Issuer)
 	}
-}
-
-// printableASCII reports whether s holds only %x20-7E.
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 func (c *Config) validateStore(p *problems) {

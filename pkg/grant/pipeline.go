@@ -109,7 +109,6 @@ type Request struct {
 	Username     string       // Basic or form username; charged to its per-name budget
 	Password     authn.Secret // its password (or API token)
 	Bearer       bool         // GET: the credential came as Bearer (an API token)
-	Malformed    bool         // GET: an Authorization header of another scheme
 	Account      string       // Docker's account parameter
 	RefreshToken string
 	ClientID     string
