@@ -131,7 +131,11 @@ func reuseKey(req Request, granted []scope.Scope, kid string) string {
 	}
 	for _, s := range granted {
 		b.WriteByte(0)
-		b.WriteString(s.String())
+		s.WriteResource(&b)
+		for _, a := range s.Actions {
+			b.WriteByte(1)
+			b.WriteString(a)
+		}
 	}
 	return b.String()
 }
