@@ -30,11 +30,15 @@ func IsAnswer(err error) bool {
 // the token is kept, never the token itself.
 type RefreshToken struct {
 	Hash      string // hex SHA-256 of the token
-	Subject   string // the account it was issued to
-	AccountID string // Account.ID of that account: the token dies with it ("" for tokens older than accounts)
+	Subject   string // the account or workload it was issued to
+	AccountID string // Account.ID of that account: the token dies with it ("" for a workload, or a token older than accounts)
 	Epoch     string // the password epoch it was issued under ("" when unknown): a new password ends it
 	ClientID  string // the client that asked for it (audit only: clients share identity tokens)
 	Service   string // the service it was issued for; it is good only for that one
+	// Binding is, for a workload's token (AccountID ""), the federation
+	// trust policy and claims it was issued under, as pkg/refresh writes
+	// it (JSON); "" for an account's token.
+	Binding   string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	RevokedAt time.Time // zero while not revoked

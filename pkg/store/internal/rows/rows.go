@@ -95,12 +95,12 @@ func ScanAPIToken(r Scanner) (store.APIToken, error) {
 }
 
 // RefreshTokenColumns are the columns ScanRefreshToken reads, in order.
-const RefreshTokenColumns = `hash, subject, account_id, epoch, client_id, service, created_at, expires_at, revoked_at`
+const RefreshTokenColumns = `hash, subject, account_id, epoch, client_id, service, binding, created_at, expires_at, revoked_at`
 
 // RefreshTokenValues are t's values for RefreshTokenColumns, in order.
 func RefreshTokenValues(t store.RefreshToken) []any {
-	return []any{t.Hash, t.Subject, t.AccountID, t.Epoch, t.ClientID, t.Service, ToDB(t.CreatedAt), ToDB(t.ExpiresAt),
-		NullTime(t.RevokedAt)}
+	return []any{t.Hash, t.Subject, t.AccountID, t.Epoch, t.ClientID, t.Service, t.Binding, ToDB(t.CreatedAt),
+		ToDB(t.ExpiresAt), NullTime(t.RevokedAt)}
 }
 
 // ScanRefreshToken reads a row of RefreshTokenColumns.
@@ -110,7 +110,8 @@ func ScanRefreshToken(r Scanner) (store.RefreshToken, error) {
 		created, expires int64
 		revoked          *int64
 	)
-	if err := r.Scan(&t.Hash, &t.Subject, &t.AccountID, &t.Epoch, &t.ClientID, &t.Service, &created, &expires, &revoked); err != nil {
+	if err := r.Scan(&t.Hash, &t.Subject, &t.AccountID, &t.Epoch, &t.ClientID, &t.Service, &t.Binding,
+		&created, &expires, &revoked); err != nil {
 		return store.RefreshToken{}, err
 	}
 	t.CreatedAt, t.ExpiresAt, t.RevokedAt = FromDB(created), FromDB(expires), FromNull(revoked)

@@ -118,7 +118,7 @@ func asRow(values []any) fakeRow {
 func TestValuesRoundTrip(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	refresh := store.RefreshToken{Hash: "h", Subject: "s", AccountID: "a", Epoch: "e", ClientID: "c", Service: "v",
-		CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
+		Binding: `{"b":1}`, CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
 	if got, err := ScanRefreshToken(asRow(RefreshTokenValues(refresh))); err != nil || got != refresh {
 		t.Errorf("refresh token: %+v, %v; want %+v", got, err, refresh)
 	}
