@@ -284,6 +284,9 @@ func (f fakeStore) Ping(context.Context) error { return f.err }
 func (f fakeStore) TouchAPITokens(context.Context, map[string]time.Time) error {
 	return f.err
 }
+func (f fakeStore) RevokeWorkloadRefreshTokens(context.Context, string, time.Time) (int64, error) {
+	return 0, f.err
+}
 
 func TestInstrumentStoreCountsFailuresOnly(t *testing.T) {
 	tests := []struct {
@@ -312,6 +315,20 @@ func TestInstrumentStoreCountsFailuresOnly(t *testing.T) {
 				t.Errorf("ping errors = %v, want 0", got)
 			}
 		})
+	}
+}
+
+// TestInstrumentStoreCountsWorkloadRevocations: a failed revocation of a
+// workload's refresh tokens counts under its own operation.
+func TestInstrumentStoreCountsWorkloadRevocations(t *testing.T) {
+	m, reg := newTest(t)
+	failure := errors.New("database is locked")
+	s := m.InstrumentStore(fakeStore{err: failure})
+	if _, err := s.RevokeWorkloadRefreshTokens(context.Background(), "repo:acme/app", time.Now()); !errors.Is(err, failure) {
+		t.Fatalf("error %v, want %v passed through", err, failure)
+	}
+	if got := value(t, reg, "tollgate_store_errors_total", "operation=revoke_workload_refresh_tokens"); got != 1 {
+		t.Errorf("revoke_workload_refresh_tokens errors = %v, want 1", got)
 	}
 }
 

@@ -34,6 +34,7 @@ const (
 	opUpdateAccount
 	opDeleteAccount
 	opRevokeCredentials
+	opRevokeWorkloadRefreshTokens
 	numStoreOps
 )
 
@@ -42,6 +43,7 @@ var storeOpNames = [numStoreOps]string{
 	"create_api_token", "get_api_token", "list_api_tokens", "revoke_api_token", "touch_api_tokens",
 	"append_audit", "list_audit", "ping", "close", "find_api_token", "delete_audit", "delete_engine_refresh_tokens",
 	"create_account", "get_account", "list_accounts", "update_account", "delete_account", "revoke_credentials",
+	"revoke_workload_refresh_tokens",
 }
 
 // instrumentedStore counts the failures of a store.Store. It embeds the store
@@ -93,6 +95,10 @@ func (s *instrumentedStore) RefreshToken(ctx context.Context, hash string) (stor
 
 func (s *instrumentedStore) RevokeRefreshToken(ctx context.Context, hash string, at time.Time) error {
 	return s.counted(opRevokeRefreshToken, s.Store.RevokeRefreshToken(ctx, hash, at))
+}
+
+func (s *instrumentedStore) RevokeWorkloadRefreshTokens(ctx context.Context, subject string, at time.Time) (int64, error) {
+	return observe(s, opRevokeWorkloadRefreshTokens, func() (int64, error) { return s.Store.RevokeWorkloadRefreshTokens(ctx, subject, at) })
 }
 
 func (s *instrumentedStore) DeleteExpiredRefreshTokens(ctx context.Context, before time.Time) (int64, error) {

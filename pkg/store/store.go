@@ -58,6 +58,11 @@ type RefreshTokens interface {
 	// RevokeRefreshToken marks the token revoked at the given time; ErrNotFound
 	// if there is none. Revoking twice keeps the first time.
 	RevokeRefreshToken(ctx context.Context, hash string, at time.Time) error
+	// RevokeWorkloadRefreshTokens revokes, at the given time, every refresh
+	// token issued to the workload subject (tokens with a Binding) that is
+	// not revoked yet, and returns how many it revoked. An account's tokens
+	// are never touched, whatever their subject.
+	RevokeWorkloadRefreshTokens(ctx context.Context, subject string, at time.Time) (int64, error)
 	// DeleteExpiredRefreshTokens removes tokens that expired before t.
 	DeleteExpiredRefreshTokens(ctx context.Context, before time.Time) (int64, error)
 }

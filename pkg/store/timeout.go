@@ -49,6 +49,10 @@ func (b *timeoutStore) RevokeRefreshToken(ctx context.Context, hash string, at t
 	return run(ctx, b.d, func(ctx context.Context) error { return b.s.RevokeRefreshToken(ctx, hash, at) })
 }
 
+func (b *timeoutStore) RevokeWorkloadRefreshTokens(ctx context.Context, subject string, at time.Time) (int64, error) {
+	return call(ctx, b.d, func(ctx context.Context) (int64, error) { return b.s.RevokeWorkloadRefreshTokens(ctx, subject, at) })
+}
+
 func (b *timeoutStore) DeleteExpiredRefreshTokens(ctx context.Context, before time.Time) (int64, error) {
 	return call(ctx, b.d, func(ctx context.Context) (int64, error) { return b.s.DeleteExpiredRefreshTokens(ctx, before) })
 }

@@ -35,3 +35,13 @@ func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, before time.Time
 	n, err := s.db.Exec(ctx, `DELETE FROM refresh_tokens WHERE expires_at < $1`, rows.ToDB(before))
 	return n, s.errs.Failed("delete expired refresh tokens", err)
 }
+
+// RevokeWorkloadRefreshTokens implements store.RefreshTokens. The WHERE
+// repeats the condition of the partial index on subject (migration 0006)
+// word for word, so that both planners use it; revoked_at IS NULL leaves
+// earlier revocations, and the count, as they are.
+func (s *Store) RevokeWorkloadRefreshTokens(ctx context.Context, subject string, at time.Time) (int64, error) {
+	n, err := s.db.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $1
+		WHERE subject = $2 AND binding <> '' AND revoked_at IS NULL`, rows.ToDB(at), subject)
+	return n, s.errs.Failed("revoke workload refresh tokens", err)
+}
