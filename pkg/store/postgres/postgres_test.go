@@ -174,3 +174,24 @@ func TestPostgresMigrationAdoptsLegacyCredentials(t *testing.T) {
 	defer s.Close()
 	storetest.CheckAdopted(t, s)
 }
+
+// TestPostgresMigrationAddsRefreshBinding: the refresh tokens of a schema
+// of the version before bindings are accounts' tokens, which no workload
+// revocation touches.
+func TestPostgresMigrationAddsRefreshBinding(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.FreshSchema(t, pgtest.DSN(t))
+	old, err := openUpTo(ctx, dsn, "0005_accounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range storetest.PreBindingRows {
+		if _, err := old.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	old.Close()
+	s := open(t, dsn)
+	defer s.Close()
+	storetest.CheckPreBinding(t, s)
+}

@@ -133,3 +133,22 @@ func TestLockedPastDeadlineIsUnavailable(t *testing.T) {
 		t.Errorf("write while another holds the lock = %v, want ErrUnavailable", err)
 	}
 }
+
+// TestMigrationAddsRefreshBinding: the refresh tokens of a database of the
+// version before bindings are accounts' tokens, which no workload
+// revocation touches.
+func TestMigrationAddsRefreshBinding(t *testing.T) {
+	ctx := context.Background()
+	path := tempPath(t)
+	old, err := sqlite.OpenUpTo(ctx, path, "0005_accounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range storetest.PreBindingRows {
+		if err := old.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	old.Close()
+	storetest.CheckPreBinding(t, open(t, path))
+}

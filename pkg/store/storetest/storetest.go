@@ -29,6 +29,10 @@ func Run(t *testing.T, newStore NewStore) {
 			{"Revoke", refreshRevoke},
 			{"DeleteExpired", refreshDeleteExpired},
 			{"ConcurrentCreate", refreshConcurrentCreate},
+			{"Binding", refreshBinding},
+			{"RevokeWorkload", refreshRevokeWorkload},
+			{"RevokeWorkloadUnknownSubject", refreshRevokeWorkloadUnknown},
+			{"ConcurrentRevokeWorkload", refreshRevokeWorkloadConcurrent},
 		}},
 		{"EngineRefreshTokens", []testCase{
 			{"CreateAndGet", engineRefreshCreateAndGet},
@@ -152,7 +156,7 @@ func refreshCreateAndGet(t *testing.T, s store.Store) {
 		t.Fatalf("get: %v", err)
 	}
 	if got.Hash != want.Hash || got.Subject != want.Subject || got.ClientID != want.ClientID || got.Service != want.Service ||
-		got.AccountID != want.AccountID || got.Epoch != want.Epoch {
+		got.AccountID != want.AccountID || got.Epoch != want.Epoch || got.Binding != "" {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 	if !got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) {
