@@ -74,6 +74,8 @@ type engineTokenResponse struct {
 	TokenType    string  `json:"token_type"`
 	Scope        *string `json:"scope,omitempty"`
 	RefreshToken string  `json:"refresh_token,omitempty"` // rotates
+	// IssuedTokenType answers a token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // serveToken serves POST /v1/oauth/token: whichever grant of the table the
@@ -92,7 +94,7 @@ func (e *engineEndpoint) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	// 5. Respond (RFC 6749 §5.1).
 	resp := engineTokenResponse{AccessToken: res.Token.Raw, ExpiresIn: expiresIn(res), TokenType: "Bearer",
-		RefreshToken: res.RefreshToken}
+		RefreshToken: res.RefreshToken, IssuedTokenType: issuedTokenType(req)}
 	if res.Scope != nil || len(req.Scope) > 0 {
 		granted := strings.Join(res.Scope, " ")
 		resp.Scope = &granted
@@ -324,8 +326,7 @@ func (rd renderer) storeOrInternalEngine(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	rd.logUnavailable(r, err)
-	w.Header().Set("Retry-After", storeRetryAfter)
-	rd.engine(w, EngineError{Status: http.StatusServiceUnavailable, Message: "the credential store does not answer; retry shortly"})
+	rd.engine(w, EngineError{Status: http.StatusServiceUnavailable, Message: unavailableAnswer(w, err)})
 }
 
 // internalEngine logs err and answers a generic 500.

@@ -9,6 +9,7 @@ import (
 
 	oautherrors "github.com/go-oauth2/oauth2/v4/errors"
 
+	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/redact"
 	"github.com/tollgate/tollgate/pkg/store"
@@ -93,11 +94,30 @@ func (rd renderer) internalOAuth(w http.ResponseWriter, r *http.Request, err err
 }
 
 // storeRetryAfter is the Retry-After of a 503 for a store that is away:
-// replicas reconnect within a second of its return.
-const storeRetryAfter = "1"
+// replicas reconnect within a second of its return. backendRetryAfter is
+// that of an identity backend that does not answer (a token issuer, a
+// directory), which is asked again at most every few seconds.
+const (
+	storeRetryAfter   = "1"
+	backendRetryAfter = "10"
+)
 
-// unavailable reports whether err says the store is away (503).
-func unavailable(err error) bool { return errors.Is(err, store.ErrUnavailable) }
+// unavailable reports whether err says the store or an identity backend
+// is away (503).
+func unavailable(err error) bool {
+	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, authn.ErrUnavailable)
+}
+
+// unavailableAnswer sets the Retry-After of a 503 for err and returns
+// what to tell the client.
+func unavailableAnswer(w http.ResponseWriter, err error) string {
+	if errors.Is(err, authn.ErrUnavailable) {
+		w.Header().Set("Retry-After", backendRetryAfter)
+		return "the identity provider does not answer; retry shortly"
+	}
+	w.Header().Set("Retry-After", storeRetryAfter)
+	return "the credential store does not answer; retry shortly"
+}
 
 // storeOrInternalDocker answers 503 UNAVAILABLE with Retry-After when err
 // says the store is away, else a generic 500.
@@ -107,9 +127,9 @@ func (rd renderer) storeOrInternalDocker(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	rd.logUnavailable(r, err)
-	w.Header().Set("Retry-After", storeRetryAfter)
+	detail := unavailableAnswer(w, err)
 	rd.docker(w, DockerError{Status: http.StatusServiceUnavailable, Code: "UNAVAILABLE",
-		Message: "service unavailable", Detail: "the credential store does not answer; retry shortly"})
+		Message: "service unavailable", Detail: detail})
 }
 
 // storeOrInternalOAuth answers 503 temporarily_unavailable (RFC 6749
@@ -121,13 +141,11 @@ func (rd renderer) storeOrInternalOAuth(w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	rd.logUnavailable(r, err)
-	w.Header().Set("Retry-After", storeRetryAfter)
-	rd.oauth(w, oauthError(http.StatusServiceUnavailable, "temporarily_unavailable",
-		"the credential store does not answer; retry shortly"))
+	rd.oauth(w, oauthError(http.StatusServiceUnavailable, "temporarily_unavailable", unavailableAnswer(w, err)))
 }
 
 func (rd renderer) logUnavailable(r *http.Request, err error) {
-	rd.logger.WarnContext(r.Context(), "store unavailable", "request_id", requestID(r.Context()),
+	rd.logger.WarnContext(r.Context(), "unavailable", "request_id", requestID(r.Context()),
 		"method", r.Method, "path", r.URL.Path, "error", redact.Secrets(err.Error()))
 }
 

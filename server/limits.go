@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,12 +29,17 @@ type Limits struct {
 	PerUser    ratelimit.Budget // failed password logins per username, from any address
 	PerIP      ratelimit.Budget // failed authentications per client address (IPv6: per /64)
 	MaxTracked int              // usernames, and addresses, remembered at most (each)
+	// SharedNames are login names that stand for no one user and are
+	// charged to the address alone (federation.username: every CI job
+	// logs in under it), so that failures under them lock no one out.
+	SharedNames []string
 }
 
 // limiter applies Limits around authentication. The endpoints call admit
 // before they authenticate and failed when authentication said the
 // credentials were wrong.
 type limiter struct {
+	shared  []string
 	users   *ratelimit.Keyed
 	addrs   *ratelimit.Keyed
 	limited func(endpoint string) // called for every refused request (a metrics counter); may be nil
@@ -41,6 +47,7 @@ type limiter struct {
 
 func newLimiter(l Limits, limited func(endpoint string)) *limiter {
 	return &limiter{
+		shared:  l.SharedNames,
 		users:   ratelimit.New(l.PerUser, l.MaxTracked, nil),
 		addrs:   ratelimit.New(l.PerIP, l.MaxTracked, nil),
 		limited: limited,
@@ -52,12 +59,13 @@ func newLimiter(l Limits, limited func(endpoint string)) *limiter {
 const maxUserKey = 128
 
 // userKey is the per-username budget a login is charged to, or "" for none:
-// an attempt without a username, or one whose secret has the form of an
-// API token. Tokens carry 256 random bits and cannot be guessed, so they
-// spend only the address budget; that way an attack on alice's password
-// does not lock out the CI jobs that log in as alice with her API tokens.
-func userKey(user string, secret authn.Secret) string {
-	if user == "" || apitoken.LooksLike(string(secret)) {
+// an attempt without a username, under a shared name, or one whose secret
+// has the form of an API token. Tokens carry 256 random bits and cannot be
+// guessed, so they spend only the address budget; that way an attack on
+// alice's password does not lock out the CI jobs that log in as alice with
+// her API tokens, nor failures under oidc every CI job.
+func (l *limiter) userKey(user string, secret authn.Secret) string {
+	if user == "" || apitoken.LooksLike(string(secret)) || slices.Contains(l.shared, user) {
 		return ""
 	}
 	if len(user) > maxUserKey {
@@ -88,7 +96,7 @@ func (l *limiter) admit(w http.ResponseWriter, r *http.Request, user string, sec
 // a token, and otherwise how long until they do.
 func (l *limiter) allow(r *http.Request, user string, secret authn.Secret) (bool, time.Duration) {
 	ok, wait := l.addrs.Allow(ratelimit.AddrKey(clientIP(r)))
-	if key := userKey(user, secret); key != "" {
+	if key := l.userKey(user, secret); key != "" {
 		userOK, userWait := l.users.Allow(key)
 		ok = ok && userOK
 		wait = max(wait, userWait)
@@ -111,7 +119,7 @@ func routeTemplate(r *http.Request) string {
 // password login, to the username.
 func (l *limiter) failed(r *http.Request, user string, secret authn.Secret) {
 	l.addrs.Fail(ratelimit.AddrKey(clientIP(r)))
-	if key := userKey(user, secret); key != "" {
+	if key := l.userKey(user, secret); key != "" {
 		l.users.Fail(key)
 	}
 }

@@ -73,14 +73,16 @@ func TestUserKey(t *testing.T) {
 		{"no username", "", "hunter2", ""},
 		{"bearer or refresh token", "", "", ""},
 		{"not quite a token", "alice", notAToken, "alice"},
+		{"shared name (federation.username)", "oidc", "eyJhbGciOiJSUzI1NiJ9.e30.sig", ""},
 	}
+	l := newLimiter(Limits{SharedNames: []string{"oidc"}}, nil)
 	for _, tt := range tests {
-		if got := userKey(tt.user, tt.secret); got != tt.want {
+		if got := l.userKey(tt.user, tt.secret); got != tt.want {
 			t.Errorf("%s: userKey(%q, …) = %q, want %q", tt.name, tt.user, got, tt.want)
 		}
 	}
 	long := strings.Repeat("a", maxUserKey+1)
-	if got := userKey(long, "x"); !strings.HasPrefix(got, "sha256:") || len(got) != len("sha256:")+64 || got != userKey(long, "y") {
+	if got := l.userKey(long, "x"); !strings.HasPrefix(got, "sha256:") || len(got) != len("sha256:")+64 || got != l.userKey(long, "y") {
 		t.Errorf("userKey(%d bytes) = %q, want sha256: and 64 hex digits, the same for any password", len(long), got)
 	}
 }

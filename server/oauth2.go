@@ -26,6 +26,8 @@ type oauthTokenResponse struct {
 	IssuedAt     string `json:"issued_at"`
 	Scope        string `json:"scope"`
 	RefreshToken string `json:"refresh_token,omitempty"`
+	// IssuedTokenType answers a token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // servePost serves POST /oauth2/token: the grants of e.post (password and
@@ -50,7 +52,18 @@ func (e *tokenEndpoint) servePost(w http.ResponseWriter, r *http.Request) {
 		IssuedAt:     res.Token.IssuedAt.UTC().Format(time.RFC3339),
 		Scope:        scope.Join(res.Granted),
 		RefreshToken: res.RefreshToken,
+
+		IssuedTokenType: issuedTokenType(req),
 	})
+}
+
+// issuedTokenType is the issued_token_type of a token exchange's answer
+// (RFC 8693 §2.2.1): an access token; "" for any other grant.
+func issuedTokenType(req grant.Request) string {
+	if req.GrantType == grant.TypeTokenExchange {
+		return grant.TokenTypeAccessToken
+	}
+	return ""
 }
 
 // parsePost reads a POST token request. A foreign service fails before any
@@ -69,7 +82,11 @@ func (e *tokenEndpoint) parsePost(w http.ResponseWriter, r *http.Request) (grant
 		return grant.Request{}, &grant.Error{Code: oautherrors.ErrInvalidScope, Message: err.Error()}
 	}
 	req.Scope = nil
-	if req.Service = r.Form.Get("service"); req.Service != "" {
+	req.Service = r.Form.Get("service")
+	if req.Service == "" && req.GrantType == grant.TypeTokenExchange {
+		req.Service = r.Form.Get("audience") // RFC 8693 §2.1's name for it
+	}
+	if req.Service != "" {
 		if err := e.post.Service.CheckService(req.Service); err != nil {
 			return grant.Request{}, err
 		}
@@ -83,8 +100,9 @@ func (e *tokenEndpoint) parsePost(w http.ResponseWriter, r *http.Request) (grant
 // type, the client, each grant's required parameters) and reads them into
 // grant requests; authentication is the pipeline's.
 type oauthParser struct {
-	grants grant.Table
-	srv    *oauthserver.Server
+	grants  grant.Table
+	srv     *oauthserver.Server
+	clients oauthserver.ClientInfoHandler
 }
 
 // newOAuthParser configures go-oauth2's server for the grants of t with
@@ -98,7 +116,7 @@ func newOAuthParser(t grant.Table, clients oauthserver.ClientInfoHandler) oauthP
 	srv.SetPasswordAuthorizationHandler(func(_ context.Context, _, username, _ string) (string, error) {
 		return username, nil // validated only: the pipeline authenticates
 	})
-	return oauthParser{grants: t, srv: srv}
+	return oauthParser{grants: t, srv: srv, clients: clients}
 }
 
 // parse validates the parsed form of r.
@@ -106,6 +124,9 @@ func (p oauthParser) parse(r *http.Request) (grant.Request, error) {
 	gt := r.Form.Get("grant_type")
 	if _, ok := p.grants.Find(gt); !ok {
 		return grant.Request{}, p.grants.Unsupported()
+	}
+	if gt == grant.TypeTokenExchange {
+		return p.parseExchange(r)
 	}
 	_, tgr, err := p.srv.ValidationTokenRequest(r)
 	if err != nil {
@@ -121,6 +142,23 @@ func (p oauthParser) parse(r *http.Request) (grant.Request, error) {
 		req.Tried = tgr.ClientID
 	}
 	return req, nil
+}
+
+// parseExchange reads an RFC 8693 token exchange (§2.1), which go-oauth2
+// does not know: the client rule applies as to every grant; the handler
+// checks the token and its type.
+func (p oauthParser) parseExchange(r *http.Request) (grant.Request, error) {
+	clientID, _, err := p.clients(r)
+	if err != nil {
+		return grant.Request{}, err
+	}
+	f := r.Form
+	return grant.Request{
+		GrantType: grant.TypeTokenExchange, ClientID: clientID, Tried: clientID,
+		SubjectToken: authn.Secret(f.Get("subject_token")), SubjectTokenType: f.Get("subject_token_type"),
+		RequestedTokenType: f.Get("requested_token_type"), ActorToken: f.Get("actor_token") != "",
+		Scope: strings.Fields(f.Get("scope")), ClientIP: clientIP(r),
+	}, nil
 }
 
 // validationError is the refusal of a request go-oauth2 found invalid.

@@ -25,6 +25,11 @@ type Options struct {
 	Logger *slog.Logger
 	Realm  string // realm of Basic challenges; the issuer is a good choice
 
+	// Workloads, when set, serves the token exchange of identity tokens
+	// (RFC 8693) at /oauth2/token; the Engine API's is its own
+	// (engine.Service.Workloads).
+	Workloads grant.Workloads
+
 	// APITokens and Passwords, when both set, serve /api/tokens. Passwords
 	// must know only the password users (not API tokens): it checks the
 	// credentials that create tokens.
@@ -82,7 +87,7 @@ func New(o Options) http.Handler {
 	ins := newInstrumentation(o.Metrics)
 	r := mux.NewRouter()
 	d := o.Discovery // told below what is mounted
-	tok := newTokenEndpoint(ins.grant(o.Grant), ins.authn(o.Authn), rd, lim)
+	tok := newTokenEndpoint(ins.grant(o.Grant), ins.authn(o.Authn), o.Workloads, rd, lim)
 	tok.Mount(r)
 	d.token = tok.post.Grants
 	if o.APITokens != nil && o.Passwords != nil {

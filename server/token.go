@@ -30,8 +30,8 @@ type tokenEndpoint struct {
 	limits    *limiter // failed-authentication budgets, checked before any password
 }
 
-func newTokenEndpoint(g *grant.Service, a authn.Authenticator, rd renderer, limits *limiter) *tokenEndpoint {
-	get, post := grant.RegistryGrants(g, a)
+func newTokenEndpoint(g *grant.Service, a authn.Authenticator, w grant.Workloads, rd renderer, limits *limiter) *tokenEndpoint {
+	get, post := grant.RegistryGrants(g, a, w)
 	e := &tokenEndpoint{get: &grant.Pipeline{Grants: get, Service: g}, post: &grant.Pipeline{Grants: post, Service: g},
 		rd: rd, limits: limits}
 	e.oauth = newOAuthParser(post, publicClient)

@@ -18,6 +18,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/authn/client"
+	"github.com/tollgate/tollgate/pkg/authn/federation"
 	"github.com/tollgate/tollgate/pkg/authn/htpasswd"
 	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/config"
@@ -55,21 +56,24 @@ type app struct {
 	tokens   *apitoken.Tokens // API tokens; their last-used times are flushed on Close
 	backends backends         // the user backends (users.backends)
 	reuse    *grant.Reuse     // tokens kept for reuse (token.reuse_window); nil: off
-	users    accounts.Users   // their users, as the accounts service sees them
-	accounts *accounts.Service
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// federation trusts identity tokens (federation.issuers); nil: none.
+	federation *federation.Federation
+	users      accounts.Users // their users, as the accounts service sees them
+	accounts   *accounts.Service
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // parts are what newApp loads before it starts anything.
 type parts struct {
-	acl       *authz.Holder
-	proxies   []netip.Prefix
-	backends  backends
-	reuse     *grant.Reuse
-	store     store.Store
-	signing   *signing
-	engineKey engine.Key // nil when the Engine API is off
+	acl        *authz.Holder
+	proxies    []netip.Prefix
+	backends   backends
+	reuse      *grant.Reuse
+	store      store.Store
+	signing    *signing
+	engineKey  engine.Key             // nil when the Engine API is off
+	federation *federation.Federation // nil when no issuer is trusted
 }
 
 // loadParts compiles and loads everything the configuration names; the
@@ -81,6 +85,9 @@ func loadParts(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*p
 		return nil, err
 	}
 	p.acl = authz.NewHolder(acl)
+	if p.federation, err = loadFederation(cfg, p.acl); err != nil {
+		return nil, err
+	}
 	if p.proxies, err = cfg.Server.Proxies(); err != nil {
 		return nil, err
 	}
@@ -126,7 +133,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	// use the store as it is; everything else, on the request path, with
 	// every call bounded.
 	a := &app{cfg: cfg, acl: p.acl, metrics: m, signing: p.signing, store: p.store, cancel: cancel,
-		backends: p.backends, users: p.backends.directory(), reuse: p.reuse}
+		backends: p.backends, users: p.backends.directory(), reuse: p.reuse, federation: p.federation}
 	recorder := newRecorder(cfg.Audit, p.store, logger)
 	m.ObserveAudit(recorder)
 	p.store = store.WithTimeout(p.store, storeCallTimeout)
@@ -208,18 +215,26 @@ func serverOptions(cfg *config.Config, p *parts, m *metrics.Metrics, auth *authn
 		Accounts: accts,
 		Services: cfg.Token.Services,
 		Reuse:    p.reuse,
+
+		Workloads: readmitter(p.federation),
 	}
 	eng := engineService(cfg, p.engineKey, accts, tokens, recorder, p.store)
+	if eng != nil {
+		eng.Workloads = workloads(p.federation)
+	}
 	// API tokens first: they are never cached (a revocation applies at
 	// once); the credential cache wraps only the password users.
-	callers := accts.Authenticator(authn.Chain{tokens, auth})
+	users := accts.Authenticator(authn.Chain{tokens, auth})
+	callers := withWorkloads(p.federation, users)
+	limits := serverLimits(cfg.Limits)
+	limits.SharedNames = sharedNames(p.federation)
 	return server.Options{
 		Grant: svc, Logger: logger, Realm: cfg.Token.Issuer,
-		Authn:     callers,
+		Authn: callers, Workloads: workloads(p.federation),
 		APITokens: tokens, Passwords: accts.Authenticator(auth), Engine: eng, Accounts: accts,
 		Introspection:      introspection(cfg, svc.Refresh, eng, tokens, accts, p.store, recorder, p.signing.holder),
-		IntrospectionAuthn: introspectionCallers(eng, callers),
-		TrustedProxies:     p.proxies, Limits: serverLimits(cfg.Limits),
+		IntrospectionAuthn: introspectionCallers(eng, users),
+		TrustedProxies:     p.proxies, Limits: limits,
 		Metrics: m, RateLimited: m.RateLimited, Ready: readyChecks(p.store, p.signing, p.backends),
 		Discovery: server.Discovery{Issuer: cfg.Token.Issuer, PublicURL: cfg.Server.PublicURL,
 			JWKS: func() []byte { return p.signing.holder.Load().JWKS() }},

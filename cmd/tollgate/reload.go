@@ -10,8 +10,12 @@ import (
 )
 
 // reloadableKeys are the keys a reload puts in force; every other key that
-// changed needs a restart.
+// changed needs a restart. federation.issuers is, when issuers were
+// trusted at start (the token exchange is offered only then).
 var reloadableKeys = []string{"acl"}
+
+// federationKey is the key of the trust policies of identity tokens.
+const federationKey = "federation.issuers"
 
 // reloadConfig loads the configuration again the way it was loaded at
 // start (the same file, or none, and the same environment), validates it
@@ -34,11 +38,20 @@ func (a *app) reloadConfig(logger *slog.Logger) {
 		}
 		return
 	}
+	if a.federation != nil {
+		if err := a.federation.Update(cfg.Federation); err != nil {
+			a.metrics.ConfigReloaded(false)
+			logger.Error("configuration reload failed; keeping the running ACL and trust policies", "config", src.String(),
+				"problem", err.Error())
+			return
+		}
+		logger.Info("trust policies reloaded", "issuers", len(cfg.Federation.Issuers))
+	}
 	a.acl.Store(acl)
 	a.reuse.Clear() // grants decided by the old ACL are not reused
 	a.metrics.ConfigReloaded(true)
 	logger.Info("acl reloaded", "rules", len(cfg.ACL), "config", src.String())
-	if changed := needRestart(a.cfg, cfg); len(changed) > 0 {
+	if changed := a.needRestart(cfg); len(changed) > 0 {
 		logger.Warn("configuration changed where a reload cannot apply it; restart to apply", "keys", changed)
 	}
 }
@@ -59,9 +72,9 @@ func loadReloadable(src config.Source) (*config.Config, *authz.ACL, error) {
 
 // needRestart lists the keys that differ between the running and the
 // reloaded configuration and that a reload does not apply.
-func needRestart(running, reloaded *config.Config) []string {
-	return slices.DeleteFunc(config.Changed(running, reloaded), func(key string) bool {
-		return slices.Contains(reloadableKeys, key)
+func (a *app) needRestart(reloaded *config.Config) []string {
+	return slices.DeleteFunc(config.Changed(a.cfg, reloaded), func(key string) bool {
+		return slices.Contains(reloadableKeys, key) || (key == federationKey && a.federation != nil)
 	})
 }
 

@@ -18,6 +18,11 @@ var (
 	// ErrDisabled: the credentials are right, but the account is disabled
 	// (`tollgate users disable`). Only a caller who proved them learns it.
 	ErrDisabled = errors.New("authn: account disabled")
+	// ErrUnavailable: the backend cannot decide now (an identity-token
+	// issuer or a directory that does not answer). Callers answer 503 or
+	// temporarily_unavailable, never "wrong password", and charge no
+	// failure to anyone.
+	ErrUnavailable = errors.New("authn: backend unavailable")
 )
 
 // Secret is a credential (password, token). It never prints itself.
@@ -77,10 +82,20 @@ type Identity struct {
 	NotBefore time.Time
 }
 
-// Attributes are an identity's groups and labels.
+// Attributes are an identity's groups and labels, and what vouched for a
+// workload.
 type Attributes struct {
 	Groups []string
 	Labels map[string]string
+	// Claims are a workload's identity-token claims that decided
+	// (verify.Identity.Claims), which the ACL reads as ${claims:NAME}.
+	Claims map[string]string
+	// Rule names the federation trust rule that vouched for a workload
+	// as the configuration does ("issuers[0].rules[1]"), for the audit log;
+	// Policy fingerprints its issuer and rule, so that what is issued to the
+	// workload (a refresh token) ends when either changes or goes.
+	Rule   string
+	Policy string
 }
 
 // Groups are the identity's groups (nil: none).
@@ -99,18 +114,27 @@ func (id Identity) Labels() map[string]string {
 	return id.Attrs.Labels
 }
 
+// Claims are a workload's identity-token claims (nil: none).
+func (id Identity) Claims() map[string]string {
+	if id.Attrs == nil {
+		return nil
+	}
+	return id.Attrs.Claims
+}
+
 // Claim is the identity as tokens carry it (verify.IdentityClaim); nil for
-// the anonymous caller. The ID of a client is its name.
+// the anonymous caller. The ID of a client or a workload, which have no
+// account, is its name.
 func (id Identity) Claim() *verify.Identity {
 	if id.Anonymous() {
 		return nil
 	}
 	c := &verify.Identity{Kind: id.Kind, ID: id.AccountID, Name: id.Name, Role: id.Role, Source: id.Source,
-		Groups: id.Groups(), Labels: id.Labels(), APIToken: id.TokenID}
-	if c.Kind == "" {
+		Groups: id.Groups(), Labels: id.Labels(), Claims: id.Claims(), APIToken: id.TokenID}
+	switch c.Kind {
+	case "":
 		c.Kind = KindUser
-	}
-	if c.Kind == KindClient {
+	case KindClient, KindWorkload:
 		c.ID = id.Name
 	}
 	return c

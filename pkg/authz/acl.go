@@ -29,6 +29,9 @@ type Request struct {
 	// use as ${labels:NAME}. A value is taken literally; one that is empty
 	// or unsafe (UnsafeLiteral) is treated as missing.
 	Labels map[string]string
+	// Claims are a workload's identity-token claims, which name patterns
+	// use as ${claims:NAME}; taken literally like Labels.
+	Claims map[string]string
 }
 
 // Decision explains how one scope was decided.
@@ -57,6 +60,22 @@ func Compile(rules []Rule) (*ACL, error) {
 	}
 	a.index = newRuleIndex(a.compiled)
 	return a, nil
+}
+
+// Claims lists the identity-token claims the rules' name patterns use
+// (${claims:NAME}), each once, in rule order. A federation backend checks
+// a workload's values of them before it vouches for it: one that cannot be
+// taken literally refuses the request.
+func (a *ACL) Claims() []string {
+	var out []string
+	for i := range a.compiled {
+		for _, ref := range a.compiled[i].name.vars {
+			if ref.kind == tokClaim && !slices.Contains(out, ref.name) {
+				out = append(out, ref.name)
+			}
+		}
+	}
+	return out
 }
 
 // Rules returns a copy of the rules the ACL was compiled from.

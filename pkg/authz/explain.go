@@ -178,32 +178,33 @@ func (a *ACL) check(i int, req *Request, s *scope.Scope) Check {
 // nameMismatch says why name does not match the rule's pattern g (written
 // as pattern) for req, or returns "" when it matches.
 func nameMismatch(pattern string, g *glob, req *Request, name string) string {
-	label, why := g.badLabel(req.Labels)
+	ref, why := g.badVar(req)
+	value, _ := ref.value(req)
 	switch {
 	case g.usesAccount && req.Account == "":
 		return fmt.Sprintf("%q uses %s, which an anonymous request does not have", pattern, accountVar)
 	case why == "missing" || why == "empty":
-		return fmt.Sprintf("%q uses %s, which the request has no value for", pattern, labelVar(label))
-	case label != "":
-		return fmt.Sprintf("%q uses %s, whose value %q cannot be taken literally (%s)",
-			pattern, labelVar(label), req.Labels[label], why)
+		return fmt.Sprintf("%q uses %s, which the request has no value for", pattern, ref)
+	case why != "":
+		return fmt.Sprintf("%q uses %s, whose value %q cannot be taken literally (%s)", pattern, ref, value, why)
 	case g.match(name, req):
 		return ""
-	case g.usesAccount || len(g.labels) > 0:
+	case g.usesAccount || len(g.vars) > 0:
 		return fmt.Sprintf("%q does not match %q with %s", name, pattern, g.describeVars(req))
 	}
 	return fmt.Sprintf("%q does not match %q", name, pattern)
 }
 
 // describeVars lists the values the pattern's variables stood for, e.g.
-// "${account} = alice, ${labels:team} = blue".
+// "${account} = alice, ${labels:team} = blue, ${claims:repository_owner} = acme".
 func (g *glob) describeVars(req *Request) string {
 	var parts []string
 	if g.usesAccount {
 		parts = append(parts, accountVar+" = "+req.Account)
 	}
-	for _, label := range g.labels {
-		parts = append(parts, labelVar(label)+" = "+req.Labels[label])
+	for _, ref := range g.vars {
+		value, _ := ref.value(req)
+		parts = append(parts, ref.String()+" = "+value)
 	}
 	return strings.Join(parts, ", ")
 }

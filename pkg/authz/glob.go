@@ -9,10 +9,13 @@ import (
 
 // The variables a name pattern may use. Each stands for a value of the
 // request taken literally, never as a pattern: ${account} for the account
-// name, ${labels:NAME} for the value of the identity's label NAME.
+// name, ${labels:NAME} for the value of the identity's label NAME,
+// ${claims:NAME} for the value of a workload's identity-token claim NAME
+// (a top-level claim, or a JSON Pointer such as /kubernetes.io/namespace).
 const (
 	accountVar   = "${account}"
 	labelsPrefix = "${labels:"
+	claimsPrefix = "${claims:"
 )
 
 type tokenKind uint8
@@ -23,18 +26,43 @@ const (
 	tokOne                      // exactly one character
 	tokAccount                  // the requesting account name, matched literally
 	tokLabel                    // the value of label text, matched literally
+	tokClaim                    // the value of claim text, matched literally
 )
 
 type token struct {
 	kind tokenKind
-	text string // tokLiteral: the text; tokLabel: the label's name
+	text string // tokLiteral: the text; tokLabel, tokClaim: the label's or claim's name
+}
+
+// varRef is a label or claim variable of a pattern.
+type varRef struct {
+	kind tokenKind // tokLabel or tokClaim
+	name string
+}
+
+// String is how the variable is written in a pattern.
+func (v varRef) String() string {
+	if v.kind == tokClaim {
+		return claimsPrefix + v.name + "}"
+	}
+	return labelsPrefix + v.name + "}"
+}
+
+// value is the variable's value in req.
+func (v varRef) value(req *Request) (string, bool) {
+	values := req.Labels
+	if v.kind == tokClaim {
+		values = req.Claims
+	}
+	s, ok := values[v.name]
+	return s, ok
 }
 
 // glob is a compiled pattern. The zero value (empty pattern) matches anything.
 type glob struct {
 	tokens      []token
 	usesAccount bool
-	labels      []string // the labels the pattern uses, each once, in order
+	vars        []varRef // the labels and claims the pattern uses, each once, in order
 }
 
 // parseGlob compiles pattern. With allowVars false, "${" is rejected.
@@ -76,11 +104,12 @@ func parseGlob(pattern string, allowVars bool) (glob, error) {
 // addVar appends a variable token and notes which value it needs.
 func (g *glob) addVar(t token) {
 	g.tokens = append(g.tokens, t)
+	ref := varRef{kind: t.kind, name: t.text}
 	switch {
 	case t.kind == tokAccount:
 		g.usesAccount = true
-	case !slices.Contains(g.labels, t.text):
-		g.labels = append(g.labels, t.text)
+	case !slices.Contains(g.vars, ref):
+		g.vars = append(g.vars, ref)
 	}
 }
 
@@ -103,8 +132,20 @@ func parseVar(s string, allowVars bool) (token, int, error) {
 			return token{}, 0, fmt.Errorf("variable %s: want a label name of letters, digits, '.', '_', '-' and '/'", v)
 		}
 		return token{kind: tokLabel, text: name}, end + 1, nil
+	case strings.HasPrefix(v, claimsPrefix):
+		name := v[len(claimsPrefix):end]
+		if !validClaimName(name) {
+			return token{}, 0, fmt.Errorf("variable %s: want a claim name or JSON Pointer of letters, digits, '.', '_', '-', ':', '~' and '/'", v)
+		}
+		return token{kind: tokClaim, text: name}, end + 1, nil
 	}
-	return token{}, 0, fmt.Errorf("unknown variable %s (defined: %s and %sNAME})", v, accountVar, labelsPrefix)
+	return token{}, 0, fmt.Errorf("unknown variable %s (defined: %s, %sNAME} and %sNAME})", v, accountVar, labelsPrefix, claimsPrefix)
+}
+
+// validClaimName reports whether name is a claim name or JSON Pointer
+// (RFC 6901) of the characters identity tokens use: ^[A-Za-z0-9._/:~-]+$.
+func validClaimName(name string) bool {
+	return validLabelName(strings.NewReplacer(":", "", "~", "").Replace(name)) && strings.Trim(name, ":~") != ""
 }
 
 // validLabelName reports whether name matches ^[A-Za-z0-9._/-]+$, which
@@ -120,33 +161,31 @@ func validLabelName(name string) bool {
 }
 
 // usable reports whether req has a usable value for every variable of the
-// pattern: an account for ${account} and a safe label value for each
-// ${labels:NAME}. A pattern whose variable has no value does not match.
+// pattern: an account for ${account} and a safe value for each label and
+// claim. A pattern whose variable has no value does not match.
 func (g *glob) usable(req *Request) bool {
-	name, _ := g.badLabel(req.Labels)
-	return (!g.usesAccount || req.Account != "") && name == ""
+	_, why := g.badVar(req)
+	return (!g.usesAccount || req.Account != "") && why == ""
 }
 
-// badLabel returns the first label the pattern uses that labels lack or
-// that cannot be taken literally, and why; "" when there is none.
-func (g *glob) badLabel(labels map[string]string) (name, why string) {
-	for _, name := range g.labels {
-		v, ok := labels[name]
+// badVar returns the first label or claim the pattern uses that req lacks
+// or whose value cannot be taken literally, and why; why is "" when there
+// is none.
+func (g *glob) badVar(req *Request) (ref varRef, why string) {
+	for _, ref := range g.vars {
+		v, ok := ref.value(req)
 		switch {
 		case !ok:
-			return name, "missing"
+			return ref, "missing"
 		case v == "":
-			return name, "empty"
+			return ref, "empty"
 		}
 		if why := UnsafeLiteral(v); why != "" {
-			return name, why
+			return ref, why
 		}
 	}
-	return "", ""
+	return varRef{}, ""
 }
-
-// labelVar is how the variable of label name is written in a pattern.
-func labelVar(name string) string { return labelsPrefix + name + "}" }
 
 // match reports whether s matches the pattern, with each variable standing
 // for its value in req taken literally (req may be nil for a pattern
@@ -206,6 +245,8 @@ func (t *token) matchAt(s string, req *Request) int {
 		return prefixLen(s, req.Account)
 	case tokLabel:
 		return prefixLen(s, req.Labels[t.text])
+	case tokClaim:
+		return prefixLen(s, req.Claims[t.text])
 	default:
 		return prefixLen(s, t.text)
 	}

@@ -38,3 +38,6 @@ func (h *Holder) Store(acl *ACL) {
 func (h *Holder) AuthorizeRules(req Request, requested []scope.Scope, rules []int) []scope.Scope {
 	return h.Load().AuthorizeRules(req, requested, rules)
 }
+
+// Claims is ACL.Claims of the ACL in force.
+func (h *Holder) Claims() []string { return h.Load().Claims() }

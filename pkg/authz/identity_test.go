@@ -1,9 +1,12 @@
 package authz
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/pkg/scope"
 )
 
 // identityRules use groups and labels: ops may push anything under ops/,
@@ -185,5 +188,67 @@ func TestRuleStringGroup(t *testing.T) {
 	r := Rule{Account: str("*"), Group: "ops", Type: "repository", Name: "${labels:team}/*", Actions: []string{"pull"}}
 	if got, want := r.String(), "account=* group=ops type=repository name=${labels:team}/* actions=pull"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+// ${claims:NAME} stands for a workload's claim, taken literally: a value
+// that is missing or unsafe never matches, and the ACL lists the claims it
+// reads.
+func TestClaimsVariable(t *testing.T) {
+	acl, err := Compile([]Rule{
+		{Account: str("ci:*"), Type: "repository", Name: "${claims:repository_owner}/*", Actions: []string{"pull", "push"}},
+		{Account: str("k8s:*"), Type: "repository", Name: "apps/${claims:/kubernetes.io/namespace}/*", Actions: []string{"pull"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := acl.Claims(); !slices.Equal(got, []string{"repository_owner", "/kubernetes.io/namespace"}) {
+		t.Errorf("Claims = %q", got)
+	}
+	push := scope.Scope{Type: "repository", Name: "acme/app", Actions: []string{"pull", "push"}}
+	for _, tc := range []struct {
+		name   string
+		claims map[string]string
+		want   int
+	}{
+		{"own organisation", map[string]string{"repository_owner": "acme"}, 1},
+		{"another organisation", map[string]string{"repository_owner": "evil"}, 0},
+		{"missing", nil, 0},
+		{"slash", map[string]string{"repository_owner": "acme/x"}, 0},
+		{"glob", map[string]string{"repository_owner": "*"}, 0},
+		{"dots", map[string]string{"repository_owner": ".."}, 0},
+	} {
+		got := acl.AuthorizeRules(Request{Account: "ci:github:acme/app", Claims: tc.claims}, []scope.Scope{push}, nil)
+		if len(got) != tc.want {
+			t.Errorf("%s: granted %v", tc.name, got)
+		}
+	}
+	k8s := Request{Account: "k8s:ci:builder", Claims: map[string]string{"/kubernetes.io/namespace": "ci"}}
+	if got := acl.AuthorizeRules(k8s, []scope.Scope{{Type: "repository", Name: "apps/ci/web", Actions: []string{"pull"}}}, nil); len(got) != 1 {
+		t.Errorf("pointer claim: granted %v", got)
+	}
+	d := acl.Explain(Request{Account: "ci:github:acme/app", Claims: map[string]string{"repository_owner": "a b"}}, push)
+	if !strings.Contains(fmt.Sprint(d), "cannot be taken literally") {
+		t.Errorf("explain of an unsafe claim: %+v", d)
+	}
+	for _, bad := range []string{"${claims:}", "${claims:a b}", "${claims::}"} {
+		if _, err := Compile([]Rule{{Account: str("*"), Name: bad + "/*", Actions: []string{"pull"}}}); err == nil {
+			t.Errorf("%s compiled", bad)
+		}
+	}
+}
+
+func TestPattern(t *testing.T) {
+	p, err := CompilePattern("refs/heads/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s, want := range map[string]bool{"refs/heads/main": true, "refs/heads/feat/x": true, "refs/tags/v1": false} {
+		if p.Match(s) != want {
+			t.Errorf("Match(%q) = %v", s, !want)
+		}
+	}
+	if _, err := CompilePattern("${account}"); err == nil {
+		t.Error("a variable compiled in a Pattern")
 	}
 }

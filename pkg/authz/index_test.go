@@ -84,11 +84,13 @@ func pick[T any](r *rand.Rand, from []T) T { return from[r.IntN(len(from))] }
 // randName returns a name pattern: a literal prefix and a suffix, or one
 // that starts with ${account}, ${labels:team} or a glob character.
 func randName(r *rand.Rand) string {
-	switch r.IntN(8) {
+	switch r.IntN(9) {
 	case 0:
 		return accountVar + pick(r, randAfterAccount)
 	case 1:
-		return labelVar("team") + pick(r, randAfterAccount)
+		return varRef{kind: tokLabel, name: "team"}.String() + pick(r, randAfterAccount)
+	case 8:
+		return varRef{kind: tokClaim, name: "owner"}.String() + pick(r, randAfterAccount)
 	case 2:
 		return pick(r, []string{"*", "?lice/*", "*/app"})
 	}
@@ -136,6 +138,7 @@ func randRequest(r *rand.Rand) Request {
 	}
 	if r.IntN(3) > 0 {
 		req.Labels = map[string]string{"team": pick(r, randLabelValues)}
+		req.Claims = map[string]string{"owner": pick(r, randLabelValues)}
 	}
 	return req
 }

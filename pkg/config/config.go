@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/federation"
 	"github.com/tollgate/tollgate/pkg/authz"
 )
 
@@ -40,6 +41,8 @@ type Config struct {
 	Limits    Limits    `mapstructure:"limits"`
 	Engine    Engine    `mapstructure:"engine"`
 	Audit     Audit     `mapstructure:"audit"`
+	// Federation trusts CI and Kubernetes identity tokens (workloads).
+	Federation federation.Config `mapstructure:"federation"`
 
 	source *Source // where Load read it; nil when built in code
 }
@@ -207,6 +210,7 @@ type Log struct {
 // defaults are the values of the keys that neither the file nor the
 // environment sets; a key missing here is the zero value.
 var defaults = map[string]any{
+	"federation.username":      federation.DefaultUsername,
 	"server.addr":              ":5001",
 	"server.debug_addr":        "",
 	"token.issuer":             "tollgate",

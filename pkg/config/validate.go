@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/keys"
+	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/authn/client"
+	"github.com/tollgate/tollgate/pkg/authn/federation"
 	"github.com/tollgate/tollgate/pkg/authz"
 )
 
@@ -51,7 +53,19 @@ func (c *Config) Validate() error {
 	c.validateLimits(&p)
 	c.validateEngine(&p)
 	c.validateAudit(&p)
+	c.validateFederation(&p)
 	return p.err()
+}
+
+// validateFederation adds every problem of the trust policies.
+func (c *Config) validateFederation(p *problems) {
+	var fe *federation.ConfigError
+	if err := federation.Check(c.Federation); errors.As(err, &fe) {
+		*p = append(*p, fe.Problems...)
+	}
+	if name := c.Federation.Username; name == apitoken.Username {
+		p.add("federation.username: %q is the user name of API tokens", name)
+	}
 }
 
 // MaxAuditBuffer bounds audit.buffer: at a few hundred bytes an event,

@@ -60,6 +60,9 @@ type Service struct {
 	// Registered serves client_credentials for the registered clients;
 	// nil turns that grant off.
 	Registered *client.Registry
+	// Workloads serves the token exchange of CI and Kubernetes identity
+	// tokens (RFC 8693); nil turns that grant off.
+	Workloads grant.Workloads
 }
 
 // AuditDetail marks the audit events of this API.
@@ -73,7 +76,8 @@ func (s *Service) KnownClient(clientID string) bool {
 // Grants is the table of /v1/oauth/token: the password grant of public
 // clients always; refresh_token when the API issues refresh tokens;
 // client_credentials, authenticated by the client's secret, when it has
-// registered clients. users authenticates passwords and API tokens.
+// registered clients; the token exchange of identity tokens when it trusts
+// issuers of them. users authenticates passwords and API tokens.
 func (s *Service) Grants(users authn.Authenticator) grant.Table {
 	t := grant.Table{{Type: grant.TypePassword, Auth: grant.PublicAuth, Handler: grant.Password{Authn: users}}}
 	if s.Refresh != nil {
@@ -83,6 +87,10 @@ func (s *Service) Grants(users authn.Authenticator) grant.Table {
 	if s.Registered != nil {
 		t = append(t, grant.Grant{Type: grant.TypeClientCredentials, Auth: grant.ConfidentialAuth,
 			Audit: "client_credentials", Handler: grant.ClientCredentials{Clients: s.Registered}})
+	}
+	if s.Workloads != nil {
+		t = append(t, grant.Grant{Type: grant.TypeTokenExchange, Auth: grant.PublicAuth,
+			Audit: "token_exchange", Handler: grant.TokenExchange{Workloads: s.Workloads}})
 	}
 	return t
 }

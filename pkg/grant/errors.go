@@ -99,11 +99,20 @@ const (
 	msgDisabled       = "account is disabled"
 )
 
+// reasoner is an authentication error that says why in words fit for the
+// client (federation.Refusal: "identity token refused: it has expired").
+type reasoner interface{ Reason() string }
+
 // Credentials classifies an error of authentication: wrong or unknown
-// credentials are a FailedLogin (invalid_grant, with message, or "invalid
-// username or password" when message is ""), a disabled account is Denied;
-// anything else (a store failure) is returned as it is.
+// credentials are a FailedLogin (invalid_grant, with message, else the
+// error's own Reason, else "invalid username or password"), a disabled
+// account is Denied; anything else (a store or a backend that is away:
+// store.ErrUnavailable, authn.ErrUnavailable) is returned as it is.
 func Credentials(err error, message string) error {
+	var r reasoner
+	if message == "" && errors.As(err, &r) && !errors.Is(err, authn.ErrUnavailable) {
+		message = r.Reason()
+	}
 	switch {
 	case err == nil:
 		return nil

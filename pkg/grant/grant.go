@@ -2,7 +2,9 @@ package grant
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"maps"
 	"fmt"
 	"slices"
 	"strconv"
@@ -77,6 +79,12 @@ type Admitter interface {
 	Confirm(ctx context.Context, id authn.Identity) (authn.Identity, error)
 }
 
+// Readmitter rebuilds the workload a refresh token was issued to, if the
+// trust rule it was issued under (policy) is still in force.
+type Readmitter interface {
+	Readmit(ctx context.Context, name, policy string, claims map[string]string) (authn.Identity, error)
+}
+
 // Service is the core every grant shares: authorization, the role cap,
 // minting (in its Minter's claims profile), refresh tokens, audit and
 // metrics, written once. A Pipeline runs it after its grant's handler.
@@ -90,6 +98,9 @@ type Service struct {
 	Refresh  *refresh.Tokens
 	Families *refresh.Families
 	Accounts Admitter // checks the account a refresh token was issued to
+	// Workloads checks the trust rule a workload's refresh token was
+	// issued under (*federation.Federation); nil refuses such tokens.
+	Workloads Readmitter
 	Services []string // accepted audiences of registry tokens; empty accepts any
 	// Audience is the aud of the tokens of users in the Engine profile
 	// ("" none); a client's tokens name the client's audiences.
@@ -140,7 +151,7 @@ func (s *Service) issue(ctx context.Context, req Request, g Grant) (Result, erro
 		}
 	}
 	offline := s.lasting(req)
-	if offline && s.Accounts != nil { // a lasting credential: the account as the store has it now
+	if offline && s.Accounts != nil && req.Identity.Kind != authn.KindWorkload { // a lasting credential: the account as the store has it now
 		id, err := s.Accounts.Confirm(ctx, req.Identity)
 		if err != nil {
 			return Result{}, Credentials(err, "")
@@ -174,8 +185,8 @@ func (s *Service) lasting(req Request) bool {
 	if id.Anonymous() || id.Role != "" || id.Kind == authn.KindClient {
 		return false
 	}
-	if s.Families != nil {
-		return req.GrantType == TypePassword
+	if s.Families != nil { // rotating families are an account's
+		return req.GrantType == TypePassword && id.Kind != authn.KindWorkload
 	}
 	return s.Refresh != nil && req.Offline && req.GrantType != TypeRefreshToken
 }
@@ -183,7 +194,7 @@ func (s *Service) lasting(req Request) bool {
 // mint authorizes the request and signs its token.
 func (s *Service) mint(req Request) (Result, error) {
 	id := req.Identity
-	if s.Minter.Profile == token.Engine && id.Kind != authn.KindClient && id.AccountID == "" {
+	if s.Minter.Profile == token.Engine && id.Kind != authn.KindClient && id.Kind != authn.KindWorkload && id.AccountID == "" {
 		return Result{}, refresh.ErrNoAccount // sub is the account ID
 	}
 	var res Result
@@ -257,6 +268,7 @@ func (s *Service) authorize(req Request) ([]scope.Scope, []int) {
 		Role:     id.Role,
 		Groups:   id.Groups(),
 		Labels:   id.Labels(),
+		Claims:   id.Claims(),
 	}, req.Scopes, rules)
 	return granted, rules
 }
@@ -288,11 +300,28 @@ func (s *Service) Redeem(ctx context.Context, raw, service string) (authn.Identi
 	if rec.Service != "" && rec.Service != service {
 		return authn.Identity{}, fmt.Errorf("%w: issued for another service", refresh.ErrInvalid)
 	}
+	if rec.Binding != "" {
+		return s.readmit(ctx, rec)
+	}
 	id := authn.Identity{Kind: authn.KindUser, Name: rec.Subject, Source: RefreshSource, AccountID: rec.AccountID, Epoch: rec.Epoch}
 	if s.Accounts == nil {
 		return id, nil
 	}
 	id, err = s.Accounts.Admit(ctx, id)
+	if errors.Is(err, authn.ErrBadCredentials) {
+		return authn.Identity{}, fmt.Errorf("%w: %v", refresh.ErrInvalid, err)
+	}
+	return id, err
+}
+
+// readmit is the workload a refresh token was issued to, while the trust
+// rule it was issued under is in force.
+func (s *Service) readmit(ctx context.Context, rec store.RefreshToken) (authn.Identity, error) {
+	b, err := refresh.ParseBinding(rec.Binding)
+	if err != nil || s.Workloads == nil {
+		return authn.Identity{}, fmt.Errorf("%w: a workload's token, and no federation in force", refresh.ErrInvalid)
+	}
+	id, err := s.Workloads.Readmit(ctx, rec.Subject, b.Policy, b.Claims)
 	if errors.Is(err, authn.ErrBadCredentials) {
 		return authn.Identity{}, fmt.Errorf("%w: %v", refresh.ErrInvalid, err)
 	}
@@ -470,12 +499,29 @@ func engineAudience(req Request, own string) string {
 // issuedDetail is the audit detail of an issued token: the deciding rules,
 // the role cap, and "reused" for a token minted for an earlier grant.
 func issuedDetail(req Request, res Result) string {
-	d := ruleDetail(req, res.Rules)
-	if !res.Reused {
-		return d
+	parts := make([]string, 0, 3)
+	for _, p := range [...]string{ruleDetail(req, res.Rules), workloadDetail(req.Identity)} {
+		if p != "" {
+			parts = append(parts, p)
+		}
 	}
-	if d == "" {
-		return "reused"
+	if res.Reused {
+		parts = append(parts, "reused")
 	}
-	return d + " reused"
+	return strings.Join(parts, " ")
+}
+
+// workloadDetail is, for a workload, what vouched for it: the issuer, the
+// trust rule that matched and the claims it carries (never the token), as
+// in `issuer=https://token.actions.githubusercontent.com
+// rule=issuers[0].rules[0] claims={"ref":"refs/heads/main",...}`.
+func workloadDetail(id authn.Identity) string {
+	if id.Kind != authn.KindWorkload || id.Attrs == nil {
+		return ""
+	}
+	claims := maps.Clone(id.Attrs.Claims)
+	iss := claims["iss"]
+	delete(claims, "iss")
+	b, _ := json.Marshal(claims) // keys in order; strings cannot fail
+	return "issuer=" + iss + " rule=" + id.Attrs.Rule + " claims=" + string(b)
 }

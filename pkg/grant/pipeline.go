@@ -54,6 +54,7 @@ const (
 	TypePassword          = "password"
 	TypeRefreshToken      = "refresh_token"
 	TypeClientCredentials = "client_credentials"
+	TypeTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange" // RFC 8693
 )
 
 // Table is the grants of one token endpoint, in the order they are
@@ -113,6 +114,12 @@ type Request struct {
 	RefreshToken string
 	ClientID     string
 	ClientSecret authn.Secret
+	// RFC 8693 token exchange: the subject token and its type, the type
+	// asked for, and whether an actor token came (it is not supported).
+	SubjectToken       authn.Secret
+	SubjectTokenType   string
+	RequestedTokenType string
+	ActorToken         bool
 	// Tried is the name the caller gave (a Basic or form username, a
 	// client_id), audited on a refusal; redacted if it looks like a secret.
 	Tried string
@@ -181,7 +188,8 @@ func Authenticate(ctx context.Context, h Handler, req *Request) (authn.Identity,
 
 // credentialed reports whether the request presents any credential.
 func (req *Request) credentialed() bool {
-	return req.Username != "" || req.Password != "" || req.RefreshToken != "" || req.ClientSecret != ""
+	return req.Username != "" || req.Password != "" || req.RefreshToken != "" || req.ClientSecret != "" ||
+		req.SubjectToken != ""
 }
 
 // refused accounts for a refusal: a failed login spends the budgets and is

@@ -122,12 +122,12 @@ func reuseKey(req Request, granted []scope.Scope, kid string) string {
 		b.WriteByte(1)
 	}
 	b.WriteByte(0)
-	labels := id.Labels()
-	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		b.WriteString(k)
-		b.WriteByte(2)
-		b.WriteString(labels[k])
-		b.WriteByte(1)
+	writeMap(&b, id.Labels())
+	if id.Attrs != nil {
+		b.WriteByte(0)
+		b.WriteString(id.Attrs.Policy)
+		b.WriteByte(0)
+		writeMap(&b, id.Attrs.Claims)
 	}
 	for _, s := range granted {
 		b.WriteByte(0)
@@ -138,4 +138,14 @@ func reuseKey(req Request, granted []scope.Scope, kid string) string {
 		}
 	}
 	return b.String()
+}
+
+// writeMap writes m's entries in key order, each "key 2 value 1".
+func writeMap(b *strings.Builder, m map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		b.WriteString(k)
+		b.WriteByte(2)
+		b.WriteString(m[k])
+		b.WriteByte(1)
+	}
 }

@@ -41,9 +41,14 @@ type Tokens struct {
 var ErrNoAccount = fmt.Errorf("refresh token: the account is not known: %w", store.ErrUnavailable)
 
 // Issue creates a token for the identity, bound to its account and to the
-// epoch of the password it proved.
+// epoch of the password it proved; a workload's, to the trust rule that
+// vouched for it and the claims it carried (Binding).
 func (t *Tokens) Issue(ctx context.Context, id authn.Identity, clientID, service string) (Issued, error) {
-	if id.AccountID == "" {
+	binding, err := bindingOf(id)
+	if err != nil {
+		return Issued{}, err
+	}
+	if id.AccountID == "" && binding == "" {
 		return Issued{}, ErrNoAccount
 	}
 	raw, err := newRaw(Prefix)
@@ -53,7 +58,7 @@ func (t *Tokens) Issue(ctx context.Context, id authn.Identity, clientID, service
 	now := t.now()
 	rec := store.RefreshToken{
 		Hash: Hash(raw), Subject: id.Name, AccountID: id.AccountID, Epoch: id.Epoch,
-		ClientID: clientID, Service: service, CreatedAt: now, ExpiresAt: now.Add(t.TTL),
+		ClientID: clientID, Service: service, Binding: binding, CreatedAt: now, ExpiresAt: now.Add(t.TTL),
 	}
 	if err := t.Store.CreateRefreshToken(ctx, rec); err != nil {
 		return Issued{}, fmt.Errorf("issue refresh token: %w", err)

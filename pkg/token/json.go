@@ -108,6 +108,10 @@ func appendIdentity(b []byte, id *verify.Identity) []byte {
 		b = appendKey(b, "labels", false)
 		b = appendLabels(b, id.Labels)
 	}
+	if len(id.Claims) > 0 {
+		b = appendKey(b, "claims", false)
+		b = appendLabels(b, id.Claims)
+	}
 	if id.APIToken != "" {
 		b = appendKey(b, "api_token", false)
 		b = appendString(b, id.APIToken)
@@ -115,6 +119,7 @@ func appendIdentity(b []byte, id *verify.Identity) []byte {
 	return append(b, '}')
 }
 
+// appendLabels appends a JSON object of string values.
 func appendLabels(b []byte, labels map[string]string) []byte {
 	b = append(b, '{')
 	first := true

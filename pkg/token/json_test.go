@@ -41,6 +41,9 @@ func TestClaimsAppendJSONMatchesEncodingJSON(t *testing.T) {
 	}
 	for name, c := range map[string]token.Claims{
 		"full":      full,
+		"workload": {RegisteredClaims: full.RegisteredClaims, Access: []token.Access{},
+			Identity: &verify.Identity{Kind: "workload", Name: "ci:github:acme/app", Source: "federation",
+				Claims: map[string]string{"iss": "https://token.actions.githubusercontent.com", "repository": "acme/app"}}},
 		"anonymous": {RegisteredClaims: jwt.RegisteredClaims{Issuer: "tollgate", ID: "x", ExpiresAt: full.ExpiresAt}, Access: []token.Access{}},
 		"escapes": {RegisteredClaims: jwt.RegisteredClaims{Issuer: "a\"b\\c\n\t\x01<>&", Subject: "ünïcode ☃ \xff bad"},
 			Access: []token.Access{}, Identity: &verify.Identity{Kind: "user", Name: "q\"uote", Labels: map[string]string{"k\"": "v\n"}}},

@@ -331,3 +331,28 @@ func with(m map[string]any, key string, value any) map[string]any {
 	out[key] = value
 	return out
 }
+
+// A JWK Set held in memory verifies its keys' tokens and refuses others,
+// without any fetch; an unusable set is refused by New.
+func TestStaticJWKS(t *testing.T) {
+	c := newClock()
+	k, other := generate(t, "RS256"), generate(t, "ES256")
+	set := mustJSON(t, map[string]any{"keys": []any{jwkOf(t, k.ID(), k.Public())}})
+	v := newVerifier(t, verify.Options{Issuer: testIssuer, Audience: testAudience, JWKS: []byte(set), Now: c.Now})
+	if _, err := v.Verify(context.Background(), sign(t, k, claimsAt(c.Now()))); err != nil {
+		t.Errorf("key of the set: %v", err)
+	}
+	if _, err := v.Verify(context.Background(), sign(t, other, claimsAt(c.Now()))); !errors.Is(err, verify.ErrUnknownKey) {
+		t.Errorf("key not in the set: %v, want ErrUnknownKey", err)
+	}
+	for _, bad := range []string{`{}`, `not json`, `{"keys":[{"kty":"RSA","kid":"x","n":"","e":"AQAB"}]}`} {
+		_, err := verify.New(verify.Options{Issuer: testIssuer, Audience: testAudience, JWKS: []byte(bad)})
+		if !errors.Is(err, verify.ErrOptions) {
+			t.Errorf("JWKS %s: New = %v, want ErrOptions", bad, err)
+		}
+	}
+	_, err := verify.New(verify.Options{Issuer: testIssuer, Audience: testAudience, JWKS: []byte(set), JWKSURL: "https://x"})
+	if !errors.Is(err, verify.ErrOptions) {
+		t.Errorf("JWKS and JWKSURL both: New = %v, want ErrOptions", err)
+	}
+}

@@ -31,8 +31,8 @@ const DefaultLeeway = 60 * time.Second
 // a key at least as long as the hash output.
 const minHMACSecret = 32
 
-// Options configure a [Verifier]. Exactly one of HMACSecret, PublicKeys and
-// JWKSURL must be set.
+// Options configure a [Verifier]. Exactly one of HMACSecret, PublicKeys,
+// JWKS and JWKSURL must be set.
 type Options struct {
 	// Issuer is the required "iss" (Tollgate's token.issuer).
 	Issuer string
@@ -50,6 +50,9 @@ type Options struct {
 	// P-384) or ed25519.PublicKey. A token without kid is tried against the
 	// only key when there is exactly one.
 	PublicKeys map[string]crypto.PublicKey
+	// JWKS is a JWK Set (RFC 7517) held in memory: the keys of an issuer
+	// whose set cannot be fetched (an air-gapped site, a file on disk).
+	JWKS []byte
 	// JWKSURL is fetched for the keys: a JWK Set (RFC 7517); see
 	// [Verifier] for caching and refresh.
 	JWKSURL string
@@ -88,6 +91,12 @@ func (o Options) Validate() error {
 			}
 		}
 	}
+	if len(o.JWKS) > 0 {
+		sources++
+		if _, err := parseJWKS(o.JWKS); err != nil {
+			problems = append(problems, fmt.Sprintf("JWKS: %v", err))
+		}
+	}
 	if o.JWKSURL != "" {
 		sources++
 		if !strings.HasPrefix(o.JWKSURL, "https://") && !strings.HasPrefix(o.JWKSURL, "http://") {
@@ -95,7 +104,7 @@ func (o Options) Validate() error {
 		}
 	}
 	if sources != 1 {
-		problems = append(problems, fmt.Sprintf("exactly one of HMACSecret, PublicKeys and JWKSURL must be set (%d are)", sources))
+		problems = append(problems, fmt.Sprintf("exactly one of HMACSecret, PublicKeys, JWKS and JWKSURL must be set (%d are)", sources))
 	}
 	if o.Issuer == "" {
 		problems = append(problems, "Issuer is required")
@@ -181,6 +190,9 @@ func New(opts Options) (*Verifier, error) {
 		}
 	case len(opts.PublicKeys) > 0:
 		v.keys = newStaticKeys(opts.PublicKeys)
+	case len(opts.JWKS) > 0:
+		keys, _ := parseJWKS(opts.JWKS) // checked by Validate
+		v.keys = staticKeys(keys)
 	default:
 		v.keys = newJWKS(opts.JWKSURL, opts.HTTPClient, v.now)
 	}
@@ -247,6 +259,10 @@ type Identity struct {
 	Source string            `json:"source,omitempty"`
 	Groups []string          `json:"groups,omitempty"`
 	Labels map[string]string `json:"labels,omitempty"`
+	// Claims are, for a workload, the claims of the identity token that
+	// vouched for it which decided: its issuer ("iss"), those its trust
+	// rule and subject read, and those the ACL reads.
+	Claims map[string]string `json:"claims,omitempty"`
 	// APIToken names the API token the caller used (its hash prefix).
 	APIToken string `json:"api_token,omitempty"`
 }
