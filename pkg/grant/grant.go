@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"maps"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,7 +101,7 @@ type Service struct {
 	// Workloads checks the trust rule a workload's refresh token was
 	// issued under (*federation.Federation); nil refuses such tokens.
 	Workloads Readmitter
-	Services []string // accepted audiences of registry tokens; empty accepts any
+	Services  []string // accepted audiences of registry tokens; empty accepts any
 	// Audience is the aud of the tokens of users in the Engine profile
 	// ("" none); a client's tokens name the client's audiences.
 	Audience string

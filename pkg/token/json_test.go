@@ -40,7 +40,7 @@ func TestClaimsAppendJSONMatchesEncodingJSON(t *testing.T) {
 			APIToken: "0123456789abcdef"},
 	}
 	for name, c := range map[string]token.Claims{
-		"full":      full,
+		"full": full,
 		"workload": {RegisteredClaims: full.RegisteredClaims, Access: []token.Access{},
 			Identity: &verify.Identity{Kind: "workload", Name: "ci:github:acme/app", Source: "federation",
 				Claims: map[string]string{"iss": "https://token.actions.githubusercontent.com", "repository": "acme/app"}}},
