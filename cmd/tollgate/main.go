@@ -26,7 +26,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	addConfigFlag(root)
-	root.AddCommand(newServeCommand(), newConfigCommand(), newVersionCommand(), newAuditCommand(), newUsersCommand(), newACLCommand(), newTokenCommand(), newKeysCommand(), newClientsCommand())
+	root.AddCommand(newServeCommand(), newConfigCommand(), newVersionCommand(), newAuditCommand(), newUsersCommand(), newACLCommand(), newTokenCommand(), newKeysCommand(), newClientsCommand(), newWorkloadsCommand())
 	return root
 }
 

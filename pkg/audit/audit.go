@@ -35,6 +35,10 @@ const (
 	UserEnabled         = "user.enabled"
 	UserTokensRevoked   = "user.tokens_revoked"
 	UserPasswordChanged = "user.password_changed"
+
+	// WorkloadTokensRevoked: an operator revoked the refresh tokens of a
+	// workload (`tollgate workloads revoke`).
+	WorkloadTokensRevoked = "workload.tokens_revoked"
 )
 
 // DefaultBuffer is how many events wait in memory for a store that is away
