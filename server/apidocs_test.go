@@ -16,13 +16,24 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
+	"github.com/tollgate/tollgate/pkg/authn/client"
+	"github.com/tollgate/tollgate/pkg/engine"
 	"github.com/tollgate/tollgate/pkg/grant"
+	"github.com/tollgate/tollgate/pkg/refresh"
+	"github.com/tollgate/tollgate/pkg/verify"
 )
 
 type denyAll struct{}
 
 func (denyAll) Authenticate(context.Context, string, authn.Secret) (authn.Identity, error) {
 	return authn.Identity{}, authn.ErrNoSuchUser
+}
+
+// denyWorkloads trusts no identity token (grant.Workloads).
+type denyWorkloads struct{}
+
+func (denyWorkloads) Verify(context.Context, string) (authn.Identity, error) {
+	return authn.Identity{}, authn.ErrBadCredentials
 }
 
 // fullOptions sets the fields of Options that can switch a route on, so
@@ -41,6 +52,7 @@ func fullOptions(t *testing.T) Options {
 		APITokens:          &apitoken.Tokens{},
 		Passwords:          denyAll{},
 		IntrospectionAuthn: denyAll{},
+		Workloads:          denyWorkloads{},
 		Discovery:          Discovery{Issuer: "tollgate", JWKS: func() []byte { return []byte(`{"keys":[]}`) }},
 	}
 	v := reflect.ValueOf(&o).Elem()
@@ -285,6 +297,8 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	}{
 		{"DockerTokenResponse", tokenResponse{}, false},
 		{"OAuthTokenResponse", oauthTokenResponse{}, false},
+		{"EngineTokenResponse", engineTokenResponse{}, false},
+		{"IdentityClaim", verify.Identity{}, false},
 		{"CreateTokenRequest", createRequest{}, true},
 		{"CreateTokenResponse", createResponse{}, false},
 		{"ListTokensRequest", listRequest{}, true},
@@ -315,6 +329,42 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 			}
 			if got := stringSet(s["required"]); !slices.Equal(got, always) {
 				t.Errorf("required %v, want the fields without omitempty %v", got, always)
+			}
+		})
+	}
+}
+
+// TestOpenAPIDocumentsEveryGrant checks that the request body of each
+// token endpoint has one variant per grant type its table can serve, every
+// optional grant switched on, and no other.
+func TestOpenAPIDocumentsEveryGrant(t *testing.T) {
+	doc := loadOpenAPI(t)
+	_, registry := grant.RegistryGrants(&grant.Service{}, denyAll{}, denyWorkloads{})
+	eng := &engine.Service{Refresh: &refresh.Families{}, Registered: &client.Registry{}, Workloads: denyWorkloads{}}
+	for _, tt := range []struct {
+		path  string
+		table grant.Table
+	}{
+		{"/oauth2/token", registry},
+		{"/v1/oauth/token", eng.Grants(denyAll{})},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			op := doc["paths"].(map[string]any)[tt.path].(map[string]any)["post"].(map[string]any)
+			form := op["requestBody"].(map[string]any)["content"].(map[string]any)["application/x-www-form-urlencoded"].(map[string]any)
+			schema := form["schema"].(map[string]any)
+			var documented []string
+			for _, v := range schema["oneOf"].([]any) {
+				props, _ := doc.resolve(t, v.(map[string]any))["properties"].(map[string]any)
+				gt, _ := props["grant_type"].(map[string]any)
+				documented = append(documented, stringSet(gt["enum"])...)
+			}
+			slices.Sort(documented)
+			served := slices.Sorted(slices.Values(tt.table.Names()))
+			if !slices.Equal(documented, served) {
+				t.Errorf("request variants have grant types %v, the endpoint serves %v", documented, served)
+			}
+			if d, ok := schema["discriminator"].(map[string]any); ok && !slices.Equal(stringSet(d["mapping"]), served) {
+				t.Errorf("discriminator maps %v, the endpoint serves %v", stringSet(d["mapping"]), served)
 			}
 		})
 	}
