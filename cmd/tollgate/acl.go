@@ -58,6 +58,7 @@ type explainFlags struct {
 	anonymous bool
 	groups    []string
 	labels    []string
+	claims    []string
 	scopes    []string
 	service   string
 	ip        string
@@ -78,7 +79,8 @@ pattern matches the scope (or only one field differs), with the reason.
 		Example: `  tollgate acl explain --account alice --scope repository:team/app:push
   tollgate acl explain --anonymous --scope repository:public/x:pull --service registry.local
   tollgate acl explain --account ci-build --ip 10.1.2.3 --role read --scope 'repository:a/b:pull,push registry:catalog:*'
-  tollgate acl explain --account alice --group ops --label team=blue --scope repository:teams/blue/app:push`,
+  tollgate acl explain --account alice --group ops --label team=blue --scope repository:teams/blue/app:push
+  tollgate acl explain --account ci:github:acme/app --claim repository_owner=acme --scope repository:acme/app:push`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
 	}
@@ -87,6 +89,7 @@ pattern matches the scope (or only one field differs), with the reason.
 	fl.BoolVar(&f.anonymous, "anonymous", false, "explain for an anonymous client")
 	fl.StringArrayVar(&f.groups, "group", nil, "a group of the caller, matched by the rules' group (repeatable)")
 	fl.StringArrayVar(&f.labels, "label", nil, "a label of the caller as NAME=VALUE, for ${labels:NAME} in rule names (repeatable)")
+	fl.StringArrayVar(&f.claims, "claim", nil, "an identity-token claim of a workload as NAME=VALUE, for ${claims:NAME} in rule names (repeatable)")
 	fl.StringArrayVar(&f.scopes, "scope", nil, "a requested scope, e.g. repository:team/app:pull,push (repeatable; space-separated lists too)")
 	fl.StringVar(&f.service, "service", "", "the service parameter of the token request")
 	fl.StringVar(&f.ip, "ip", "", "the client address (default: unknown, which no ip rule matches)")
@@ -118,11 +121,16 @@ func (f *explainFlags) run(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("--label: %w", err)
 	}
+	claims, err := parseLabels(f.claims)
+	if err != nil {
+		return fmt.Errorf("--claim: %w", err)
+	}
 	acl, err := loadACL(operatorConfigPath(cmd))
 	if err != nil {
 		return err
 	}
-	req := authz.Request{Account: f.account, Service: f.service, ClientIP: ip, Role: f.role, Groups: f.groups, Labels: labels}
+	req := authz.Request{Account: f.account, Service: f.service, ClientIP: ip, Role: f.role, Groups: f.groups,
+		Labels: labels, Claims: claims}
 	return explainACL(cmd.OutOrStdout(), acl, req, scopes, f.all)
 }
 
@@ -193,7 +201,7 @@ func describeRequest(req authz.Request) string {
 	return fmt.Sprintf("account=%s service=%s ip=%s", account, strconv.Quote(req.Service), ip) + describeCaller(req)
 }
 
-// describeCaller lists the role, groups and labels of req, each with a
+// describeCaller lists the role, groups, labels and claims of req, each with a
 // leading space; nothing for those it has not.
 func describeCaller(req authz.Request) string {
 	var out string
@@ -205,6 +213,9 @@ func describeCaller(req authz.Request) string {
 	}
 	for _, name := range slices.Sorted(maps.Keys(req.Labels)) {
 		out += " label:" + name + "=" + strconv.Quote(req.Labels[name])
+	}
+	for _, name := range slices.Sorted(maps.Keys(req.Claims)) {
+		out += " claim:" + name + "=" + strconv.Quote(req.Claims[name])
 	}
 	return out
 }
@@ -279,10 +290,12 @@ case, then "N passed, M failed". Each case is a mapping:
   - {account: "", scope: "repository:shared/x:pull", expect: []}
   - {account: bob, service: registry.local, ip: 10.0.0.1, scope: "repository:alice/app:pull", expect: [], rule: -1}
   - {account: carol, groups: [ops], labels: {team: blue}, scope: "repository:teams/blue/app:push", expect: [push]}
+  - {account: "ci:github:acme/app", claims: {repository_owner: acme}, scope: "repository:acme/app:push", expect: [push]}
 
 account ("" = anonymous), scope (one scope) and expect (the granted actions,
 in any order) are required; service, ip, role (an API token's role), groups
-(a list), labels (a mapping of name to value) and rule (the index of the
+(a list), labels and claims (mappings of name to value: a user's labels, a
+workload's identity-token claims) and rule (the index of the
 deciding rule, -1 for none) are optional. Unknown keys are
 refused. Exit status: 0 all passed, 1 a case failed, 2 the table or the
 configuration could not be used.`,
@@ -321,13 +334,14 @@ type aclCaseYAML struct {
 	Role    string            `yaml:"role"`
 	Groups  []string          `yaml:"groups"`
 	Labels  map[string]string `yaml:"labels"`
+	Claims  map[string]string `yaml:"claims"`
 	Scope   string            `yaml:"scope"`
 	Expect  []string          `yaml:"expect"`
 	Rule    int               `yaml:"rule"`
 }
 
 var (
-	aclCaseKeys     = []string{"account", "service", "ip", "role", "groups", "labels", "scope", "expect", "rule"}
+	aclCaseKeys     = []string{"account", "service", "ip", "role", "groups", "labels", "claims", "scope", "expect", "rule"}
 	aclCaseRequired = []string{"account", "scope", "expect"}
 )
 
@@ -395,7 +409,8 @@ func parseACLCase(i int, n *yaml.Node, nrules int) (aclCase, []string) {
 		return c, errs
 	}
 	var err error
-	c.req = authz.Request{Account: raw.Account, Service: raw.Service, Role: raw.Role, Groups: raw.Groups, Labels: raw.Labels}
+	c.req = authz.Request{Account: raw.Account, Service: raw.Service, Role: raw.Role, Groups: raw.Groups, Labels: raw.Labels,
+		Claims: raw.Claims}
 	c.expect = raw.Expect
 	if seen["scope"] {
 		if c.scope, err = scope.Parse(raw.Scope); err != nil {

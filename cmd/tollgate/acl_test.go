@@ -490,3 +490,25 @@ func TestExitCode(t *testing.T) {
 		}
 	}
 }
+
+// Workload claims: --claim and the claims of acl test tables stand for
+// ${claims:NAME}, taken literally like labels.
+func TestACLClaims(t *testing.T) {
+	clearTollgateEnv(t)
+	cfg := writeACLFile(t, "tollgate.yaml", `acl:
+  - {account: "ci:github:*", type: repository, name: "${claims:repository_owner}/*", actions: [pull, push]}
+`)
+	out, err := runCLI(t, "", "acl", "explain", "--config", cfg, "--account", "ci:github:acme/app",
+		"--claim", "repository_owner=acme", "--scope", "repository:acme/app:push")
+	if err != nil || !strings.Contains(out, `claim:repository_owner="acme"`) || !strings.Contains(out, "granted: repository:acme/app:push") {
+		t.Errorf("explain: %v\n%s", err, out)
+	}
+	table := `- {account: "ci:github:acme/app", claims: {repository_owner: acme}, scope: "repository:acme/app:push", expect: [push], rule: 0}
+- {account: "ci:github:acme/app", claims: {repository_owner: acme}, scope: "repository:other/app:push", expect: [], rule: -1}
+- {account: "ci:github:acme/app", claims: {repository_owner: "acme/x"}, scope: "repository:acme/x/app:push", expect: []}
+`
+	out, err = runCLI(t, "", "acl", "test", writeACLFile(t, "cases.yaml", table), "--config", cfg)
+	if err != nil || !strings.HasSuffix(out, "3 passed, 0 failed\n") {
+		t.Errorf("acl test: %v\n%s", err, out)
+	}
+}
