@@ -39,7 +39,7 @@ func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
 
 // githubPolicy trusts the issuer's tokens for the acme organisation's
 // branches, named ci:github:<repository>.
-func githubPolicy(is *federationtest.Issuer, t *testing.T) federation.Issuer {
+func githubPolicy(is *federationtest.Issuer, t testing.TB) federation.Issuer {
 	return federation.Issuer{
 		Issuer: is.URL, Audiences: []string{audience}, CAFile: is.CAFile(t), MaxAge: time.Hour,
 		Rules: []federation.Rule{{
@@ -50,7 +50,7 @@ func githubPolicy(is *federationtest.Issuer, t *testing.T) federation.Issuer {
 }
 
 // k8sPolicy trusts the cluster's tokens of namespace ci, by a JWKS file.
-func k8sPolicy(is *federationtest.Issuer, t *testing.T) federation.Issuer {
+func k8sPolicy(is *federationtest.Issuer, t testing.TB) federation.Issuer {
 	return federation.Issuer{
 		Issuer: is.URL, Audiences: []string{audience}, JWKSFile: is.JWKSFile(t),
 		Rules: []federation.Rule{{
@@ -67,7 +67,7 @@ type fixture struct {
 	acl   []string // the claims the ACL reads
 }
 
-func newFixture(t *testing.T, policy func(*federationtest.Issuer, *testing.T) federation.Issuer) *fixture {
+func newFixture(t testing.TB, policy func(*federationtest.Issuer, testing.TB) federation.Issuer) *fixture {
 	t.Helper()
 	f := &fixture{is: federationtest.NewIssuer(t), clock: newClock(), acl: []string{"repository_owner"}}
 	fed, err := federation.New(federation.Config{Issuers: []federation.Issuer{policy(f.is, t)}},
@@ -79,7 +79,7 @@ func newFixture(t *testing.T, policy func(*federationtest.Issuer, *testing.T) fe
 	return f
 }
 
-func (f *fixture) github(t *testing.T, edit func(jwt.MapClaims)) string {
+func (f *fixture) github(t testing.TB, edit func(jwt.MapClaims)) string {
 	t.Helper()
 	c := federationtest.GitHubClaims(audience, "acme/app", "refs/heads/main", f.clock.Now())
 	if edit != nil {
@@ -218,7 +218,7 @@ func TestRefusals(t *testing.T) {
 // A claim the ACL reads as part of a repository name must be a plain name
 // segment: a crafted one refuses the token, whatever rule matched.
 func TestACLClaimEscapingItsNamespace(t *testing.T) {
-	f := newFixture(t, func(is *federationtest.Issuer, t *testing.T) federation.Issuer {
+	f := newFixture(t, func(is *federationtest.Issuer, t testing.TB) federation.Issuer {
 		p := githubPolicy(is, t)
 		p.Rules[0].Claims = map[string]any{"repository_owner": "*"}
 		return p
@@ -239,7 +239,7 @@ func TestACLClaimEscapingItsNamespace(t *testing.T) {
 // An issuer that does not answer is unavailable, in bounded time, and is
 // not asked again for every token; once it answers, tokens verify.
 func TestIssuerDown(t *testing.T) {
-	f := newFixture(t, func(is *federationtest.Issuer, t *testing.T) federation.Issuer {
+	f := newFixture(t, func(is *federationtest.Issuer, t testing.TB) federation.Issuer {
 		p := githubPolicy(is, t)
 		p.Timeout = 300 * time.Millisecond
 		return p
