@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tollgate/tollgate/keys"
 	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/audit"
@@ -389,6 +391,21 @@ func loadKey(c config.Keys, logger *slog.Logger) (*keys.Key, error) {
 			"list the key in the registry's jwks file, or generate a new key", "key", c.PrivateKey)
 	}
 	return key, nil
+}
+
+// operatorStore loads the configuration of --config and opens its store,
+// for the commands that read or change the store directly; the caller
+// closes it.
+func operatorStore(cmd *cobra.Command) (*config.Config, store.Store, error) {
+	cfg, err := loadConfig(operatorConfigPath(cmd))
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(cmd.Context(), cfg.Store)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
 }
 
 func openStore(ctx context.Context, c config.Store) (store.Store, error) {

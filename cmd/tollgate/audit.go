@@ -30,11 +30,7 @@ func newAuditCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := loadConfig(operatorConfigPath(cmd))
-			if err != nil {
-				return err
-			}
-			st, err := openStore(cmd.Context(), cfg.Store)
+			_, st, err := operatorStore(cmd)
 			if err != nil {
 				return err
 			}

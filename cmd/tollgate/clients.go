@@ -79,11 +79,7 @@ func (f *clientsFlags) add(cmd *cobra.Command, name string) error {
 			return err
 		}
 	}
-	cfg, err := loadConfig(operatorConfigPath(cmd))
-	if err != nil {
-		return err
-	}
-	st, err := openStore(cmd.Context(), cfg.Store)
+	cfg, st, err := operatorStore(cmd)
 	if err != nil {
 		return err
 	}
@@ -139,11 +135,7 @@ func (f *clientsFlags) secret(cmd *cobra.Command) (secret []byte, generated bool
 }
 
 func (f *clientsFlags) list(cmd *cobra.Command) error {
-	cfg, err := loadConfig(operatorConfigPath(cmd))
-	if err != nil {
-		return err
-	}
-	st, err := openStore(cmd.Context(), cfg.Store)
+	_, st, err := operatorStore(cmd)
 	if err != nil {
 		return err
 	}
@@ -162,11 +154,7 @@ func (f *clientsFlags) list(cmd *cobra.Command) error {
 }
 
 func (f *clientsFlags) remove(cmd *cobra.Command, name string) error {
-	cfg, err := loadConfig(operatorConfigPath(cmd))
-	if err != nil {
-		return err
-	}
-	st, err := openStore(cmd.Context(), cfg.Store)
+	_, st, err := operatorStore(cmd)
 	if err != nil {
 		return err
 	}

@@ -45,11 +45,7 @@ their trust rule is removed or changed, or with 'tollgate workloads revoke'.`,
 // revokeWorkload revokes the workload's refresh tokens in the store of
 // --config and audits it.
 func revokeWorkload(cmd *cobra.Command, name string) error {
-	cfg, err := loadConfig(operatorConfigPath(cmd))
-	if err != nil {
-		return err
-	}
-	st, err := openStore(cmd.Context(), cfg.Store)
+	_, st, err := operatorStore(cmd)
 	if err != nil {
 		return err
 	}

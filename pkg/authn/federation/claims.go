@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
+
+	"github.com/tollgate/tollgate/pkg/authz"
 )
 
 // claimSet is the decoded claims of a token (numbers as json.Number).
@@ -181,19 +182,9 @@ func (t template) expand(cs claimSet) (string, error) {
 	return b.String(), nil
 }
 
-// unsafeSubject says why s cannot be part of a workload's name, or "": a
-// name may hold '/' (GitHub's repository is owner/repo) but no glob
-// character, "..", white space or control character.
+// unsafeSubject says why s cannot be part of a workload's name, or "": the
+// ACL's rule for literal values (authz.UnsafeLiteral), except that a name
+// may hold '/' (GitHub's repository is owner/repo).
 func unsafeSubject(s string) string {
-	switch {
-	case strings.ContainsAny(s, "*?["):
-		return "contains a glob character ('*', '?' or '[')"
-	case strings.Contains(s, ".."):
-		return "contains '..'"
-	case strings.ContainsFunc(s, unicode.IsSpace):
-		return "contains white space"
-	case strings.ContainsFunc(s, unicode.IsControl):
-		return "contains a control character"
-	}
-	return ""
+	return authz.UnsafeLiteral(strings.ReplaceAll(s, "/", "-"))
 }

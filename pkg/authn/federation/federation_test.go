@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,29 +12,10 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/federation"
 	"github.com/tollgate/tollgate/pkg/authn/federation/federationtest"
+	"github.com/tollgate/tollgate/pkg/clocktest"
 )
 
 const audience = "tollgate"
-
-// clock is a settable clock, safe for concurrent use.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
 
 // githubPolicy trusts the issuer's tokens for the acme organisation's
 // branches, named ci:github:<repository>.
@@ -62,14 +42,14 @@ func k8sPolicy(is *federationtest.Issuer, t testing.TB) federation.Issuer {
 
 type fixture struct {
 	is    *federationtest.Issuer
-	clock *clock
+	clock *clocktest.Clock
 	fed   *federation.Federation
 	acl   []string // the claims the ACL reads
 }
 
 func newFixture(t testing.TB, policy func(*federationtest.Issuer, testing.TB) federation.Issuer) *fixture {
 	t.Helper()
-	f := &fixture{is: federationtest.NewIssuer(t), clock: newClock(), acl: []string{"repository_owner"}}
+	f := &fixture{is: federationtest.NewIssuer(t), clock: clocktest.New(time.Now().Truncate(time.Second)), acl: []string{"repository_owner"}}
 	fed, err := federation.New(federation.Config{Issuers: []federation.Issuer{policy(f.is, t)}},
 		federation.Options{Now: f.clock.Now, ACLClaims: func() []string { return f.acl }})
 	if err != nil {
