@@ -288,6 +288,8 @@ func (rd renderer) engineFailure(w http.ResponseWriter, r *http.Request, err err
 		rd.engine(w, ee)
 	case refused && errors.Is(g.Code, grant.ErrTooManyFailures):
 		rd.tooManyEngine(w, g.RetryAfter)
+	case errors.Is(err, engine.ErrNotAnAccount):
+		rd.engine(w, EngineError{Status: http.StatusForbidden, Message: err.Error()})
 	case refused:
 		rd.engineUnauthorized(w, g.Message, bearer)
 	default:

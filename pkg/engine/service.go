@@ -147,6 +147,9 @@ type Account struct {
 // credential grants, so the account of an admin seen through a read or
 // write API token is of type user.
 func (s *Service) Account(ctx context.Context, id authn.Identity) (Account, error) {
+	if id.Kind == authn.KindWorkload {
+		return Account{}, ErrNotAnAccount
+	}
 	acct, err := s.Accounts.Get(ctx, id.Name)
 	if err != nil {
 		return Account{}, err
@@ -170,6 +173,10 @@ func (s *Service) describe(acct store.Account, id authn.Identity) Account {
 // MayList reports whether id may list every account: an admin, with its
 // password or an engine token from it, or with an admin API token.
 func (s *Service) MayList(id authn.Identity) bool { return id.ActsAsAdmin() }
+
+// ErrNotAnAccount: the caller is a workload (an identity token of a
+// trusted issuer), which has no account to describe.
+var ErrNotAnAccount = errors.New("a workload has no account: /v1/account describes users")
 
 // ErrNoDirectory means accounts cannot be listed: no lister is set.
 var ErrNoDirectory = errors.New("engine: no account list")

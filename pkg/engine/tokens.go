@@ -112,11 +112,14 @@ func (t *Tokens) Verify(raw string) (Verified, error) {
 }
 
 // AccountToken reads the claims of a verified engine token (VerifyAny) as
-// an account's token. A client's token, or one without a username (signed
-// before sub held the account ID), wraps ErrInvalidToken.
+// an account's token. A client's or a workload's token, or one without a
+// username (signed before sub held the account ID), wraps ErrInvalidToken.
 func AccountToken(c Claims) (Verified, error) {
 	if c.GrantType == GrantClientCredentials {
 		return Verified{}, fmt.Errorf("%w: a client's token, not an account's", ErrInvalidToken)
+	}
+	if c.Identity != nil && c.Identity.Kind == authn.KindWorkload {
+		return Verified{}, fmt.Errorf("%w: a workload's token, not an account's", ErrInvalidToken)
 	}
 	if c.Username == "" {
 		return Verified{}, fmt.Errorf("%w: no username claim", ErrInvalidToken)
