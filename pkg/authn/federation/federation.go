@@ -152,7 +152,7 @@ func (f *Federation) Verify(ctx context.Context, raw string) (authn.Identity, er
 	}
 	v, err := is.keys.get(ctx)
 	if err != nil {
-		return authn.Identity{}, &Refusal{Why: "the issuer's keys cannot be fetched; retry later", Err: errors.Join(authn.ErrUnavailable, err)}
+		return authn.Identity{}, &Refusal{Why: "the issuer's keys cannot be fetched; retry later", Err: fmt.Errorf("%w: %w", authn.ErrUnavailable, err)}
 	}
 	c, err := v.Verify(ctx, raw)
 	if err != nil {
@@ -202,14 +202,14 @@ func verifyError(err error) error {
 		{verify.ErrIssuer, "its issuer is not trusted"},
 	}
 	if errors.Is(err, verify.ErrKeysUnavailable) {
-		return &Refusal{Why: "the issuer's keys cannot be fetched; retry later", Err: errors.Join(authn.ErrUnavailable, err)}
+		return &Refusal{Why: "the issuer's keys cannot be fetched; retry later", Err: fmt.Errorf("%w: %w", authn.ErrUnavailable, err)}
 	}
 	for _, r := range reasons {
 		if errors.Is(err, r.err) {
-			return &Refusal{Why: r.reason, Err: errors.Join(authn.ErrBadCredentials, err)}
+			return &Refusal{Why: r.reason, Err: fmt.Errorf("%w: %w", authn.ErrBadCredentials, err)}
 		}
 	}
-	return &Refusal{Why: "it is malformed", Err: errors.Join(authn.ErrBadCredentials, err)}
+	return &Refusal{Why: "it is malformed", Err: fmt.Errorf("%w: %w", authn.ErrBadCredentials, err)}
 }
 
 // checkTime refuses a token older than max_age; it needs an iat then.
