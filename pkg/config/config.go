@@ -333,6 +333,11 @@ func (s Source) Load() (*Config, error) {
 	if err := v.UnmarshalExact(&c); err != nil {
 		return nil, fmt.Errorf("%w: %s: %s", ErrInvalid, s, describeDecodeError(err))
 	}
+	if s.File != "" {
+		if err := restoreClaimNames(&c, s.File); err != nil {
+			return nil, err
+		}
+	}
 	if s.Environ == nil {
 		s.Environ = os.Environ()
 	}
