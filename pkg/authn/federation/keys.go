@@ -116,7 +116,10 @@ func (k *keys) get(ctx context.Context) (*verify.Verifier, error) {
 	if !k.tried.IsZero() && k.now().Sub(k.tried) < discoveryRetry {
 		return nil, k.err
 	}
-	jwksURL, err := k.discover(ctx)
+	// Discovery is the issuer's, not the caller's: a caller that gives up
+	// must not make the issuer count as down for everyone (as the JWKS
+	// fetch of pkg/verify, it is bounded by the policy's timeout alone).
+	jwksURL, err := k.discover(context.WithoutCancel(ctx))
 	if err == nil {
 		k.verifier, err = k.newVerifier(verify.Options{JWKSURL: jwksURL})
 	}
