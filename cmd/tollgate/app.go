@@ -234,7 +234,7 @@ func serverOptions(cfg *config.Config, p *parts, m *metrics.Metrics, auth *authn
 		Grant: svc, Logger: logger, Realm: cfg.Token.Issuer,
 		Authn: callers, Workloads: workloads(p.federation),
 		APITokens: tokens, Passwords: accts.Authenticator(auth), Engine: eng, Accounts: accts,
-		Introspection:      introspection(cfg, svc.Refresh, eng, tokens, accts, p.store, recorder, p.signing.holder),
+		Introspection:      introspection(cfg, svc, eng, tokens, accts, p.store, recorder, p.signing.holder),
 		IntrospectionAuthn: introspectionCallers(eng, users),
 		TrustedProxies:     p.proxies, Limits: limits,
 		Metrics: m, RateLimited: m.RateLimited, Ready: readyChecks(p.store, p.signing, p.backends),

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -706,5 +707,46 @@ func TestFederationClientGivingUpLeavesIssuerUp(t *testing.T) {
 	idToken := f.mint(t, "acme/app", fedMain, nil)
 	if r := f.get(t, "oidc", idToken, scopeQuery(acmePush), ""); r.status != http.StatusOK {
 		t.Errorf("GET after another client gave up: %d %v, want 200", r.status, r.body)
+	}
+}
+
+// TestFederationIntrospection: an administrator introspecting a
+// workload's tokens sees them active while they are good, with the
+// workload's identity; a refresh token whose trust rule changed is
+// inactive; and nothing of it becomes an account.
+func TestFederationIntrospection(t *testing.T) {
+	f := startFederation(t, fedSetup{edit: func(_ *testing.T, cfg *config.Config, _ string) {
+		cfg.Users.Admins = []string{"admin"}
+	}})
+	introspect := func(raw string) fedReply {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, f.c.base()+"/oauth2/introspect", strings.NewReader(url.Values{"token": {raw}}.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("admin", e2eUsers["admin"])
+		return f.send(t, req, "")
+	}
+	form := exchangeForm(f.mint(t, "acme/app", fedMain, nil), acmePush)
+	form.Set("access_type", "offline")
+	r := f.post(t, "/oauth2/token", form, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("exchange: %d %v", r.status, r.body)
+	}
+	access, rt := r.str("access_token"), r.str("refresh_token")
+	for what, raw := range map[string]string{"access token": access, "refresh token": rt} {
+		got := introspect(raw)
+		if got.status != http.StatusOK || got.body["active"] != true || got.str("username") != fedWorkload {
+			t.Errorf("introspect the %s: %d %v, want active for %s", what, got.status, got.body, fedWorkload)
+		}
+	}
+	if _, err := f.app.store.Account(context.Background(), fedWorkload); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("account %q after introspection: %v, want none (a workload has no account)", fedWorkload, err)
+	}
+	rewriteConfig(t, f.path, fedClaims, `{repository: "*", ref: "refs/heads/*"}`)
+	f.app.Reload(context.Background(), f.log)
+	if got := introspect(rt); got.status != http.StatusOK || got.body["active"] != false {
+		t.Errorf("introspect the refresh token of a changed rule: %d %v, want inactive", got.status, got.body)
 	}
 }

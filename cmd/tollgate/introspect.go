@@ -6,18 +6,20 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/engine"
+	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/introspect"
-	"github.com/tollgate/tollgate/pkg/refresh"
 )
 
 // introspection is what /oauth2/revoke and /oauth2/introspect serve:
-// Docker identity tokens, the Engine API's tokens (eng may be nil) and
+// Docker identity tokens (workloads' checked against their trust rules),
+// the Engine API's tokens (eng may be nil) and
 // registry tokens, verified with the current key ring (every key in it,
 // whatever its state, as ring.Lookup gives them).
-func introspection(cfg *config.Config, docker *refresh.Tokens, eng *engine.Service, tokens *apitoken.Tokens,
+func introspection(cfg *config.Config, svc *grant.Service, eng *engine.Service, tokens *apitoken.Tokens,
 	accts *accounts.Service, clients introspect.ClientDirectory, recorder introspect.Auditor, holder *keys.Holder) *introspect.Service {
 	return &introspect.Service{
-		Docker:    docker,
+		Docker:    svc.Refresh,
+		Workloads: svc.Workloads,
 		Engine:    eng,
 		APITokens: tokens,
 		Accounts:  accts,

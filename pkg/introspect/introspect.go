@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/engine"
+	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/refresh"
 	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/pkg/token"
@@ -78,6 +79,9 @@ type Service struct {
 	Issuer    string           // token.issuer: the iss of registry tokens
 	Accounts  Accounts         // a token whose account ended or is disabled is inactive
 	Clients   ClientDirectory  // a client_credentials token of a removed client is inactive
+	// Workloads checks the trust rule a workload's refresh token was
+	// issued under (federation); nil: such tokens are inactive.
+	Workloads grant.Readmitter
 	Audit     Auditor          // optional: records revocations of refresh tokens
 	Now       func() time.Time
 }
@@ -211,12 +215,32 @@ func (s *Service) dockerRefresh(ctx context.Context, raw string) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
+	if rec.Binding != "" {
+		return s.workloadRefresh(ctx, rec)
+	}
 	id, err := s.admit(ctx, authn.Identity{Name: rec.Subject, AccountID: rec.AccountID, Epoch: rec.Epoch}, time.Time{})
 	if err != nil {
 		return Result{}, err
 	}
 	return Result{Active: true, Subject: id.AccountID, Username: id.Name, Issuer: s.Issuer, Audience: []string{rec.Service},
 		IssuedAt: rec.CreatedAt, ExpiresAt: rec.ExpiresAt, ClientID: rec.ClientID, TokenType: TypeRefresh}, nil
+}
+
+// workloadRefresh describes a workload's Docker identity token: active
+// while the trust rule it was issued under is in force. A workload has no
+// account: its subject is its name.
+func (s *Service) workloadRefresh(ctx context.Context, rec store.RefreshToken) (Result, error) {
+	b, err := refresh.ParseBinding(rec.Binding)
+	if err != nil || s.Workloads == nil {
+		return Result{}, nil
+	}
+	id, err := s.Workloads.Readmit(ctx, rec.Subject, b.Policy, b.Claims)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Active: true, Subject: id.Name, Username: id.Name, Issuer: s.Issuer, Audience: []string{rec.Service},
+		IssuedAt: rec.CreatedAt, ExpiresAt: rec.ExpiresAt, ClientID: rec.ClientID, TokenType: TypeRefresh,
+		Identity: id.Claim()}, nil
 }
 
 // admit checks id against its account, when there is an account service.
@@ -253,8 +277,11 @@ func (s *Service) engineAccess(ctx context.Context, raw string) (Result, bool, e
 	if c.Identity != nil {
 		res.Role = c.Identity.Role
 	}
-	if c.GrantType == engine.GrantClientCredentials {
+	switch {
+	case c.GrantType == engine.GrantClientCredentials:
 		return res, true, s.clientLives(ctx, c.ClientID)
+	case workload(c.Identity): // no account: it lives until it expires
+		return res, true, nil
 	}
 	v, err := engine.AccountToken(c)
 	if err != nil { // ours, but of no account
@@ -265,6 +292,9 @@ func (s *Service) engineAccess(ctx context.Context, raw string) (Result, bool, e
 	}
 	return res, true, nil
 }
+
+// workload reports whether a token's identity claim names a workload.
+func workload(id *verify.Identity) bool { return id != nil && id.Kind == authn.KindWorkload }
 
 // clientLives refuses (authn.ErrBadCredentials) the token of a client
 // since removed.
@@ -304,8 +334,10 @@ func (s *Service) registryAccess(ctx context.Context, raw string) (Result, error
 	if err != nil {
 		return Result{}, nil
 	}
-	if err := s.subjectLives(ctx, c.Subject, timeOf(c.IssuedAt)); err != nil {
-		return Result{}, err
+	if !workload(c.Identity) { // a workload has no account: its token lives until it expires
+		if err := s.subjectLives(ctx, c.Subject, timeOf(c.IssuedAt)); err != nil {
+			return Result{}, err
+		}
 	}
 	scopes := make([]string, 0, len(c.Access))
 	for _, a := range c.Access {
