@@ -82,7 +82,7 @@ type Service struct {
 	// Workloads checks the trust rule a workload's refresh token was
 	// issued under (federation); nil: such tokens are inactive.
 	Workloads grant.Readmitter
-	Audit     Auditor          // optional: records revocations of refresh tokens
+	Audit     Auditor // optional: records revocations of refresh tokens
 	Now       func() time.Time
 }
 
