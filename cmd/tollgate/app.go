@@ -374,6 +374,7 @@ func (a *app) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	flushErr := a.tokens.Flush(ctx) // uses after Run's last flush, before the store goes
+	a.backends.stop()
 	return errors.Join(flushErr, a.store.Close())
 }
 

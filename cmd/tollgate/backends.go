@@ -11,6 +11,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/htpasswd"
+	"github.com/tollgate/tollgate/pkg/authn/ldap"
 	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/server"
@@ -21,6 +22,7 @@ import (
 // constructor and a config section, and one line here.
 var userBackends = map[string]newBackend{
 	"htpasswd": newHtpasswdBackend,
+	"ldap":     newLDAPBackend,
 }
 
 // newBackend builds a user backend from the configuration.
@@ -37,6 +39,7 @@ type backend struct {
 	start   func(ctx context.Context, a *app) // follows changes until ctx ends, on a.wg
 	reload  func() error                      // re-reads on SIGHUP
 	ready   func(ctx context.Context) error   // GET /ready
+	stop    func()                            // releases what it holds (connections) at Close
 }
 
 // backends are the configured user backends, in order.
@@ -152,6 +155,15 @@ func (bs backends) reload(logger *slog.Logger) {
 	}
 }
 
+// stop releases what the backends hold.
+func (bs backends) stop() {
+	for _, b := range bs {
+		if b.stop != nil {
+			b.stop()
+		}
+	}
+}
+
 // readyChecks are the backends' checks of GET /ready.
 func (bs backends) readyChecks() []server.ReadyCheck {
 	var out []server.ReadyCheck
@@ -225,4 +237,19 @@ func followHtpasswd(ctx context.Context, a *app, file *htpasswd.File, path strin
 		a.wg.Go(func() { a.accounts.Apply(ctx, change, 0) })
 	}
 	a.wg.Go(func() { watchUsers(ctx, file, logger) })
+}
+
+// newLDAPBackend is the directory of users.ldap: its users and groups,
+// checked at GET /ready, and whether a name is still a user (for stored
+// credentials) trusted for users.cache_ttl.
+func newLDAPBackend(cfg *config.Config, logger *slog.Logger) (*backend, error) {
+	dir, err := ldap.New(cfg.Users.LDAP, cfg.Users.CacheTTL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Users.LDAP.InsecureSkipVerify {
+		logger.Warn("users.ldap.insecure_skip_verify is set: the directory's certificate is NOT checked, and anyone "+
+			"on the path can read every password; for a test directory only", "url", cfg.Users.LDAP.URL)
+	}
+	return &backend{Authenticator: dir, users: dir, ready: dir.Ready, stop: dir.Close}, nil
 }

@@ -58,7 +58,7 @@ func TestUserBackendsFromConfig(t *testing.T) {
 func TestUnknownUserBackendIsAConfigProblem(t *testing.T) {
 	cfg := &config.Config{Users: config.Users{Backends: []string{"htpasswd", "nope"}}}
 	err := checkBackends(cfg)
-	if err == nil || !strings.Contains(err.Error(), `users.backends[1]: "nope" is not a user backend (htpasswd)`) {
+	if err == nil || !strings.Contains(err.Error(), `users.backends[1]: "nope" is not a user backend (htpasswd, ldap)`) {
 		t.Errorf("checkBackends = %v", err)
 	}
 	if err := checkBackends(&config.Config{Users: config.Users{Backends: []string{"htpasswd"}}}); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/store"
 )
@@ -136,7 +137,39 @@ func (s *Service) admit(ctx context.Context, id authn.Identity, issuedAt time.Ti
 	if err := s.check(acct, id, issuedAt); err != nil {
 		return authn.Identity{}, err
 	}
+	if id.AccountID == "" {
+		acct = s.syncProfile(ctx, acct, id)
+	}
 	return s.fill(id, acct), nil
+}
+
+// syncProfile keeps in acct what the backend that vouched for id says of
+// the user (a directory's mail, and its type from the admin group), when
+// it differs, so that /v1/account and every admin check read it; the
+// change is audited with the backend as its actor. A store that fails
+// leaves the account as it was (the login goes on).
+func (s *Service) syncProfile(ctx context.Context, acct store.Account, id authn.Identity) store.Account {
+	a := id.Attrs
+	if a == nil || (a.Email == "" || a.Email == acct.Email) && (a.Type == "" || a.Type == acct.Type) {
+		return acct
+	}
+	var c store.AccountChange
+	if a.Email != "" && a.Email != acct.Email && checkProfile(a.Email, acct.Type) == nil {
+		c.Email = &a.Email
+	}
+	if a.Type != "" && a.Type != acct.Type {
+		c.Type = &a.Type
+	}
+	if c.Email == nil && c.Type == nil {
+		return acct
+	}
+	changed, err := s.change(ctx, acct, "("+id.Source+")", audit.UserUpdated, c)
+	if err != nil {
+		s.logger().WarnContext(ctx, "account not updated from the user backend", "user", acct.Name, "error", err)
+		return acct
+	}
+	s.remember(acct.Name, changed, s.now())
+	return changed
 }
 
 // fill completes id with what its account says.

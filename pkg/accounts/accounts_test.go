@@ -327,6 +327,7 @@ func TestStartEndsAccountsOfUsersGone(t *testing.T) {
 	if all, _ := f.store.ListAccounts(ctx); len(all) != 3 {
 		t.Fatalf("an empty user list ended accounts: %d left", len(all))
 	}
+	f.users.set("bob", "") // gone from the file, hence from the backends
 	f.svc.Start(ctx, []string{"alice", "dave"}, base.Add(time.Hour))
 	var names []string
 	all, _ := f.store.ListAccounts(ctx)
@@ -335,6 +336,22 @@ func TestStartEndsAccountsOfUsersGone(t *testing.T) {
 	}
 	if strings.Join(names, " ") != "alice dave root" {
 		t.Errorf("accounts after start = %v, want alice dave root (bob ended, root younger than the file)", names)
+	}
+}
+
+// TestStartKeepsUsersOfOtherBackends: a user missing from the file but
+// known to another backend (a directory), or when the backends cannot
+// answer, keeps the account.
+func TestStartKeepsUsersOfOtherBackends(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.svc.Now = func() time.Time { return base }
+	f.login(t, "alice")
+	f.login(t, "bob") // bob is a directory user: in f.users, not in the file
+	f.svc.Start(ctx, []string{"alice"}, base.Add(time.Hour))
+	if _, err := f.store.Account(ctx, "bob"); err != nil {
+		t.Errorf("bob, a user of another backend, lost his account at start: %v", err)
 	}
 }
 

@@ -51,10 +51,21 @@ func (s *Service) Start(ctx context.Context, users []string, fileTime time.Time)
 		return
 	}
 	for _, acct := range all {
-		if !listed[acct.Name] {
+		if !listed[acct.Name] && !s.elsewhere(ctx, acct.Name) {
 			s.end(ctx, acct.Name, "no longer in the user file at start", fileTime)
 		}
 	}
+}
+
+// elsewhere reports whether name, gone from the user file, is still a
+// user of another backend (a directory), or might be: one that cannot
+// answer keeps the account.
+func (s *Service) elsewhere(ctx context.Context, name string) bool {
+	if s.Users == nil {
+		return false
+	}
+	back, err := s.Users.Exists(ctx, name)
+	return err != nil || back
 }
 
 // createBatch is how many accounts Start creates per transaction: a first
@@ -110,12 +121,9 @@ func (s *Service) Apply(ctx context.Context, ch FileChange, confirm time.Duratio
 		return
 	}
 	for _, name := range ch.Removed {
-		if s.Users != nil {
-			if back, err := s.Users.Exists(ctx, name); err != nil || back {
-				continue
-			}
+		if !s.elsewhere(ctx, name) {
+			s.end(ctx, name, "removed from the user file", seen)
 		}
-		s.end(ctx, name, "removed from the user file", seen)
 	}
 }
 

@@ -96,6 +96,11 @@ type Attributes struct {
 	// workload (a refresh token) ends when either changes or goes.
 	Rule   string
 	Policy string
+	// Email and Type are what a directory says of a user (its mail, and
+	// admin or user from its admin group), kept in the user's account;
+	// "" leaves the account's as it is.
+	Email string
+	Type  string
 }
 
 // Groups are the identity's groups (nil: none).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/federation"
+	"github.com/tollgate/tollgate/pkg/authn/ldap"
 	"github.com/tollgate/tollgate/pkg/authz"
 )
 
@@ -171,8 +172,11 @@ type Users struct {
 	// user decides (an unknown user falls through, a wrong password does
 	// not). Each name is an authenticator backend with its own section
 	// (htpasswd: users.htpasswd).
-	Backends []string      `mapstructure:"backends"`
-	Htpasswd string        `mapstructure:"htpasswd"`
+	Backends []string `mapstructure:"backends"`
+	Htpasswd string   `mapstructure:"htpasswd"`
+	// LDAP is the directory of the ldap backend (OpenLDAP, Active
+	// Directory).
+	LDAP     ldap.Config   `mapstructure:"ldap"`
 	CacheTTL time.Duration `mapstructure:"cache_ttl"`
 	Admins   []string      `mapstructure:"admins"` // may mint admin API tokens and manage everyone's
 

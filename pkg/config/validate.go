@@ -57,6 +57,16 @@ func (c *Config) Validate() error {
 	return p.err()
 }
 
+// validateLDAP adds every problem of users.ldap.
+func (c *Config) validateLDAP(p *problems) {
+	var joined interface{ Unwrap() []error }
+	if err := c.Users.LDAP.Check(); errors.As(err, &joined) {
+		for _, e := range joined.Unwrap() {
+			p.add("%s", e.Error())
+		}
+	}
+}
+
 // validateFederation adds every problem of the trust policies.
 func (c *Config) validateFederation(p *problems) {
 	var fe *federation.ConfigError
@@ -292,6 +302,9 @@ func (c *Config) validateRing(p *problems) {
 func (c *Config) validateUsers(p *problems) {
 	if len(c.Users.Backends) == 0 {
 		p.add("users.backends: name at least one user backend, e.g. [htpasswd]")
+	}
+	if slices.Contains(c.Users.Backends, "ldap") {
+		c.validateLDAP(p)
 	}
 	for i, name := range c.Users.Backends {
 		if slices.Index(c.Users.Backends, name) < i {
