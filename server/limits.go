@@ -47,11 +47,19 @@ type limiter struct {
 
 func newLimiter(l Limits, limited func(endpoint string)) *limiter {
 	return &limiter{
-		shared:  l.SharedNames,
 		users:   ratelimit.New(l.PerUser, l.MaxTracked, nil),
 		addrs:   ratelimit.New(l.PerIP, l.MaxTracked, nil),
 		limited: limited,
 	}
+}
+
+// sharing is a limiter over the same budgets that charges names to the
+// address alone (Limits.SharedNames), for the endpoints where those names
+// are no user's.
+func (l *limiter) sharing(names []string) *limiter {
+	c := *l
+	c.shared = names
+	return &c
 }
 
 // maxUserKey bounds the length of a username kept as a key; longer names

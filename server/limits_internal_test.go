@@ -75,11 +75,14 @@ func TestUserKey(t *testing.T) {
 		{"not quite a token", "alice", notAToken, "alice"},
 		{"shared name (federation.username)", "oidc", "eyJhbGciOiJSUzI1NiJ9.e30.sig", ""},
 	}
-	l := newLimiter(Limits{SharedNames: []string{"oidc"}}, nil)
+	l := newLimiter(Limits{SharedNames: []string{"oidc"}}, nil).sharing([]string{"oidc"})
 	for _, tt := range tests {
 		if got := l.userKey(tt.user, tt.secret); got != tt.want {
 			t.Errorf("%s: userKey(%q, …) = %q, want %q", tt.name, tt.user, got, tt.want)
 		}
+	}
+	if got := newLimiter(Limits{}, nil).userKey("oidc", "x"); got != "oidc" {
+		t.Errorf("userKey(oidc) without sharing = %q, want oidc: a user's name elsewhere", got)
 	}
 	long := strings.Repeat("a", maxUserKey+1)
 	if got := l.userKey(long, "x"); !strings.HasPrefix(got, "sha256:") || len(got) != len("sha256:")+64 || got != l.userKey(long, "y") {

@@ -457,3 +457,28 @@ func TestClientsSpendOnlyTheAddressBudget(t *testing.T) {
 		tooManyOAuth(t, e.send(t, engineToken, clientForm("service-a", secret), addr), 120)
 	}
 }
+
+// Shared names (federation.username) are charged to the address alone at
+// the token endpoints only: at /api/tokens a user of that name has a
+// password, and its per-name budget protects it from guesses spread over
+// many addresses.
+func TestSharedNamesOnlyAtTokenEndpoints(t *testing.T) {
+	e := newLimitEnv(t, limitOptions{limits: server.Limits{
+		PerUser:     ratelimit.Budget{PerMinute: 1, Burst: 2},
+		PerIP:       ratelimit.Budget{PerMinute: 1, Burst: 100},
+		MaxTracked:  100,
+		SharedNames: []string{"alice"},
+	}})
+	const q = "service=" + service + "&scope=repository:alice/app:pull"
+	addrs := []string{addrA, addrB, addrC}
+	for i := range 3 { // at the token endpoint, alice is a shared name: 3 failures, no per-name budget spent
+		checkDockerError(t, e.get(t, q, with(basicWith("alice", "wrong-password"), from(addrs[i]))), http.StatusUnauthorized, "UNAUTHORIZED", false)
+	}
+	e.checkGetOK(t, e.get(t, q, with(basic("alice"), from(addrA))))
+	wrong := jsonOf(t, map[string]any{"username": "alice", "password": "wrong-password"})
+	for i := range 2 {
+		r := e.api(t, "/api/tokens", wrong, from(addrs[i]))
+		checkDockerError(t, r, http.StatusUnauthorized, "UNAUTHORIZED", false)
+	}
+	tooManyDocker(t, e.api(t, "/api/tokens", jsonOf(t, creds("alice")), from(addrC)), 60)
+}

@@ -57,6 +57,15 @@ func (e *tokenEndpoint) servePost(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// exchangeTarget is the refusal of a service not served: invalid_target
+// for a token exchange (RFC 8693 §2.2.2), invalid_request for the rest.
+func exchangeTarget(req grant.Request, err error) error {
+	if e, ok := grant.AsError(err); ok && req.GrantType == grant.TypeTokenExchange {
+		e.Code = grant.ErrInvalidTarget
+	}
+	return err
+}
+
 // issuedTokenType is the issued_token_type of a token exchange's answer
 // (RFC 8693 §2.2.1): an access token; "" for any other grant.
 func issuedTokenType(req grant.Request) string {
@@ -88,7 +97,7 @@ func (e *tokenEndpoint) parsePost(w http.ResponseWriter, r *http.Request) (grant
 	}
 	if req.Service != "" {
 		if err := e.post.Service.CheckService(req.Service); err != nil {
-			return grant.Request{}, err
+			return grant.Request{}, exchangeTarget(req, err)
 		}
 	}
 	req.Offline = r.Form.Get("access_type") == "offline"

@@ -84,17 +84,21 @@ func New(o Options) http.Handler {
 	}
 	rd := newRenderer(logger, o.Realm)
 	lim := newLimiter(o.Limits, o.RateLimited)
+	// Shared names (federation.username) are the federation's only where
+	// it answers: the token endpoints. Elsewhere a password is checked,
+	// and a user of that name keeps the per-name budget.
+	tokLim := lim.sharing(o.Limits.SharedNames)
 	ins := newInstrumentation(o.Metrics)
 	r := mux.NewRouter()
 	d := o.Discovery // told below what is mounted
-	tok := newTokenEndpoint(ins.grant(o.Grant), ins.authn(o.Authn), o.Workloads, rd, lim)
+	tok := newTokenEndpoint(ins.grant(o.Grant), ins.authn(o.Authn), o.Workloads, rd, tokLim)
 	tok.Mount(r)
 	d.token = tok.post.Grants
 	if o.APITokens != nil && o.Passwords != nil {
 		newAPITokenEndpoint(o.APITokens, ins.authn(o.Passwords), ins.authn(o.Authn), rd, lim).Mount(r)
 	}
 	if o.Engine != nil {
-		eng := newEngineEndpoint(o.Engine, ins.authn(o.Authn), ins.observer(), rd, lim)
+		eng := newEngineEndpoint(o.Engine, ins.authn(o.Authn), ins.observer(), rd, tokLim)
 		eng.Mount(r)
 		d.engine = eng.token.Grants
 	}

@@ -142,6 +142,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	auth := authn.NewCache(p.backends.chain(), cfg.Users.CacheTTL, credentialCacheSize)
 	auth.Observe = m.CredentialCache
 	a.accounts = newAccounts(cfg, p, recorder, logger)
+	warnShadowedUser(ctx, p.federation, a.users, logger)
 	a.tokens = newAPITokens(cfg, p.store, a.accounts, recorder, logger)
 	a.tokens.Revoked = p.reuse.Clear
 	a.start(ctx, cfg, m, recorder, logger)

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"log/slog"
+
+	"github.com/tollgate/tollgate/pkg/accounts"
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/federation"
 	"github.com/tollgate/tollgate/pkg/authz"
@@ -52,4 +56,18 @@ func sharedNames(fed *federation.Federation) []string {
 		return nil
 	}
 	return []string{fed.Username()}
+}
+
+// warnShadowedUser warns when a user has the federation's user name: at
+// the token endpoints that name is the federation's, so that user's
+// password no longer logs in there.
+func warnShadowedUser(ctx context.Context, fed *federation.Federation, users accounts.Users, logger *slog.Logger) {
+	if fed == nil || users == nil {
+		return
+	}
+	if ok, err := users.Exists(ctx, fed.Username()); err == nil && ok {
+		logger.Warn("a user has the name of federation.username: at the token endpoints it stands for identity tokens, "+
+			"and that user's password is refused there; rename the user or set another federation.username",
+			"user", fed.Username())
+	}
 }

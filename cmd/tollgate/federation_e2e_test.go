@@ -488,6 +488,7 @@ func TestFederationRefusals(t *testing.T) {
 		edit  func(url.Values)          // of the exchange's form
 		about string                    // in error_description
 		get   bool                      // the token is refused at GET too
+		code  string                    // the error; "" is invalid_request
 	}{
 		{name: "wrong audience", about: "audience", get: true, token: func(t *testing.T) string {
 			return f.mint(t, "acme/app", fedMain, func(c jwt.MapClaims) { c["aud"] = "someone-else" })
@@ -508,6 +509,8 @@ func TestFederationRefusals(t *testing.T) {
 			edit: func(v url.Values) { v.Set("subject_token_type", grant.TokenTypeAccessToken) }},
 		{name: "actor_token", about: "actor_token", edit: func(v url.Values) { v.Set("actor_token", "x.y.z") }},
 		{name: "missing subject_token", about: "subject_token", edit: func(v url.Values) { v.Del("subject_token") }},
+		{name: "a service not served", about: "service", code: "invalid_target", // RFC 8693 §2.2.2
+			edit: func(v url.Values) { v.Set("service", "elsewhere.example") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -519,7 +522,11 @@ func TestFederationRefusals(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(form)
 			}
-			wantOAuthError(t, "POST", f.post(t, "/oauth2/token", form, ""), http.StatusBadRequest, "invalid_request", tt.about)
+			code := "invalid_request"
+			if tt.code != "" {
+				code = tt.code
+			}
+			wantOAuthError(t, "POST", f.post(t, "/oauth2/token", form, ""), http.StatusBadRequest, code, tt.about)
 			if !tt.get {
 				return
 			}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/pkg/authn/ldap"
 	"github.com/tollgate/tollgate/pkg/config"
 )
 
@@ -299,7 +300,19 @@ func TestValidateSingleProblems(t *testing.T) {
 		{"reuse window of a tenth", func(c *config.Config) { c.Token.ReuseWindow = c.Token.Expiration / 10 }, nil},
 		{"reuse size zero", func(c *config.Config) { c.Token.ReuseWindow = time.Second; c.Token.ReuseSize = 0 }, []string{"token.reuse_size"}},
 		{"user backend twice", func(c *config.Config) { c.Users.Backends = []string{"htpasswd", "htpasswd"} }, []string{"users.backends[1]"}},
-		{"htpasswd not used", func(c *config.Config) { c.Users.Htpasswd = ""; c.Users.Backends = []string{"ldap"} }, nil},
+		{"htpasswd not used", func(c *config.Config) {
+			c.Users.Htpasswd = ""
+			c.Users.Backends = []string{"ldap"}
+			c.Users.LDAP = ldap.Config{URL: "ldaps://ldap.example.org", BindDN: "cn=tollgate,dc=example,dc=org",
+				BindPasswordFile: "/run/secrets/ldap", BaseDN: "ou=people,dc=example,dc=org"}
+		}, nil},
+		{"ldap without a directory", func(c *config.Config) { c.Users.Backends = []string{"htpasswd", "ldap"} },
+			[]string{"users.ldap.url", "users.ldap.bind_dn", "users.ldap.base_dn"}},
+		{"ldap in clear text", func(c *config.Config) {
+			c.Users.Backends = []string{"ldap"}
+			c.Users.LDAP = ldap.Config{URL: "ldap://ldap.example.org", BindDN: "cn=tollgate,dc=example,dc=org",
+				BindPasswordFile: "/run/secrets/ldap", BaseDN: "ou=people,dc=example,dc=org", UserFilter: "(uid=x)"}
+		}, []string{"users.ldap.start_tls", "users.ldap.user_filter"}},
 		{"empty admin", func(c *config.Config) { c.Users.Admins = []string{"admin", ""} }, []string{"users.admins[1]"}},
 		{"admin with a colon", func(c *config.Config) { c.Users.Admins = []string{"a:b"} }, []string{"users.admins[0]"}},
 		{"api token default ttl zero", func(c *config.Config) { c.APITokens.DefaultTTLDays = 0 }, []string{"api_tokens.default_ttl_days"}},

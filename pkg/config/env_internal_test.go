@@ -52,7 +52,7 @@ func TestSchemaMarksSecrets(t *testing.T) {
 			secret = append(secret, k.name)
 		}
 	}
-	if want := []string{"keys.hmac_secret", "store.dsn"}; !slices.Equal(secret, want) {
+	if want := []string{"keys.hmac_secret", "users.ldap.bind_password", "store.dsn"}; !slices.Equal(secret, want) {
 		t.Errorf("secret keys = %q, want %q", secret, want)
 	}
 }

@@ -184,7 +184,15 @@ func (t template) expand(cs claimSet) (string, error) {
 
 // unsafeSubject says why s cannot be part of a workload's name, or "": the
 // ACL's rule for literal values (authz.UnsafeLiteral), except that a name
-// may hold '/' (GitHub's repository is owner/repo).
+// may hold '/' (GitHub's repository is owner/repo); and printable ASCII
+// only, so that no invisible or look-alike character (U+200B, U+202E,
+// U+FF0F) makes two names that read the same.
 func unsafeSubject(s string) string {
-	return authz.UnsafeLiteral(strings.ReplaceAll(s, "/", "-"))
+	if why := authz.UnsafeLiteral(strings.ReplaceAll(s, "/", "-")); why != "" {
+		return why
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		return "contains a character other than printable ASCII"
+	}
+	return ""
 }

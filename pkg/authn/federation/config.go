@@ -178,7 +178,7 @@ func (c *checker) policy(key string, index int, is Issuer) *policy {
 		c.fail(key+".rules", "list at least one rule: without one no token of the issuer is accepted")
 	}
 	for j, r := range is.Rules {
-		p.rules = append(p.rules, c.rule(fmt.Sprintf("%s.rules[%d]", key, j), is.Issuer, r))
+		p.rules = append(p.rules, c.rule(fmt.Sprintf("%s.rules[%d]", key, j), is, r))
 	}
 	return p
 }
@@ -201,7 +201,7 @@ func (c *checker) issuer(key string, is Issuer) {
 	}
 }
 
-func (c *checker) rule(key, issuer string, r Rule) rule {
+func (c *checker) rule(key string, is Issuer, r Rule) rule {
 	out := rule{name: strings.TrimPrefix(key, "federation.")}
 	if len(r.Claims) == 0 {
 		c.fail(key+".claims", "list the claims a token must have: a rule without any would accept every token of the issuer")
@@ -217,7 +217,7 @@ func (c *checker) rule(key, issuer string, r Rule) rule {
 	if out.subject, err = parseTemplate(r.Subject); err != nil {
 		c.fail(key+".subject", "%v", err)
 	}
-	out.id = fingerprint(issuer, out)
+	out.id = fingerprint(is, out)
 	return out
 }
 
@@ -279,11 +279,18 @@ func checkClaimName(name string) error {
 	return nil
 }
 
-// fingerprint names the issuer and rule, so that a refresh token issued
-// under them ends when either changes.
-func fingerprint(issuer string, r rule) string {
+// fingerprint names the issuer's policy and the rule, so that a refresh
+// token issued under them ends when either changes: the issuer, where its
+// keys are, its audiences, algorithms and max_age, the rule's claims and
+// subject.
+func fingerprint(is Issuer, r rule) string {
 	h := sha256.New()
-	h.Write([]byte(issuer))
+	fmt.Fprintf(h, "%q %q %q %q %q %s", is.Issuer, is.JWKSURL, is.JWKSFile, is.CAFile, is.Audiences, is.MaxAge)
+	algs := is.Algorithms
+	if len(algs) == 0 {
+		algs = DefaultAlgorithms
+	}
+	fmt.Fprintf(h, " %q", algs)
 	for _, m := range r.matchers {
 		h.Write([]byte{0})
 		h.Write([]byte(m.claim))

@@ -104,9 +104,12 @@ func (st *state) issuer(iss string) (*issuerState, bool) {
 	return is, ok
 }
 
-// samePlace reports whether two policies fetch the same keys the same way.
+// samePlace reports whether two policies fetch the same keys the same way
+// over the network, so that keys already fetched may be kept. A policy
+// that reads a file (jwks_file, ca_file) never is: a reload reads it
+// again (the keys a cluster rotated, a renewed CA).
 func samePlace(a, b *policy) bool {
-	return a.jwksURL == b.jwksURL && a.jwksFile == b.jwksFile && a.caFile == b.caFile &&
+	return a.jwksFile == "" && a.caFile == "" && a.jwksURL == b.jwksURL && b.jwksFile == "" && b.caFile == "" &&
 		a.timeout == b.timeout && slices.Equal(a.algs, b.algs)
 }
 
@@ -184,8 +187,28 @@ func peek(raw string) (claimSet, string, error) {
 	if err := dec.Decode(&cs); err != nil || cs == nil {
 		return nil, "", refuse("not a signed JWT: its claims are not a JSON object")
 	}
+	if name := ambiguousClaim(cs); name != "" {
+		return nil, "", refuse("claim %q differs from a registered claim only in case", name)
+	}
 	iss, _ := cs["iss"].(string)
 	return cs, iss, nil
+}
+
+// registeredClaims are RFC 7519 §4.1's names.
+var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
+
+// ambiguousClaim returns a claim name that differs from a registered one
+// only in case ("AUD"), or "". encoding/json, which the signature check
+// decodes with, matches such a name to the registered claim, while the
+// rules read names exactly: the two must not see different claims.
+func ambiguousClaim(cs claimSet) string {
+	for name := range cs {
+		lower := strings.ToLower(name)
+		if lower != name && slices.Contains(registeredClaims, lower) {
+			return name
+		}
+	}
+	return ""
 }
 
 // verifyError turns pkg/verify's errors into refusals.

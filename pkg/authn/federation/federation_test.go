@@ -3,6 +3,7 @@ package federation_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -178,6 +179,15 @@ func TestRefusals(t *testing.T) {
 			evil := f.github(t, func(c jwt.MapClaims) { c["repository"] = "acme/other" })
 			return parts[0] + "." + strings.Split(evil, ".")[1] + "." + parts[2]
 		}, "signature"},
+		{"a registered claim in another case", func() string {
+			return f.github(t, func(c jwt.MapClaims) { c["aud"] = "sigstore"; c["AUD"] = audience })
+		}, "only in case"},
+		{"subject claim with an invisible character", func() string {
+			return f.github(t, func(c jwt.MapClaims) { c["repository"] = "acme/a\u200bpp" })
+		}, "printable ASCII"},
+		{"subject claim with a fullwidth slash", func() string {
+			return f.github(t, func(c jwt.MapClaims) { c["repository"] = "acme\uff0fapp" })
+		}, "printable ASCII"},
 		{"not a JWT", func() string { return "hunter2" }, "not a signed JWT"},
 		{"huge", func() string { return strings.Repeat("a", 20000) + ".b.c" }, "not a signed JWT"},
 	}
@@ -298,6 +308,14 @@ func TestUpdateAndReadmit(t *testing.T) {
 	if _, err := f.fed.Readmit(context.Background(), id.Name, id.Attrs.Policy, id.Attrs.Claims); !errors.Is(err, authn.ErrBadCredentials) {
 		t.Errorf("Readmit under a changed rule: %v, want refused", err)
 	}
+	p.Rules[0].Subject = "ci:github:${repository}" // the rule as it was, but the issuer's audiences changed
+	p.Audiences = []string{audience, "other"}
+	if err := f.fed.Update(federation.Config{Issuers: []federation.Issuer{p}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.fed.Readmit(context.Background(), id.Name, id.Attrs.Policy, id.Attrs.Claims); !errors.Is(err, authn.ErrBadCredentials) {
+		t.Errorf("Readmit after the issuer's audiences changed: %v, want refused", err)
+	}
 	if err := f.fed.Update(federation.Config{Issuers: []federation.Issuer{k8sPolicy(federationtest.NewIssuer(t), t)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -351,5 +369,38 @@ func TestCheck(t *testing.T) {
 	}
 	if err := federation.Check(federation.Config{Username: "o i", Issuers: []federation.Issuer{good}}); err == nil {
 		t.Error("username with a space accepted")
+	}
+}
+
+// A reload reads a JWKS file again: the keys a cluster rotated verify,
+// the keys it dropped no longer do.
+func TestUpdateRereadsJWKSFile(t *testing.T) {
+	is := federationtest.NewIssuer(t)
+	path := is.JWKSFile(t)
+	cfg := federation.Config{Issuers: []federation.Issuer{{Issuer: is.URL, Audiences: []string{audience}, JWKSFile: path,
+		Rules: []federation.Rule{{Claims: map[string]any{"/kubernetes.io/namespace": "ci"}, Subject: "k8s:${sub}"}}}}}
+	fed, err := federation.New(cfg, federation.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mint := func() string {
+		return is.Mint(t, federationtest.KubernetesClaims(audience, "ci", "builder", time.Now()))
+	}
+	old := mint()
+	if _, err := fed.Verify(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	is.Rotate(t, false)
+	if err := os.WriteFile(path, is.JWKS(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := fed.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fed.Verify(context.Background(), mint()); err != nil {
+		t.Errorf("a token of the new key after the reload: %v", err)
+	}
+	if _, err := fed.Verify(context.Background(), old); !errors.Is(err, authn.ErrBadCredentials) {
+		t.Errorf("a token of the dropped key after the reload: %v, want refused", err)
 	}
 }

@@ -89,6 +89,10 @@ func (c Config) withDefaults() Config {
 
 // Check reports every problem of c (config check) as "users.ldap.KEY: ...".
 func (c Config) Check() error {
+	dns := [][2]string{{"base_dn", c.BaseDN}}
+	if c.GroupBaseDN != "" {
+		dns = append(dns, [2]string{"group_base_dn", c.GroupBaseDN})
+	}
 	c = c.withDefaults()
 	var errs []error
 	fail := func(key, format string, args ...any) {
@@ -113,9 +117,9 @@ func (c Config) Check() error {
 	if c.BindPassword != "" && c.BindPasswordFile != "" {
 		fail("bind_password_file", "set bind_password_file or bind_password (TOLLGATE_USERS_LDAP_BIND_PASSWORD), not both")
 	}
-	for key, dn := range map[string]string{"base_dn": c.BaseDN, "group_base_dn": c.GroupBaseDN} {
-		if _, err := ldap.ParseDN(dn); err != nil || dn == "" {
-			fail(key, "%q: want a DN such as ou=people,dc=example,dc=org", dn)
+	for _, kv := range dns {
+		if _, err := ldap.ParseDN(kv[1]); err != nil || kv[1] == "" {
+			fail(kv[0], "%q: want a DN such as ou=people,dc=example,dc=org", kv[1])
 		}
 	}
 	errs = append(errs, checkFilter("user_filter", c.UserFilter, "{username}", true)...)
