@@ -318,9 +318,11 @@ func (d *Directory) withSearch(ctx context.Context, op func(*ldap.Conn) error) e
 	return with(ctx, d.search, op)
 }
 
-// with runs op on a connection of p. One that fails as a connection (the
-// directory went away, or closed it while idle) is dropped, and a pooled
-// one is replaced once: such failures wrap errDown.
+// with runs op on a connection of p. One that fails as a connection is
+// dropped; a pooled one the directory had closed while it was idle is
+// replaced once. A directory that does not answer in time is not asked
+// again: the caller waits one timeout, not two. Such failures wrap
+// errDown.
 func with(ctx context.Context, p *pool, op func(*ldap.Conn) error) error {
 	for attempt := 0; ; attempt++ {
 		c, fresh, err := p.get(ctx)
@@ -329,11 +331,12 @@ func with(ctx context.Context, p *pool, op func(*ldap.Conn) error) error {
 		}
 		err = op(c)
 		failed := err != nil && down(err)
+		stale := failed && c.IsClosing()
 		p.put(c, !failed)
 		switch {
 		case !failed:
 			return err
-		case fresh || attempt > 0:
+		case !stale || fresh || attempt > 0:
 			return fmt.Errorf("%w: %w", errDown, err)
 		}
 	}
