@@ -430,3 +430,33 @@ func TestEngineTokensVerifyOutOfTheBox(t *testing.T) {
 		t.Errorf("sub = %q, want alice's account id %q", c.Subject, acct.ID)
 	}
 }
+
+// TestUsersCommandsForDirectoryUsers: with a directory among the user
+// backends, disable, enable and revoke-tokens reach a user the htpasswd
+// file does not hold (an LDAP user), even one who never logged in.
+func TestUsersCommandsForDirectoryUsers(t *testing.T) {
+	clearTollgateEnv(t)
+	dir, _ := tollgateDir(t)
+	cfg := filepath.Join(dir, "tollgate.yaml")
+	rewriteConfig(t, cfg, "users:\n", `users:
+  backends: [htpasswd, ldap]
+  ldap:
+    url: ldaps://ldap.example.invalid
+    bind_dn: cn=tollgate,dc=example,dc=org
+    bind_password_file: /nonexistent/bind
+    base_dn: ou=people,dc=example,dc=org
+`)
+	for _, args := range [][]string{{"users", "disable", "dora"}, {"users", "revoke-tokens", "dora"}} {
+		if out, err := runCLI(t, "", append(args, "--config", cfg)...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "tollgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if acct, err := st.Account(context.Background(), "dora"); err != nil || acct.State != store.AccountDisabled {
+		t.Errorf("dora = %+v, %v; want a disabled account", acct, err)
+	}
+}

@@ -273,10 +273,12 @@ func (f *usersFlags) accounts(cmd *cobra.Command, path string) (*accounts.Servic
 }
 
 // userAccounts is accounts for a command about an existing user: name
-// must be in the htpasswd file, and the store is required.
+// must be in the htpasswd file, unless users.backends lists another user
+// source (a directory, whose users the file does not hold), and the store
+// is required.
 func (f *usersFlags) userAccounts(cmd *cobra.Command, name string) (*accounts.Service, func(), error) {
 	path, _, err := f.userFile(cmd, name, true)
-	if err != nil {
+	if err != nil && !otherBackends(cmd) {
 		return nil, nil, err
 	}
 	accts, done, err := f.accounts(cmd, path)
@@ -284,6 +286,13 @@ func (f *usersFlags) userAccounts(cmd *cobra.Command, name string) (*accounts.Se
 		err = errors.New("this command changes the store: give --config with the server's configuration")
 	}
 	return accts, done, err
+}
+
+// otherBackends reports whether the configuration of --config lists a user
+// backend besides the htpasswd file.
+func otherBackends(cmd *cobra.Command) bool {
+	cfg, err := loadConfig(operatorConfigPath(cmd))
+	return err == nil && slices.ContainsFunc(cfg.Users.Backends, func(b string) bool { return b != "htpasswd" })
 }
 
 // notAClient refuses a user name that is a registered client's: users and
