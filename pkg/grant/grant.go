@@ -250,6 +250,15 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
+// Authorize is what the ACL grants of req.Scopes to req.Identity, capped
+// by its role, and the rule that decided each scope (-1: none), without
+// minting anything: for callers that decide a request rather than issue a
+// token (the forward-auth gateway).
+func (s *Service) Authorize(req Request) ([]scope.Scope, []int) {
+	req.WantRules = true
+	return s.authorize(req)
+}
+
 // authorize is what the ACL grants of the registry scopes asked, capped by
 // the identity's role, and the deciding rules (when someone reads them).
 func (s *Service) authorize(req Request) ([]scope.Scope, []int) {

@@ -309,35 +309,18 @@ func (s *Service) clientLives(ctx context.Context, id string) error {
 	return err
 }
 
-// registryAccess verifies raw as a registry token signed by a key of the
-// ring with token.issuer, describes its access claim as scopes, and checks
-// its subject's account (gone, disabled, or tokens revoked since: inactive).
+// registryAccess verifies raw as a registry token (RegistryClaims) and
+// describes its access claim as scopes.
 func (s *Service) registryAccess(ctx context.Context, raw string) (Result, error) {
 	if s.Registry == nil {
 		return Result{}, nil
 	}
-	var c token.Claims
-	keyFunc := func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		alg, key, ok := s.Registry(kid)
-		if !ok {
-			return nil, fmt.Errorf("unknown kid")
-		}
-		if t.Method.Alg() != alg {
-			return nil, fmt.Errorf("alg %s is not the key's", t.Method.Alg())
-		}
-		return key, nil
-	}
-	_, err := jwt.ParseWithClaims(raw, &c, keyFunc, jwt.WithIssuer(s.Issuer), jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(), jwt.WithTimeFunc(s.now), jwt.WithLeeway(verifyLeeway),
-		jwt.WithValidMethods(keys.VerifyingAlgorithms()))
-	if err != nil {
+	c, err := s.RegistryClaims(ctx, raw)
+	if errors.Is(err, ErrNotOurs) {
 		return Result{}, nil
 	}
-	if !workload(c.Identity) { // a workload has no account: its token lives until it expires
-		if err := s.subjectLives(ctx, c.Subject, timeOf(c.IssuedAt)); err != nil {
-			return Result{}, err
-		}
+	if err != nil {
+		return Result{}, err
 	}
 	scopes := make([]string, 0, len(c.Access))
 	for _, a := range c.Access {
@@ -355,6 +338,45 @@ func (s *Service) registryAccess(ctx context.Context, raw string) (Result, error
 		res.Role = c.Identity.Role
 	}
 	return res, nil
+}
+
+// ErrNotOurs: not a registry token this Tollgate signed and still good
+// (a bad signature, another issuer, expired, malformed).
+var ErrNotOurs = errors.New("introspect: not a valid registry token of this issuer")
+
+// RegistryClaims verifies raw as a registry token signed by a key of the
+// ring with token.issuer, and checks its subject's account (gone,
+// disabled, or tokens revoked since: authn.ErrBadCredentials or
+// authn.ErrDisabled); a workload, which has no account, is good until it
+// expires. A token that does not verify is ErrNotOurs.
+func (s *Service) RegistryClaims(ctx context.Context, raw string) (token.Claims, error) {
+	if s.Registry == nil {
+		return token.Claims{}, ErrNotOurs
+	}
+	var c token.Claims
+	keyFunc := func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		alg, key, ok := s.Registry(kid)
+		if !ok {
+			return nil, fmt.Errorf("unknown kid")
+		}
+		if t.Method.Alg() != alg {
+			return nil, fmt.Errorf("alg %s is not the key's", t.Method.Alg())
+		}
+		return key, nil
+	}
+	_, err := jwt.ParseWithClaims(raw, &c, keyFunc, jwt.WithIssuer(s.Issuer), jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(), jwt.WithTimeFunc(s.now), jwt.WithLeeway(verifyLeeway),
+		jwt.WithValidMethods(keys.VerifyingAlgorithms()))
+	if err != nil {
+		return token.Claims{}, fmt.Errorf("%w: %v", ErrNotOurs, err)
+	}
+	if !workload(c.Identity) { // a workload has no account: its token lives until it expires
+		if err := s.subjectLives(ctx, c.Subject, timeOf(c.IssuedAt)); err != nil {
+			return token.Claims{}, err
+		}
+	}
+	return c, nil
 }
 
 // subjectLives checks the account a registry token names (anonymous
