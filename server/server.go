@@ -13,6 +13,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/engine"
+	"github.com/tollgate/tollgate/pkg/gateway"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/introspect"
 	"github.com/tollgate/tollgate/pkg/metrics"
@@ -71,6 +72,11 @@ type Options struct {
 	Introspection      *introspect.Service
 	IntrospectionAuthn authn.Authenticator
 
+	// Gateway, when set, serves /auth/forward: the forward-auth question
+	// of nginx, Traefik and Envoy in front of a registry without auth
+	// (forward.go).
+	Gateway *gateway.Gateway
+
 	// Accounts, when set, serves the administrators' /api/users/{name}/*
 	// (users.go), authenticating through Authn.
 	Accounts *accounts.Service
@@ -116,6 +122,9 @@ func New(o Options) http.Handler {
 	}
 	if o.Accounts != nil {
 		(&usersEndpoint{accounts: o.Accounts, authn: ins.authn(o.Authn), rd: rd, limits: lim}).Mount(r)
+	}
+	if o.Gateway != nil {
+		(&forwardEndpoint{gw: o.Gateway, proxies: ipResolver{o.TrustedProxies}, rd: rd, limits: tokLim}).Mount(r)
 	}
 	o.Metrics.GrantTypes(append(append(tok.get.Grants.Names(), d.token.Names()...), d.engine.Names()...)...)
 	if d.JWKS != nil {

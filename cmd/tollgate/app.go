@@ -25,6 +25,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/engine"
+	"github.com/tollgate/tollgate/pkg/gateway"
 	"github.com/tollgate/tollgate/pkg/grant"
 	"github.com/tollgate/tollgate/pkg/metrics"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
@@ -58,6 +59,7 @@ type app struct {
 	tokens   *apitoken.Tokens // API tokens; their last-used times are flushed on Close
 	backends backends         // the user backends (users.backends)
 	reuse    *grant.Reuse     // tokens kept for reuse (token.reuse_window); nil: off
+	forget   func()           // forgets reused tokens and gateway decisions
 	// federation trusts identity tokens (federation.issuers); nil: none.
 	federation *federation.Federation
 	users      accounts.Users // their users, as the accounts service sees them
@@ -76,6 +78,10 @@ type parts struct {
 	signing    *signing
 	engineKey  engine.Key             // nil when the Engine API is off
 	federation *federation.Federation // nil when no issuer is trusted
+	decisions  *gateway.Cache         // the gateway's decisions; nil when off
+	// forget forgets every grant remembered (reused tokens, gateway
+	// decisions): what ends a credential or changes a policy calls it.
+	forget func()
 }
 
 // loadParts compiles and loads everything the configuration names; the
@@ -127,6 +133,10 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	p.store = m.InstrumentStore(p.store)
 	p.backends.observe(m)
 	p.reuse = grant.NewReuse(cfg.Token.ReuseWindow, cfg.Token.ReuseSize)
+	if cfg.Gateway.Enabled {
+		p.decisions = gateway.NewCache(cfg.Gateway.CacheTTL, credentialCacheSize)
+	}
+	p.forget = func() { p.reuse.Clear(); p.decisions.Clear() }
 	// The background work (the audit writer above all) stops in Close,
 	// after the server has let its last requests finish, not when ctx ends
 	// (a signal): those requests are still audited.
@@ -135,7 +145,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	// use the store as it is; everything else, on the request path, with
 	// every call bounded.
 	a := &app{cfg: cfg, acl: p.acl, metrics: m, signing: p.signing, store: p.store, cancel: cancel,
-		backends: p.backends, users: p.backends.directory(), reuse: p.reuse, federation: p.federation}
+		backends: p.backends, users: p.backends.directory(), reuse: p.reuse, federation: p.federation, forget: p.forget}
 	recorder := newRecorder(cfg.Audit, p.store, logger)
 	m.ObserveAudit(recorder)
 	p.store = store.WithTimeout(p.store, storeCallTimeout)
@@ -144,7 +154,7 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	a.accounts = newAccounts(cfg, p, recorder, logger)
 	warnShadowedUser(ctx, p.federation, a.users, logger)
 	a.tokens = newAPITokens(cfg, p.store, a.accounts, recorder, logger)
-	a.tokens.Revoked = p.reuse.Clear
+	a.tokens.Revoked = p.forget
 	a.start(ctx, cfg, m, recorder, logger)
 	a.handler = server.New(serverOptions(cfg, p, m, auth, a.tokens, a.accounts, recorder, logger))
 	return a, nil
@@ -162,7 +172,7 @@ func newRecorder(c config.Audit, st store.Audit, logger *slog.Logger) *audit.Rec
 // backends tell it when users come, go or change their password.
 func newAccounts(cfg *config.Config, p *parts, recorder *audit.Recorder, logger *slog.Logger) *accounts.Service {
 	return &accounts.Service{Store: p.store, Users: p.backends.directory(), Admins: cfg.Users.Admins, Audit: recorder,
-		Logger: logger, CacheTTL: cfg.Users.AccountCacheTTL, FileVersion: p.backends.version(), Changed: p.reuse.Clear}
+		Logger: logger, CacheTTL: cfg.Users.AccountCacheTTL, FileVersion: p.backends.version(), Changed: p.forget}
 }
 
 // fileTime is path's modification time, or the zero time.
@@ -177,7 +187,7 @@ func fileTime(path string) time.Time {
 func (a *app) start(ctx context.Context, cfg *config.Config, m *metrics.Metrics, recorder *audit.Recorder, logger *slog.Logger) {
 	a.wg.Go(func() {
 		a.signing.run(ctx, cfg.Keys.Ring.SyncEvery, func() {
-			a.reuse.Clear() // a new active key: tokens of the old one are not reused
+			a.forget() // a new active key: tokens of the old one are not reused
 			m.SetSigningKey(signingKeyInfo(a.signing, ""))
 		})
 	})
@@ -231,11 +241,13 @@ func serverOptions(cfg *config.Config, p *parts, m *metrics.Metrics, auth *authn
 	callers := withWorkloads(p.federation, users)
 	limits := serverLimits(cfg.Limits)
 	limits.SharedNames = sharedNames(p.federation)
+	intro := introspection(cfg, svc, eng, tokens, accts, p.store, recorder, p.signing.holder)
 	return server.Options{
 		Grant: svc, Logger: logger, Realm: cfg.Token.Issuer,
-		Authn: callers, Workloads: workloads(p.federation),
+		Gateway: newGateway(cfg, svc, callers, intro, p.decisions),
+		Authn:   callers, Workloads: workloads(p.federation),
 		APITokens: tokens, Passwords: accts.Authenticator(auth), Engine: eng, Accounts: accts,
-		Introspection:      introspection(cfg, svc, eng, tokens, accts, p.store, recorder, p.signing.holder),
+		Introspection:      intro,
 		IntrospectionAuthn: introspectionCallers(eng, users),
 		TrustedProxies:     p.proxies, Limits: limits,
 		Metrics: m, RateLimited: m.RateLimited, Ready: readyChecks(p.store, p.signing, p.backends),

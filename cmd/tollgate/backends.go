@@ -232,7 +232,7 @@ func newHtpasswdBackend(cfg *config.Config, logger *slog.Logger) (*backend, erro
 func followHtpasswd(ctx context.Context, a *app, file *htpasswd.File, path string, logger *slog.Logger) {
 	a.accounts.Start(ctx, file.Users(), fileTime(path))
 	file.OnChange = func(ch htpasswd.Change) {
-		a.reuse.Clear() // a password changed or a user left: their tokens are not reused
+		a.forget() // a password changed or a user left: their tokens and decisions are forgotten
 		change := accounts.FileChange{Added: ch.Added, Removed: ch.Removed, Changed: ch.Changed, Since: ch.Since}
 		a.wg.Go(func() { a.accounts.Apply(ctx, change, 0) })
 	}

@@ -48,7 +48,7 @@ func (a *app) reloadConfig(logger *slog.Logger) {
 		logger.Info("trust policies reloaded", "issuers", len(cfg.Federation.Issuers))
 	}
 	a.acl.Store(acl)
-	a.reuse.Clear() // grants decided by the old ACL are not reused
+	a.forget() // grants decided by the old ACL are not reused
 	a.metrics.ConfigReloaded(true)
 	logger.Info("acl reloaded", "rules", len(cfg.ACL), "config", src.String())
 	if changed := a.needRestart(cfg); len(changed) > 0 {

@@ -44,8 +44,24 @@ type Config struct {
 	Audit     Audit     `mapstructure:"audit"`
 	// Federation trusts CI and Kubernetes identity tokens (workloads).
 	Federation federation.Config `mapstructure:"federation"`
+	// Gateway answers the forward-auth requests of a reverse proxy in
+	// front of a registry without auth.
+	Gateway Gateway `mapstructure:"gateway"`
 
 	source *Source // where Load read it; nil when built in code
+}
+
+// Gateway configures /auth/forward.
+type Gateway struct {
+	Enabled bool `mapstructure:"enabled"`
+	// CacheTTL is how long a decision (allowed, or denied to an
+	// authenticated caller) is reused for the same credentials and
+	// access; 0 decides every request afresh. Revocations, password
+	// changes, user removals and reloads clear it at once.
+	CacheTTL time.Duration `mapstructure:"cache_ttl"`
+	// Service is the service the ACL sees for these requests (rules with
+	// service:); "" is the first of token.services.
+	Service string `mapstructure:"service"`
 }
 
 // Audit configures the audit log kept in the store.
@@ -214,6 +230,9 @@ type Log struct {
 // defaults are the values of the keys that neither the file nor the
 // environment sets; a key missing here is the zero value.
 var defaults = map[string]any{
+	"gateway.enabled":          false,
+	"gateway.cache_ttl":        "5s",
+	"gateway.service":          "",
 	"federation.username":      federation.DefaultUsername,
 	"server.addr":              ":5001",
 	"server.debug_addr":        "",

@@ -54,6 +54,9 @@ func (c *Config) Validate() error {
 	c.validateEngine(&p)
 	c.validateAudit(&p)
 	c.validateFederation(&p)
+	if g := c.Gateway; g.CacheTTL < 0 || g.CacheTTL > time.Minute {
+		p.add("gateway.cache_ttl: %s must be between 0 (off) and 1m", g.CacheTTL)
+	}
 	return p.err()
 }
 

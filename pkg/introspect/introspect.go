@@ -342,7 +342,7 @@ func (s *Service) registryAccess(ctx context.Context, raw string) (Result, error
 
 // ErrNotOurs: not a registry token this Tollgate signed and still good
 // (a bad signature, another issuer, expired, malformed).
-var ErrNotOurs = errors.New("introspect: not a valid registry token of this issuer")
+var ErrNotOurs = fmt.Errorf("introspect: not a valid registry token of this issuer: %w", authn.ErrBadCredentials)
 
 // RegistryClaims verifies raw as a registry token signed by a key of the
 // ring with token.issuer, and checks its subject's account (gone,
