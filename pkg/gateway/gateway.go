@@ -107,6 +107,9 @@ func (g *Gateway) decide(ctx context.Context, req Request, acc Access) (Decision
 	}
 	greq := grant.Request{GrantType: grant.TypeGet, Username: req.Username, Password: req.Password, Bearer: req.Bearer,
 		Tried: req.Username, ClientIP: req.ClientIP, Budget: req.Budget}
+	if req.Bearer { // an API token as Bearer stands for Basic with the user name token
+		greq.Username, greq.Tried = apitoken.Username, ""
+	}
 	id, err := grant.Authenticate(ctx, grant.Get{Authn: g.Users}, &greq)
 	if err != nil {
 		return g.refused(greq, err)

@@ -127,6 +127,7 @@ func TestDecisions(t *testing.T) {
 		{"Tollgate token of another repository", "GET", "/v2/alice/other/manifests/v1", "", "eyJ.alice.push", 403},
 		{"Tollgate token version check", "GET", "/v2/", "", "eyJ.alice.push", 200},
 		{"invalid Bearer token", "GET", "/v2/", "", "eyJ.forged.x", 401},
+		{"Bearer, neither an API token nor a JWT", "GET", "/v2/", "", "hunter2", 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
