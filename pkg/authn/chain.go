@@ -31,9 +31,12 @@ var (
 // Authenticate returns the first success, the first error other than
 // ErrNoSuchUser, or ErrNoSuchUser if every member says so.
 func (c Chain) Authenticate(ctx context.Context, username string, secret Secret) (Identity, error) {
-	for _, a := range c {
+	for i, a := range c {
 		id, err := a.Authenticate(ctx, username, secret)
 		if err == nil {
+			if err := c[:i].claimed(ctx, username, id.Name); err != nil {
+				return Identity{}, err
+			}
 			return id, nil
 		}
 		if !errors.Is(err, ErrNoSuchUser) {
@@ -41,6 +44,27 @@ func (c Chain) Authenticate(ctx context.Context, username string, secret Secret)
 		}
 	}
 	return Identity{}, fmt.Errorf("user %q: %w", username, ErrNoSuchUser)
+}
+
+// claimed refuses a success under name, which the login spelt username,
+// when a member before the one that vouched for it knows name: that member
+// decides for its user, and was not asked (a directory matches names
+// regardless of case, so ALICE, with the directory's alice's password,
+// would otherwise log in as the alice of an htpasswd file before it).
+func (c Chain) claimed(ctx context.Context, username, name string) error {
+	if name == username {
+		return nil
+	}
+	found, err := c.Exists(ctx, name)
+	switch {
+	case errors.Is(err, ErrLookupUnsupported):
+		return nil
+	case err != nil:
+		return err
+	case found:
+		return fmt.Errorf("user %q is %q, whom an earlier backend decides: %w", username, name, ErrBadCredentials)
+	}
+	return nil
 }
 
 // Exists reports whether any member that can look users up knows username.

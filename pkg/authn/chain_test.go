@@ -120,3 +120,29 @@ func TestChainVersion(t *testing.T) {
 		t.Fatalf("Version after bump = %d, want 8", got)
 	}
 }
+
+// A member that answers for another spelling of the name (a directory
+// matching ALICE to alice) does not decide for a user an earlier member
+// knows: that member has the last word on its user.
+func TestChainRespelledName(t *testing.T) {
+	tests := []struct {
+		name    string
+		earlier *lookupStub // says no such user for ALICE; knows alice when found
+		wantErr error
+	}{
+		{"earlier member knows the name", &lookupStub{stub: stub{err: authn.ErrNoSuchUser}, found: true}, authn.ErrBadCredentials},
+		{"no earlier member knows it", &lookupStub{stub: stub{err: authn.ErrNoSuchUser}}, nil},
+		{"earlier member cannot tell", &lookupStub{stub: stub{err: authn.ErrNoSuchUser}, err: errInternal}, errInternal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, err := authn.Chain{tt.earlier, &stub{name: "directory"}}.Authenticate(context.Background(), "ALICE", "pw")
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if (err == nil) != (id.Name == "alice") {
+				t.Errorf("identity %+v with err %v", id, err)
+			}
+		})
+	}
+}
