@@ -193,6 +193,25 @@ func (d directory) Exists(ctx context.Context, name string) (bool, error) {
 	return false, first
 }
 
+// Profile is the groups and labels of name from the backend that decides
+// for it (the first that knows it), when that one can tell them.
+func (d directory) Profile(ctx context.Context, name string) (*authn.Attributes, error) {
+	for _, u := range d {
+		ok, err := u.Exists(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		if p, can := u.(accounts.Profiles); can {
+			return p.Profile(ctx, name)
+		}
+		return nil, nil
+	}
+	return nil, nil
+}
+
 func (d directory) Epoch(name string) string {
 	for _, u := range d {
 		if e := u.Epoch(name); e != "" {

@@ -481,3 +481,39 @@ func TestLDAPAPITokenEndsWithDirectoryUser(t *testing.T) {
 	}
 	wantUnauthorized(t, "eve's password, her entry deleted", e.login(t, "eve", eve, evePush))
 }
+
+// TestLDAPStoredCredentialsKeepGroups: what docker login stores (a
+// refresh token) and an API token reach the group and label rules as the
+// directory password does: the directory is asked for the user's groups
+// and labels when they are used.
+func TestLDAPStoredCredentialsKeepGroups(t *testing.T) {
+	e := startLDAP(t, ldapSetup{})
+	carol := ldaptest.Passwords["carol"]
+	const opsPush = "repository:ops/app:pull,push"
+
+	// A refresh token, as docker login gets one (GET with offline_token).
+	q := url.Values{"scope": {opsPush}, "offline_token": {"true"}, "client_id": {"docker"}, "account": {"carol"}}
+	r := e.get(t, "carol", carol, q, "")
+	rt := r.str("refresh_token")
+	if r.status != http.StatusOK || rt == "" {
+		t.Fatalf("docker login as carol: %d %v", r.status, r.body)
+	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {"docker"},
+		"service": {e2eService}, "scope": {opsPush}}
+	rr := e.post(t, "/oauth2/token", form, "")
+	if rr.status != http.StatusOK || rr.str("scope") != opsPush {
+		t.Errorf("carol's refresh token for %s: %d %v, want it granted by her group ops", opsPush, rr.status, rr.body)
+	}
+
+	// An API token made with her directory password.
+	status, m := e2etest.APITokenCall(t, e.c.client, e.c.base(), "/api/tokens",
+		map[string]any{"username": "carol", "password": carol, "role": "write"}, "")
+	tok, _ := m["token"].(string)
+	if status != http.StatusOK || tok == "" {
+		t.Fatalf("POST /api/tokens as carol: %d %v", status, m)
+	}
+	c := e.registryClaims(t, wantLogin(t, "carol's API token", e.login(t, "token", tok, opsPush)))
+	if !c.Allows("repository", "ops/app", "push") {
+		t.Errorf("carol's API token: access %+v, want push on ops/app (her group ops)", c.Access)
+	}
+}

@@ -30,6 +30,14 @@ type Users interface {
 	Epoch(name string) string
 }
 
+// Profiles are user backends that can tell a user's groups and labels
+// without the password (a directory): a stored credential (an API token,
+// a refresh token, an engine token) then reaches the ACL's group: and
+// ${labels:NAME} rules as the user's password does. nil attributes: none.
+type Profiles interface {
+	Profile(ctx context.Context, name string) (*authn.Attributes, error)
+}
+
 // Auditor stores an audit event before the caller replies (audit.Recorder).
 type Auditor interface {
 	Write(ctx context.Context, ev store.AuditEvent) error
@@ -139,8 +147,28 @@ func (s *Service) admit(ctx context.Context, id authn.Identity, issuedAt time.Ti
 	}
 	if id.AccountID == "" {
 		acct = s.syncProfile(ctx, acct, id)
+	} else if err := s.profile(ctx, &id); err != nil {
+		return authn.Identity{}, err
 	}
 	return s.fill(id, acct), nil
+}
+
+// profile gives a stored credential's identity the groups and labels its
+// user has now, when the user backends can tell them; a backend that
+// cannot answer fails the request (503), as it would a password.
+func (s *Service) profile(ctx context.Context, id *authn.Identity) error {
+	p, ok := s.Users.(Profiles)
+	if !ok || id.Attrs != nil {
+		return nil
+	}
+	attrs, err := p.Profile(ctx, id.Name)
+	if err != nil {
+		return err
+	}
+	if attrs != nil {
+		id.Attrs = &authn.Attributes{Groups: attrs.Groups, Labels: attrs.Labels}
+	}
+	return nil
 }
 
 // syncProfile keeps in acct what the backend that vouched for id says of

@@ -191,6 +191,33 @@ func (d *Directory) Exists(ctx context.Context, username string) (bool, error) {
 	return true, nil
 }
 
+// Profile is the user's groups and labels as the directory has them now
+// (accounts.Profiles), for credentials stored without them; nil for a
+// name that is no user. Answers are kept for the lookup TTL.
+func (d *Directory) Profile(ctx context.Context, username string) (*authn.Attributes, error) {
+	if !plausibleName(username) {
+		return nil, nil
+	}
+	if a, ok := d.known.profile(username); ok {
+		return a, nil
+	}
+	e, err := d.find(ctx, username)
+	if errors.Is(err, authn.ErrNoSuchUser) {
+		d.known.put(username, false)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	groups, err := d.groups(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	a := d.identity(e, groups).Attrs
+	d.known.putProfile(username, a)
+	return a, nil
+}
+
 // Epoch implements accounts.Users: a directory keeps no password epochs.
 func (d *Directory) Epoch(string) string { return "" }
 

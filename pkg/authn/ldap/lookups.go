@@ -3,6 +3,8 @@ package ldap
 import (
 	"sync"
 	"time"
+
+	"github.com/tollgate/tollgate/pkg/authn"
 )
 
 // maxLookups bounds the remembered answers of Exists.
@@ -18,8 +20,9 @@ type lookups struct {
 }
 
 type lookup struct {
-	found bool
-	at    time.Time
+	found   bool
+	profile *authn.Attributes // nil until Profile read it
+	at      time.Time
 }
 
 func (l *lookups) clock() time.Time {
@@ -40,8 +43,26 @@ func (l *lookups) get(name string) (found, ok bool) {
 	return e.found, true
 }
 
+// profile returns a remembered profile still fresh.
+func (l *lookups) profile(name string) (*authn.Attributes, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.m[name]
+	if !ok || e.profile == nil || l.clock().Sub(e.at) >= l.ttl {
+		return nil, false
+	}
+	return e.profile, true
+}
+
+// putProfile remembers a user and its profile.
+func (l *lookups) putProfile(name string, a *authn.Attributes) {
+	l.set(name, lookup{found: true, profile: a})
+}
+
 // put remembers an answer; over maxLookups, it starts over.
-func (l *lookups) put(name string, found bool) {
+func (l *lookups) put(name string, found bool) { l.set(name, lookup{found: found}) }
+
+func (l *lookups) set(name string, e lookup) {
 	if l.ttl <= 0 {
 		return
 	}
@@ -50,5 +71,6 @@ func (l *lookups) put(name string, found bool) {
 	if l.m == nil || len(l.m) >= maxLookups {
 		l.m = make(map[string]lookup)
 	}
-	l.m[name] = lookup{found: found, at: l.clock()}
+	e.at = l.clock()
+	l.m[name] = e
 }
