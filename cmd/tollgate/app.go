@@ -153,6 +153,10 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	auth.Observe = m.CredentialCache
 	a.accounts = newAccounts(cfg, p, recorder, logger)
 	warnShadowedUser(ctx, p.federation, a.users, logger)
+	if cfg.Gateway.Enabled && len(p.proxies) == 0 {
+		logger.Warn("gateway.enabled without server.trusted_proxies: the X-Original-* and X-Forwarded-* headers of " +
+			"nginx and Traefik are not believed, so only Envoy's form (/auth/forward/v2/…) is answered; list the proxy's address")
+	}
 	a.tokens = newAPITokens(cfg, p.store, a.accounts, recorder, logger)
 	a.tokens.Revoked = p.forget
 	a.start(ctx, cfg, m, recorder, logger)
