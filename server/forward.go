@@ -44,9 +44,6 @@ func (e *forwardEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	user, secret := requestCredentials(r)
 	req := gateway.Request{Method: method, URI: uri, Username: user, Password: secret, Bearer: isBearer(r),
 		Credential: r.Header.Get("Authorization"), ClientIP: clientIP(r), Budget: e.limits.budgetFor(r, secret)}
-	if req.Bearer {
-		req.Username = ""
-	}
 	// 2-4. Authenticate, authorize (or remember).
 	d, err := e.gw.Decide(r.Context(), req)
 	if err != nil {
