@@ -26,3 +26,32 @@ func (b *Buffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Tail keeps about the last Keep bytes written to it (between Keep and
+// twice Keep), for the output of a long-running child process: enough to
+// show when a test fails, never all of a load test's. Safe for concurrent
+// Write and String.
+type Tail struct {
+	Keep int
+
+	mu  sync.Mutex
+	buf []byte
+}
+
+// Write appends p, dropping the oldest bytes past 2*Keep.
+func (l *Tail) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	if len(l.buf) > 2*l.Keep {
+		l.buf = append([]byte(nil), l.buf[len(l.buf)-l.Keep:]...)
+	}
+	return len(p), nil
+}
+
+// String returns what is kept.
+func (l *Tail) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.buf)
+}

@@ -72,7 +72,7 @@ func newE2EWithEnv(t *testing.T, vars map[string]string) *e2eEnv {
 
 // captureRegistryLogs sends distribution's logrus output (one line per
 // request) to a buffer shown only when the test fails.
-func captureRegistryLogs(t *testing.T) {
+func captureRegistryLogs(t testing.TB) {
 	t.Helper()
 	logs := &logtest.Buffer{}
 	std := logrus.StandardLogger()
@@ -92,7 +92,7 @@ func captureRegistryLogs(t *testing.T) {
 // loopback port and returns a client for it once it answers. At cleanup
 // the server gets SIGTERM and must exit 0 (graceful shutdown); its log is
 // shown only when the test fails.
-func startTollgate(t *testing.T, configPath string) *e2eEnv {
+func startTollgate(t testing.TB, configPath string) *e2eEnv {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
 		p := startServerProcess(t, configPath, e2etest.FreeAddr(t))
@@ -112,7 +112,7 @@ func startTollgate(t *testing.T, configPath string) *e2eEnv {
 
 // tokenClient is a loopback-only client for one Tollgate at 127.0.0.1:PORT,
 // which it addresses as localhost:PORT, with no registry.
-func tokenClient(t *testing.T, addr string) *e2eEnv {
+func tokenClient(t testing.TB, addr string) *e2eEnv {
 	t.Helper()
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -122,7 +122,7 @@ func tokenClient(t *testing.T, addr string) *e2eEnv {
 }
 
 // stopGracefully is stop for a cleanup: it reports, never stops the test.
-func (p *serverProcess) stopGracefully(t *testing.T) {
+func (p *serverProcess) stopGracefully(t testing.TB) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		t.Errorf("SIGTERM: %v", err)
@@ -142,6 +142,29 @@ func (p *serverProcess) stopGracefully(t *testing.T) {
 // auth trusting Tollgate's certificate; it returns localhost:PORT.
 func startRegistry(t *testing.T, realm, certPath string) string {
 	t.Helper()
+	return serveRegistry(t, configuration.Auth{
+		"token": configuration.Parameters{
+			"realm":          realm,
+			"service":        e2etest.Service,
+			"issuer":         e2etest.Issuer,
+			"rootcertbundle": certPath,
+		},
+	})
+}
+
+// startOpenRegistry is startRegistry without auth, as a registry behind a
+// forward-auth gateway runs (REGISTRY_AUTH unset): it answers whoever
+// reaches it, and only the proxy in front of it may.
+func startOpenRegistry(t testing.TB) string {
+	t.Helper()
+	return serveRegistry(t, nil)
+}
+
+// serveRegistry serves distribution's App with in-memory storage and the
+// auth section a (nil: none) until the test ends; it returns
+// localhost:PORT.
+func serveRegistry(t testing.TB, a configuration.Auth) string {
+	t.Helper()
 	cfg := &configuration.Configuration{
 		Storage: configuration.Storage{
 			"inmemory": configuration.Parameters{},
@@ -149,14 +172,7 @@ func startRegistry(t *testing.T, realm, certPath string) string {
 				"uploadpurging": map[any]any{"enabled": false},
 			},
 		},
-		Auth: configuration.Auth{
-			"token": configuration.Parameters{
-				"realm":          realm,
-				"service":        e2etest.Service,
-				"issuer":         e2etest.Issuer,
-				"rootcertbundle": certPath,
-			},
-		},
+		Auth:    a,
 		Catalog: configuration.Catalog{MaxEntries: 1000}, // ggcr asks for n=1000
 	}
 	cfg.Log.Level = "warn"
@@ -176,7 +192,7 @@ func startRegistry(t *testing.T, realm, certPath string) string {
 }
 
 // waitReady polls both servers until they answer.
-func (e *e2eEnv) waitReady(t *testing.T) {
+func (e *e2eEnv) waitReady(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for _, u := range []string{

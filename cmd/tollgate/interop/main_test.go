@@ -82,7 +82,7 @@ type serverProcess struct {
 // (with the TOLLGATE_ environment of the test). At cleanup it is SIGKILLed
 // if still running, and its output is shown if the test failed. Call stop
 // to end it gracefully and check that it exits 0.
-func startServerProcess(t *testing.T, configPath, addr string) *serverProcess {
+func startServerProcess(t testing.TB, configPath, addr string) *serverProcess {
 	t.Helper()
 	p := &serverProcess{addr: addr, logs: &logtest.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(tollgateBin, "serve", "--config", configPath)

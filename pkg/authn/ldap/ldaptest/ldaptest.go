@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/pkg/logtest"
 )
 
 // SlapdEnv names a slapd binary to run instead of /usr/sbin/slapd or slapd
@@ -47,8 +49,8 @@ type Server struct {
 	ldapsAddr  string // 127.0.0.1:PORT of ldaps://
 
 	mu   sync.Mutex
-	proc *process   // nil while stopped
-	logs []*logTail // slapd's output, one per run
+	proc *process        // nil while stopped
+	logs []*logtest.Tail // slapd's output, one per run
 }
 
 // process is one run of slapd.
@@ -56,7 +58,7 @@ type process struct {
 	cancel context.CancelFunc // sends SIGTERM; SIGKILL follows after stopTimeout
 	done   chan struct{}      // closed when slapd has exited
 	err    error              // of exec.Cmd.Wait, once done is closed
-	log    *logTail
+	log    *logtest.Tail
 }
 
 // Option changes how Start sets up the server.
@@ -176,7 +178,7 @@ func (s *Server) start() error {
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = stopTimeout
 	cmd.SysProcAttr = sysProcAttr()
-	p := &process{cancel: cancel, done: make(chan struct{}), log: &logTail{}}
+	p := &process{cancel: cancel, done: make(chan struct{}), log: &logtest.Tail{Keep: logKeep}}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -264,26 +266,4 @@ func freeAddrs(t testing.TB) (string, string) {
 		addrs[i] = ln.Addr().String()
 	}
 	return addrs[0], addrs[1]
-}
-
-// logTail keeps the last logKeep bytes written to it.
-type logTail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (l *logTail) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
-	if len(l.buf) > 2*logKeep {
-		l.buf = append([]byte(nil), l.buf[len(l.buf)-logKeep:]...)
-	}
-	return len(p), nil
-}
-
-func (l *logTail) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.buf)
 }
