@@ -25,6 +25,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/tollgate/tollgate/cmd/tollgate/internal/e2etest"
+	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/logtest"
 )
 
@@ -252,4 +253,21 @@ func bearerRequest(tok string) *http.Request {
 	r := httptest.NewRequest(http.MethodGet, "http://registry.local/v2/", nil)
 	r.Header.Set("Authorization", "Bearer "+tok)
 	return r
+}
+
+// writeConfig writes yaml to path and returns it loaded and validated, as
+// serve would read it.
+func writeConfig(t testing.TB, path, yaml string) *config.Config {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("config.Load: %v\n%s", err, yaml)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v\n%s", err, yaml)
+	}
+	return cfg
 }

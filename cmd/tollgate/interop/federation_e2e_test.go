@@ -126,16 +126,7 @@ func writeFederationConfig(t *testing.T, path, fed string) {
 		t.Fatalf("%s: no single acl section to extend:\n%s", path, yaml)
 	}
 	yaml = strings.Replace(yaml, "\nacl:\n", "\nacl:\n"+workloadACL, 1) + fed
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatalf("config.Load: %v\n%s", err, yaml)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate: %v\n%s", err, yaml)
-	}
+	writeConfig(t, path, yaml)
 }
 
 // githubToken is a GitHub Actions identity token of a run of repository

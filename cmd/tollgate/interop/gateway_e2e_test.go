@@ -98,16 +98,7 @@ func writeGatewayConfig(t testing.TB, path string, o gatewayOptions) {
 	if o.failureBurst > 0 {
 		yaml += fmt.Sprintf("limits:\n  failures_per_minute: 1\n  failure_burst: %d\n", o.failureBurst)
 	}
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatalf("config.Load: %v\n%s", err, yaml)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate: %v\n%s", err, yaml)
-	}
+	cfg := writeConfig(t, path, yaml)
 	if !cfg.Gateway.Enabled || cfg.Gateway.CacheTTL != o.cacheTTL || len(cfg.Server.TrustedProxies) != len(o.trusted) {
 		t.Fatalf("gateway %+v, trusted_proxies %q from\n%s", cfg.Gateway, cfg.Server.TrustedProxies, yaml)
 	}

@@ -111,16 +111,7 @@ func writeLDAPConfig(t *testing.T, path string, srv *ldaptest.Server) {
 `, srv.URL(), srv.CAFile(), ldaptest.BindDN, ldaptest.PeopleDN, ldaptest.UserFilter, ldaptest.GroupsDN, ldaptest.GroupFilter)
 	yaml = strings.Replace(yaml, "\nusers:\n", "\nusers:\n"+users, 1)
 	yaml = strings.Replace(yaml, "\nacl:\n", "\nacl:\n"+directoryACL, 1)
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatalf("config.Load: %v\n%s", err, yaml)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate: %v\n%s", err, yaml)
-	}
+	cfg := writeConfig(t, path, yaml)
 	if got := string(cfg.Users.LDAP.BindPassword); got != ldaptest.BindPassword || strings.Contains(yaml, ldaptest.BindPassword) {
 		t.Fatalf("users.ldap.bind_password = %q from %s; want it from the environment only", got, bindPasswordEnv)
 	}
