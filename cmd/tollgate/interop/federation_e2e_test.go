@@ -27,7 +27,6 @@ import (
 	"github.com/tollgate/tollgate/cmd/tollgate/internal/e2etest"
 	"github.com/tollgate/tollgate/pkg/authn/federation"
 	"github.com/tollgate/tollgate/pkg/authn/federation/federationtest"
-	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/verify"
 )
 

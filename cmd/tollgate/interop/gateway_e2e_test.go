@@ -37,7 +37,6 @@ import (
 	"github.com/regclient/regclient/types/errs"
 
 	"github.com/tollgate/tollgate/cmd/tollgate/internal/e2etest"
-	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/gateway/nginxtest"
 )
 
