@@ -72,6 +72,10 @@ type Options struct {
 	Introspection      *introspect.Service
 	IntrospectionAuthn authn.Authenticator
 
+	// UI, when set, serves the web UI at /ui/ (ui.go), and / redirects
+	// there.
+	UI *UI
+
 	// Gateway, when set, serves /auth/forward: the forward-auth question
 	// of nginx, Traefik and Envoy in front of a registry without auth
 	// (forward.go).
@@ -122,6 +126,9 @@ func New(o Options) http.Handler {
 	}
 	if o.Accounts != nil {
 		(&usersEndpoint{accounts: o.Accounts, authn: ins.authn(o.Authn), rd: rd, limits: lim}).Mount(r)
+	}
+	if o.UI != nil {
+		newUIEndpoint(*o.UI, o.Grant, rd, lim, logger).Mount(r)
 	}
 	if o.Gateway != nil {
 		(&forwardEndpoint{gw: o.Gateway, proxies: ipResolver{o.TrustedProxies}, rd: rd, limits: tokLim}).Mount(r)
