@@ -35,6 +35,12 @@ const (
 	opDeleteAccount
 	opRevokeCredentials
 	opRevokeWorkloadRefreshTokens
+	opCreateSession
+	opGetSession
+	opTouchSession
+	opDeleteSession
+	opDeleteUserSessions
+	opDeleteExpiredSessions
 	numStoreOps
 )
 
@@ -43,7 +49,8 @@ var storeOpNames = [numStoreOps]string{
 	"create_api_token", "get_api_token", "list_api_tokens", "revoke_api_token", "touch_api_tokens",
 	"append_audit", "list_audit", "ping", "close", "find_api_token", "delete_audit", "delete_engine_refresh_tokens",
 	"create_account", "get_account", "list_accounts", "update_account", "delete_account", "revoke_credentials",
-	"revoke_workload_refresh_tokens",
+	"revoke_workload_refresh_tokens", "create_session", "get_session", "touch_session", "delete_session",
+	"delete_user_sessions", "delete_expired_sessions",
 }
 
 // instrumentedStore counts the failures of a store.Store. It embeds the store
@@ -180,4 +187,28 @@ func (s *instrumentedStore) DeleteAccount(ctx context.Context, id string, at tim
 func (s *instrumentedStore) RevokeCredentials(ctx context.Context, accountID string, kinds store.CredentialKinds,
 	keepEpoch string, at time.Time) (store.Revoked, error) {
 	return observe(s, opRevokeCredentials, func() (store.Revoked, error) { return s.Store.RevokeCredentials(ctx, accountID, kinds, keepEpoch, at) })
+}
+
+func (s *instrumentedStore) CreateSession(ctx context.Context, sess store.Session) error {
+	return s.counted(opCreateSession, s.Store.CreateSession(ctx, sess))
+}
+
+func (s *instrumentedStore) Session(ctx context.Context, hash string) (store.Session, error) {
+	return observe(s, opGetSession, func() (store.Session, error) { return s.Store.Session(ctx, hash) })
+}
+
+func (s *instrumentedStore) TouchSession(ctx context.Context, hash string, at time.Time) error {
+	return s.counted(opTouchSession, s.Store.TouchSession(ctx, hash, at))
+}
+
+func (s *instrumentedStore) DeleteSession(ctx context.Context, hash string) error {
+	return s.counted(opDeleteSession, s.Store.DeleteSession(ctx, hash))
+}
+
+func (s *instrumentedStore) DeleteUserSessions(ctx context.Context, subject string) (int64, error) {
+	return observe(s, opDeleteUserSessions, func() (int64, error) { return s.Store.DeleteUserSessions(ctx, subject) })
+}
+
+func (s *instrumentedStore) DeleteExpiredSessions(ctx context.Context, idleBefore, now time.Time) (int64, error) {
+	return observe(s, opDeleteExpiredSessions, func() (int64, error) { return s.Store.DeleteExpiredSessions(ctx, idleBefore, now) })
 }

@@ -349,6 +349,47 @@ type Accounts interface {
 	RevokeCredentials(ctx context.Context, accountID string, kinds CredentialKinds, keepEpoch string, at time.Time) (Revoked, error)
 }
 
+// Session is a signed-in browser session of the web UI. Only the
+// SHA-256 of its ID (the cookie's value) is kept.
+type Session struct {
+	Hash      string    // hex SHA-256 of the session ID
+	Subject   string    // the user signed in
+	AccountID string    // their account ("" when unknown)
+	Source    string    // the backend that vouched (htpasswd, ldap, oidc:NAME)
+	Admin     bool      // signed in as an administrator
+	Groups    []string  // the groups vouched for at sign-in, in the order given
+	CSRF      string    // the session's CSRF token (random, not secret from the user; kept to check forms)
+	CreatedAt time.Time // absolute timeout counts from here
+	SeenAt    time.Time // idle timeout counts from here
+	ExpiresAt time.Time // CreatedAt + the absolute timeout
+}
+
+// Sessions keeps the web UI's sessions, so that every replica knows them.
+// The store does not judge expiry on reads: Session returns an expired
+// session as stored, and the caller (pkg/session) decides. Groups come
+// back in the order stored; a nil or empty list comes back empty.
+type Sessions interface {
+	// CreateSession stores s; ErrConflict if the hash exists.
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns the session with that hash, or ErrNotFound.
+	Session(ctx context.Context, hash string) (Session, error)
+	// TouchSession sets the session's SeenAt to at, unless it holds a
+	// later time already (of concurrent touches the latest wins);
+	// ErrNotFound if there is no such session.
+	TouchSession(ctx context.Context, hash string, at time.Time) error
+	// DeleteSession removes the session; removing one that is not there
+	// is no error (signing out twice).
+	DeleteSession(ctx context.Context, hash string) error
+	// DeleteUserSessions removes every session of subject (sign out
+	// everywhere, an administrator disabling the user) and returns how
+	// many it removed.
+	DeleteUserSessions(ctx context.Context, subject string) (int64, error)
+	// DeleteExpiredSessions removes the sessions that expired at now
+	// (ExpiresAt <= now) or were last seen before idleBefore, and returns
+	// how many it removed.
+	DeleteExpiredSessions(ctx context.Context, idleBefore, now time.Time) (int64, error)
+}
+
 // Store is everything a backend provides.
 type Store interface {
 	RefreshTokens
@@ -358,6 +399,7 @@ type Store interface {
 	Clients
 	KeyRings
 	Accounts
+	Sessions
 	Ping(ctx context.Context) error
 	Close() error
 }

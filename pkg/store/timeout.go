@@ -176,6 +176,30 @@ func (b *timeoutStore) RevokeCredentials(ctx context.Context, accountID string, 
 	})
 }
 
+func (b *timeoutStore) CreateSession(ctx context.Context, s Session) error {
+	return run(ctx, b.d, func(ctx context.Context) error { return b.s.CreateSession(ctx, s) })
+}
+
+func (b *timeoutStore) Session(ctx context.Context, hash string) (Session, error) {
+	return call(ctx, b.d, func(ctx context.Context) (Session, error) { return b.s.Session(ctx, hash) })
+}
+
+func (b *timeoutStore) TouchSession(ctx context.Context, hash string, at time.Time) error {
+	return run(ctx, b.d, func(ctx context.Context) error { return b.s.TouchSession(ctx, hash, at) })
+}
+
+func (b *timeoutStore) DeleteSession(ctx context.Context, hash string) error {
+	return run(ctx, b.d, func(ctx context.Context) error { return b.s.DeleteSession(ctx, hash) })
+}
+
+func (b *timeoutStore) DeleteUserSessions(ctx context.Context, subject string) (int64, error) {
+	return call(ctx, b.d, func(ctx context.Context) (int64, error) { return b.s.DeleteUserSessions(ctx, subject) })
+}
+
+func (b *timeoutStore) DeleteExpiredSessions(ctx context.Context, idleBefore, now time.Time) (int64, error) {
+	return call(ctx, b.d, func(ctx context.Context) (int64, error) { return b.s.DeleteExpiredSessions(ctx, idleBefore, now) })
+}
+
 func (b *timeoutStore) Ping(ctx context.Context) error {
 	return run(ctx, b.d, b.s.Ping)
 }

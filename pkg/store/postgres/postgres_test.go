@@ -195,3 +195,24 @@ func TestPostgresMigrationAddsRefreshBinding(t *testing.T) {
 	defer s.Close()
 	storetest.CheckPreBinding(t, s)
 }
+
+// TestPostgresMigrationAddsSessions: a schema of the version before
+// sessions keeps its tokens and gains the sessions table.
+func TestPostgresMigrationAddsSessions(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.FreshSchema(t, pgtest.DSN(t))
+	old, err := openUpTo(ctx, dsn, "0006_refresh_binding")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range storetest.PreBindingRows {
+		if _, err := old.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	old.Close()
+	s := open(t, dsn)
+	defer s.Close()
+	storetest.CheckPreBinding(t, s)
+	storetest.CheckSessions(t, s)
+}

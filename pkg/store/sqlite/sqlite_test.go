@@ -152,3 +152,23 @@ func TestMigrationAddsRefreshBinding(t *testing.T) {
 	old.Close()
 	storetest.CheckPreBinding(t, open(t, path))
 }
+
+// TestMigrationAddsSessions: a database of the version before sessions
+// keeps its tokens and gains the sessions table.
+func TestMigrationAddsSessions(t *testing.T) {
+	ctx := context.Background()
+	path := tempPath(t)
+	old, err := sqlite.OpenUpTo(ctx, path, "0006_refresh_binding")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range storetest.PreBindingRows {
+		if err := old.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	old.Close()
+	s := open(t, path)
+	storetest.CheckPreBinding(t, s)
+	storetest.CheckSessions(t, s)
+}

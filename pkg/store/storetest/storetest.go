@@ -113,6 +113,17 @@ func Run(t *testing.T, newStore NewStore) {
 			{"ConcurrentChangesAllApply", accountConcurrentChanges},
 			{"AdoptEpoch", accountAdoptEpoch},
 		}},
+		{"Sessions", []testCase{
+			{"CreateAndGet", sessionCreateAndGet},
+			{"NotFound", sessionNotFound},
+			{"Conflict", sessionConflict},
+			{"Touch", sessionTouch},
+			{"ConcurrentTouchLatestWins", sessionConcurrentTouch},
+			{"Delete", sessionDelete},
+			{"DeleteUser", sessionDeleteUser},
+			{"DeleteExpired", sessionDeleteExpired},
+			{"ConcurrentCreate", sessionConcurrentCreate},
+		}},
 	} {
 		t.Run(suite.name, func(t *testing.T) { runCases(t, newStore, suite.cases) })
 	}

@@ -216,3 +216,36 @@ func ScanAccount(r Scanner) (store.Account, error) {
 	a.CreatedAt, a.UpdatedAt, a.TokensNotBefore = FromDB(created), FromDB(updated), FromNull(notBefore)
 	return a, nil
 }
+
+// SessionColumns are the columns ScanSession reads, in order.
+const SessionColumns = `hash, subject, account_id, source, admin, group_names, csrf, created_at, seen_at, expires_at`
+
+// SessionValues are s's values for SessionColumns, in order; the groups
+// as a JSON array (an error for invalid UTF-8).
+func SessionValues(s store.Session) ([]any, error) {
+	groups, err := EncodeList(s.Groups)
+	if err != nil {
+		return nil, fmt.Errorf("groups: %w", err)
+	}
+	return []any{s.Hash, s.Subject, s.AccountID, s.Source, s.Admin, groups, s.CSRF,
+		ToDB(s.CreatedAt), ToDB(s.SeenAt), ToDB(s.ExpiresAt)}, nil
+}
+
+// ScanSession reads a row of SessionColumns. Groups is never nil.
+func ScanSession(r Scanner) (store.Session, error) {
+	var (
+		s                      store.Session
+		groups                 string
+		created, seen, expires int64
+	)
+	if err := r.Scan(&s.Hash, &s.Subject, &s.AccountID, &s.Source, &s.Admin, &groups, &s.CSRF,
+		&created, &seen, &expires); err != nil {
+		return store.Session{}, err
+	}
+	var err error
+	if s.Groups, err = DecodeList(groups); err != nil {
+		return store.Session{}, fmt.Errorf("session groups: %w", err)
+	}
+	s.CreatedAt, s.SeenAt, s.ExpiresAt = FromDB(created), FromDB(seen), FromDB(expires)
+	return s, nil
+}

@@ -3,6 +3,7 @@ package rows
 import (
 	"errors"
 	"math"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -24,6 +25,8 @@ func (r fakeRow) Scan(dest ...any) error {
 			*d = r[i].(string)
 		case *int64:
 			*d = r[i].(int64)
+		case *bool:
+			*d = r[i].(bool)
 		case **int64:
 			if r[i] == nil {
 				*d = nil
@@ -141,6 +144,38 @@ func TestValuesRoundTrip(t *testing.T) {
 		Requested: "r", Granted: "g", Detail: "d"}
 	if got, err := ScanAuditEvent(asRow(append([]any{event.ID}, AuditValues(event)...))); err != nil || got != event {
 		t.Errorf("audit event: %+v, %v; want %+v", got, err, event)
+	}
+}
+
+// TestSessionValues: a session round-trips field for field, its groups in
+// order, no groups as an empty list; invalid UTF-8 is refused.
+func TestSessionValues(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	want := store.Session{Hash: "h", Subject: "alice", AccountID: "a", Source: "oidc:corp", Admin: true,
+		Groups: []string{"ops", "dev"}, CSRF: "c", CreatedAt: at, SeenAt: at.Add(time.Minute), ExpiresAt: at.Add(time.Hour)}
+	values, err := SessionValues(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ScanSession(asRow(values))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ScanSession(SessionValues) = %+v, want %+v", got, want)
+	}
+	values, err = SessionValues(store.Session{Hash: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ScanSession(asRow(values)); err != nil || got.Groups == nil || len(got.Groups) != 0 || got.Admin {
+		t.Errorf("session without groups = %+v, %v; want an empty, non-nil Groups and no Admin", got, err)
+	}
+	if _, err := SessionValues(store.Session{Groups: []string{"\xff"}}); err == nil {
+		t.Error("SessionValues accepted invalid UTF-8")
+	}
+	if _, err := ScanSession(asRow([]any{"h", "s", "", "", false, "{", "", int64(1), int64(1), int64(1)})); err == nil {
+		t.Error("ScanSession accepted a malformed groups column")
 	}
 }
 
