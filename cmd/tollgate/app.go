@@ -487,6 +487,9 @@ func purgeOnce(ctx context.Context, st store.Store, retention time.Duration, now
 		{"expired refresh tokens", func() (int64, error) { return st.DeleteExpiredRefreshTokens(ctx, now) }},
 		{"engine refresh tokens", func() (int64, error) { return st.DeleteEngineRefreshTokens(ctx, now, now.Add(-usedRefreshKept)) }},
 		{"audit events", func() (int64, error) { return st.DeleteAuditBefore(ctx, now.Add(-retention)) }},
+		// Sessions past their absolute timeout, or idle longer than the
+		// longest ui.session_idle allowed (each is refused sooner anyway).
+		{"web UI sessions", func() (int64, error) { return st.DeleteExpiredSessions(ctx, now.Add(-config.MaxSessionIdle), now) }},
 	}
 	for _, step := range steps {
 		if n, err := step.run(); err != nil {

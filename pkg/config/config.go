@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/federation"
 	"github.com/tollgate/tollgate/pkg/authn/ldap"
+	"github.com/tollgate/tollgate/pkg/authn/oidc"
 	"github.com/tollgate/tollgate/pkg/authz"
 )
 
@@ -47,9 +48,29 @@ type Config struct {
 	// Gateway answers the forward-auth requests of a reverse proxy in
 	// front of a registry without auth.
 	Gateway Gateway `mapstructure:"gateway"`
+	// UI is the web UI at /ui/.
+	UI UI `mapstructure:"ui"`
 
 	source *Source // where Load read it; nil when built in code
 }
+
+// UI configures the web UI.
+type UI struct {
+	Enabled bool `mapstructure:"enabled"`
+	// Registry is the host clients log in to, for the ready-to-paste
+	// login lines; "" is the first of token.services.
+	Registry string `mapstructure:"registry"`
+	// SessionIdle and SessionAbsolute end a session unused that long, or
+	// that long after sign-in.
+	SessionIdle     time.Duration `mapstructure:"session_idle"`
+	SessionAbsolute time.Duration `mapstructure:"session_absolute"`
+	// OIDC are the OpenID Connect providers of "Sign in with …".
+	OIDC []oidc.ProviderConfig `mapstructure:"oidc"`
+}
+
+// MaxSessionIdle bounds ui.session_idle (the purge deletes sessions idle
+// longer).
+const MaxSessionIdle = 24 * time.Hour
 
 // Gateway configures /auth/forward.
 type Gateway struct {
@@ -230,6 +251,10 @@ type Log struct {
 // defaults are the values of the keys that neither the file nor the
 // environment sets; a key missing here is the zero value.
 var defaults = map[string]any{
+	"ui.enabled":               false,
+	"ui.registry":              "",
+	"ui.session_idle":          "30m",
+	"ui.session_absolute":      "12h",
 	"gateway.enabled":          false,
 	"gateway.cache_ttl":        "5s",
 	"gateway.service":          "",

@@ -54,10 +54,32 @@ func (c *Config) Validate() error {
 	c.validateEngine(&p)
 	c.validateAudit(&p)
 	c.validateFederation(&p)
+	c.validateUI(&p)
 	if g := c.Gateway; g.CacheTTL < 0 || g.CacheTTL > time.Minute {
 		p.add("gateway.cache_ttl: %s must be between 0 (off) and 1m", g.CacheTTL)
 	}
 	return p.err()
+}
+
+// validateUI adds the problems of the ui section.
+func (c *Config) validateUI(p *problems) {
+	u := c.UI
+	if u.SessionIdle < time.Minute || u.SessionIdle > MaxSessionIdle {
+		p.add("ui.session_idle: %s must be between 1m and %s", u.SessionIdle, MaxSessionIdle)
+	}
+	if u.SessionAbsolute < u.SessionIdle || u.SessionAbsolute > 30*24*time.Hour {
+		p.add("ui.session_absolute: %s must be at least ui.session_idle and at most 720h", u.SessionAbsolute)
+	}
+	for i, pc := range u.OIDC {
+		if err := pc.Check(); err != nil {
+			p.add("ui.oidc[%d]: %v", i, err)
+		}
+		for j := range i {
+			if u.OIDC[j].Name == pc.Name {
+				p.add("ui.oidc[%d].name: %q is listed twice", i, pc.Name)
+			}
+		}
+	}
 }
 
 // validateLDAP adds every problem of users.ldap.
