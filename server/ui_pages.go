@@ -96,13 +96,6 @@ func (e *uiEndpoint) signinRefused(w http.ResponseWriter, r *http.Request, req g
 	}
 }
 
-// pendingSignin is an OpenID Connect sign-in under way, in a short-lived
-// HttpOnly cookie: the callback must bring its state back.
-type pendingSignin struct {
-	Provider string
-	oidc.Pending
-}
-
 func (e *uiEndpoint) provider(name string) *oidc.Provider {
 	for _, p := range e.Providers {
 		if p.Name() == name {
@@ -125,7 +118,7 @@ func (e *uiEndpoint) oidcStart(w http.ResponseWriter, r *http.Request) {
 		e.showSignin(w, r, http.StatusServiceUnavailable, "", "The sign-in provider does not answer; try again shortly.")
 		return
 	}
-	b, _ := json.Marshal(pendingSignin{Provider: p.Name(), Pending: pending})
+	b, _ := json.Marshal(pending) // a short-lived HttpOnly cookie; the callback must bring its state back
 	http.SetCookie(w, e.cookie(r, oidcCookie, base64.RawURLEncoding.EncodeToString(b), "/ui/oidc/", 600))
 	http.Redirect(w, r, u, http.StatusFound)
 }
@@ -134,7 +127,7 @@ func (e *uiEndpoint) oidcStart(w http.ResponseWriter, r *http.Request) {
 // code good once, the ID token's nonce the one sent.
 func (e *uiEndpoint) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	p := e.provider(mux.Vars(r)["provider"])
-	var pending pendingSignin
+	var pending oidc.Pending
 	c, err := r.Cookie(oidcCookie)
 	if err == nil {
 		var b []byte
@@ -147,7 +140,7 @@ func (e *uiEndpoint) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		e.showSignin(w, r, http.StatusBadRequest, "", "This sign-in was not started here, or took too long; start again.")
 		return
 	}
-	id, err := p.Finish(r.Context(), pending.Pending, r.URL.Query().Get("state"), r.URL.Query().Get("code"))
+	id, err := p.Finish(r.Context(), pending, r.URL.Query().Get("state"), r.URL.Query().Get("code"))
 	if err == nil && e.Accounts != nil {
 		id, err = e.Accounts.Admit(r.Context(), id)
 	}

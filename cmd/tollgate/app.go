@@ -159,8 +159,16 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	}
 	a.tokens = newAPITokens(cfg, p.store, a.accounts, recorder, logger)
 	a.tokens.Revoked = p.forget
+	ui, err := newUI(cfg, p, a.accounts.Authenticator(auth), a.accounts, a.tokens)
+	if err != nil {
+		cancel()
+		p.store.Close()
+		return nil, err
+	}
 	a.start(ctx, cfg, m, recorder, logger)
-	a.handler = server.New(serverOptions(cfg, p, m, auth, a.tokens, a.accounts, recorder, logger))
+	opts := serverOptions(cfg, p, m, auth, a.tokens, a.accounts, recorder, logger)
+	opts.UI = ui
+	a.handler = server.New(opts)
 	return a, nil
 }
 

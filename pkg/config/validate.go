@@ -70,6 +70,9 @@ func (c *Config) validateUI(p *problems) {
 	if u.SessionAbsolute < u.SessionIdle || u.SessionAbsolute > 30*24*time.Hour {
 		p.add("ui.session_absolute: %s must be at least ui.session_idle and at most 720h", u.SessionAbsolute)
 	}
+	if len(u.OIDC) > 0 && c.Server.PublicURL == "" {
+		p.add("ui.oidc: set server.public_url: the providers redirect the browser back to it")
+	}
 	for i, pc := range u.OIDC {
 		if err := pc.Check(); err != nil {
 			p.add("ui.oidc[%d]: %v", i, err)

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/tollgate/tollgate/pkg/accounts"
+	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/apitoken"
+	"github.com/tollgate/tollgate/pkg/authn/oidc"
+	"github.com/tollgate/tollgate/pkg/config"
+	"github.com/tollgate/tollgate/pkg/session"
+	"github.com/tollgate/tollgate/server"
+)
+
+// newUI is the web UI of the ui section, or nil when it is off: sessions
+// in the store, the password users of every backend (through the
+// credential cache and the accounts), the OpenID Connect providers of
+// ui.oidc, and the key ring with its rotation when keys.ring is on.
+func newUI(cfg *config.Config, p *parts, passwords authn.Authenticator, accts *accounts.Service,
+	tokens *apitoken.Tokens) (*server.UI, error) {
+	if !cfg.UI.Enabled {
+		return nil, nil
+	}
+	u := &server.UI{
+		Sessions:  &session.Manager{Store: p.store, Idle: cfg.UI.SessionIdle, Absolute: cfg.UI.SessionAbsolute},
+		Passwords: passwords, Accounts: accts, APITokens: tokens, ACL: p.acl, Audit: p.store,
+		Keys: p.signing.holder.Load, Registry: cfg.UI.Registry,
+	}
+	if u.Registry == "" && len(cfg.Token.Services) > 0 {
+		u.Registry = cfg.Token.Services[0]
+	}
+	if p.signing.syncer != nil {
+		u.Rotate = func(ctx context.Context) error { return p.signing.syncer.Rotate(ctx) }
+	}
+	for i, pc := range cfg.UI.OIDC {
+		redirect := strings.TrimSuffix(cfg.Server.PublicURL, "/") + "/ui/oidc/" + pc.Name + "/callback"
+		prov, err := oidc.New(pc, redirect, oidc.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("ui.oidc[%d]: %w", i, err)
+		}
+		u.Providers = append(u.Providers, prov)
+	}
+	return u, nil
+}
