@@ -39,10 +39,10 @@ type UI struct {
 	Accounts  *accounts.Service
 	APITokens *apitoken.Tokens
 	ACL       *authz.Holder
-	Audit     store.Audit            // the audit log, for the admin page
-	Keys      func() *keys.Ring      // the ring in force
+	Audit     store.Audit                 // the audit log, for the admin page
+	Keys      func() *keys.Ring           // the ring in force
 	Rotate    func(context.Context) error // rotates the ring; nil for a static key
-	Providers []*oidc.Provider       // "Sign in with …"
+	Providers []*oidc.Provider            // "Sign in with …"
 	// Registry is the host clients log in to, for the ready-to-paste
 	// docker login / crane / oras lines.
 	Registry string
@@ -254,17 +254,17 @@ func equalTokens(a, b string) bool {
 
 // pageData is what every page template reads.
 type pageData struct {
-	Title   string
-	Viewer  *authn.Identity
-	CSRF    string
-	Error   string
-	Notice  string
-	Data    any
-	Nav     string
-	Docs    string
-	Now     time.Time
-	Signin  signinData
-	Secret  *createdToken
+	Title  string
+	Viewer *authn.Identity
+	CSRF   string
+	Error  string
+	Notice string
+	Data   any
+	Nav    string
+	Docs   string
+	Now    time.Time
+	Signin signinData
+	Secret *createdToken
 }
 
 // page renders name in the layout.
