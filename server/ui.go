@@ -46,6 +46,9 @@ type UI struct {
 	// Registry is the host clients log in to, for the ready-to-paste
 	// docker login / crane / oras lines.
 	Registry string
+	// ACLTests runs the configured acl test table against the ACL in
+	// force and reports it as `tollgate acl test` prints it; nil: none.
+	ACLTests func() string
 }
 
 // Cookies of the UI.

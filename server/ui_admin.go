@@ -181,11 +181,21 @@ func (e *uiEndpoint) adminRotate(w http.ResponseWriter, r *http.Request) {
 	e.showKeys(w, r, http.StatusOK, pageData{Notice: "A new key is published; it signs after keys.ring.prepublish."})
 }
 
-// adminACL shows the ACL in force, read-only.
+// aclData is the ACL page: the rules in force and the report of their
+// test table.
+type aclData struct {
+	Rules  []authz.Rule
+	Report string
+}
+
+// adminACL shows the ACL in force, read-only, with its tests' results.
 func (e *uiEndpoint) adminACL(w http.ResponseWriter, r *http.Request) {
-	var rules []authz.Rule
+	var d aclData
 	if e.ACL != nil {
-		rules = e.ACL.Load().Rules()
+		d.Rules = e.ACL.Load().Rules()
 	}
-	e.page(w, r, http.StatusOK, "acl", pageData{Title: "Access control list", Data: rules})
+	if e.ACLTests != nil {
+		d.Report = e.ACLTests()
+	}
+	e.page(w, r, http.StatusOK, "acl", pageData{Title: "Access control list", Data: d})
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/pkg/authz"
 )
 
 const (
@@ -512,3 +514,23 @@ func TestACLClaims(t *testing.T) {
 		t.Errorf("acl test: %v\n%s", err, out)
 	}
 }
+
+// The admin ACL page's report is `tollgate acl test`'s.
+func TestACLReportForTheUI(t *testing.T) {
+	acl, err := authz.Compile([]authz.Rule{{Account: ptrTo("*"), Type: "repository", Name: "${account}/*", Actions: []string{"pull", "push"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := writeACLFile(t, "cases.yaml", `- {account: alice, scope: "repository:alice/app:push", expect: [push]}
+- {account: alice, scope: "repository:bob/app:push", expect: [push]}
+`)
+	got := aclReport(acl, table)
+	if !strings.Contains(got, "1 passed, 1 failed") || !strings.Contains(got, "FAIL  case 1") {
+		t.Errorf("report:\n%s", got)
+	}
+	if got := aclReport(acl, filepath.Join(t.TempDir(), "missing.yaml")); !strings.Contains(got, "cannot be used") {
+		t.Errorf("report of a missing table: %q", got)
+	}
+}
+
+func ptrTo(s string) *string { return &s }

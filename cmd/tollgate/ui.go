@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authn"
 	"github.com/tollgate/tollgate/pkg/authn/apitoken"
 	"github.com/tollgate/tollgate/pkg/authn/oidc"
+	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/session"
 	"github.com/tollgate/tollgate/server"
@@ -34,6 +36,9 @@ func newUI(cfg *config.Config, p *parts, passwords authn.Authenticator, accts *a
 	if p.signing.syncer != nil {
 		u.Rotate = func(ctx context.Context) error { return p.signing.syncer.Rotate(ctx) }
 	}
+	if path := cfg.UI.ACLTests; path != "" {
+		u.ACLTests = func() string { return aclReport(p.acl.Load(), path) }
+	}
 	for i, pc := range cfg.UI.OIDC {
 		redirect := strings.TrimSuffix(cfg.Server.PublicURL, "/") + "/ui/oidc/" + pc.Name + "/callback"
 		prov, err := oidc.New(pc, redirect, oidc.Options{})
@@ -43,4 +48,16 @@ func newUI(cfg *config.Config, p *parts, passwords authn.Authenticator, accts *a
 		u.Providers = append(u.Providers, prov)
 	}
 	return u, nil
+}
+
+// aclReport runs the acl test table at path against acl, as `tollgate acl
+// test` prints it.
+func aclReport(acl *authz.ACL, path string) string {
+	cases, err := readACLCases(path, len(acl.Rules()))
+	if err != nil {
+		return "the table cannot be used: " + err.Error()
+	}
+	var b bytes.Buffer
+	_ = runACLCases(&b, acl, cases) // a failed case is in the report
+	return b.String()
 }

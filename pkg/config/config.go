@@ -66,6 +66,9 @@ type UI struct {
 	SessionAbsolute time.Duration `mapstructure:"session_absolute"`
 	// OIDC are the OpenID Connect providers of "Sign in with …".
 	OIDC []oidc.ProviderConfig `mapstructure:"oidc"`
+	// ACLTests is a table of `tollgate acl test` cases the admin ACL page
+	// runs against the ACL in force; "" shows none.
+	ACLTests string `mapstructure:"acl_tests"`
 }
 
 // MaxSessionIdle bounds ui.session_idle (the purge deletes sessions idle
@@ -255,6 +258,7 @@ var defaults = map[string]any{
 	"ui.registry":              "",
 	"ui.session_idle":          "30m",
 	"ui.session_absolute":      "12h",
+	"ui.acl_tests":             "",
 	"gateway.enabled":          false,
 	"gateway.cache_ttl":        "5s",
 	"gateway.service":          "",
