@@ -176,6 +176,16 @@ var bodyLimits = map[string]int64{
 	"/api/users/{name}/revoke-tokens": maxAPITokenBody,
 	"/api/users/{name}/disable":       maxAPITokenBody,
 	"/api/users/{name}/enable":        maxAPITokenBody,
+
+	// The web UI's forms.
+	"/ui/signin":              maxFormBytes,
+	"/ui/signout":             maxFormBytes,
+	"/ui/signout-everywhere":  maxFormBytes,
+	"/ui/tokens":              maxFormBytes,
+	"/ui/tokens/revoke":       maxFormBytes,
+	"/ui/admin/tokens/revoke": maxFormBytes,
+	"/ui/admin/keys/rotate":   maxFormBytes,
+	"/ui/admin/users/{name}/{action:disable|enable|revoke}": maxFormBytes,
 }
 
 // limitBodies makes the routes of bodyLimits refuse a request whose

@@ -51,6 +51,30 @@ type UI struct {
 	ACLTests func() string
 }
 
+// uiStatic are the files /ui/static/ serves, by name, with their types;
+// anything else (a directory listing) is not found.
+var uiStatic = map[string]string{
+	"ui.css": "text/css; charset=utf-8",
+	"ui.js":  "text/javascript; charset=utf-8",
+}
+
+func serveUIStatic(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, "/ui/static/")
+	typ, ok := uiStatic[name]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	body, err := fs.ReadFile(uiFiles, "ui/static/"+name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", typ)
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(body)
+}
+
 // Cookies of the UI.
 const (
 	sessionCookie = "tg_session"
@@ -72,8 +96,7 @@ type uiEndpoint struct {
 
 func newUIEndpoint(u UI, g *grant.Service, rd renderer, limits *limiter, logger *slog.Logger) *uiEndpoint {
 	pages := template.Must(template.New("").Funcs(uiFuncs).ParseFS(uiFiles, "ui/*.html"))
-	static, _ := fs.Sub(uiFiles, "ui/static")
-	return &uiEndpoint{UI: u, pages: pages, static: http.StripPrefix("/ui/static/", http.FileServer(http.FS(static))),
+	return &uiEndpoint{UI: u, pages: pages, static: http.HandlerFunc(serveUIStatic),
 		audit: g.Audit, grants: g, rd: rd, limits: limits, logger: logger}
 }
 

@@ -35,7 +35,16 @@ func (e *uiEndpoint) showUsers(w http.ResponseWriter, r *http.Request, status in
 func (e *uiEndpoint) adminUserAction(w http.ResponseWriter, r *http.Request) {
 	v, vars := viewerOf(r), mux.Vars(r)
 	name, action := vars["name"], vars["action"]
-	var err error
+	_, err := e.Accounts.Get(r.Context(), name) // only the accounts the page lists: no new one is made
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		e.showUsers(w, r, http.StatusNotFound, pageData{Error: "No such user: " + name})
+		return
+	case err != nil:
+		e.rd.logInternal(r, err)
+		e.showUsers(w, r, http.StatusInternalServerError, pageData{Error: "The change failed; try again."})
+		return
+	}
 	switch action {
 	case "disable", "enable":
 		_, err = e.Accounts.SetEnabled(r.Context(), name, action == "enable", v.id.Name)

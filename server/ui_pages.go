@@ -232,11 +232,27 @@ func (e *uiEndpoint) createToken(w http.ResponseWriter, r *http.Request) {
 	ttl, _ := strconv.Atoi(r.PostFormValue("ttl_days"))
 	raw, rec, err := e.APITokens.Create(r.Context(), v.id, r.PostFormValue("role"), ttl, r.PostFormValue("description"))
 	if err != nil {
-		e.showTokens(w, r, http.StatusBadRequest, pageData{Error: tokenProblem(err)})
+		e.tokenFailed(w, r, err)
 		return
 	}
 	e.showTokens(w, r, http.StatusOK, pageData{Secret: &createdToken{Token: raw, Prefix: rec.Hash[:16], Role: rec.Role,
 		Registry: e.Registry, Expires: rec.ExpiresAt}})
+}
+
+// tokenFailed answers a refused (400, 403, 404, 409) or failed (500,
+// 503, logged) token action on the tokens page.
+func (e *uiEndpoint) tokenFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if d, ok := tokenError(err).(DockerError); ok {
+		e.showTokens(w, r, d.Status, pageData{Error: tokenProblem(err)})
+		return
+	}
+	status, msg := http.StatusInternalServerError, "Something went wrong; try again."
+	if unavailable(err) {
+		status, msg = http.StatusServiceUnavailable, "The store does not answer; try again shortly."
+	} else {
+		e.rd.logInternal(r, err)
+	}
+	e.showTokens(w, r, status, pageData{Error: msg})
 }
 
 // tokenProblem is an API-token refusal in the page's words.
@@ -252,7 +268,7 @@ func tokenProblem(err error) string {
 
 func (e *uiEndpoint) revokeToken(w http.ResponseWriter, r *http.Request) {
 	if _, err := e.APITokens.Revoke(r.Context(), viewerOf(r).id, r.PostFormValue("prefix")); err != nil {
-		e.showTokens(w, r, http.StatusBadRequest, pageData{Error: tokenProblem(err)})
+		e.tokenFailed(w, r, err)
 		return
 	}
 	e.showTokens(w, r, http.StatusOK, pageData{Notice: "Token " + r.PostFormValue("prefix") + " revoked."})

@@ -223,3 +223,17 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+// /ui/static/ serves its two files, never a listing.
+func TestUIStatic(t *testing.T) {
+	e := newUIEnv(t, server.Limits{})
+	b := e.browser(t)
+	for path, want := range map[string]int{"/ui/static/ui.css": 200, "/ui/static/ui.js": 200, "/ui/static/": 404, "/ui/static/../ui.go": 404} {
+		if p := b.do(http.MethodGet, path, nil); p.status != want {
+			t.Errorf("GET %s: %d, want %d", path, p.status, want)
+		}
+	}
+	if p := b.do(http.MethodGet, "/ui/static/ui.css", nil); !strings.HasPrefix(p.header.Get("Content-Type"), "text/css") {
+		t.Errorf("ui.css Content-Type %q", p.header.Get("Content-Type"))
+	}
+}
