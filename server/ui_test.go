@@ -228,10 +228,13 @@ func mustURL(t *testing.T, s string) *url.URL {
 func TestUIStatic(t *testing.T) {
 	e := newUIEnv(t, server.Limits{})
 	b := e.browser(t)
-	for path, want := range map[string]int{"/ui/static/ui.css": 200, "/ui/static/ui.js": 200, "/ui/static/": 404, "/ui/static/../ui.go": 404} {
+	for path, want := range map[string]int{"/ui/static/ui.css": 200, "/ui/static/ui.js": 200, "/ui/static/": 404, "/ui/static/x.html": 404} {
 		if p := b.do(http.MethodGet, path, nil); p.status != want {
 			t.Errorf("GET %s: %d, want %d", path, p.status, want)
 		}
+	}
+	if p := b.do(http.MethodGet, "/ui/static/../ui.go", nil); p.status == http.StatusOK {
+		t.Error("GET /ui/static/../ui.go served something")
 	}
 	if p := b.do(http.MethodGet, "/ui/static/ui.css", nil); !strings.HasPrefix(p.header.Get("Content-Type"), "text/css") {
 		t.Errorf("ui.css Content-Type %q", p.header.Get("Content-Type"))
