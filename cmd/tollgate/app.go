@@ -145,13 +145,14 @@ func newApp(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*app,
 	// use the store as it is; everything else, on the request path, with
 	// every call bounded.
 	a := &app{cfg: cfg, acl: p.acl, metrics: m, signing: p.signing, store: p.store, cancel: cancel,
-		backends: p.backends, users: p.backends.directory(), reuse: p.reuse, federation: p.federation, forget: p.forget}
+		backends: p.backends, reuse: p.reuse, federation: p.federation, forget: p.forget}
 	recorder := newRecorder(cfg.Audit, p.store, logger)
 	m.ObserveAudit(recorder)
 	p.store = store.WithTimeout(p.store, storeCallTimeout)
 	auth := authn.NewCache(p.backends.chain(), cfg.Users.CacheTTL, credentialCacheSize)
 	auth.Observe = m.CredentialCache
-	a.accounts = newAccounts(cfg, p, recorder, logger)
+	a.users = p.backends.directory(oidcUsers(cfg, p.store)...)
+	a.accounts = newAccounts(cfg, p, a.users, recorder, logger)
 	warnShadowedUser(ctx, p.federation, a.users, logger)
 	if cfg.Gateway.Enabled && len(p.proxies) == 0 {
 		logger.Warn("gateway.enabled without server.trusted_proxies: the X-Original-* and X-Forwarded-* headers of " +
@@ -180,10 +181,12 @@ func newRecorder(c config.Audit, st store.Audit, logger *slog.Logger) *audit.Rec
 		audit.WithSpoolMax(c.SpoolMaxBytes))
 }
 
-// newAccounts is the account service of the configuration. The user
+// newAccounts is the account service of the configuration, over users
+// (the directory of the user backends and the UI's providers). The user
 // backends tell it when users come, go or change their password.
-func newAccounts(cfg *config.Config, p *parts, recorder *audit.Recorder, logger *slog.Logger) *accounts.Service {
-	return &accounts.Service{Store: p.store, Users: p.backends.directory(), Admins: cfg.Users.Admins, Audit: recorder,
+func newAccounts(cfg *config.Config, p *parts, users accounts.Users, recorder *audit.Recorder,
+	logger *slog.Logger) *accounts.Service {
+	return &accounts.Service{Store: p.store, Users: users, Admins: cfg.Users.Admins, Audit: recorder,
 		Logger: logger, CacheTTL: cfg.Users.AccountCacheTTL, FileVersion: p.backends.version(), Changed: p.forget}
 }
 

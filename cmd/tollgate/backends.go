@@ -94,18 +94,19 @@ func (bs backends) chain() authn.Chain {
 	return c
 }
 
-// directory is the users of the backends, for the accounts service: nil
+// directory is the users of the backends, then those of more (sources
+// of users that are no password backend), for the accounts service: nil
 // (every name is a user) unless every backend can tell its users, since
 // a name one backend cannot vouch for must not be taken for removed.
-func (bs backends) directory() accounts.Users {
-	d := make(directory, 0, len(bs))
+func (bs backends) directory(more ...accounts.Users) accounts.Users {
+	d := make(directory, 0, len(bs)+len(more))
 	for _, b := range bs {
 		if b.users == nil {
 			return nil
 		}
 		d = append(d, b.users)
 	}
-	return d
+	return append(d, more...)
 }
 
 // version sums the versions of the backends that have one (each only goes

@@ -13,6 +13,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/config"
 	"github.com/tollgate/tollgate/pkg/session"
+	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/server"
 )
 
@@ -48,6 +49,22 @@ func newUI(cfg *config.Config, p *parts, passwords authn.Authenticator, accts *a
 		u.Providers = append(u.Providers, prov)
 	}
 	return u, nil
+}
+
+// oidcUsers are the users the OpenID Connect providers of ui.oidc sign
+// in, for the backends' directory: a provider keeps no list of its users,
+// so they are the accounts it made (accounts.SourceUsers), while it stays
+// configured; none when the UI is off. Their stored credentials reach no
+// group rule of the ACL (the groups are known at sign-in only).
+func oidcUsers(cfg *config.Config, st store.Accounts) []accounts.Users {
+	if !cfg.UI.Enabled || len(cfg.UI.OIDC) == 0 {
+		return nil
+	}
+	sources := make([]string, len(cfg.UI.OIDC))
+	for i, pc := range cfg.UI.OIDC {
+		sources[i] = oidc.SourcePrefix + pc.Name
+	}
+	return []accounts.Users{accounts.SourceUsers{Store: st, Sources: sources}}
 }
 
 // aclReport runs the acl test table at path against acl, as `tollgate acl

@@ -104,7 +104,7 @@ func (s *Service) Confirm(ctx context.Context, id authn.Identity) (authn.Identit
 	var acct store.Account
 	var err error
 	if id.AccountID == "" {
-		acct, err = s.Ensure(ctx, id.Name)
+		acct, err = s.Ensure(ctx, id.Name, id.Source)
 	} else {
 		acct, err = s.bound(ctx, id)
 	}
@@ -131,7 +131,7 @@ func (s *Service) admit(ctx context.Context, id authn.Identity, issuedAt time.Ti
 	var acct store.Account
 	var err error
 	if id.AccountID == "" {
-		acct = s.cached(ctx, id.Name)
+		acct = s.cached(ctx, id.Name, id.Source)
 	} else {
 		acct, err = s.bound(ctx, id)
 	}
@@ -259,14 +259,17 @@ func (s *Service) Get(ctx context.Context, name string) (store.Account, error) {
 }
 
 // Ensure returns the account named name, creating it (type user, enabled)
-// when there is none. Of several replicas creating it at once, one wins and
-// the others read its account.
-func (s *Service) Ensure(ctx context.Context, name string) (store.Account, error) {
+// when there is none, of the source given: the user backend that vouched
+// for the user (authn.Identity.Source), or "" when none did (an
+// administrator's change). An existing account keeps its source. Of
+// several replicas creating it at once, one wins and the others read its
+// account.
+func (s *Service) Ensure(ctx context.Context, name, source string) (store.Account, error) {
 	acct, err := s.Store.Account(ctx, name)
 	if !errors.Is(err, store.ErrNotFound) {
 		return acct, err
 	}
-	acct = s.newAccount(name, "", store.AccountUser)
+	acct = s.newAccount(name, "", store.AccountUser, source)
 	err = s.Store.CreateAccount(ctx, acct)
 	if errors.Is(err, store.ErrConflict) {
 		return s.Store.Account(ctx, name)
@@ -274,16 +277,17 @@ func (s *Service) Ensure(ctx context.Context, name string) (store.Account, error
 	return acct, err
 }
 
-func (s *Service) newAccount(name, email, typ string) store.Account {
+func (s *Service) newAccount(name, email, typ, source string) store.Account {
 	now := s.now()
 	return store.Account{ID: uuid.NewString(), Name: name, Email: email, Type: typ, State: store.AccountEnabled,
-		CreatedAt: now, UpdatedAt: now}
+		CreatedAt: now, UpdatedAt: now, Source: source}
 }
 
 // cached returns name's account for a password login: from the cache while
-// fresh, else ensured in the store. A store that does not answer is
-// replaced by the last account read, or by none (the zero Account).
-func (s *Service) cached(ctx context.Context, name string) store.Account {
+// fresh, else ensured in the store (of source, when new). A store that does
+// not answer is replaced by the last account read, or by none (the zero
+// Account).
+func (s *Service) cached(ctx context.Context, name, source string) store.Account {
 	now := s.now()
 	s.mu.Lock()
 	c, ok := s.cache[name]
@@ -291,7 +295,7 @@ func (s *Service) cached(ctx context.Context, name string) store.Account {
 	if ok && now.Sub(c.at) < s.CacheTTL {
 		return c.acct
 	}
-	acct, err := s.Ensure(ctx, name)
+	acct, err := s.Ensure(ctx, name, source)
 	if err != nil {
 		s.warnStoreAway(ctx, now, err)
 		return c.acct

@@ -3,8 +3,13 @@
 // ends.
 //
 // An account is created with its user (the first time a password backend
-// vouches for the name, `tollgate users add`, or a reload of the htpasswd
-// file that adds the name) and gets a random UUID that is never reused.
+// or the UI's OpenID Connect provider vouches for the name, `tollgate users
+// add`, or a reload of the htpasswd file that adds the name) and gets a
+// random UUID that is never reused. It remembers the backend it was made
+// for (its Source: "htpasswd", "ldap", "oidc:corp"), whatever vouches for
+// the name later. A provider keeps no list of its users, so SourceUsers
+// stands for one among the user backends: its users are the accounts it
+// made, while it stays configured.
 // Every stored credential (Docker identity token, engine refresh family,
 // API token) records the ID it was issued to; engine access tokens carry it
 // in `sub`. Admit checks, for every authenticated request, that the

@@ -21,9 +21,10 @@ var (
 // maxEmail bounds an email address (RFC 5321 §4.5.3.1.3: 254 in a path).
 const maxEmail = 254
 
-// Create makes a new account for a user being added. An account already
-// under that name belonged to an earlier user of the name: it is removed
-// first, with everything it held, so the new user starts with nothing.
+// Create makes a new account for a user being added to the user file (of
+// source FileSource). An account already under that name belonged to an
+// earlier user of the name: it is removed first, with everything it held,
+// so the new user starts with nothing.
 func (s *Service) Create(ctx context.Context, name, email, typ, actor string) (store.Account, error) {
 	if err := checkProfile(email, typ); err != nil {
 		return store.Account{}, err
@@ -31,7 +32,7 @@ func (s *Service) Create(ctx context.Context, name, email, typ, actor string) (s
 	if _, _, err := s.Remove(ctx, name, actor, "the name is being added again"); err != nil && !errors.Is(err, ErrNotFound) {
 		return store.Account{}, err
 	}
-	acct := s.newAccount(name, email, typ)
+	acct := s.newAccount(name, email, typ, FileSource)
 	if err := s.Store.CreateAccount(ctx, acct); err != nil {
 		return store.Account{}, fmt.Errorf("create account %q: %w", name, err)
 	}
@@ -46,9 +47,9 @@ type Profile struct {
 }
 
 // Update changes the email address and type of name's account, creating
-// the account if the user has none yet.
+// the account (of no known source) if the user has none yet.
 func (s *Service) Update(ctx context.Context, name string, p Profile, actor string) (store.Account, error) {
-	acct, err := s.Ensure(ctx, name)
+	acct, err := s.Ensure(ctx, name, "")
 	if err != nil {
 		return store.Account{}, err
 	}
@@ -67,13 +68,14 @@ func (s *Service) Update(ctx context.Context, name string, p Profile, actor stri
 
 // SetEnabled enables or disables name's account. A disabled account's
 // password, refresh tokens, API tokens and engine tokens are refused until
-// it is enabled again; nothing is revoked.
+// it is enabled again; nothing is revoked. A user with no account yet gets
+// one, of no known source.
 func (s *Service) SetEnabled(ctx context.Context, name string, enabled bool, actor string) (store.Account, error) {
 	kind, state := audit.UserDisabled, store.AccountDisabled
 	if enabled {
 		kind, state = audit.UserEnabled, store.AccountEnabled
 	}
-	acct, err := s.Ensure(ctx, name)
+	acct, err := s.Ensure(ctx, name, "")
 	if err != nil {
 		return store.Account{}, err
 	}

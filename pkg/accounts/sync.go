@@ -12,6 +12,10 @@ import (
 // changed (a reload, or a start that finds users gone).
 const FileActor = "(htpasswd)"
 
+// FileSource is the Source of the accounts made for the users of the user
+// file (htpasswd.Source): by Start, Apply and Create.
+const FileSource = "htpasswd"
+
 // DefaultConfirmDelay is how long a user must stay gone from the file
 // before Apply ends the account: a file rewritten in place (truncate, then
 // write) can be read half-written for a moment.
@@ -39,7 +43,7 @@ func (s *Service) Start(ctx context.Context, users []string, fileTime time.Time)
 	for i, name := range users {
 		listed[name] = true
 		if !known[name] {
-			missing = append(missing, s.newAccount(name, "", store.AccountUser))
+			missing = append(missing, s.newAccount(name, "", store.AccountUser, FileSource))
 		}
 		if len(missing) == createBatch || (i == len(users)-1 && len(missing) > 0) {
 			s.createAccounts(ctx, missing)
@@ -135,7 +139,7 @@ func (s *Service) added(ctx context.Context, name string, since time.Time) {
 	if !s.isPending(name) {
 		s.end(ctx, name, "an earlier user of the name", since)
 	}
-	if _, err := s.Ensure(ctx, name); err != nil {
+	if _, err := s.Ensure(ctx, name, FileSource); err != nil {
 		s.logger().ErrorContext(ctx, "create account", "user", name, "error", err)
 	}
 }

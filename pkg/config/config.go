@@ -64,7 +64,11 @@ type UI struct {
 	// that long after sign-in.
 	SessionIdle     time.Duration `mapstructure:"session_idle"`
 	SessionAbsolute time.Duration `mapstructure:"session_absolute"`
-	// OIDC are the OpenID Connect providers of "Sign in with …".
+	// OIDC are the OpenID Connect providers of "Sign in with …". A
+	// provider's users are the accounts its sign-ins made (source
+	// "oidc:<name>"): their API tokens work while it is listed here, and
+	// are refused once it is not. Those tokens reach no group rule of the
+	// ACL: the groups are known at sign-in only.
 	OIDC []oidc.ProviderConfig `mapstructure:"oidc"`
 	// ACLTests is a table of `tollgate acl test` cases the admin ACL page
 	// runs against the ACL in force; "" shows none.

@@ -44,7 +44,8 @@ func TestSchemaFollowsTheStruct(t *testing.T) {
 	}
 }
 
-// The secret keys of Config are found by type.
+// The secret keys of Config are found by type (ui.oidc: its providers'
+// client_secret).
 func TestSchemaMarksSecrets(t *testing.T) {
 	var secret []string
 	for _, k := range configSchema().keys {
@@ -52,7 +53,7 @@ func TestSchemaMarksSecrets(t *testing.T) {
 			secret = append(secret, k.name)
 		}
 	}
-	if want := []string{"keys.hmac_secret", "users.ldap.bind_password", "store.dsn"}; !slices.Equal(secret, want) {
+	if want := []string{"keys.hmac_secret", "users.ldap.bind_password", "store.dsn", "ui.oidc"}; !slices.Equal(secret, want) {
 		t.Errorf("secret keys = %q, want %q", secret, want)
 	}
 }

@@ -282,7 +282,7 @@ func TestRedeem(t *testing.T) {
 			if _, _, err := f.accounts.Remove(ctx, "alice", "test", "test"); err != nil {
 				panic(err)
 			}
-			if _, err := f.accounts.Ensure(ctx, "alice"); err != nil {
+			if _, err := f.accounts.Ensure(ctx, "alice", "htpasswd"); err != nil {
 				panic(err)
 			}
 		}, wantErr: refresh.ErrInvalid},

@@ -222,7 +222,7 @@ func TestRegistryTokenOfAnEarlierAccount(t *testing.T) {
 	if _, _, err := c.accounts.Remove(ctx, "alice", "test", "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.accounts.Ensure(ctx, "alice"); err != nil {
+	if _, err := c.accounts.Ensure(ctx, "alice", "htpasswd"); err != nil {
 		t.Fatal(err)
 	}
 	if res, err := c.s.Introspect(ctx, adminCaller, old, ""); err != nil || res.Active {

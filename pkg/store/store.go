@@ -279,6 +279,12 @@ type Account struct {
 	// TokensNotBefore: access tokens issued to the account before it are
 	// refused wherever Tollgate checks them (revoke-tokens sets it).
 	TokensNotBefore time.Time
+	// Source is the user backend whose user the account was made for
+	// (authn.Identity.Source: "htpasswd", "ldap", "oidc:corp"); "" for an
+	// account made before accounts remembered it, or by an administrator
+	// for a user not seen yet. It never changes: a later login through
+	// another backend leaves it.
+	Source string
 }
 
 // AccountChange is what UpdateAccount changes: the fields that are set.

@@ -216,3 +216,23 @@ func TestPostgresMigrationAddsSessions(t *testing.T) {
 	storetest.CheckPreBinding(t, s)
 	storetest.CheckSessions(t, s)
 }
+
+// TestPostgresMigrationAddsAccountSource: the accounts of a schema of the
+// version before account sources read back of no known source ("").
+func TestPostgresMigrationAddsAccountSource(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.FreshSchema(t, pgtest.DSN(t))
+	old, err := openUpTo(ctx, dsn, "0007_sessions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range storetest.PreSourceRows {
+		if _, err := old.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	old.Close()
+	s := open(t, dsn)
+	defer s.Close()
+	storetest.CheckPreSource(t, s)
+}

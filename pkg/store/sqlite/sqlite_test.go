@@ -172,3 +172,21 @@ func TestMigrationAddsSessions(t *testing.T) {
 	storetest.CheckPreBinding(t, s)
 	storetest.CheckSessions(t, s)
 }
+
+// TestMigrationAddsAccountSource: the accounts of a database of the version
+// before account sources read back of no known source ("").
+func TestMigrationAddsAccountSource(t *testing.T) {
+	ctx := context.Background()
+	path := tempPath(t)
+	old, err := sqlite.OpenUpTo(ctx, path, "0007_sessions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range storetest.PreSourceRows {
+		if err := old.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	old.Close()
+	storetest.CheckPreSource(t, open(t, path))
+}

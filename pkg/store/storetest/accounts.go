@@ -15,13 +15,14 @@ func sampleAccount(name string) store.Account {
 	return store.Account{
 		ID: "acct-" + name, Name: name, Email: name + "@example.com",
 		Type: store.AccountUser, State: store.AccountEnabled,
-		CreatedAt: nonUTC, UpdatedAt: nonUTC.Add(time.Second),
+		CreatedAt: nonUTC, UpdatedAt: nonUTC.Add(time.Second), Source: "htpasswd",
 	}
 }
 
 func sameAccount(t *testing.T, got, want store.Account) {
 	t.Helper()
-	if got.ID != want.ID || got.Name != want.Name || got.Email != want.Email || got.Type != want.Type || got.State != want.State {
+	if got.ID != want.ID || got.Name != want.Name || got.Email != want.Email || got.Type != want.Type || got.State != want.State ||
+		got.Source != want.Source {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 	sameTime(t, want.Name+" CreatedAt", got.CreatedAt, want.CreatedAt)
@@ -37,6 +38,38 @@ func accountCreateAndGet(t *testing.T, s store.Store) {
 	sameAccount(t, got, want)
 	if !got.Enabled() {
 		t.Error("enabled account reported disabled")
+	}
+}
+
+// accountSource: every account reads back with the source it was made
+// with, "" included (accounts of no known source), in Account, in
+// ListAccounts, from CreateAccounts, and after an update, which never
+// changes it.
+func accountSource(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	oidc, none := sampleAccount("alice"), sampleAccount("bob")
+	oidc.Source, none.Source = "oidc:corp", ""
+	mustCreate(t, s.CreateAccount, oidc, none)
+	ldap := sampleAccount("carol")
+	ldap.Source = "ldap"
+	if n, err := s.CreateAccounts(ctx, []store.Account{ldap}); err != nil || n != 1 {
+		t.Fatalf("CreateAccounts = %d, %v; want 1, nil", n, err)
+	}
+	want := map[string]store.Account{"alice": oidc, "bob": none, "carol": ldap}
+	for name, a := range want {
+		sameAccount(t, mustGet(t, s.Account, name), a)
+	}
+	all, err := s.ListAccounts(ctx)
+	if err != nil || len(all) != len(want) {
+		t.Fatalf("list = %v, %v; want %d accounts", all, err, len(want))
+	}
+	for _, got := range all {
+		sameAccount(t, got, want[got.Name])
+	}
+	disabled := store.AccountDisabled
+	got, err := s.UpdateAccount(ctx, oidc.ID, store.AccountChange{State: &disabled, At: nonUTC.Add(time.Hour)})
+	if err != nil || got.Source != "oidc:corp" {
+		t.Errorf("after an update: %+v, %v; want source oidc:corp", got, err)
 	}
 }
 
@@ -357,6 +390,26 @@ func CheckAdopted(t *testing.T, s store.Store) {
 	if got := mustGet(t, s.EngineRefreshToken, "legacy-engine-alice").AccountID; got != alice.ID {
 		t.Errorf("alice's engine refresh token bound to %q, want %q", got, alice.ID)
 	}
+}
+
+// PreSourceRows are accounts as a store before account sources (migration
+// 0007) held them, in SQL both backends run.
+var PreSourceRows = []string{
+	`INSERT INTO accounts (id, name, email, type, state, created_at, updated_at)
+		VALUES ('acct-pre-source', 'alice', '', 'user', 'enabled', 1, 1)`,
+}
+
+// CheckPreSource checks a store migrated from PreSourceRows: alice's
+// account is there, of no known source, and new accounts keep theirs.
+func CheckPreSource(t *testing.T, s store.Store) {
+	t.Helper()
+	if got := mustGet(t, s.Account, "alice"); got.ID != "acct-pre-source" || got.Source != "" || !got.Enabled() {
+		t.Errorf("migrated account = %+v, want acct-pre-source, enabled, source \"\"", got)
+	}
+	want := sampleAccount("bob")
+	want.Source = "oidc:corp"
+	mustCreate(t, s.CreateAccount, want)
+	sameAccount(t, mustGet(t, s.Account, "bob"), want)
 }
 
 var uuidShape = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)

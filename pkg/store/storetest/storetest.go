@@ -100,6 +100,7 @@ func Run(t *testing.T, newStore NewStore) {
 		}},
 		{"Accounts", []testCase{
 			{"CreateAndGet", accountCreateAndGet},
+			{"SourceRoundTrip", accountSource},
 			{"CreateMany", accountCreateMany},
 			{"NameAndIDAreUnique", accountConflict},
 			{"NotFound", accountNotFound},

@@ -196,11 +196,12 @@ func ScanKeyRing(r Scanner) (store.KeyRing, error) {
 }
 
 // AccountColumns are the columns ScanAccount reads, in order.
-const AccountColumns = `id, name, email, type, state, created_at, updated_at, tokens_not_before`
+const AccountColumns = `id, name, email, type, state, created_at, updated_at, tokens_not_before, source`
 
 // AccountValues are a's values for AccountColumns, in order.
 func AccountValues(a store.Account) []any {
-	return []any{a.ID, a.Name, a.Email, a.Type, a.State, ToDB(a.CreatedAt), ToDB(a.UpdatedAt), NullTime(a.TokensNotBefore)}
+	return []any{a.ID, a.Name, a.Email, a.Type, a.State, ToDB(a.CreatedAt), ToDB(a.UpdatedAt), NullTime(a.TokensNotBefore),
+		a.Source}
 }
 
 // ScanAccount reads a row of AccountColumns.
@@ -210,7 +211,7 @@ func ScanAccount(r Scanner) (store.Account, error) {
 		created, updated int64
 		notBefore        *int64
 	)
-	if err := r.Scan(&a.ID, &a.Name, &a.Email, &a.Type, &a.State, &created, &updated, &notBefore); err != nil {
+	if err := r.Scan(&a.ID, &a.Name, &a.Email, &a.Type, &a.State, &created, &updated, &notBefore, &a.Source); err != nil {
 		return store.Account{}, err
 	}
 	a.CreatedAt, a.UpdatedAt, a.TokensNotBefore = FromDB(created), FromDB(updated), FromNull(notBefore)

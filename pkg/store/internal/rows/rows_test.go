@@ -136,7 +136,7 @@ func TestValuesRoundTrip(t *testing.T) {
 		t.Errorf("api token: %+v, %v; want %+v", got, err, api)
 	}
 	account := store.Account{ID: "i", Name: "n", Email: "e", Type: store.AccountUser, State: store.AccountEnabled,
-		CreatedAt: at, UpdatedAt: at.Add(time.Second)}
+		CreatedAt: at, UpdatedAt: at.Add(time.Second), Source: "oidc:corp"}
 	if got, err := ScanAccount(asRow(AccountValues(account))); err != nil || got != account {
 		t.Errorf("account: %+v, %v; want %+v", got, err, account)
 	}
