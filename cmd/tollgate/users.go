@@ -289,10 +289,11 @@ func (f *usersFlags) userAccounts(cmd *cobra.Command, name string) (*accounts.Se
 }
 
 // otherBackends reports whether the configuration of --config lists a user
-// backend besides the htpasswd file.
+// source besides the htpasswd file (a directory, OpenID Connect sign-in).
 func otherBackends(cmd *cobra.Command) bool {
 	cfg, err := loadConfig(operatorConfigPath(cmd))
-	return err == nil && slices.ContainsFunc(cfg.Users.Backends, func(b string) bool { return b != "htpasswd" })
+	return err == nil && (slices.ContainsFunc(cfg.Users.Backends, func(b string) bool { return b != "htpasswd" }) ||
+		(cfg.UI.Enabled && len(cfg.UI.OIDC) > 0))
 }
 
 // notAClient refuses a user name that is a registered client's: users and
