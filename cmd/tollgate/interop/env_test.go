@@ -95,8 +95,20 @@ func captureRegistryLogs(t testing.TB) {
 // shown only when the test fails.
 func startTollgate(t testing.TB, configPath string) *e2eEnv {
 	t.Helper()
+	return startTollgateWith(t, configPath, nil)
+}
+
+// startTollgateWith is startTollgate calling prepare (unless nil) with the
+// address before each start, to write a configuration that names it
+// (server.public_url).
+func startTollgateWith(t testing.TB, configPath string, prepare func(addr string)) *e2eEnv {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
-		p := startServerProcess(t, configPath, e2etest.FreeAddr(t))
+		addr := e2etest.FreeAddr(t)
+		if prepare != nil {
+			prepare(addr)
+		}
+		p := startServerProcess(t, configPath, addr)
 		env := tokenClient(t, p.addr)
 		env.server, env.configPath = p, configPath
 		if env.Answer(15*time.Second, p.done) == nil {
