@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/tollgate/tollgate/pkg/audit"
 	"github.com/tollgate/tollgate/pkg/authn"
-	"github.com/tollgate/tollgate/pkg/authn/oidc"
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
@@ -219,9 +217,9 @@ func (s *Service) bound(ctx context.Context, id authn.Identity) (store.Account, 
 	case acct.ID != id.AccountID:
 		return store.Account{}, fmt.Errorf("accounts: issued to an earlier account named %q: %w", id.Name, authn.ErrBadCredentials)
 	}
-	// An OpenID Provider is the directory of the users it vouches for (a
-	// UI session's): the password users cannot tell whether one still is.
-	if s.Users != nil && !strings.HasPrefix(id.Source, oidc.SourcePrefix) {
+	// Users includes the OpenID Connect providers (SourceUsers) for the
+	// accounts they made: a UI session of such a user is checked as any.
+	if s.Users != nil {
 		ok, err := s.Users.Exists(ctx, id.Name)
 		if err != nil {
 			return store.Account{}, err
