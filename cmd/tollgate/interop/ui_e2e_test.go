@@ -138,15 +138,22 @@ func writeUIConfig(t testing.TB, path, yaml, publicURL string, pc oidc.ProviderC
 	yaml = strings.Replace(yaml, "\nkeys:\n", fmt.Sprintf("\nkeys:\n  ring: {enabled: true, secret_file: %q, ca: true, rotate_every: 0s, prepublish: 0s, sync_every: 1s}\n",
 		secrets.ring), 1)
 	yaml += "limits:\n  failures_per_minute: 1\n  failure_burst: 2\n"
+	tests := filepath.Join(filepath.Dir(path), "acl-tests.yaml")
+	if err := os.WriteFile(tests, []byte(`- {account: alice, scope: "repository:alice/app:push", expect: [push]}
+- {account: "", scope: "repository:public/x:pull", expect: [pull]}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	yaml += fmt.Sprintf(`ui:
   enabled: true
+  acl_tests: %q
   oidc:
     - name: %s
       issuer: %q
       client_id: %q
       client_secret_file: %q
       ca_file: %q
-`, pc.Name, pc.Issuer, pc.ClientID, secrets.client, pc.CAFile)
+`, tests, pc.Name, pc.Issuer, pc.ClientID, secrets.client, pc.CAFile)
 	cfg := writeConfig(t, path, yaml)
 	if !cfg.UI.Enabled || len(cfg.UI.OIDC) != 1 || cfg.Server.PublicURL != publicURL || !cfg.Keys.Ring.Enabled || cfg.Limits.FailureBurst != 2 {
 		t.Fatalf("ui %+v, public_url %q, ring %+v, failure_burst %d from\n%s", cfg.UI, cfg.Server.PublicURL, cfg.Keys.Ring, cfg.Limits.FailureBurst, yaml)
@@ -551,6 +558,9 @@ func TestEndToEndUI(t *testing.T) {
 		admin.open(t, "/ui/admin/acl")
 		admin.wantPage(t, "/ui/admin/acl", "Access control list")
 		admin.wantCount(t, "tbody tr", 4)
+		if report := admin.text(t, "#acl-report"); !strings.Contains(report, "2 passed, 0 failed") {
+			t.Errorf("the ACL page's test report = %q, want 2 passed", report)
+		}
 		env.shots.shoot(t, admin, "admin-acl", desktopWidth)
 	})
 
