@@ -3,7 +3,6 @@ package federation
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tollgate/tollgate/pkg/authn/outbound"
 	"github.com/tollgate/tollgate/pkg/verify"
 )
 
@@ -68,32 +68,13 @@ func newKeys(p *policy, now func() time.Time) (*keys, error) {
 func httpClient(p *policy) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if p.caFile != "" {
-		pem, err := os.ReadFile(p.caFile)
+		roots, err := outbound.Roots(p.caFile)
 		if err != nil {
 			return nil, fmt.Errorf("issuer %s: ca_file: %w", p.issuer, err)
 		}
-		roots, err := x509.SystemCertPool()
-		if err != nil {
-			roots = x509.NewCertPool()
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("issuer %s: ca_file %s: no PEM certificate", p.issuer, p.caFile)
-		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
-	return &http.Client{
-		Transport: tr,
-		Timeout:   p.timeout,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if req.URL.Scheme != "https" {
-				return fmt.Errorf("redirect to %s: https only", req.URL.Redacted())
-			}
-			if len(via) >= 5 {
-				return errors.New("too many redirects")
-			}
-			return nil
-		},
-	}, nil
+	return &http.Client{Transport: tr, Timeout: p.timeout, CheckRedirect: outbound.HTTPSRedirects}, nil
 }
 
 // newVerifier verifies the issuer's tokens with the keys of o. Audiences

@@ -3,7 +3,6 @@ package ldap
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/tollgate/tollgate/pkg/authn"
+	"github.com/tollgate/tollgate/pkg/authn/outbound"
 	"github.com/tollgate/tollgate/pkg/store"
 )
 
@@ -99,16 +99,9 @@ func tlsConfigOf(cfg Config) (*tls.Config, error) {
 	if cfg.CAFile == "" {
 		return t, nil
 	}
-	pem, err := os.ReadFile(cfg.CAFile)
+	roots, err := outbound.Roots(cfg.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("users.ldap.ca_file: %w", err)
-	}
-	roots, err := x509.SystemCertPool()
-	if err != nil {
-		roots = x509.NewCertPool()
-	}
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("users.ldap.ca_file %s: no PEM certificate", cfg.CAFile)
 	}
 	t.RootCAs = roots
 	return t, nil

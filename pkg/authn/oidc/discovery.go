@@ -3,19 +3,18 @@ package oidc
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/tollgate/tollgate/pkg/authn/outbound"
 )
 
 // discoveryRetry is how soon discovery is tried again after it failed:
@@ -133,32 +132,14 @@ func authStyle(methods []string) oauth2.AuthStyle {
 func httpClient(c ProviderConfig, failed *atomic.Bool) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+		roots, err := outbound.Roots(c.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("oidc provider %s: ca_file: %w", c.Name, err)
 		}
-		roots, err := x509.SystemCertPool()
-		if err != nil {
-			roots = x509.NewCertPool()
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("oidc provider %s: ca_file %s: no PEM certificate", c.Name, c.CAFile)
-		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
-	return &http.Client{
-		Transport: &transport{base: tr, failed: failed},
-		Timeout:   c.Timeout,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if req.URL.Scheme != "https" {
-				return fmt.Errorf("redirect to %s: https only", req.URL.Redacted())
-			}
-			if len(via) >= 5 {
-				return errors.New("too many redirects")
-			}
-			return nil
-		},
-	}, nil
+	return &http.Client{Transport: &transport{base: tr, failed: failed}, Timeout: c.Timeout,
+		CheckRedirect: outbound.HTTPSRedirects}, nil
 }
 
 // transport bounds the answers' bodies, and records whether the last
