@@ -43,7 +43,8 @@ func (e *forwardEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	method, uri := e.original(r)
 	user, secret := requestCredentials(r)
 	req := gateway.Request{Method: method, URI: uri, Username: user, Password: secret, Bearer: isBearer(r),
-		Credential: r.Header.Get("Authorization"), ClientIP: clientIP(r), Budget: e.limits.budgetFor(r, secret)}
+		Credential: r.Header.Get("Authorization"), ContentType: r.Header.Get("Content-Type"), ClientIP: clientIP(r),
+		Budget: e.limits.budgetFor(r, secret)}
 	// 2-4. Authenticate, authorize (or remember).
 	d, err := e.gw.Decide(r.Context(), req)
 	if err != nil {
@@ -74,14 +75,16 @@ func (e *forwardEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // itself below forwardPath (Envoy), or nothing (denied).
 func (e *forwardEndpoint) original(r *http.Request) (method, uri string) {
 	if e.proxies.trusts(peerAddr(r.RemoteAddr)) {
-		for _, h := range [][2]string{{"X-Original-Method", "X-Original-URI"}, {"X-Forwarded-Method", "X-Forwarded-Uri"}} {
-			if u := r.Header.Get(h[1]); u != "" {
-				m := r.Header.Get(h[0])
-				if m == "" {
-					m = r.Method
-				}
-				return m, u
-			}
+		nginx, traefik := r.Header.Values("X-Original-URI"), r.Header.Values("X-Forwarded-Uri")
+		switch {
+		case len(nginx) > 0 && len(traefik) > 0, len(nginx) > 1, len(traefik) > 1:
+			// Both conventions, or one twice: a proxy passed the client's
+			// own header along with its own. Nothing can be believed.
+			return r.Method, "/"
+		case len(nginx) == 1:
+			return headerOr(r, "X-Original-Method"), nginx[0]
+		case len(traefik) == 1:
+			return headerOr(r, "X-Forwarded-Method"), traefik[0]
 		}
 	}
 	rest := strings.TrimPrefix(r.URL.EscapedPath(), forwardPath)
@@ -90,6 +93,14 @@ func (e *forwardEndpoint) original(r *http.Request) (method, uri string) {
 	}
 	u := url.URL{Path: r.URL.Path[len(forwardPath):], RawPath: rawPathAfter(r.URL), RawQuery: r.URL.RawQuery}
 	return r.Method, u.RequestURI()
+}
+
+// headerOr is the header's value, else the request's own method.
+func headerOr(r *http.Request, name string) string {
+	if v := r.Header.Get(name); v != "" {
+		return v
+	}
+	return r.Method
 }
 
 // rawPathAfter is the escaped path of u below forwardPath, when it has one.

@@ -76,6 +76,9 @@ func (l *limiter) userKey(user string, secret authn.Secret) string {
 	if user == "" || apitoken.LooksLike(string(secret)) || slices.Contains(l.shared, user) {
 		return ""
 	}
+	// One budget for every spelling a directory takes for the same user:
+	// case and surrounding or repeated white space do not make a new one.
+	user = strings.ToLower(strings.Join(strings.Fields(user), " "))
 	if len(user) > maxUserKey {
 		sum := sha256.Sum256([]byte(user))
 		return "sha256:" + hex.EncodeToString(sum[:])

@@ -147,8 +147,11 @@ func (s *Service) admit(ctx context.Context, id authn.Identity, issuedAt time.Ti
 	}
 	if id.AccountID == "" {
 		acct = s.syncProfile(ctx, acct, id)
-	} else if err := s.profile(ctx, &id); err != nil {
-		return authn.Identity{}, err
+	} else {
+		var err error
+		if acct, err = s.profile(ctx, acct, &id); err != nil {
+			return authn.Identity{}, err
+		}
 	}
 	return s.fill(id, acct), nil
 }
@@ -156,19 +159,25 @@ func (s *Service) admit(ctx context.Context, id authn.Identity, issuedAt time.Ti
 // profile gives a stored credential's identity the groups and labels its
 // user has now, when the user backends can tell them; a backend that
 // cannot answer fails the request (503), as it would a password.
-func (s *Service) profile(ctx context.Context, id *authn.Identity) error {
+//
+// The account's type follows the directory's too (its admin group), so an
+// administrator taken out of it loses the rights through every credential,
+// not only at the next password login.
+func (s *Service) profile(ctx context.Context, acct store.Account, id *authn.Identity) (store.Account, error) {
 	p, ok := s.Users.(Profiles)
 	if !ok || id.Attrs != nil {
-		return nil
+		return acct, nil
 	}
 	attrs, err := p.Profile(ctx, id.Name)
-	if err != nil {
-		return err
+	if err != nil || attrs == nil {
+		return acct, err
 	}
-	if attrs != nil {
-		id.Attrs = &authn.Attributes{Groups: attrs.Groups, Labels: attrs.Labels}
+	id.Attrs = &authn.Attributes{Groups: attrs.Groups, Labels: attrs.Labels}
+	if attrs.Type != "" && attrs.Type != acct.Type {
+		acct = s.syncProfile(ctx, acct, authn.Identity{Name: id.Name, Source: "directory",
+			Attrs: &authn.Attributes{Type: attrs.Type}})
 	}
-	return nil
+	return acct, nil
 }
 
 // syncProfile keeps in acct what the backend that vouched for id says of

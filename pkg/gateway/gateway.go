@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"mime"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -57,8 +58,12 @@ type Request struct {
 	// Credential is the whole Authorization value, the cache's key (kept
 	// only as a hash).
 	Credential string
-	ClientIP   netip.Addr
-	Budget     grant.Budget
+	// ContentType is the original request's: an upload POST whose form
+	// body could name mount and from (which the registry reads from the
+	// body too, where the proxy's question cannot see them) is denied.
+	ContentType string
+	ClientIP    netip.Addr
+	Budget      grant.Budget
 }
 
 // Decision is the answer: the HTTP status the proxy passes on.
@@ -73,6 +78,9 @@ type Decision struct {
 // (503), or internal.
 func (g *Gateway) Decide(ctx context.Context, req Request) (Decision, error) {
 	acc, err := Route(req.Method, req.URI)
+	if err == nil && acc.upload && formBody(req.ContentType) {
+		err = errFormUpload
+	}
 	if err != nil {
 		return Decision{Status: http.StatusForbidden, Message: err.Error()}, nil
 	}
@@ -88,6 +96,17 @@ func (g *Gateway) Decide(ctx context.Context, req Request) (Decision, error) {
 		g.Cache.put(key, d)
 	}
 	return d, err
+}
+
+// errFormUpload: an upload POST with a form body, which could hide mount
+// and from from the question.
+var errFormUpload = errors.New("an upload with a form body is not allowed: mount and from go in the query")
+
+// formBody reports whether a Content-Type is a form's, whose fields
+// distribution reads as request parameters (FormValue).
+func formBody(contentType string) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data"
 }
 
 // anonymous is the answer without credentials: what the ACL lets anyone
@@ -147,6 +166,8 @@ func (g *Gateway) tollgateToken(ctx context.Context, req Request, acc Access) (D
 		return Decision{Status: http.StatusUnauthorized, Message: "invalid, expired or revoked token"}, nil
 	case err != nil:
 		return Decision{}, err
+	case g.Service != "" && !slices.Contains(c.Audience, g.Service):
+		return Decision{Status: http.StatusUnauthorized, Message: "the token was issued for another service"}, nil
 	}
 	if acc.Base {
 		return Decision{Status: http.StatusOK, Subject: c.Subject}, nil

@@ -77,8 +77,10 @@ func newFixture(t *testing.T, cache *gateway.Cache) *fixture {
 		"bob":   {Password: "bob-pw"},
 	}}}
 	pushAlice := token.Claims{Access: []token.Access{{Type: "repository", Name: "alice/app", Actions: []string{"pull", "push"}}}}
-	pushAlice.Subject = "alice"
-	toks := tokens{"eyJ.alice.push": pushAlice}
+	pushAlice.Subject, pushAlice.Audience = "alice", []string{"registry.local"}
+	otherService := pushAlice
+	otherService.Audience = []string{"elsewhere"}
+	toks := tokens{"eyJ.alice.push": pushAlice, "eyJ.alice.elsewhere": otherService}
 	f.gw = &gateway.Gateway{Users: f.users, Tokens: toks, Core: &grant.Service{Authz: acl, Audit: f.audit},
 		Service: "registry.local", Cache: cache}
 	return f
@@ -121,12 +123,14 @@ func TestDecisions(t *testing.T) {
 		{"mount from a pullable repository", "POST", "/v2/alice/app/blobs/uploads/?mount=" + dgst + "&from=public/base", "alice", "alice-pw", 200},
 		{"mount from a repository not pullable", "POST", "/v2/alice/app/blobs/uploads/?mount=" + dgst + "&from=bob/secret", "alice", "alice-pw", 403},
 		{"not a registry request", "GET", "/admin", "alice", "alice-pw", 403},
+		{"mount and from twice", "POST", "/v2/alice/app/blobs/uploads/?mount=" + dgst + "&from=public/base&from=bob/secret", "alice", "alice-pw", 403},
 		{"unknown user", "GET", "/v2/", "mallory", "x", 401},
 		{"Tollgate token covering the push", "PUT", "/v2/alice/app/manifests/v2", "", "eyJ.alice.push", 200},
 		{"Tollgate token not covering a delete", "DELETE", "/v2/alice/app/manifests/" + dgst, "", "eyJ.alice.push", 403},
 		{"Tollgate token of another repository", "GET", "/v2/alice/other/manifests/v1", "", "eyJ.alice.push", 403},
 		{"Tollgate token version check", "GET", "/v2/", "", "eyJ.alice.push", 200},
 		{"invalid Bearer token", "GET", "/v2/", "", "eyJ.forged.x", 401},
+		{"Tollgate token of another service", "PUT", "/v2/alice/app/manifests/v2", "", "eyJ.alice.elsewhere", 401},
 		{"Bearer, neither an API token nor a JWT", "GET", "/v2/", "", "hunter2", 401},
 	}
 	for _, tt := range tests {
@@ -240,4 +244,18 @@ type authnFunc func(context.Context, string, authn.Secret) (authn.Identity, erro
 
 func (f authnFunc) Authenticate(ctx context.Context, u string, s authn.Secret) (authn.Identity, error) {
 	return f(ctx, u, s)
+}
+
+// An upload POST with a form body is denied: the registry reads mount and
+// from from the body too, which the proxy's question does not show.
+func TestUploadFormBody(t *testing.T) {
+	f := newFixture(t, nil)
+	for ct, want := range map[string]int{"": 200, "application/octet-stream": 200,
+		"application/x-www-form-urlencoded": 403, "multipart/form-data; boundary=x": 403} {
+		d, err := f.gw.Decide(context.Background(), gateway.Request{Method: "POST", URI: "/v2/alice/app/blobs/uploads/",
+			Username: "alice", Password: "alice-pw", Credential: "b" + ct, ContentType: ct})
+		if err != nil || d.Status != want {
+			t.Errorf("Content-Type %q: %d %v, want %d", ct, d.Status, err, want)
+		}
+	}
 }

@@ -17,6 +17,7 @@ type Access struct {
 	// authenticated caller (clients send credentials after its challenge).
 	Base   bool
 	Scopes []scope.Scope // the scopes needed, each with its one action
+	upload bool          // a blob upload (POST may carry mount and from)
 }
 
 // Errors of Route.
@@ -90,6 +91,10 @@ func uploadAccess(method, repo string, q url.Values) (Access, error) {
 		return Access{}, ErrNotRegistry
 	}
 	a := need("repository", repo, "push")
+	a.upload = strings.EqualFold(method, http.MethodPost)
+	if len(q["mount"]) > 1 || len(q["from"]) > 1 {
+		return Access{}, ErrNotRegistry // one of each: no doubt which the registry reads
+	}
 	if q.Get("mount") == "" || q.Get("from") == "" {
 		return a, nil
 	}

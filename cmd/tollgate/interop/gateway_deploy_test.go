@@ -51,6 +51,7 @@ type traefikDynamic struct {
 			ForwardAuth *struct {
 				Address             string   `yaml:"address"`
 				TrustForwardHeader  bool     `yaml:"trustForwardHeader"`
+				AuthRequestHeaders  []string `yaml:"authRequestHeaders"`
 				AuthResponseHeaders []string `yaml:"authResponseHeaders"`
 			} `yaml:"forwardAuth"`
 		} `yaml:"middlewares"`
@@ -215,9 +216,12 @@ func TestGatewayDeployConfigs(t *testing.T) {
 		t.Fatalf("router registry %+v, want PathPrefix(`/v2`) through one middleware", router)
 	}
 	fa := dyn.HTTP.Middlewares[router.Middlewares[0]].ForwardAuth
-	if fa == nil || fa.Address != "http://tollgate:5001/auth/forward" || !fa.TrustForwardHeader ||
+	// The client's headers must not reach Tollgate: Traefik's own
+	// X-Forwarded-* only, and of the client's just these.
+	if fa == nil || fa.Address != "http://tollgate:5001/auth/forward" || fa.TrustForwardHeader ||
+		!slices.Equal(fa.AuthRequestHeaders, []string{"Authorization", "Content-Type"}) ||
 		!slices.Equal(fa.AuthResponseHeaders, []string{"X-Tollgate-Subject"}) {
-		t.Errorf("forwardAuth %+v, want http://tollgate:5001/auth/forward, trustForwardHeader, X-Tollgate-Subject back", fa)
+		t.Errorf("forwardAuth %+v, want http://tollgate:5001/auth/forward, no trustForwardHeader, only Authorization and Content-Type sent, X-Tollgate-Subject back", fa)
 	}
 	if s := dyn.HTTP.Services[router.Service].LoadBalancer.Servers; len(s) != 1 || s[0].URL != "http://registry:5000" {
 		t.Errorf("router's service servers %+v, want http://registry:5000", s)
