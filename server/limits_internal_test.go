@@ -74,6 +74,7 @@ func TestUserKey(t *testing.T) {
 		{"bearer or refresh token", "", "", ""},
 		{"not quite a token", "alice", notAToken, "alice"},
 		{"shared name (federation.username)", "oidc", "eyJhbGciOiJSUzI1NiJ9.e30.sig", ""},
+		{"another spelling of a name (a directory takes it)", " ALICE \u00a0", "x", "alice"},
 	}
 	l := newLimiter(Limits{SharedNames: []string{"oidc"}}, nil).sharing([]string{"oidc"})
 	for _, tt := range tests {

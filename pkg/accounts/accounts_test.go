@@ -464,3 +464,39 @@ func TestStartCreatesEveryAccount(t *testing.T) {
 		t.Errorf("alice's account was replaced: %s, want %s", got.ID, alice.AccountID)
 	}
 }
+
+// directoryUsers are users whose backend also tells their profile: bob is
+// no longer in the admin group.
+type directoryUsers struct{ *users }
+
+func (directoryUsers) Profile(context.Context, string) (*authn.Attributes, error) {
+	return &authn.Attributes{Groups: []string{"dev"}, Type: store.AccountUser}, nil
+}
+
+// An administrator the directory demoted loses admin through a stored
+// credential too, not only at the next password login.
+func TestStoredCredentialFollowsTheDirectorysType(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.svc.Users = directoryUsers{f.users}
+	f.svc.Admins = nil
+	bob := f.login(t, "bob")
+	if _, err := f.svc.Update(ctx, "bob", accounts.Profile{Type: ptrString(store.AccountAdmin)}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := f.svc.AdmitToken(ctx, authn.Identity{Kind: authn.KindAPIToken, Name: "bob", AccountID: bob.AccountID, Role: "admin"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Admin || id.ActsAsAdmin() {
+		t.Error("a demoted administrator's API token still acts as admin")
+	}
+	if acct, _ := f.store.Account(ctx, "bob"); acct.Type != store.AccountUser {
+		t.Errorf("bob's account type = %q, want user (the directory's)", acct.Type)
+	}
+	if g := id.Groups(); len(g) != 1 || g[0] != "dev" {
+		t.Errorf("groups = %v, want the directory's", g)
+	}
+}
+
+func ptrString(s string) *string { return &s }
