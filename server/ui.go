@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ type UI struct {
 	// Registry is the host clients log in to, for the ready-to-paste
 	// docker login / crane / oras lines.
 	Registry string
+	// SecureCookies marks every cookie Secure (server.public_url is
+	// https); otherwise only plain HTTP from and to loopback goes without.
+	SecureCookies bool
 	// ACLTests runs the configured acl test table against the ACL in
 	// force and reports it as `tollgate acl test` prints it; nil: none.
 	ACLTests func() string
@@ -206,8 +210,8 @@ func (e *uiEndpoint) viewer(r *http.Request) (viewer, error) {
 	if len(s.Groups) > 0 {
 		id.Attrs = &authn.Attributes{Groups: s.Groups}
 	}
-	if e.Accounts != nil && s.AccountID != "" {
-		if id, err = e.Accounts.Admit(r.Context(), id); err != nil {
+	if e.Accounts != nil && s.AccountID != "" { // revoke-tokens since sign-in ends it too
+		if id, err = e.Accounts.AdmitToken(r.Context(), id, s.CreatedAt); err != nil {
 			_ = e.Sessions.End(r.Context(), c.Value)
 			return viewer{}, err
 		}
@@ -235,14 +239,16 @@ func (e *uiEndpoint) startSession(w http.ResponseWriter, r *http.Request, id aut
 // reached over plain HTTP on loopback (development).
 func (e *uiEndpoint) cookie(r *http.Request, name, value, path string, maxAge int) *http.Cookie {
 	return &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge, HttpOnly: true,
-		Secure: !plainLoopback(r), SameSite: http.SameSiteLaxMode}
+		Secure: e.SecureCookies || !plainLoopback(r), SameSite: http.SameSiteLaxMode}
 }
 
-// plainLoopback reports whether r came over plain HTTP to a loopback
-// host: the one case where a Secure cookie would not come back.
+// plainLoopback reports whether r came over plain HTTP from loopback to a
+// loopback host: the one case (development) where a Secure cookie would
+// not come back. A TLS-terminating proxy on the same host is configured
+// with an https server.public_url (SecureCookies).
 func plainLoopback(r *http.Request) bool {
-	if r.TLS != nil {
-		return false
+	if r.TLS != nil || !peerAddr(r.RemoteAddr).IsLoopback() {
+		return false // not plain, or not from this host (a proxy's Host proves nothing)
 	}
 	host := r.Host
 	if h, _, err := net.SplitHostPort(r.Host); err == nil {
@@ -313,6 +319,7 @@ var uiFuncs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04")
 	},
-	"join": strings.Join,
-	"list": func(items ...string) []string { return items },
+	"join":       strings.Join,
+	"pathescape": url.PathEscape,
+	"list":       func(items ...string) []string { return items },
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -68,6 +69,9 @@ func (e *uiEndpoint) adminUserAction(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// adminTokensShown bounds the tokens the admin page reads and filters.
+const adminTokensShown = 1000
+
 // tokenFilter is the admin tokens page's filter.
 type tokenFilter struct {
 	Owner, Role string
@@ -82,10 +86,14 @@ func (e *uiEndpoint) adminTokens(w http.ResponseWriter, r *http.Request) {
 func (e *uiEndpoint) showAllTokens(w http.ResponseWriter, r *http.Request, status int, d pageData) {
 	q := r.URL.Query()
 	f := tokenFilter{Owner: q.Get("owner"), Role: q.Get("role"), Live: q.Get("live") == "1"}
-	all, err := e.APITokens.ListAll(r.Context(), store.Page{Limit: 1000})
+	all, err := e.APITokens.ListAll(r.Context(), store.Page{Limit: adminTokensShown + 1})
 	if err != nil {
 		e.rd.logInternal(r, err)
 		d.Error = "The tokens could not be read; try again."
+	}
+	if len(all) > adminTokensShown {
+		all = all[:adminTokensShown]
+		d.Notice = fmt.Sprintf("Only the %d oldest tokens are filtered here; use POST /api/tokens/list (paged) for the rest.", adminTokensShown)
 	}
 	now := time.Now()
 	for _, t := range all {
@@ -112,8 +120,13 @@ type auditPage struct {
 	Next                 int64 // the ID to continue after; 0 at the end
 }
 
-// auditPageSize is how many events a page shows.
-const auditPageSize = 100
+// auditPageSize is how many events a page shows; a page reads at most
+// auditMaxBatches batches of 500 events to fill it (a filter that matches
+// little pages through the log rather than reading all of it).
+const (
+	auditPageSize   = 100
+	auditMaxBatches = 10
+)
 
 func (e *uiEndpoint) adminAudit(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -128,7 +141,11 @@ func (e *uiEndpoint) adminAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	after, _ := strconv.ParseInt(q.Get("after"), 10, 64)
 	d := pageData{Title: "Audit log"}
-	for len(p.Events) < auditPageSize {
+	for batch := 0; len(p.Events) < auditPageSize; batch++ {
+		if batch == auditMaxBatches { // bounded work per page: go on from here
+			p.Next = after
+			break
+		}
 		evs, err := e.Audit.ListAudit(r.Context(), after, since, 500)
 		if err != nil {
 			e.rd.logInternal(r, err)

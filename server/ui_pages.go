@@ -141,6 +141,9 @@ func (e *uiEndpoint) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := p.Finish(r.Context(), pending, r.URL.Query().Get("state"), r.URL.Query().Get("code"))
+	if err == nil {
+		err = e.notLocal(r, id)
+	}
 	if err == nil && e.Accounts != nil {
 		id, err = e.Accounts.Admit(r.Context(), id)
 	}
@@ -152,11 +155,36 @@ func (e *uiEndpoint) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		if unavailable(err) {
 			status, msg = http.StatusServiceUnavailable, "The sign-in provider does not answer; try again shortly."
 		}
-		e.record(r, "ui.signin_refused", "", "provider="+p.Name()+" "+oidcReason(err))
+		// Aggregated per address and minute: refusals cost the caller
+		// nothing else, so they must not grow the log one row each.
+		e.grants.FailedLogin(grant.Request{Tried: oidc.SourcePrefix + p.Name(), ClientIP: clientIP(r)})
 		e.showSignin(w, r, status, "", msg)
 		return
 	}
 	http.Redirect(w, r, "/ui/tokens", http.StatusSeeOther)
+}
+
+// errLocalName: an OpenID Connect user named like an account another
+// backend made (a local user): signing in would take that account over.
+var errLocalName = fmt.Errorf("a user of another source has this name: %w", authn.ErrBadCredentials)
+
+// notLocal refuses an OpenID Connect identity whose name is an account
+// made for another source (htpasswd, a directory, another provider): the
+// provider vouches for its user, not for the local one of the same name.
+func (e *uiEndpoint) notLocal(r *http.Request, id authn.Identity) error {
+	if e.Accounts == nil {
+		return nil
+	}
+	acct, err := e.Accounts.Get(r.Context(), id.Name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case acct.Source != id.Source:
+		return errLocalName
+	}
+	return nil
 }
 
 // oidcReason is a refusal's reason fit for the page.
@@ -167,6 +195,9 @@ func oidcReason(err error) string {
 	}
 	if errors.Is(err, authn.ErrDisabled) {
 		return "the account is disabled"
+	}
+	if errors.Is(err, errLocalName) {
+		return "a user of another source already has this name"
 	}
 	return "the provider's answer could not be verified"
 }

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -14,6 +15,7 @@ import (
 	"github.com/tollgate/tollgate/pkg/authz"
 	"github.com/tollgate/tollgate/pkg/ratelimit"
 	"github.com/tollgate/tollgate/pkg/session"
+	"github.com/tollgate/tollgate/pkg/store"
 	"github.com/tollgate/tollgate/server"
 )
 
@@ -238,5 +240,38 @@ func TestUIStatic(t *testing.T) {
 	}
 	if p := b.do(http.MethodGet, "/ui/static/ui.css", nil); !strings.HasPrefix(p.header.Get("Content-Type"), "text/css") {
 		t.Errorf("ui.css Content-Type %q", p.header.Get("Content-Type"))
+	}
+}
+
+// A session ends with the user's revoke-tokens, wherever it was made (the
+// CLI, the JSON API), not only with the UI's own.
+func TestUISessionEndsWithRevokeTokens(t *testing.T) {
+	e := newUIEnv(t, server.Limits{})
+	b := e.browser(t)
+	b.signIn("alice", passwords["alice"])
+	time.Sleep(10 * time.Millisecond) // the revocation comes after the sign-in
+	if _, err := e.accounts.RevokeTokens(context.Background(), "alice", store.AllKinds, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.do(http.MethodGet, "/ui/tokens", nil); p.status != http.StatusSeeOther {
+		t.Errorf("alice's session after revoke-tokens: %d, want 303 to sign-in", p.status)
+	}
+}
+
+// With an https public URL every cookie is Secure, loopback or not (a
+// TLS-terminating proxy on the same host).
+func TestUISecureCookiesFromTheConfiguration(t *testing.T) {
+	e := newEnv(t)
+	ui := &server.UI{Sessions: &session.Manager{Store: e.store, Idle: time.Hour, Absolute: time.Hour},
+		Passwords: e.accounts.Authenticator(e.auth), Accounts: e.accounts, SecureCookies: true}
+	e.serve(t, server.New(server.Options{Grant: e.grantService(exampleACL(t)), Authn: e.auth, Logger: debugLogger(e.logs),
+		Realm: issuer, UI: ui}))
+	resp, err := http.Get(e.srv.URL + "/ui/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if c := resp.Header.Get("Set-Cookie"); !strings.Contains(c, "Secure") {
+		t.Errorf("cookie %q, want Secure", c)
 	}
 }

@@ -320,3 +320,24 @@ func TestOIDCUsersInTheDirectory(t *testing.T) {
 		})
 	}
 }
+
+// TestOIDCUserCannotTakeOverALocalUser: a provider's user named like a
+// user of the htpasswd file is refused; the local account is untouched.
+func TestOIDCUserCannotTakeOverALocalUser(t *testing.T) {
+	e := newOIDCEnv(t)
+	e.start(t, true)
+	e.prov.SetUser("admin", "someone@example.com", nil) // the htpasswd file's administrator
+	b := e.browser(t)
+	status, to, _ := getPage(t, b, e.c.base()+"/ui/oidc/corp/start")
+	if status != http.StatusFound {
+		t.Fatalf("start: %d to %q", status, to)
+	}
+	back := e.prov.SignIn(t, to)
+	status, _, body := getPage(t, b, back.String())
+	if status != http.StatusUnauthorized || !strings.Contains(body, "another source") {
+		t.Errorf("the provider's admin at the callback: %d, want 401 naming the clash", status)
+	}
+	if status, to, _ := getPage(t, b, e.c.base()+"/ui/admin/users"); status != http.StatusSeeOther || to != "/ui/signin" {
+		t.Errorf("after the refusal, the admin page: %d to %q, want the sign-in page", status, to)
+	}
+}

@@ -30,6 +30,7 @@ func newUI(cfg *config.Config, p *parts, passwords authn.Authenticator, accts *a
 		Sessions:  &session.Manager{Store: p.store, Idle: cfg.UI.SessionIdle, Absolute: cfg.UI.SessionAbsolute},
 		Passwords: passwords, Accounts: accts, APITokens: tokens, ACL: p.acl, Audit: p.store,
 		Keys: p.signing.holder.Load, Registry: cfg.UI.Registry,
+		SecureCookies: strings.HasPrefix(cfg.Server.PublicURL, "https://"),
 	}
 	if u.Registry == "" && len(cfg.Token.Services) > 0 {
 		u.Registry = cfg.Token.Services[0]
