@@ -115,7 +115,9 @@ func loopback(host string) bool {
 }
 
 // Pending is a sign-in in progress: what the UI keeps between Begin and
-// Finish, server-side or in a short-lived HttpOnly cookie that it seals.
+// Finish (in a short-lived HttpOnly cookie, not sealed: it binds the
+// callback to the browser that started it; MaxPendingAge bounds Created,
+// which that browser could change).
 // It prints none of its values.
 type Pending struct {
 	Provider string    `json:"provider"` // the Provider's name
