@@ -275,3 +275,20 @@ func TestUISecureCookiesFromTheConfiguration(t *testing.T) {
 		t.Errorf("cookie %q, want Secure", c)
 	}
 }
+
+// A new password ends the sessions signed in with the old one.
+func TestUISessionEndsWithANewPassword(t *testing.T) {
+	e := newUIEnv(t, server.Limits{})
+	e.accounts.Sessions = e.store
+	b := e.browser(t)
+	b.signIn("alice", passwords["alice"])
+	if p := b.do(http.MethodGet, "/ui/tokens", nil); p.status != http.StatusOK {
+		t.Fatalf("alice signed in: %d", p.status)
+	}
+	if _, err := e.accounts.PasswordChangedTo(context.Background(), "alice", "new-epoch", "test", true); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.do(http.MethodGet, "/ui/tokens", nil); p.status != http.StatusSeeOther {
+		t.Errorf("alice's session after a new password: %d, want 303 to sign-in", p.status)
+	}
+}

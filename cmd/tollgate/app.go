@@ -187,7 +187,7 @@ func newRecorder(c config.Audit, st store.Audit, logger *slog.Logger) *audit.Rec
 func newAccounts(cfg *config.Config, p *parts, users accounts.Users, recorder *audit.Recorder,
 	logger *slog.Logger) *accounts.Service {
 	return &accounts.Service{Store: p.store, Users: users, Admins: cfg.Users.Admins, Audit: recorder,
-		Logger: logger, CacheTTL: cfg.Users.AccountCacheTTL, FileVersion: p.backends.version(), Changed: p.forget}
+		Logger: logger, CacheTTL: cfg.Users.AccountCacheTTL, FileVersion: p.backends.version(), Changed: p.forget, Sessions: p.store}
 }
 
 // fileTime is path's modification time, or the zero time.

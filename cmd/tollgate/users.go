@@ -268,7 +268,7 @@ func (f *usersFlags) accounts(cmd *cobra.Command, path string) (*accounts.Servic
 		users = file
 	}
 	logger := slog.New(slog.DiscardHandler)
-	return &accounts.Service{Store: st, Users: users, Admins: cfg.Users.Admins,
+	return &accounts.Service{Store: st, Users: users, Admins: cfg.Users.Admins, Sessions: st,
 		Audit: audit.NewRecorder(st, logger), Logger: logger}, func() { st.Close() }, nil
 }
 

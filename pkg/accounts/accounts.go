@@ -38,6 +38,11 @@ type Profiles interface {
 	Profile(ctx context.Context, name string) (*authn.Attributes, error)
 }
 
+// SessionEnder ends every web UI session of a user (store.Sessions).
+type SessionEnder interface {
+	DeleteUserSessions(ctx context.Context, subject string) (int64, error)
+}
+
 // Auditor stores an audit event before the caller replies (audit.Recorder).
 type Auditor interface {
 	Write(ctx context.Context, ev store.AuditEvent) error
@@ -58,6 +63,9 @@ type Service struct {
 	// is replaced by the last account read.
 	CacheTTL time.Duration
 	Now      func() time.Time
+	// Sessions, when set, are the web UI's sessions: a new password ends
+	// the user's (signed in with the old one).
+	Sessions SessionEnder
 	// Changed, when set, is called after every change this service makes
 	// to an account (added, disabled, enabled, tokens revoked, password
 	// changed, removed): what remembers grants (token reuse) forgets them.

@@ -149,6 +149,11 @@ func (s *Service) PasswordChangedTo(ctx context.Context, name, epoch, actor stri
 	if err != nil {
 		return store.Revoked{}, err
 	}
+	if s.Sessions != nil { // the web UI's sessions were signed in with the old password
+		if _, err := s.Sessions.DeleteUserSessions(ctx, name); err != nil {
+			return store.Revoked{}, err
+		}
+	}
 	if always || r.Total() > 0 {
 		s.record(ctx, audit.UserPasswordChanged, actor, name, revokedDetail(r))
 	}
