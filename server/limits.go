@@ -76,14 +76,28 @@ func (l *limiter) userKey(user string, secret authn.Secret) string {
 	if user == "" || apitoken.LooksLike(string(secret)) || slices.Contains(l.shared, user) {
 		return ""
 	}
-	// One budget for every spelling a directory takes for the same user:
-	// case and surrounding or repeated white space do not make a new one.
-	user = strings.ToLower(strings.Join(strings.Fields(user), " "))
+	user = foldName(user)
 	if len(user) > maxUserKey {
 		sum := sha256.Sum256([]byte(user))
 		return "sha256:" + hex.EncodeToString(sum[:])
 	}
 	return user
+}
+
+// foldName is the one budget key of every spelling a directory takes for
+// the same user: case, and surrounding or repeated white space, do not
+// make a new one. A name already folded (the usual one) is returned as it
+// is, without allocating: every login asks.
+func foldName(user string) string {
+	folded := true
+	for i := 0; i < len(user) && folded; i++ {
+		c := user[i]
+		folded = ' ' < c && c < 0x80 && !('A' <= c && c <= 'Z')
+	}
+	if folded {
+		return user
+	}
+	return strings.ToLower(strings.Join(strings.Fields(user), " "))
 }
 
 // admit reports whether the request may authenticate as user with secret

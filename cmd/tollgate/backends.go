@@ -106,7 +106,11 @@ func (bs backends) directory(more ...accounts.Users) accounts.Users {
 		}
 		d = append(d, b.users)
 	}
-	return append(d, more...)
+	d = append(d, more...)
+	if slices.ContainsFunc(d, func(u accounts.Users) bool { _, ok := u.(accounts.Profiles); return ok }) {
+		return profiled{d}
+	}
+	return d // no member tells profiles: stored credentials ask nothing more
 }
 
 // version sums the versions of the backends that have one (each only goes
@@ -194,10 +198,14 @@ func (d directory) Exists(ctx context.Context, name string) (bool, error) {
 	return false, first
 }
 
+// profiled is a directory one of whose members tells users' profiles (a
+// directory server).
+type profiled struct{ directory }
+
 // Profile is the groups and labels of name from the backend that decides
 // for it (the first that knows it), when that one can tell them.
-func (d directory) Profile(ctx context.Context, name string) (*authn.Attributes, error) {
-	for _, u := range d {
+func (p profiled) Profile(ctx context.Context, name string) (*authn.Attributes, error) {
+	for _, u := range p.directory {
 		ok, err := u.Exists(ctx, name)
 		if err != nil {
 			return nil, err
@@ -205,8 +213,8 @@ func (d directory) Profile(ctx context.Context, name string) (*authn.Attributes,
 		if !ok {
 			continue
 		}
-		if p, can := u.(accounts.Profiles); can {
-			return p.Profile(ctx, name)
+		if pu, can := u.(accounts.Profiles); can {
+			return pu.Profile(ctx, name)
 		}
 		return nil, nil
 	}

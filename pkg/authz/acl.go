@@ -13,6 +13,7 @@ type ACL struct {
 	rules    []Rule
 	compiled []compiledRule
 	index    ruleIndex
+	claims   []string // the claims name patterns use (Claims), found once
 }
 
 // Request is who asks, from where, for which service, and under which cap.
@@ -59,6 +60,7 @@ func Compile(rules []Rule) (*ACL, error) {
 		return nil, errors.Join(errs...)
 	}
 	a.index = newRuleIndex(a.compiled)
+	a.claims = claimsUsed(a.compiled)
 	return a, nil
 }
 
@@ -66,10 +68,13 @@ func Compile(rules []Rule) (*ACL, error) {
 // (${claims:NAME}), each once, in rule order. A federation backend checks
 // a workload's values of them before it vouches for it: one that cannot be
 // taken literally refuses the request.
-func (a *ACL) Claims() []string {
+func (a *ACL) Claims() []string { return slices.Clone(a.claims) }
+
+// claimsUsed finds the claims of Claims in the compiled rules.
+func claimsUsed(compiled []compiledRule) []string {
 	var out []string
-	for i := range a.compiled {
-		for _, ref := range a.compiled[i].name.vars {
+	for i := range compiled {
+		for _, ref := range compiled[i].name.vars {
 			if ref.kind == tokClaim && !slices.Contains(out, ref.name) {
 				out = append(out, ref.name)
 			}
