@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -137,16 +136,8 @@ func (e *oidcEnv) browser(t *testing.T) *http.Client {
 // page sends req with b and returns the status, the Location and the body.
 func page(t *testing.T, b *http.Client, req *http.Request) (int, string, string) {
 	t.Helper()
-	resp, err := b.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header.Get("Location"), string(body)
+	status, header, body := e2etest.Fetch(t, b, req)
+	return status, header.Get("Location"), string(body)
 }
 
 func getPage(t *testing.T, b *http.Client, u string) (int, string, string) {

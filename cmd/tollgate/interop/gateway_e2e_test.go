@@ -541,16 +541,7 @@ func gwDo(t testing.TB, client *http.Client, method, url, authz string, h http.H
 	if authz != "" {
 		req.Header.Set("Authorization", authz)
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header, body
+	return e2etest.Fetch(t, client, req)
 }
 
 func basicAuthz(user, password string) string {

@@ -11,7 +11,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -236,16 +235,8 @@ func postForm(t testing.TB, client *http.Client, base, path string, form url.Val
 	if sess != nil {
 		req.AddCookie(&http.Cookie{Name: sess.Name, Value: sess.Value})
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
+	status, _, body := e2etest.Fetch(t, client, req)
+	return status, string(body)
 }
 
 // TestEndToEndUI: the web UI in headless Chromium against `tollgate

@@ -111,11 +111,11 @@ func (c *Client) IdentityToken(t testing.TB, user, password string) string {
 	return rt
 }
 
-// Do sends req and returns the status and the JSON object of the body,
-// failing the test if the body is not one.
-func (c *Client) Do(t testing.TB, req *http.Request) (int, map[string]any) {
+// Fetch sends req with client and returns the status, the header and the
+// whole body, failing the test if it cannot.
+func Fetch(t testing.TB, client *http.Client, req *http.Request) (int, http.Header, []byte) {
 	t.Helper()
-	resp, err := c.HTTP.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,11 +124,19 @@ func (c *Client) Do(t testing.TB, req *http.Request) (int, map[string]any) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp.StatusCode, resp.Header, body
+}
+
+// Do sends req and returns the status and the JSON object of the body,
+// failing the test if the body is not one.
+func (c *Client) Do(t testing.TB, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	status, _, body := Fetch(t, c.HTTP, req)
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil {
-		t.Fatalf("%s %s: status %d, body %q is not a JSON object: %v", req.Method, req.URL.Path, resp.StatusCode, body, err)
+		t.Fatalf("%s %s: status %d, body %q is not a JSON object: %v", req.Method, req.URL.Path, status, body, err)
 	}
-	return resp.StatusCode, m
+	return status, m
 }
 
 // Answer polls the token endpoint until the server answers with any HTTP
