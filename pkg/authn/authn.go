@@ -136,14 +136,19 @@ func (id Identity) Claim() *verify.Identity {
 	}
 	c := &verify.Identity{Kind: id.Kind, ID: id.AccountID, Name: id.Name, Role: id.Role, Source: id.Source,
 		Groups: id.Groups(), Labels: id.Labels(), Claims: id.Claims(), APIToken: id.TokenID}
-	switch c.Kind {
-	case "":
+	if c.Kind == "" {
 		c.Kind = KindUser
-	case KindClient, KindWorkload:
+	}
+	if id.Accountless() {
 		c.ID = id.Name
 	}
 	return c
 }
+
+// Accountless reports whether the identity stands for no stored account:
+// a registered client or a workload is its name, and nothing bound to an
+// account (a refresh-token family, an account check) applies to it.
+func (id Identity) Accountless() bool { return id.Kind == KindClient || id.Kind == KindWorkload }
 
 // Anonymous reports whether the identity is the anonymous caller.
 func (id Identity) Anonymous() bool { return id.Name == "" }

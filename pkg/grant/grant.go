@@ -151,7 +151,7 @@ func (s *Service) issue(ctx context.Context, req Request, g Grant) (Result, erro
 		}
 	}
 	offline := s.lasting(req)
-	if offline && s.Accounts != nil && req.Identity.Kind != authn.KindWorkload { // a lasting credential: the account as the store has it now
+	if offline && s.Accounts != nil && !req.Identity.Accountless() { // a lasting credential: the account as the store has it now
 		id, err := s.Accounts.Confirm(ctx, req.Identity)
 		if err != nil {
 			return Result{}, Credentials(err, "")
@@ -182,11 +182,11 @@ func (s *Service) issue(ctx context.Context, req Request, g Grant) (Result, erro
 // a client.
 func (s *Service) lasting(req Request) bool {
 	id := req.Identity
-	if id.Anonymous() || id.Role != "" || id.Kind == authn.KindClient {
+	if id.Anonymous() || id.Role != "" || id.Kind == authn.KindClient { // a workload may keep a Docker refresh token (bound to its rule)
 		return false
 	}
 	if s.Families != nil { // rotating families are an account's
-		return req.GrantType == TypePassword && id.Kind != authn.KindWorkload
+		return req.GrantType == TypePassword && !id.Accountless()
 	}
 	return s.Refresh != nil && req.Offline && req.GrantType != TypeRefreshToken
 }
@@ -194,7 +194,7 @@ func (s *Service) lasting(req Request) bool {
 // mint authorizes the request and signs its token.
 func (s *Service) mint(req Request) (Result, error) {
 	id := req.Identity
-	if s.Minter.Profile == token.Engine && id.Kind != authn.KindClient && id.Kind != authn.KindWorkload && id.AccountID == "" {
+	if s.Minter.Profile == token.Engine && !id.Accountless() && id.AccountID == "" {
 		return Result{}, refresh.ErrNoAccount // sub is the account ID
 	}
 	var res Result
