@@ -511,6 +511,9 @@ func TestFederationRefusals(t *testing.T) {
 		{name: "missing subject_token", about: "subject_token", edit: func(v url.Values) { v.Del("subject_token") }},
 		{name: "a service not served", about: "service", code: "invalid_target", // RFC 8693 §2.2.2
 			edit: func(v url.Values) { v.Set("service", "elsewhere.example") }},
+		{name: "a malformed scope", code: "invalid_scope", edit: func(v url.Values) { v.Set("scope", "repository:acme/app") }},
+		{name: "an unknown requested_token_type", about: "requested_token_type",
+			edit: func(v url.Values) { v.Set("requested_token_type", "urn:ietf:params:oauth:token-type:saml2") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
