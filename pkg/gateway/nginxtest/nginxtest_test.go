@@ -37,6 +37,11 @@ func TestStartServesTheSiteAndStops(t *testing.T) {
 	if want := "hello tollgate from /x?y=1\n"; resp.StatusCode != http.StatusOK || string(body) != want {
 		t.Errorf("GET = %d %q, want 200 %q", resp.StatusCode, body, want)
 	}
+	// nginx logs a request after it has answered it: wait a little for it.
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(s.Log(), `"GET /x?y=1 HTTP/1.1" 200`) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if log := s.Log(); !strings.Contains(log, `"GET /x?y=1 HTTP/1.1" 200`) {
 		t.Errorf("the access log lacks the request:\n%s", log)
 	}
